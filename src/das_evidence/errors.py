@@ -31,7 +31,7 @@ class ConfigError(EvidenceError):
     exit_code = 2
 
 
-class KeyError_(ConfigError):
+class KeyFileError(ConfigError):
     """A key file is missing, unreadable or of the wrong kind."""
 
 
