@@ -1,1 +1,48 @@
-"""verify"""
+"""The verifier: bytes in, findings out. ``verify_target`` picks the reader for a target."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from das_evidence.errors import ConfigError, StoreError
+from das_evidence.evidence_store import open_store
+from das_evidence.manifests.note import VerifierKey
+from das_evidence.manifests.signers import PublicKey
+from das_evidence.verify.archive import Trust, check_archive, load_archive
+from das_evidence.verify.findings import Finding, Report
+
+__all__ = ["Finding", "Report", "Trust", "check_archive", "load_archive", "verify_target"]
+
+
+def load_trust(pubs: Sequence[Path], vkey: str | None, origin: str | None) -> Trust:
+    if not pubs:
+        raise ConfigError("no --pub given", fix="pass the signer's public key: --pub signing.pub")
+    keys = tuple(PublicKey.from_file(p) for p in pubs)
+    note_key = None
+    if vkey is not None:
+        text = vkey
+        candidate = Path(vkey)
+        if "+" not in vkey or candidate.is_file():
+            try:
+                text = candidate.read_text().strip()
+            except OSError as e:
+                raise ConfigError(f"cannot read --vkey file {vkey}: {e}") from e
+        note_key = VerifierKey.from_string(text)
+    return Trust(keys=keys, note_key=note_key, origin=origin)
+
+
+def verify_target(
+    target: str, *, pubs: Sequence[Path], vkey: str | None = None, origin: str | None = None
+) -> Report:
+    trust = load_trust(pubs, vkey, origin)
+    if target.endswith(".zip"):
+        raise ConfigError(
+            f"{target}: pack verification is not available in this version",
+            fix="verify the archive directory instead",
+        )
+    path = Path(target)
+    if "://" not in target and not path.is_dir():
+        raise StoreError(f"{target} is not a directory", fix="pass the archive directory")
+    store = open_store(target)
+    return check_archive(load_archive(store), trust)

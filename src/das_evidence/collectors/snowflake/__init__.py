@@ -1,1 +1,121 @@
-"""collectors/snowflake"""
+"""Snowflake collectors. Only ``connection.py`` imports the connector."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from das_evidence.collectors.snowflake.history import HistoryCollector
+from das_evidence.collectors.snowflake.views import VIEWS
+from das_evidence.config import HISTORY_STREAMS, Settings
+
+__all__ = ["HistoryCollector", "LazySession", "history_collectors"]
+
+
+class LazySession:
+    """Opens one Snowflake session on first use and shares it between streams."""
+
+    def __init__(self, connector_args: dict[str, Any]) -> None:
+        self._args = connector_args
+        self._session: Any = None
+
+    def __call__(self) -> Any:
+        if self._session is None:
+            from das_evidence.collectors.snowflake.connection import SnowflakeSession
+
+            self._session = SnowflakeSession(self._args)
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+def _query_history_transform(
+    settings: Settings,
+) -> tuple[Callable[[pa.RecordBatch], pa.RecordBatch] | None, tuple[pa.Field, ...], dict[str, Any]]:
+    from das_evidence.collectors.snowflake.redaction import (
+        REDACTION_POLICY,
+        redact_sql,
+        text_hmac,
+    )
+    from das_evidence.manifests.keyring import key_fingerprint, load_hmac_key
+
+    if settings.stream("query_history").keep_query_text:
+        return (
+            None,
+            (),
+            {
+                "redaction": {
+                    "policy": "none: query text kept by opt-in (streams.query_history."
+                    "keep_query_text)",
+                    "dropped_columns": ["BIND_VALUES"],
+                }
+            },
+        )
+    key = load_hmac_key(settings.redaction.hmac_key)
+
+    def transform(batch: pa.RecordBatch) -> pa.RecordBatch:
+        texts = batch.column("QUERY_TEXT").to_pylist()
+        errors = batch.column("ERROR_MESSAGE").to_pylist()
+        redacted = [None if t is None else redact_sql(t).text for t in texts]
+        hmacs = [None if t is None else text_hmac(key, t) for t in texts]
+        red_errors = [None if t is None else redact_sql(t).text for t in errors]
+        names = batch.schema.names
+        arrays = list(batch.columns)
+        arrays[names.index("QUERY_TEXT")] = pa.array(redacted, pa.string())
+        arrays[names.index("ERROR_MESSAGE")] = pa.array(red_errors, pa.string())
+        arrays.append(pa.array(hmacs, pa.string()))
+        return pa.RecordBatch.from_arrays(arrays, names=[*names, "QUERY_TEXT_HMAC"])
+
+    predicate = {
+        "redaction": {
+            "policy": REDACTION_POLICY,
+            "columns": {
+                "QUERY_TEXT": "literals replaced; HMAC-SHA256 of the original in QUERY_TEXT_HMAC",
+                "ERROR_MESSAGE": "literals replaced",
+            },
+            "dropped_columns": ["BIND_VALUES"],
+            "hmac_key_sha256": key_fingerprint(key),
+        }
+    }
+    return transform, (pa.field("QUERY_TEXT_HMAC", pa.string()),), predicate
+
+
+def history_collectors(
+    settings: Settings,
+    session: Callable[[], Any],
+    now: datetime,
+    streams: tuple[str, ...] = HISTORY_STREAMS,
+) -> list[HistoryCollector]:
+    """One collector per enabled history stream of ``settings``."""
+    account = settings.account()
+    out: list[HistoryCollector] = []
+    for name in streams:
+        cfg = settings.stream(name)
+        if not cfg.enabled:
+            continue
+        transform = None
+        extra: tuple[pa.Field, ...] = ()
+        predicate: dict[str, Any] = {}
+        if name == "query_history":
+            transform, extra, predicate = _query_history_transform(settings)
+        out.append(
+            HistoryCollector(
+                VIEWS[name],
+                account=account,
+                session=session,
+                first_start=settings.first_start(name, now),
+                safety=settings.safety(name),
+                max_window=cfg.max_window,
+                min_window=cfg.min_window,
+                transform=transform,
+                extra_fields=extra,
+                predicate_extra=predicate,
+            )
+        )
+    return out

@@ -1,0 +1,228 @@
+"""The ``evidence`` command: thin typer commands that parse, call the library and render.
+
+Errors from the library carry their own message and fix; :func:`main` is the
+one place that turns them into output and an exit code (0 ok, 1 evidence
+failed a check, 2 usage or configuration, 3 could not reach or read).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from das_evidence import __version__
+from das_evidence.cli.output import console, err_console, print_json, setup_logging
+from das_evidence.errors import ConfigError, EvidenceError
+
+app = typer.Typer(
+    name="evidence",
+    help=(
+        "Collect audit evidence from Snowflake into a signed, append-only archive, "
+        "and verify it.\n\nStart with `evidence demo`, or `evidence init` for a real account."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="Create and export signing keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+ConfigOpt = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="EVIDENCE_CONFIG",
+        help="The evidence.toml to read (EVIDENCE_* variables override it).",
+    ),
+]
+
+
+def clock() -> datetime:
+    """The one clock: real UTC time, or EVIDENCE_NOW (RFC 3339) for tests and the demo."""
+    fixed = os.environ.get("EVIDENCE_NOW")
+    if not fixed:
+        return datetime.now(UTC)
+    try:
+        t = datetime.fromisoformat(fixed.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"EVIDENCE_NOW={fixed!r} is not an RFC 3339 time",
+            fix="use e.g. EVIDENCE_NOW=2026-11-27T06:00:00Z, or unset it",
+        ) from None
+    if t.tzinfo is None:
+        raise ConfigError("EVIDENCE_NOW needs a time zone", fix="end it with Z")
+    return t.astimezone(UTC)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"das-evidence {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    setup_logging(verbose)
+
+
+@app.command()
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to write evidence.toml and keys/.")
+    ] = Path("."),
+    origin: Annotated[
+        str, typer.Option(help="The log's origin: a name you own, e.g. evidence.example.com/prod.")
+    ] = "evidence.example.com/acme-prod",
+    account: Annotated[str, typer.Option(help="Your Snowflake account identifier.")] = "ACME_PROD",
+) -> None:
+    """Write a commented starter evidence.toml and a new key pair into DIRECTORY."""
+    from das_evidence.starter import write_starter
+
+    written = write_starter(directory, origin=origin, account=account)
+    for path in written:
+        console.print(f"wrote {path}")
+    console.print("next: edit the [snowflake] section, then run `evidence collect`")
+
+
+@keys_app.command("generate")
+def keys_generate(
+    out: Annotated[Path, typer.Option(help="Directory for the key files.")] = Path("keys"),
+    origin: Annotated[
+        str | None,
+        typer.Option(help="Log origin (the note key name); default: log.origin of the config."),
+    ] = None,
+    config: ConfigOpt = Path("evidence.toml"),
+    force: Annotated[bool, typer.Option(help="Overwrite existing key files.")] = False,
+) -> None:
+    """Write signing.key (PKCS#8, 0600), signing.pub (SPKI), signing.vkey and redaction.key."""
+    from das_evidence.config import load_settings
+    from das_evidence.manifests.keyring import write_key_pair
+
+    if origin is None:
+        origin = load_settings(config).log.origin
+    paths = write_key_pair(out, origin, force=force)
+    for kind, path in paths.items():
+        console.print(f"{kind:10} {path}")
+
+
+@app.command()
+def collect(
+    config: ConfigOpt = Path("evidence.toml"),
+    only: Annotated[
+        str | None,
+        typer.Option(help="Only streams matching this glob, e.g. 'login_history' or '*history'."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Collect every due window of every configured stream into the archive.
+
+    Each window becomes evidence files, then a signed log entry, then a new
+    checkpoint. Safe to re-run at any time: nothing due means nothing written,
+    and an interrupted run is completed by the next one.
+    """
+    from das_evidence.collect import collect_all
+
+    report = collect_all(config, only=only, clock=clock)
+    if json_out:
+        print_json(report.to_json())
+    else:
+        for s in report.streams:
+            status = "failed" if s.error else "ok"
+            console.print(
+                f"{s.stream}: {status}, {len(s.entries)} new entries, {s.rows} rows, "
+                f"{s.bytes} bytes"
+            )
+            if s.error:
+                err_console.print(f"  error: {s.error}")
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def verify(
+    target: Annotated[str, typer.Argument(help="An archive directory (or file:// URI).")],
+    pub: Annotated[
+        list[Path],
+        typer.Option(help="Trusted public key (SPKI PEM) of the entry signer; repeatable."),
+    ],
+    vkey: Annotated[
+        str | None,
+        typer.Option(help="Note verifier key (name+hex8+base64), or a file holding it."),
+    ] = None,
+    origin: Annotated[str | None, typer.Option(help="The log origin to expect.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print findings as JSON.")] = False,
+) -> None:
+    """Check every entry, signature, evidence file, checkpoint and window of TARGET.
+
+    Exit 0 when every check passes, 1 when evidence failed a check (each
+    finding is listed), 2 on a usage error, 3 when the evidence cannot be read.
+    """
+    from das_evidence.verify import verify_target
+
+    report = verify_target(target, pubs=pub, vkey=vkey, origin=origin)
+    if json_out:
+        print_json(report.to_json())
+    else:
+        for f in report.findings:
+            console.print(f"FAIL {f}")
+        s = report.stats
+        verdict = "PASS" if report.ok else f"FAIL ({len(report.findings)} findings)"
+        console.print(
+            f"{verdict}: {target}: {s.get('entries', 0)} entries, "
+            f"{s.get('evidence_files', 0)} evidence files, {len(s.get('streams', []))} streams"
+        )
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to put the demo.")] = Path(
+        "evidence-demo"
+    ),
+    days: Annotated[int, typer.Option(help="Days of activity to seed.")] = 7,
+    access_rows_per_day: Annotated[
+        int, typer.Option(help="ACCESS_HISTORY rows per seeded day.")
+    ] = 8000,
+) -> None:
+    """Run the whole product on a local fake Snowflake: seed, collect, verify, summarise."""
+    from das_evidence.demo.run import run_demo
+
+    code = run_demo(directory, days=days, access_rows_per_day=access_rows_per_day, clock=clock)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except EvidenceError as e:
+        err_console.print(f"error: {e}", markup=False, highlight=False)
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

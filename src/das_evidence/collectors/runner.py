@@ -1,0 +1,190 @@
+"""Collect every due window of every configured stream into the archive.
+
+The runner owns the write order (evidence files, entry, checkpoint) through
+:class:`~das_evidence.manifests.log.ArchiveLog`, and isolates streams: one
+stream failing (a missing column, a permission) does not stop the others.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import logging
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from das_evidence.collectors.interface import (
+    PARQUET_MEDIA_TYPE,
+    CollectedFile,
+    Collection,
+    Collector,
+    rfc3339,
+)
+from das_evidence.errors import CollectorError, EvidenceError, PutOnceError
+from das_evidence.evidence_store.interface import EvidenceStore
+from das_evidence.manifests.log import ArchiveLog, EvidenceFile, LogEntry
+from das_evidence.manifests.signers import NoteSigner, Signer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StreamResult:
+    stream: str
+    entries: list[int] = field(default_factory=list)
+    rows: int = 0
+    bytes: int = 0
+    error: EvidenceError | None = None
+
+
+@dataclass
+class CollectReport:
+    streams: list[StreamResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.error is None for s in self.streams)
+
+    @property
+    def exit_code(self) -> int:
+        codes = [s.error.exit_code for s in self.streams if s.error is not None]
+        return max(codes, default=0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "streams": [
+                {
+                    "stream": s.stream,
+                    "entries": s.entries,
+                    "rows": s.rows,
+                    "bytes": s.bytes,
+                    "error": str(s.error) if s.error else None,
+                }
+                for s in self.streams
+            ],
+        }
+
+
+def select(collectors: Sequence[Collector], only: str | None) -> list[Collector]:
+    """Collectors whose stream (or its last part) matches the glob ``only``."""
+    if not only:
+        return list(collectors)
+    return [
+        c
+        for c in collectors
+        if fnmatch.fnmatchcase(c.stream, only) or fnmatch.fnmatchcase(c.stream.split("/")[-1], only)
+    ]
+
+
+class Runner:
+    def __init__(
+        self,
+        store: EvidenceStore,
+        archive: ArchiveLog,
+        signer: Signer,
+        note_signer: NoteSigner,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.archive = archive
+        self.signer = signer
+        self.note_signer = note_signer
+        self.clock = clock
+
+    def run(
+        self,
+        collectors: Sequence[Collector],
+        on_entry: Callable[[LogEntry], None] | None = None,
+    ) -> CollectReport:
+        # A crash after an entry but before its checkpoint left an unsealed tail.
+        self.archive.seal(self.note_signer)
+        report = CollectReport()
+        now = self.clock()
+        for collector in collectors:
+            result = StreamResult(collector.stream)
+            report.streams.append(result)
+            try:
+                self._run_stream(collector, now, result, on_entry)
+            except CollectorError as e:
+                log.error("stream %s failed: %s", collector.stream, e)
+                result.error = e
+        return report
+
+    def _run_stream(
+        self,
+        collector: Collector,
+        now: datetime,
+        result: StreamResult,
+        on_entry: Callable[[LogEntry], None] | None,
+    ) -> None:
+        windows = collector.due_windows(self.archive.stream_end(collector.stream), now)
+        for window in windows:
+            with tempfile.TemporaryDirectory(prefix="evidence-spool-") as spool:
+                collection = collector.collect(window, Path(spool))
+                entry = self._archive(collector, collection)
+            result.entries.append(entry.index)
+            result.rows += sum(f.get("rows", 0) for f in entry.predicate["files"])
+            result.bytes += sum(f["size"] for f in entry.predicate["files"])
+            if on_entry:
+                on_entry(entry)
+
+    def _put_evidence(self, f: CollectedFile) -> tuple[EvidenceFile, bool]:
+        """Put one file; adopt an unreferenced leftover of an interrupted run instead."""
+        try:
+            self.store.put_once(f.key, f.local_path)
+            return EvidenceFile(f.key, f.sha256, f.size, f.media_type, f.rows), False
+        except PutOnceError:
+            if f.key in self.archive.referenced_paths():
+                raise
+        # An earlier run wrote this file and died before its entry; the source has
+        # changed since (late rows). The file on the store is what was collected then:
+        # keep it, so no byte of the store is left unreferenced, and say so.
+        data = self.store.get(f.key)
+        import hashlib
+
+        rows = None
+        if f.media_type == PARQUET_MEDIA_TYPE:
+            rows = int(pq.ParquetFile(io.BytesIO(data)).metadata.num_rows)
+        log.warning("adopting %s left by an interrupted run", f.key)
+        return (
+            EvidenceFile(f.key, hashlib.sha256(data).hexdigest(), len(data), f.media_type, rows),
+            True,
+        )
+
+    def _archive(self, collector: Collector, collection: Collection) -> LogEntry:
+        files: list[EvidenceFile] = []
+        adopted = False
+        for f in collection.files:
+            ef, was_adopted = self._put_evidence(f)
+            files.append(ef)
+            adopted = adopted or was_adopted
+        from das_evidence import __version__
+
+        predicate: dict[str, Any] = {
+            "collector": {"name": collector.name, "version": __version__},
+            "window": collection.window.to_json(),
+            "collected_at": rfc3339(self.clock().replace(microsecond=0)),
+        }
+        predicate.update(collection.predicate)
+        if adopted:
+            # The query that made the stored bytes is not the one just run.
+            predicate["recovered"] = {
+                "reason": "evidence file left by an interrupted run was kept; "
+                "its rows are as collected then",
+                "query_id_of_retry": predicate.get("query", {}).get("query_id"),
+            }
+            predicate["rows"] = sum(f.rows or 0 for f in files)
+        return self.archive.append(
+            stream=collection.stream,
+            files=files,
+            predicate=predicate,
+            signer=self.signer,
+            note_signer=self.note_signer,
+        )

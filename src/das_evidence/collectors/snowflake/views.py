@@ -1,0 +1,171 @@
+"""The pinned shape of each ACCOUNT_USAGE view the history collectors read.
+
+Columns are listed explicitly, as Snowflake documents them
+(https://docs.snowflake.com/en/sql-reference/account-usage), so a view that
+gains a column changes nothing and a view that loses one fails loudly. Each
+view has one pinned Arrow schema that every batch is cast to: timestamps as
+UTC microseconds, NUMBER ids as int64, ARRAY/OBJECT/VARIANT as JSON text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pyarrow as pa
+
+TS = pa.timestamp("us", tz="UTC")
+TEXT = pa.string()
+INT = pa.int64()
+JSON = pa.string()  # ARRAY / OBJECT / VARIANT, kept as the JSON text Snowflake returns
+FLOAT = pa.float64()
+BOOL = pa.bool_()
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    snowflake_type: str
+    arrow_type: pa.DataType
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """One ACCOUNT_USAGE view: columns, the time column that windows it, and a stable order."""
+
+    stream: str
+    view: str
+    time_column: str
+    order_by: tuple[str, ...]
+    columns: tuple[Column, ...]
+    latency: timedelta
+
+    @property
+    def qualified(self) -> str:
+        return f"SNOWFLAKE.ACCOUNT_USAGE.{self.view}"
+
+    def schema(self, extra: tuple[pa.Field, ...] = ()) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.arrow_type) for c in self.columns] + list(extra))
+
+
+def schema_fingerprint(view: str, schema: pa.Schema) -> str:
+    """SHA-256 over the view name and the pinned (name, type) list; changes when the shape does."""
+    shape = [view, [[f.name, str(f.type)] for f in schema]]
+    return "sha256:" + hashlib.sha256(json.dumps(shape, separators=(",", ":")).encode()).hexdigest()
+
+
+def _cols(*spec: tuple[str, str, pa.DataType]) -> tuple[Column, ...]:
+    return tuple(Column(n, t, a) for n, t, a in spec)
+
+
+ACCESS_HISTORY = ViewSpec(
+    stream="access_history",
+    view="ACCESS_HISTORY",
+    time_column="QUERY_START_TIME",
+    order_by=("QUERY_START_TIME", "QUERY_ID"),
+    latency=timedelta(hours=3),
+    columns=_cols(
+        ("QUERY_ID", "VARCHAR", TEXT),
+        ("QUERY_START_TIME", "TIMESTAMP_LTZ", TS),
+        ("USER_NAME", "VARCHAR", TEXT),
+        ("DIRECT_OBJECTS_ACCESSED", "ARRAY", JSON),
+        ("BASE_OBJECTS_ACCESSED", "ARRAY", JSON),
+        ("OBJECTS_MODIFIED", "ARRAY", JSON),
+        ("OBJECT_MODIFIED_BY_DDL", "OBJECT", JSON),
+        ("POLICIES_REFERENCED", "ARRAY", JSON),
+        ("PARENT_QUERY_ID", "VARCHAR", TEXT),
+        ("ROOT_QUERY_ID", "VARCHAR", TEXT),
+    ),
+)
+
+LOGIN_HISTORY = ViewSpec(
+    stream="login_history",
+    view="LOGIN_HISTORY",
+    time_column="EVENT_TIMESTAMP",
+    order_by=("EVENT_TIMESTAMP", "EVENT_ID"),
+    latency=timedelta(hours=2),
+    columns=_cols(
+        ("EVENT_ID", "NUMBER", INT),
+        ("EVENT_TIMESTAMP", "TIMESTAMP_LTZ", TS),
+        ("EVENT_TYPE", "VARCHAR", TEXT),
+        ("USER_NAME", "VARCHAR", TEXT),
+        ("CLIENT_IP", "VARCHAR", TEXT),
+        ("REPORTED_CLIENT_TYPE", "VARCHAR", TEXT),
+        ("REPORTED_CLIENT_VERSION", "VARCHAR", TEXT),
+        ("FIRST_AUTHENTICATION_FACTOR", "VARCHAR", TEXT),
+        ("SECOND_AUTHENTICATION_FACTOR", "VARCHAR", TEXT),
+        ("IS_SUCCESS", "VARCHAR", TEXT),
+        ("ERROR_CODE", "NUMBER", INT),
+        ("ERROR_MESSAGE", "VARCHAR", TEXT),
+        ("RELATED_EVENT_ID", "NUMBER", INT),
+        ("CONNECTION", "VARCHAR", TEXT),
+        ("CLIENT_PRIVATE_LINK_ID", "VARCHAR", TEXT),
+    ),
+)
+
+SESSIONS = ViewSpec(
+    stream="sessions",
+    view="SESSIONS",
+    time_column="CREATED_ON",
+    order_by=("CREATED_ON", "SESSION_ID"),
+    latency=timedelta(hours=3),
+    columns=_cols(
+        ("SESSION_ID", "NUMBER", INT),
+        ("CREATED_ON", "TIMESTAMP_LTZ", TS),
+        ("USER_NAME", "VARCHAR", TEXT),
+        ("AUTHENTICATION_METHOD", "VARCHAR", TEXT),
+        ("LOGIN_EVENT_ID", "NUMBER", INT),
+        ("CLIENT_APPLICATION_VERSION", "VARCHAR", TEXT),
+        ("CLIENT_APPLICATION_ID", "VARCHAR", TEXT),
+        ("CLIENT_ENVIRONMENT", "VARCHAR", TEXT),
+        ("CLIENT_BUILD_ID", "VARCHAR", TEXT),
+        ("CLIENT_VERSION", "VARCHAR", TEXT),
+        ("CLOSED_REASON", "VARCHAR", TEXT),
+    ),
+)
+
+# QUERY_HISTORY has about eighty documented columns; these are the ones an access
+# audit needs. BIND_VALUES is never selected: bound values are data, often PHI.
+QUERY_HISTORY = ViewSpec(
+    stream="query_history",
+    view="QUERY_HISTORY",
+    time_column="START_TIME",
+    order_by=("START_TIME", "QUERY_ID"),
+    latency=timedelta(minutes=45),
+    columns=_cols(
+        ("QUERY_ID", "VARCHAR", TEXT),
+        ("QUERY_TEXT", "VARCHAR", TEXT),
+        ("DATABASE_ID", "NUMBER", INT),
+        ("DATABASE_NAME", "VARCHAR", TEXT),
+        ("SCHEMA_ID", "NUMBER", INT),
+        ("SCHEMA_NAME", "VARCHAR", TEXT),
+        ("QUERY_TYPE", "VARCHAR", TEXT),
+        ("SESSION_ID", "NUMBER", INT),
+        ("USER_NAME", "VARCHAR", TEXT),
+        ("ROLE_NAME", "VARCHAR", TEXT),
+        ("WAREHOUSE_ID", "NUMBER", INT),
+        ("WAREHOUSE_NAME", "VARCHAR", TEXT),
+        ("WAREHOUSE_SIZE", "VARCHAR", TEXT),
+        ("QUERY_TAG", "VARCHAR", TEXT),
+        ("EXECUTION_STATUS", "VARCHAR", TEXT),
+        ("ERROR_CODE", "VARCHAR", TEXT),
+        ("ERROR_MESSAGE", "VARCHAR", TEXT),
+        ("START_TIME", "TIMESTAMP_LTZ", TS),
+        ("END_TIME", "TIMESTAMP_LTZ", TS),
+        ("TOTAL_ELAPSED_TIME", "NUMBER", INT),
+        ("BYTES_SCANNED", "NUMBER", INT),
+        ("ROWS_PRODUCED", "NUMBER", INT),
+        ("ROWS_INSERTED", "NUMBER", INT),
+        ("ROWS_UPDATED", "NUMBER", INT),
+        ("ROWS_DELETED", "NUMBER", INT),
+        ("ROLE_TYPE", "VARCHAR", TEXT),
+        ("QUERY_HASH", "VARCHAR", TEXT),
+        ("QUERY_PARAMETERIZED_HASH", "VARCHAR", TEXT),
+    ),
+)
+
+VIEWS: dict[str, ViewSpec] = {
+    v.stream: v for v in (ACCESS_HISTORY, LOGIN_HISTORY, QUERY_HISTORY, SESSIONS)
+}

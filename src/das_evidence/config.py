@@ -1,0 +1,327 @@
+"""Configuration: one frozen settings object from defaults < evidence.toml < EVIDENCE_* < flags.
+
+Library code receives a :class:`Settings`; only the CLI reads files and the
+environment (through :func:`load_settings`). Snowflake settings use the
+connector's own argument names and pass any other connector argument through,
+so one file points at a real account or at a local server. Relative paths
+resolve against the directory of the config file.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+import tomllib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from das_evidence.errors import ConfigError
+
+HISTORY_STREAMS = ("access_history", "login_history", "query_history", "sessions")
+
+# ACCOUNT_USAGE latency as Snowflake documents it; the safety margin may not be smaller.
+DOCUMENTED_LATENCY = {
+    "access_history": timedelta(hours=3),
+    "login_history": timedelta(hours=2),
+    "query_history": timedelta(minutes=45),
+    "sessions": timedelta(hours=3),
+}
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> object:
+    """Accept ``"3h"``, ``"45m"``, ``"2d"``, ``"90s"`` besides what pydantic accepts."""
+    if isinstance(value, str) and (m := _DURATION.match(value)):
+        return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+    return value
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("needs a time zone, e.g. 2026-11-01T00:00:00Z")
+    return value.astimezone(UTC)
+
+
+class SnowflakeConfig(BaseModel):
+    """Connector arguments; unknown keys pass through to ``snowflake.connector.connect``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    account: str | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+    private_key_file: Path | None = None
+    private_key_file_pwd: SecretStr | None = None
+    authenticator: str | None = None
+    connection_name: str | None = None
+    login_timeout: int = 60
+    network_timeout: int = 600
+
+    def connector_args(self) -> dict[str, Any]:
+        """The keyword arguments for the connector, secrets revealed, ``None`` dropped."""
+        args: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, Path):
+                value = str(value)
+            args[name] = value
+        return args
+
+
+class StoreConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    uri: str = "archive"
+
+
+class SigningConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str = "keys/signing.key"
+
+
+class LogConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    origin: str = Field(min_length=1)
+
+    @field_validator("origin")
+    @classmethod
+    def _origin_plain(cls, v: str) -> str:
+        if any(c.isspace() for c in v) or "+" in v:
+            raise ValueError("must not contain spaces or '+' (it is also the note key name)")
+        return v
+
+
+class RedactionConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hmac_key: Path = Path("keys/redaction.key")
+
+
+class StreamConfig(BaseModel):
+    """One history stream, named after its view in ``[streams.<view>]``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    start: datetime | None = None
+    safety: timedelta | None = None
+    max_window: timedelta = timedelta(days=1)
+    min_window: timedelta = timedelta(minutes=15)
+    # Only query_history: keep raw query text (PHI risk): an explicit opt-in.
+    keep_query_text: bool = False
+
+    _dur = field_validator("safety", "max_window", "min_window", mode="before")(
+        classmethod(lambda cls, v: parse_duration(v))
+    )
+
+    @field_validator("start")
+    @classmethod
+    def _start_utc(cls, v: datetime | None) -> datetime | None:
+        return _utc(v)
+
+    @model_validator(mode="after")
+    def _windows(self) -> StreamConfig:
+        if self.max_window <= timedelta(0) or self.max_window > timedelta(days=1):
+            raise ValueError("max_window must be more than 0 and at most 1 day")
+        if self.min_window < timedelta(0) or self.min_window > self.max_window:
+            raise ValueError("min_window must be between 0 and max_window")
+        return self
+
+
+_file_data: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("_file_data")
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ returns the whole file
+
+    def __call__(self) -> dict[str, Any]:
+        return _file_data.get({})
+
+
+class Settings(BaseSettings):
+    """Everything a run needs. Frozen: library code never changes it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EVIDENCE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    snowflake: SnowflakeConfig = SnowflakeConfig()
+    store: StoreConfig = StoreConfig()
+    signing: SigningConfig = SigningConfig()
+    log: LogConfig
+    redaction: RedactionConfig = RedactionConfig()
+    streams: dict[str, StreamConfig] = Field(default_factory=dict)
+    default_history_days: int = Field(default=7, ge=1, le=365)
+
+    @field_validator("streams")
+    @classmethod
+    def _known_streams(cls, v: dict[str, StreamConfig]) -> dict[str, StreamConfig]:
+        for name in v:
+            if name not in HISTORY_STREAMS:
+                raise ValueError(
+                    f"unknown stream {name!r}; the streams are {', '.join(HISTORY_STREAMS)}"
+                )
+        for name, stream in v.items():
+            if stream.safety is not None and stream.safety < DOCUMENTED_LATENCY[name]:
+                raise ValueError(
+                    f"streams.{name}.safety {stream.safety} is shorter than the view's "
+                    f"documented latency {DOCUMENTED_LATENCY[name]}; rows would be missed"
+                )
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+    def stream(self, name: str) -> StreamConfig:
+        return self.streams.get(name, StreamConfig())
+
+    def safety(self, name: str) -> timedelta:
+        return self.stream(name).safety or DOCUMENTED_LATENCY[name]
+
+    def first_start(self, name: str, now: datetime) -> datetime:
+        """Where a stream with nothing archived starts: configured, else N days back at midnight."""
+        configured = self.stream(name).start
+        if configured is not None:
+            return configured
+        back = now - timedelta(days=self.default_history_days)
+        return back.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def account(self) -> str:
+        if self.snowflake.account:
+            return self.snowflake.account
+        raise ConfigError(
+            "snowflake.account is not set",
+            fix="set account in [snowflake] of evidence.toml (it names the evidence streams)",
+        )
+
+
+def _resolve(path: str | Path, base: Path) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else (base / p)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} does not exist",
+            fix="run `evidence init` to write a starter config, or pass --config",
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e}") from e
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text", fix="save the file as UTF-8") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}", fix="correct the TOML syntax") from e
+
+
+def _connections_toml_account(name: str) -> str | None:
+    home = Path(os.environ.get("SNOWFLAKE_HOME", "~/.snowflake")).expanduser()
+    path = home / "connections.toml"
+    if not path.is_file():
+        return None
+    conns = _read_toml(path)
+    entry = conns.get(name)
+    if isinstance(entry, dict) and isinstance(entry.get("account"), str):
+        return str(entry["account"])
+    return None
+
+
+def describe_validation_error(e: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for err in e.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "missing":
+            msg = "is required but not set"
+        elif err["type"] == "extra_forbidden":
+            msg = "is not a known setting (check the spelling)"
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)
+
+
+def load_settings(config: Path | None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read ``config`` (TOML), then ``EVIDENCE_*`` variables, then ``overrides`` (flags)."""
+    data: dict[str, Any] = {}
+    base = Path.cwd()
+    source = "the environment"
+    if config is not None:
+        data = _read_toml(config)
+        base = config.resolve().parent
+        source = str(config)
+    token = _file_data.set(data)
+    try:
+        settings = Settings(**(overrides or {}))
+    except ValidationError as e:
+        raise ConfigError(
+            describe_validation_error(e, source),
+            fix="correct the keys named above (see `evidence init` for a commented example)",
+        ) from None
+    finally:
+        _file_data.reset(token)
+
+    # Resolve relative paths against the config file's directory.
+    store_uri = settings.store.uri
+    if "://" not in store_uri:
+        store_uri = str(_resolve(store_uri, base))
+    signing_key = settings.signing.key
+    if not signing_key.startswith("kms:"):
+        signing_key = str(_resolve(signing_key, base))
+    sf_updates: dict[str, Any] = {}
+    if settings.snowflake.private_key_file is not None:
+        sf_updates["private_key_file"] = _resolve(settings.snowflake.private_key_file, base)
+    if not settings.snowflake.account and settings.snowflake.connection_name:
+        account = _connections_toml_account(settings.snowflake.connection_name)
+        if account:
+            sf_updates["account"] = account
+    return settings.model_copy(
+        update={
+            "store": StoreConfig(uri=store_uri),
+            "signing": SigningConfig(key=signing_key),
+            "redaction": RedactionConfig(
+                hmac_key=_resolve(settings.redaction.hmac_key, base),
+            ),
+            "snowflake": settings.snowflake.model_copy(update=sf_updates),
+        }
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,110 @@
+"""The evidence-store contract: a key space where every key but one is written once.
+
+A store holds the archive (ARCHIVE-FORMAT section 1). Keys are POSIX paths
+relative to the store root whose segments use only ``A-Z a-z 0-9 . _ = -``.
+Every key except :data:`CHECKPOINT_KEY` is put once and never changed: a
+second put of the same key succeeds only when the bytes are identical, which
+makes every write safe to retry after a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from das_evidence.errors import ConfigError
+
+CHECKPOINT_KEY = "log/checkpoint"
+CHECKPOINTS_PREFIX = "log/checkpoints/"
+ENTRIES_PREFIX = "log/entries/"
+EVIDENCE_PREFIX = "evidence/"
+
+_SEGMENT = re.compile(r"^[A-Za-z0-9._=-]+$")
+_CHUNK = 1 << 20
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` if it is a valid store key, else raise :class:`ConfigError`."""
+    segments = key.split("/")
+    for segment in segments:
+        if not _SEGMENT.match(segment) or segment in {".", ".."}:
+            raise ConfigError(
+                f"invalid store key {key!r}: segment {segment!r} is empty or uses a character "
+                "outside A-Z a-z 0-9 . _ = -",
+                fix="use only those characters in account, stream and file names",
+            )
+    return key
+
+
+def entry_key(index: int) -> str:
+    return f"{ENTRIES_PREFIX}{index:012d}.dsse.json"
+
+
+def checkpoint_key(size: int) -> str:
+    return f"{CHECKPOINTS_PREFIX}{size}"
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a store knows about one stored object."""
+
+    key: str
+    size: int
+    sha256: str
+    version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PutResult:
+    """The outcome of a put: ``created`` is False when identical bytes were already there."""
+
+    info: ObjectInfo
+    created: bool
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """Hex SHA-256 and size of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class EvidenceStore(ABC):
+    """Put-once, get, head and list over one archive."""
+
+    uri: str
+
+    @abstractmethod
+    def put_once(self, key: str, source: bytes | Path) -> PutResult:
+        """Write ``source`` under ``key`` exactly once.
+
+        Identical bytes already under ``key`` are success (``created=False``);
+        different bytes raise :class:`~das_evidence.errors.PutOnceError`.
+        """
+
+    @abstractmethod
+    def replace_checkpoint(self, data: bytes) -> ObjectInfo:
+        """Atomically replace :data:`CHECKPOINT_KEY`, the only mutable key."""
+
+    @abstractmethod
+    def get(self, key: str) -> bytes:
+        """The bytes under ``key``; :class:`~das_evidence.errors.StoreError` if absent."""
+
+    @abstractmethod
+    def head(self, key: str) -> ObjectInfo | None:
+        """Size and digest of ``key``, or None when it does not exist."""
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Every key under ``prefix``, sorted."""
+
+    def exists(self, key: str) -> bool:
+        return self.head(key) is not None

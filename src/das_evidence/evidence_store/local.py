@@ -1,0 +1,168 @@
+"""A local directory as an evidence store.
+
+Put-once is really once: bytes go to a temporary file in ``.staging/`` which
+is fsynced, made read-only and then hard-linked to its final name. ``link``
+refuses to overwrite, so two writers can never both win and a crash never
+leaves a half-written file under a real key; the directory is fsynced after.
+Leftover staging files from a crash are ignored by ``list`` and removed on the
+next write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from das_evidence.errors import PutOnceError, StoreError
+from das_evidence.evidence_store.interface import (
+    CHECKPOINT_KEY,
+    EvidenceStore,
+    ObjectInfo,
+    PutResult,
+    sha256_file,
+    validate_key,
+)
+
+STAGING = ".staging"
+_STALE_SECONDS = 3600
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalStore(EvidenceStore):
+    """An archive in a directory on a local or mounted file system."""
+
+    def __init__(self, root: Path, *, create: bool = False) -> None:
+        self.root = root
+        self.uri = root.as_uri() if root.is_absolute() else str(root)
+        if not root.is_dir():
+            if not create:
+                raise StoreError(
+                    f"archive directory {root} does not exist",
+                    fix="check the path, or run `evidence collect` to create a new archive",
+                )
+            root.mkdir(parents=True, exist_ok=True)
+        self._staging = root / STAGING
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*validate_key(key).split("/"))
+
+    def _stage(self, source: bytes | Path) -> tuple[Path, str, int]:
+        self._staging.mkdir(exist_ok=True)
+        self._sweep_staging()
+        tmp = self._staging / f"{secrets.token_hex(8)}.tmp"
+        try:
+            if isinstance(source, Path):
+                with source.open("rb") as src, tmp.open("xb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                    dst.flush()
+                    os.fsync(dst.fileno())
+                digest, size = sha256_file(tmp)
+            else:
+                with tmp.open("xb") as dst:
+                    dst.write(source)
+                    dst.flush()
+                    os.fsync(dst.fileno())
+                digest, size = hashlib.sha256(source).hexdigest(), len(source)
+            os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write to archive {self.root}: {e}") from e
+        return tmp, digest, size
+
+    def _sweep_staging(self) -> None:
+        # Only old files: a concurrent writer may own a fresh one.
+        cutoff = time.time() - _STALE_SECONDS
+        for leftover in self._staging.glob("*.tmp"):
+            try:
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+            except OSError:
+                pass
+
+    def put_once(self, key: str, source: bytes | Path) -> PutResult:
+        final = self._path(key)
+        tmp, digest, size = self._stage(source)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.link(tmp, final)
+        except FileExistsError:
+            existing = self.head(key)
+            if existing is not None and existing.sha256 == digest:
+                return PutResult(existing, created=False)
+            raise PutOnceError(
+                f"{key} already exists in {self.root} with different bytes; "
+                "a write-once key is never overwritten",
+                fix="an interrupted or concurrent run; run `evidence verify` on the archive",
+            ) from None
+        except OSError as e:
+            raise StoreError(f"cannot write {key} in {self.root}: {e}") from e
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(final.parent)
+        return PutResult(ObjectInfo(key, size, digest), created=True)
+
+    def replace_checkpoint(self, data: bytes) -> ObjectInfo:
+        final = self._path(CHECKPOINT_KEY)
+        tmp, digest, size = self._stage(data)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write {CHECKPOINT_KEY} in {self.root}: {e}") from e
+        _fsync_dir(final.parent)
+        return ObjectInfo(CHECKPOINT_KEY, size, digest)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"{key} is missing from {self.root}") from None
+        except OSError as e:
+            raise StoreError(f"cannot read {key} in {self.root}: {e}") from e
+
+    def open(self, key: str) -> Path:
+        """The local path of ``key`` (for streaming reads of large files)."""
+        path = self._path(key)
+        if not path.is_file():
+            raise StoreError(f"{key} is missing from {self.root}")
+        return path
+
+    def head(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        try:
+            digest, size = sha256_file(path)
+        except OSError as e:
+            raise StoreError(f"cannot read {key} in {self.root}: {e}") from e
+        return ObjectInfo(key, size, digest)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        keys: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            rel = Path(dirpath).relative_to(self.root)
+            if rel.parts[:1] == (STAGING,):
+                dirnames.clear()
+                continue
+            for name in filenames:
+                key = (rel / name).as_posix() if rel.parts else name
+                if key.startswith(prefix):
+                    keys.append(key)
+        yield from sorted(keys)

@@ -1,0 +1,92 @@
+"""Loading the signing keys a run is configured with.
+
+``signing.key`` is a path to a PKCS#8 PEM key (Ed25519 signs both the DSSE
+envelopes and the checkpoints). ``kms:`` references are reserved for AWS KMS
+signers, which a later version adds behind the same interfaces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+from das_evidence.errors import ConfigError, KeyFileError
+from das_evidence.manifests.note import VerifierKey
+from das_evidence.manifests.signers import Ed25519Signer, NoteSigner, Signer, generate_ed25519_key
+
+
+def load_signers(key_ref: str, origin: str) -> tuple[Signer, NoteSigner]:
+    """The entry signer and the checkpoint (note) signer for ``key_ref``."""
+    if key_ref.startswith("kms:"):
+        raise ConfigError(
+            f"signing.key {key_ref!r}: KMS signing is not available in this version",
+            fix="use a local key file (`evidence keys generate`)",
+        )
+    signer = Ed25519Signer.from_file(key_ref, origin)
+    return signer, signer
+
+
+def write_key_pair(out: Path, origin: str, *, force: bool = False) -> dict[str, Path]:
+    """Write signing.key (0600), signing.pub, signing.vkey and redaction.key into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "key": out / "signing.key",
+        "pub": out / "signing.pub",
+        "vkey": out / "signing.vkey",
+        "redaction": out / "redaction.key",
+    }
+    if not force:
+        for p in paths.values():
+            if p.exists():
+                raise ConfigError(
+                    f"{p} already exists; refusing to overwrite a key",
+                    fix="choose another --out directory, or pass --force if you mean it",
+                )
+    private_pem, public_pem = generate_ed25519_key()
+    signer = Ed25519Signer.from_pem(private_pem, origin)
+    vkey = VerifierKey.from_public_key(origin, signer.public_key_raw()).to_string()
+    _write_private(paths["key"], private_pem)
+    _write_private(paths["redaction"], secrets.token_hex(32).encode() + b"\n")
+    paths["pub"].write_bytes(public_pem)
+    paths["vkey"].write_text(vkey + "\n")
+    return paths
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def load_hmac_key(path: Path) -> bytes:
+    """The redaction HMAC key: hex text in a file (written by `evidence keys generate`)."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        raise KeyFileError(
+            f"redaction key {path} does not exist (query_history needs it to HMAC query text)",
+            fix="run `evidence keys generate`, or set redaction.hmac_key in evidence.toml",
+        ) from None
+    except OSError as e:
+        raise KeyFileError(f"cannot read redaction key {path}: {e}") from e
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise KeyFileError(
+            f"redaction key {path} is not hex text",
+            fix="write 64 hex characters, e.g. `openssl rand -hex 32`",
+        ) from None
+    if len(key) < 16:
+        raise KeyFileError(f"redaction key {path} is shorter than 16 bytes", fix="use 32 bytes")
+    return key
+
+
+def key_fingerprint(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

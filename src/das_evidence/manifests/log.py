@@ -1,0 +1,219 @@
+"""The archive's append-only log over an evidence store (ARCHIVE-FORMAT sections 1 to 4).
+
+:class:`ArchiveLog` reads the log's state from the store itself (entries and
+the newest checkpoint), so a container keeps no state of its own between runs.
+Appending follows one order, so that a crash at any point is completed by the
+next run without a gap or a duplicate:
+
+1. evidence files (put-once: a retry with the same bytes is a no-op);
+2. the entry, ``log/entries/<index>.dsse.json`` (put-once);
+3. the checkpoint: ``log/checkpoints/<size>`` (put-once), then ``log/checkpoint``.
+
+On open, entries past the newest checkpoint (a crash between 2 and 3) are
+sealed before anything else is appended.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from das_evidence.errors import FormatError, PutOnceError, StoreError
+from das_evidence.evidence_store.interface import (
+    CHECKPOINT_KEY,
+    CHECKPOINTS_PREFIX,
+    ENTRIES_PREFIX,
+    EvidenceStore,
+    checkpoint_key,
+    entry_key,
+)
+from das_evidence.manifests.checkpoint import Checkpoint, sign_checkpoint
+from das_evidence.manifests.dsse import Envelope, sign_envelope
+from das_evidence.manifests.merkle import leaf_hash, root_hash
+from das_evidence.manifests.note import SignedNote
+from das_evidence.manifests.signers import NoteSigner, Signer
+from das_evidence.manifests.statement import Statement, Subject, build_statement
+
+log = logging.getLogger(__name__)
+
+PREDICATE_TYPE = "https://das-evidence.dev/predicates/collection/v1"
+ZERO_HASH = "0" * 64
+_ENTRY_NAME = re.compile(r"^log/entries/(\d{12})\.dsse\.json$")
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    index: int
+    statement_bytes: bytes
+    statement: Statement
+    leaf: bytes
+
+    @property
+    def predicate(self) -> Mapping[str, Any]:
+        return self.statement.predicate
+
+
+@dataclass(frozen=True)
+class EvidenceFile:
+    """A file already in the store, as it will be named in a statement."""
+
+    path: str
+    sha256: str
+    size: int
+    media_type: str
+    rows: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "path": self.path,
+            "sha256": self.sha256,
+            "size": self.size,
+            "media_type": self.media_type,
+        }
+        if self.rows is not None:
+            out["rows"] = self.rows
+        return out
+
+
+def _checkpoint_text_size(data: bytes) -> int:
+    """The tree size of a signed checkpoint, without verifying it (the writer's own bytes)."""
+    note = SignedNote.from_bytes(data)
+    return Checkpoint.from_text(note.text).size
+
+
+class ArchiveLog:
+    """The log of one archive: read its state, append entries, seal checkpoints."""
+
+    def __init__(self, store: EvidenceStore, origin: str) -> None:
+        self.store = store
+        self.origin = origin
+        self.entries: list[LogEntry] = []
+        self._load()
+
+    def _load(self) -> None:
+        keys = list(self.store.list(ENTRIES_PREFIX))
+        for expected, key in enumerate(keys):
+            m = _ENTRY_NAME.match(key)
+            if not m or int(m.group(1)) != expected:
+                raise FormatError(
+                    f"the log in {self.store.uri} is not contiguous at {key} "
+                    f"(expected {entry_key(expected)})",
+                    fix="run `evidence verify` on the archive; do not append to a damaged log",
+                )
+            envelope = Envelope.from_bytes(self.store.get(key))
+            statement = Statement.from_bytes(envelope.payload)
+            if statement.predicate.get("log", {}).get("origin") != self.origin:
+                raise FormatError(
+                    f"{key} belongs to log origin "
+                    f"{statement.predicate.get('log', {}).get('origin')!r}, not {self.origin!r}",
+                    fix="point store.uri at this log's own archive, or set log.origin to match",
+                )
+            self.entries.append(
+                LogEntry(expected, envelope.payload, statement, leaf_hash(envelope.payload))
+            )
+
+    @property
+    def size(self) -> int:
+        return len(self.entries)
+
+    def root(self, size: int | None = None) -> bytes:
+        n = self.size if size is None else size
+        return root_hash([e.leaf for e in self.entries[:n]])
+
+    def stream_end(self, stream: str) -> datetime | None:
+        """End of the last window archived for ``stream`` (amendments do not move it)."""
+        from das_evidence.collectors.interface import parse_rfc3339
+
+        end: datetime | None = None
+        for entry in self.entries:
+            p = entry.predicate
+            if p.get("stream") == stream and "amends" not in p:
+                end = parse_rfc3339(p["window"]["end"])
+        return end
+
+    def referenced_paths(self) -> set[str]:
+        return {s.name for e in self.entries for s in e.statement.subjects}
+
+    def checkpoint_size(self) -> int | None:
+        head = self.store.head(CHECKPOINT_KEY)
+        if head is None:
+            return None
+        return _checkpoint_text_size(self.store.get(CHECKPOINT_KEY))
+
+    def seal(self, note_signer: NoteSigner) -> bool:
+        """Make ``log/checkpoint`` cover every entry. Returns True if anything was written."""
+        current = self.checkpoint_size()
+        if current == self.size or (current is None and self.size == 0):
+            return False
+        if current is not None and current > self.size:
+            raise FormatError(
+                f"{CHECKPOINT_KEY} in {self.store.uri} covers {current} entries but only "
+                f"{self.size} exist",
+                fix="entries are missing: run `evidence verify` and restore them",
+            )
+        cp = Checkpoint(self.origin, self.size, self.root())
+        data = sign_checkpoint(cp, note_signer)
+        key = checkpoint_key(self.size)
+        try:
+            self.store.put_once(key, data)
+        except PutOnceError:
+            # A checkpoint for this size exists from an interrupted run (signatures
+            # that are not deterministic differ): keep the one already there if it
+            # is for the same tree.
+            existing = self.store.get(key)
+            existing_cp = Checkpoint.from_text(SignedNote.from_bytes(existing).text)
+            if existing_cp != cp:
+                raise
+            data = existing
+        self.store.replace_checkpoint(data)
+        log.debug("sealed %s at size %d", self.origin, self.size)
+        return True
+
+    def append(
+        self,
+        *,
+        stream: str,
+        files: Sequence[EvidenceFile],
+        predicate: Mapping[str, Any],
+        signer: Signer,
+        note_signer: NoteSigner,
+    ) -> LogEntry:
+        """Write the entry for ``files`` (already in the store) and seal a checkpoint."""
+        if self.checkpoint_size() != self.size:
+            self.seal(note_signer)
+        index = self.size
+        full = dict(predicate)
+        full["stream"] = stream
+        full["files"] = [f.to_json() for f in files]
+        full["log"] = {
+            "origin": self.origin,
+            "index": index,
+            "prev_leaf_hash": self.entries[-1].leaf.hex() if self.entries else ZERO_HASH,
+        }
+        statement_bytes = build_statement(
+            [Subject(f.path, f.sha256) for f in files], PREDICATE_TYPE, full
+        )
+        envelope = sign_envelope(statement_bytes, signer)
+        try:
+            self.store.put_once(entry_key(index), envelope.to_bytes())
+        except PutOnceError:
+            raise StoreError(
+                f"another writer appended entry {index} to {self.store.uri} at the same time",
+                fix="run collect again; only one collect may write to an archive at once",
+            ) from None
+        entry = LogEntry(
+            index,
+            statement_bytes,
+            Statement.from_bytes(statement_bytes),
+            leaf_hash(statement_bytes),
+        )
+        self.entries.append(entry)
+        self.seal(note_signer)
+        return entry
+
+    def checkpoint_keys(self) -> list[str]:
+        return sorted(self.store.list(CHECKPOINTS_PREFIX))

@@ -1,0 +1,381 @@
+"""Verify a whole archive against ARCHIVE-FORMAT section 6.
+
+:func:`load_archive` is the only part that reads: it lists the store and
+takes the bytes of the log and the digest of every evidence file.
+:func:`check_archive` is pure: bytes and trusted keys in, findings out. The
+checks are numbered like this:
+
+- ``V1 layout``: every key is a log key or an evidence file; entry names are contiguous.
+- ``V2 signature``: each entry is a DSSE envelope signed by a trusted key.
+- ``V3 statement``: each payload is an in-toto Statement v1 with the required predicate.
+- ``V4 index``: ``log.index`` equals the entry's position; the origin matches.
+- ``V5 chain``: ``log.prev_leaf_hash`` links each entry to the previous one.
+- ``V6 evidence``: every subject exists with the signed digest and size; no extra files.
+- ``V7 checkpoint``: every checkpoint verifies with the note key, has the origin, and its
+  root equals the tree of that size; ``log/checkpoint`` is the newest; no unsealed tail.
+- ``V8 continuity``: each stream's windows tile time; amendments name a real entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from das_evidence.errors import EvidenceError, FormatError
+from das_evidence.evidence_store.interface import (
+    CHECKPOINT_KEY,
+    CHECKPOINTS_PREFIX,
+    ENTRIES_PREFIX,
+    EVIDENCE_PREFIX,
+    EvidenceStore,
+)
+from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
+from das_evidence.manifests.dsse import PAYLOAD_TYPE, Envelope, verify_envelope
+from das_evidence.manifests.merkle import leaf_hash, root_hash
+from das_evidence.manifests.note import SignedNote, VerifierKey
+from das_evidence.manifests.signers import PublicKey
+from das_evidence.manifests.statement import Statement
+from das_evidence.verify.findings import Report
+
+_ENTRY = re.compile(r"^log/entries/(\d{12})\.dsse\.json$")
+_CHECKPOINT = re.compile(r"^log/checkpoints/(0|[1-9]\d*)$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+ZERO_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What the auditor trusts: the entry keys, the note key, and (optionally) the origin."""
+
+    keys: tuple[PublicKey, ...]
+    note_key: VerifierKey | None = None
+    origin: str | None = None
+
+
+@dataclass
+class ArchiveSnapshot:
+    """The bytes of one archive's log and the digests of its evidence files."""
+
+    target: str
+    keys: list[str]
+    entries: dict[str, bytes] = field(default_factory=dict)
+    checkpoints: dict[str, bytes] = field(default_factory=dict)
+    evidence: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+
+def load_archive(store: EvidenceStore) -> ArchiveSnapshot:
+    """Read everything verification needs from ``store``."""
+    keys = list(store.list())
+    snap = ArchiveSnapshot(store.uri, keys)
+    for key in keys:
+        if key.startswith(ENTRIES_PREFIX):
+            snap.entries[key] = store.get(key)
+        elif key == CHECKPOINT_KEY or key.startswith(CHECKPOINTS_PREFIX):
+            snap.checkpoints[key] = store.get(key)
+        elif key.startswith(EVIDENCE_PREFIX):
+            info = store.head(key)
+            if info is not None:
+                snap.evidence[key] = (info.sha256, info.size)
+    return snap
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.endswith("Z"):
+        return None
+    try:
+        return datetime.fromisoformat(value[:-1] + "+00:00")
+    except ValueError:
+        return None
+
+
+def _note_key(trust: Trust, origin: str) -> VerifierKey | None:
+    if trust.note_key is not None:
+        return trust.note_key
+    for key in trust.keys:
+        if key.algorithm == "ed25519":
+            return VerifierKey.from_public_key(origin, key.ed25519_raw())
+    return None
+
+
+def _origin_of(snap: ArchiveSnapshot, trust: Trust) -> str | None:
+    if trust.origin:
+        return trust.origin
+    if trust.note_key is not None:
+        return trust.note_key.name
+    data = snap.checkpoints.get(CHECKPOINT_KEY)
+    if data is None:
+        return None
+    try:
+        return Checkpoint.from_text(SignedNote.from_bytes(data).text).origin
+    except (FormatError, EvidenceError):
+        return None
+
+
+def check_archive(snap: ArchiveSnapshot, trust: Trust) -> Report:
+    report = Report(snap.target)
+    origin = _origin_of(snap, trust)
+
+    # V1 layout
+    for key in snap.keys:
+        if key.startswith(ENTRIES_PREFIX):
+            if not _ENTRY.match(key):
+                report.fail("V1 layout", key, "not a valid entry name (12-digit index)")
+        elif key == CHECKPOINT_KEY:
+            pass
+        elif key.startswith(CHECKPOINTS_PREFIX):
+            if not _CHECKPOINT.match(key):
+                report.fail("V1 layout", key, "not a valid checkpoint name (decimal size)")
+        elif not key.startswith(EVIDENCE_PREFIX):
+            report.fail("V1 layout", key, "a file outside log/ and evidence/")
+    indexed = sorted((int(m.group(1)), key) for key in snap.entries if (m := _ENTRY.match(key)))
+    for position, (index, key) in enumerate(indexed):
+        if index != position:
+            report.fail(
+                "V1 layout", key, f"index gap: expected entry {position:012d} before this one"
+            )
+            break
+
+    # V2-V6 entries
+    leaves: list[bytes] = []
+    statements: list[Statement | None] = []
+    prev_leaf = ZERO_HASH
+    referenced: dict[str, str] = {}
+    for position, (_, key) in enumerate(indexed):
+        statement = _check_entry(report, key, snap.entries[key], trust, position, origin)
+        payload = _payload(snap.entries[key])
+        leaf = leaf_hash(payload) if payload is not None else hashlib.sha256(b"").digest()
+        leaves.append(leaf)
+        statements.append(statement)
+        if statement is not None:
+            got = statement.predicate.get("log", {}).get("prev_leaf_hash")
+            if got != prev_leaf:
+                report.fail(
+                    "V5 chain",
+                    key,
+                    f"prev_leaf_hash {got} is not the previous entry's leaf hash {prev_leaf}",
+                )
+            for subject in statement.subjects:
+                if subject.name in referenced:
+                    report.fail(
+                        "V6 evidence",
+                        subject.name,
+                        f"named by both {referenced[subject.name]} and {key}",
+                    )
+                referenced[subject.name] = key
+                _check_file(report, snap, subject.name, subject.sha256, statement, key)
+        prev_leaf = leaf.hex()
+    for path in sorted(set(snap.evidence) - set(referenced)):
+        report.fail("V6 evidence", path, "an evidence file that no entry names")
+
+    # V7 checkpoints
+    _check_checkpoints(report, snap, trust, origin, leaves)
+
+    # V8 continuity
+    _check_continuity(report, indexed, statements)
+
+    report.stats = {
+        "origin": origin,
+        "entries": len(indexed),
+        "evidence_files": len(snap.evidence),
+        "evidence_bytes": sum(size for _, size in snap.evidence.values()),
+        "streams": sorted({str(s.predicate.get("stream")) for s in statements if s is not None}),
+        "rows": sum(
+            int(f.get("rows", 0))
+            for s in statements
+            if s is not None
+            for f in s.predicate.get("files", [])
+            if isinstance(f, Mapping) and isinstance(f.get("rows", 0), int)
+        ),
+    }
+    return report
+
+
+def _payload(data: bytes) -> bytes | None:
+    try:
+        return Envelope.from_bytes(data).payload
+    except EvidenceError:
+        return None
+
+
+def _check_entry(
+    report: Report,
+    key: str,
+    data: bytes,
+    trust: Trust,
+    position: int,
+    origin: str | None,
+) -> Statement | None:
+    try:
+        envelope = Envelope.from_bytes(data)
+    except EvidenceError as e:
+        report.fail("V2 signature", key, f"not a DSSE envelope: {e.message}")
+        return None
+    if envelope.payload_type != PAYLOAD_TYPE:
+        report.fail("V2 signature", key, f"payloadType is {envelope.payload_type!r}")
+    try:
+        verify_envelope(envelope, trust.keys)
+    except EvidenceError as e:
+        report.fail("V2 signature", key, f"no valid signature by a trusted key: {e.message}")
+    try:
+        statement = Statement.from_bytes(envelope.payload)
+    except EvidenceError as e:
+        report.fail("V3 statement", key, f"payload is not an in-toto Statement: {e.message}")
+        return None
+    p = statement.predicate
+    log = p.get("log")
+    if not isinstance(log, Mapping):
+        report.fail("V3 statement", key, "predicate.log is missing")
+        return None
+    for name in ("stream", "collector", "window", "collected_at", "files"):
+        if name not in p:
+            report.fail("V3 statement", key, f"predicate.{name} is missing")
+    if log.get("index") != position:
+        report.fail(
+            "V4 index", key, f"log.index is {log.get('index')!r}, its position is {position}"
+        )
+    if origin is not None and log.get("origin") != origin:
+        report.fail("V4 index", key, f"log.origin is {log.get('origin')!r}, expected {origin!r}")
+    prev = log.get("prev_leaf_hash")
+    if not isinstance(prev, str) or not _HEX64.match(prev):
+        report.fail("V5 chain", key, "log.prev_leaf_hash is not 64 hex digits")
+    files = p.get("files")
+    if isinstance(files, list):
+        paths = [f.get("path") if isinstance(f, Mapping) else None for f in files]
+        if paths != [s.name for s in statement.subjects]:
+            report.fail("V3 statement", key, "predicate.files do not list the subjects in order")
+    window = p.get("window")
+    if isinstance(window, Mapping):
+        start, end = _parse_time(window.get("start")), _parse_time(window.get("end"))
+        if start is None or end is None or start > end:
+            report.fail("V3 statement", key, f"window {dict(window)} is not valid RFC 3339 UTC")
+    return statement
+
+
+def _check_file(
+    report: Report,
+    snap: ArchiveSnapshot,
+    path: str,
+    sha256: str,
+    statement: Statement,
+    entry: str,
+) -> None:
+    found = snap.evidence.get(path)
+    if found is None:
+        report.fail("V6 evidence", path, f"named by {entry} but missing from the archive")
+        return
+    digest, size = found
+    if digest != sha256:
+        report.fail("V6 evidence", path, f"sha256 is {digest}, {entry} signed {sha256}")
+    for f in statement.predicate.get("files", []):
+        if isinstance(f, Mapping) and f.get("path") == path:
+            if f.get("sha256") != sha256:
+                report.fail(
+                    "V3 statement", entry, f"files[].sha256 for {path} differs from subject"
+                )
+            if f.get("size") != size:
+                report.fail("V6 evidence", path, f"size is {size}, {entry} signed {f.get('size')}")
+
+
+def _check_checkpoints(
+    report: Report,
+    snap: ArchiveSnapshot,
+    trust: Trust,
+    origin: str | None,
+    leaves: Sequence[bytes],
+) -> None:
+    if origin is None:
+        report.fail("V7 checkpoint", CHECKPOINT_KEY, "missing or unreadable: no origin to check")
+        return
+    note_key = _note_key(trust, origin)
+    if note_key is None:
+        report.fail(
+            "V7 checkpoint",
+            CHECKPOINT_KEY,
+            "no Ed25519 note key to check checkpoints with (pass --vkey)",
+        )
+        return
+    sizes: dict[str, int] = {}
+    for key, data in sorted(snap.checkpoints.items()):
+        try:
+            cp = open_checkpoint(data, note_key, origin)
+        except EvidenceError as e:
+            report.fail("V7 checkpoint", key, e.message)
+            continue
+        sizes[key] = cp.size
+        m = _CHECKPOINT.match(key)
+        if m and int(m.group(1)) != cp.size:
+            report.fail("V7 checkpoint", key, f"holds size {cp.size}, not the size in its name")
+        if cp.size > len(leaves):
+            report.fail("V7 checkpoint", key, f"size {cp.size} but only {len(leaves)} entries")
+        elif cp.root_hash != root_hash(list(leaves[: cp.size])):
+            report.fail("V7 checkpoint", key, f"root does not match the first {cp.size} entries")
+    newest = sizes.get(CHECKPOINT_KEY)
+    if CHECKPOINT_KEY not in snap.checkpoints:
+        if leaves:
+            report.fail("V7 checkpoint", CHECKPOINT_KEY, "missing: the log is not sealed")
+        return
+    if newest is None:
+        return
+    bigger = [s for k, s in sizes.items() if k != CHECKPOINT_KEY and s > newest]
+    if bigger:
+        report.fail(
+            "V7 checkpoint",
+            CHECKPOINT_KEY,
+            f"size {newest} is smaller than an earlier checkpoint's {max(bigger)} (rolled back)",
+        )
+    if newest < len(leaves):
+        report.fail(
+            "V7 checkpoint",
+            CHECKPOINT_KEY,
+            f"covers {newest} of {len(leaves)} entries: an unsealed tail",
+        )
+
+
+def _check_continuity(
+    report: Report,
+    indexed: Sequence[tuple[int, str]],
+    statements: Sequence[Statement | None],
+) -> None:
+    last: dict[str, tuple[datetime, str]] = {}
+    windows: dict[int, tuple[Any, Any]] = {}
+    for (index, key), statement in zip(indexed, statements, strict=True):
+        if statement is None:
+            continue
+        p = statement.predicate
+        stream, window = p.get("stream"), p.get("window")
+        if not isinstance(stream, str) or not isinstance(window, Mapping):
+            continue
+        start, end = _parse_time(window.get("start")), _parse_time(window.get("end"))
+        windows[index] = (stream, (window.get("start"), window.get("end")))
+        if start is None or end is None:
+            continue
+        if "amends" in p:
+            target = windows.get(p["amends"]) if isinstance(p["amends"], int) else None
+            if target is None or target != windows[index] or p["amends"] >= index:
+                report.fail(
+                    "V8 continuity",
+                    key,
+                    f"amends {p['amends']!r}, which is not an earlier "
+                    "entry of the same stream and window",
+                )
+            continue
+        if start == end:
+            continue
+        previous = last.get(stream)
+        if previous is not None and previous[0] != start:
+            kind = "gap" if start > previous[0] else "overlap"
+            report.fail(
+                "V8 continuity",
+                key,
+                f"stream {stream}: {kind} between {previous[1]} (ends "
+                f"{window_end(previous[0])}) and this window (starts {window.get('start')})",
+            )
+        last[stream] = (end, key)
+
+
+def window_end(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,104 @@
+"""The local store's put-once contract."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from das_evidence.errors import ConfigError, PutOnceError, StoreError
+from das_evidence.evidence_store import open_store
+from das_evidence.evidence_store.local import LocalStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "archive", create=True)
+
+
+def test_put_once_then_identical_put_is_a_no_op(store: LocalStore) -> None:
+    first = store.put_once("evidence/a/b.parquet", b"hello")
+    again = store.put_once("evidence/a/b.parquet", b"hello")
+    assert first.created and not again.created
+    assert again.info.sha256 == first.info.sha256
+    assert store.get("evidence/a/b.parquet") == b"hello"
+
+
+def test_put_once_refuses_different_bytes(store: LocalStore) -> None:
+    store.put_once("log/entries/000000000000.dsse.json", b"one")
+    with pytest.raises(PutOnceError, match="already exists"):
+        store.put_once("log/entries/000000000000.dsse.json", b"two")
+    assert store.get("log/entries/000000000000.dsse.json") == b"one"
+
+
+def test_files_are_left_read_only(store: LocalStore) -> None:
+    store.put_once("evidence/x.json", b"{}")
+    mode = (store.root / "evidence" / "x.json").stat().st_mode
+    assert not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+
+
+def test_put_from_a_file(store: LocalStore, tmp_path: Path) -> None:
+    src = tmp_path / "spool.bin"
+    src.write_bytes(b"x" * 3_000_000)
+    result = store.put_once("evidence/big.bin", src)
+    assert result.info.size == 3_000_000
+    assert store.head("evidence/big.bin") == result.info
+
+
+def test_checkpoint_is_the_only_replaceable_key(store: LocalStore) -> None:
+    store.replace_checkpoint(b"a")
+    store.replace_checkpoint(b"b")
+    assert store.get("log/checkpoint") == b"b"
+
+
+def test_list_is_sorted_and_skips_staging(store: LocalStore) -> None:
+    for key in ("log/entries/000000000001.dsse.json", "evidence/z", "evidence/a"):
+        store.put_once(key, key.encode())
+    (store.root / ".staging").mkdir(exist_ok=True)
+    (store.root / ".staging" / "left.tmp").write_bytes(b"crash leftover")
+    assert list(store.list()) == [
+        "evidence/a",
+        "evidence/z",
+        "log/entries/000000000001.dsse.json",
+    ]
+    assert list(store.list("evidence/")) == ["evidence/a", "evidence/z"]
+
+
+@pytest.mark.parametrize(
+    "key", ["../escape", "evidence/../x", "evidence//x", "evidence/a b", "evidence/a:b", "/abs"]
+)
+def test_invalid_keys_are_refused(store: LocalStore, key: str) -> None:
+    with pytest.raises(ConfigError):
+        store.put_once(key, b"x")
+    assert not any(store.list())
+
+
+def test_missing_key_is_a_store_error(store: LocalStore) -> None:
+    with pytest.raises(StoreError, match="missing"):
+        store.get("evidence/nope")
+    assert store.head("evidence/nope") is None
+
+
+def test_a_crash_before_link_leaves_no_key(
+    store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*_: object, **__: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "link", boom)
+    with pytest.raises(StoreError, match="disk full"):
+        store.put_once("evidence/half", b"data")
+    monkeypatch.undo()
+    assert not store.exists("evidence/half")
+    assert list(store.list()) == []
+
+
+def test_open_store_uris(tmp_path: Path) -> None:
+    assert isinstance(open_store(str(tmp_path / "a"), create=True), LocalStore)
+    assert isinstance(open_store((tmp_path / "b").as_uri(), create=True), LocalStore)
+    with pytest.raises(ConfigError, match="unknown scheme"):
+        open_store("ftp://x/y")
+    with pytest.raises(StoreError, match="does not exist"):
+        open_store(str(tmp_path / "missing"))
