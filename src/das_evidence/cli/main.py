@@ -203,7 +203,7 @@ def demo(
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except EvidenceError as e:
         err_console.print(f"error: {e}", markup=False, highlight=False)
         sys.exit(e.exit_code)
@@ -222,6 +222,7 @@ def main() -> None:
             e.show()
             sys.exit(e.exit_code)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

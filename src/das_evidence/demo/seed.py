@@ -27,6 +27,8 @@ of 40 failed logins within 5 minutes from one IP against the ACCOUNTADMIN user.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -796,17 +798,15 @@ def seed_window(
     )
 
     create_tables(duck)
-    _stage_catalogue(duck)
     lo, hi = _micros(start), _micros(end)
     first_day, last_day = lo // US_PER_DAY, (hi - 1) // US_PER_DAY
-    try:
+    with _transaction(duck):
+        _stage_catalogue(duck)
         _delete_window(duck, start, end)
         n_logins, n_sessions = _seed_logins(duck, seed, first_day, last_day, logins, lo, hi)
         n_access, n_queries = _seed_queries(
             duck, seed, first_day, last_day, access_rows_per_day, queries, failures, lo, hi
         )
-    finally:
-        _drop_staging(duck)
     return SeedSummary(start, end, n_access, n_logins, n_queries, n_sessions)
 
 
@@ -834,8 +834,8 @@ def seed_incidents(
     bind_us = _floor_second(lo + span * 6 // 10) + 129_000
 
     create_tables(duck)
-    _stage_catalogue(duck)
-    try:
+    with _transaction(duck):
+        _stage_catalogue(duck)
         n_logins = _seed_login_burst(duck, seed, burst_us)
         tids = {t.key: tid for tid, t in enumerate(TEMPLATES, start=1)}
         escaped = phi_canary.replace("'", "''")
@@ -879,14 +879,29 @@ def seed_incidents(
             ],
         )
         n_access, n_queries = _insert_queries(duck)
-    finally:
-        _drop_staging(duck)
     return SeedSummary(start, end, n_access, n_logins, n_queries, 0)
 
 
 # ---------------------------------------------------------------------------
 # Internals
 # ---------------------------------------------------------------------------
+
+
+@contextmanager
+def _transaction(duck: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction, so concurrent readers (fakesnow sessions) see all of a seeding or none.
+
+    The temporary staging tables are dropped at the end either way.
+    """
+    duck.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        duck.execute("ROLLBACK")
+        _drop_staging(duck)
+        raise
+    _drop_staging(duck)
+    duck.execute("COMMIT")
 
 
 def _utc(ts: datetime) -> datetime:

@@ -164,9 +164,7 @@ def stream_overlap(root: Path, signer: Ed25519Signer) -> None:
 
 def amends_nothing(root: Path, signer: Ed25519Signer) -> None:
     log = ArchiveLog(LocalStore(root), ORIGIN)
-    _append(
-        log, signer, "s/b", "2026-11-09T00:00:00Z", "2026-11-10T00:00:00Z", b"x\n", amends=1
-    )
+    _append(log, signer, "s/b", "2026-11-09T00:00:00Z", "2026-11-10T00:00:00Z", b"x\n", amends=1)
 
 
 @pytest.mark.parametrize(

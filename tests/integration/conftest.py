@@ -1,0 +1,111 @@
+"""Integration fixtures: a fake Snowflake on 127.0.0.1 and the real `evidence` CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from das_evidence.demo.seed import seed_account_usage
+from das_evidence.demo.server import FakeSnowflake
+from das_evidence.manifests.keyring import write_key_pair
+
+ORIGIN = "evidence.example.com/it"
+T0 = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+START = datetime(2026, 11, 17, tzinfo=UTC)
+
+CONFIG = """\
+[snowflake]
+account = "ACME_PROD"
+user = "EVIDENCE_COLLECTOR"
+password = "x"
+host = "127.0.0.1"
+port = {port}
+protocol = "http"
+network_timeout = 30
+login_timeout = 10
+
+[log]
+origin = "{origin}"
+
+[streams.access_history]
+start = "{start}"
+[streams.login_history]
+start = "{start}"
+[streams.query_history]
+start = "{start}"
+[streams.sessions]
+start = "{start}"
+"""
+
+
+@dataclass
+class Env:
+    dir: Path
+    fake: FakeSnowflake
+
+    @property
+    def config(self) -> Path:
+        return self.dir / "evidence.toml"
+
+    @property
+    def archive(self) -> Path:
+        return self.dir / "archive"
+
+    @property
+    def pub(self) -> Path:
+        return self.dir / "keys" / "signing.pub"
+
+    def cli(
+        self, *args: str, now: datetime = T0, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, EVIDENCE_NOW=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return subprocess.run(
+            [sys.executable, "-m", "das_evidence.cli.main", *args],
+            cwd=self.dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=check,
+        )
+
+    def popen(self, *args: str, now: datetime = T0) -> subprocess.Popen[bytes]:
+        env = dict(os.environ, EVIDENCE_NOW=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return subprocess.Popen(
+            [sys.executable, "-m", "das_evidence.cli.main", *args],
+            cwd=self.dir,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def entries(self) -> list[Path]:
+        return sorted((self.archive / "log" / "entries").glob("*.dsse.json"))
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSnowflake]:
+    with FakeSnowflake() as server:
+        seed_account_usage(
+            server.duck,
+            end=T0 + timedelta(days=3),
+            days=7,
+            access_rows_per_day=1500,
+        )
+        yield server
+
+
+@pytest.fixture
+def env(tmp_path: Path, fake: FakeSnowflake) -> Env:
+    write_key_pair(tmp_path / "keys", ORIGIN)
+    (tmp_path / "evidence.toml").write_text(
+        CONFIG.format(port=fake.port, origin=ORIGIN, start=START.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    )
+    return Env(tmp_path, fake)
