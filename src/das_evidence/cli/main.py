@@ -202,27 +202,15 @@ def demo(
 
 
 def main() -> None:
+    """Entry point: click handles usage errors (exit 2); product errors end here."""
     try:
-        code = app(standalone_mode=False)
+        app()
     except EvidenceError as e:
         err_console.print(f"error: {e}", markup=False, highlight=False)
         sys.exit(e.exit_code)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
-    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

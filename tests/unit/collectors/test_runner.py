@@ -1,0 +1,129 @@
+"""The runner: write order, stream isolation, and adoption of a crashed run's leftovers."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from das_evidence.collectors.interface import (
+    PARQUET_MEDIA_TYPE,
+    CollectedFile,
+    Collection,
+    Collector,
+    Window,
+)
+from das_evidence.collectors.parquet import DeterministicParquetWriter
+from das_evidence.collectors.runner import Runner, select
+from das_evidence.collectors.snowflake.history import plan_windows
+from das_evidence.errors import CollectorError
+from das_evidence.evidence_store.local import LocalStore
+from das_evidence.manifests.log import ArchiveLog
+from das_evidence.manifests.signers import Ed25519Signer, PublicKey
+from das_evidence.verify import Trust, check_archive, load_archive
+
+ORIGIN = "evidence.example.com/runner-test"
+NOW = datetime(2026, 11, 5, 6, tzinfo=UTC)
+SCHEMA = pa.schema([pa.field("N", pa.int64())])
+
+
+class FakeCollector(Collector):
+    """A collector whose rows are chosen by the test (a Collector subclass, not a mock)."""
+
+    def __init__(self, stream: str, rows: int = 3, fail: bool = False) -> None:
+        self.stream = stream
+        self.name = "fake"
+        self.rows = rows
+        self.fail = fail
+
+    def due_windows(self, last_end: datetime | None, now: datetime) -> list[Window]:
+        start = last_end or datetime(2026, 11, 1, tzinfo=UTC)
+        return plan_windows(start, now, timedelta(hours=3))
+
+    def collect(self, window: Window, spool: Path) -> Collection:
+        if self.fail:
+            raise CollectorError(f"{self.stream} is broken")
+        key = f"evidence/{self.stream}/{window.start:%Y%m%dT%H%M%SZ}.parquet"
+        path = spool / "f.parquet"
+        with DeterministicParquetWriter(path, SCHEMA) as w:
+            w.write(pa.record_batch([pa.array(range(self.rows), pa.int64())], schema=SCHEMA))
+        data = path.read_bytes()
+        f = CollectedFile(
+            key, path, hashlib.sha256(data).hexdigest(), len(data), self.rows, PARQUET_MEDIA_TYPE
+        )
+        return Collection(self.stream, window, (f,), {"query": {"query_id": "q"}})
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[LocalStore, Ed25519Signer, Path]:
+    signer = Ed25519Signer(Ed25519PrivateKey.generate(), ORIGIN)
+    pub = tmp_path / "pub.pem"
+    pub.write_bytes(signer.public_key_pem())
+    return LocalStore(tmp_path / "archive", create=True), signer, pub
+
+
+def _runner(store: LocalStore, signer: Ed25519Signer) -> Runner:
+    return Runner(store, ArchiveLog(store, ORIGIN), signer, signer, lambda: NOW)
+
+
+def _verify(store: LocalStore, pub: Path) -> list[str]:
+    trust = Trust(keys=(PublicKey.from_file(pub),))
+    return [str(f) for f in check_archive(load_archive(store), trust).findings]
+
+
+def test_one_failing_stream_does_not_stop_the_others(
+    setup: tuple[LocalStore, Ed25519Signer, Path],
+) -> None:
+    store, signer, pub = setup
+    report = _runner(store, signer).run([FakeCollector("a", fail=True), FakeCollector("b")])
+    assert not report.ok and report.exit_code == 3
+    assert report.streams[0].entries == [] and len(report.streams[1].entries) == 5
+    assert not list(store.list("evidence/a/"))
+    assert _verify(store, pub) == []
+
+
+def test_a_leftover_file_with_other_bytes_is_adopted_not_overwritten(
+    setup: tuple[LocalStore, Ed25519Signer, Path],
+) -> None:
+    store, signer, pub = setup
+    # An earlier run wrote the first window's file with 5 rows and died before its entry.
+    leftover = FakeCollector("a", rows=5)
+    spool = store.root.parent / "spool"
+    spool.mkdir()
+    first = leftover.collect(
+        Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC)), spool
+    )
+    store.put_once(first.files[0].key, first.files[0].local_path)
+    # The source now has 3 rows for that window.
+    report = _runner(store, signer).run([FakeCollector("a", rows=3)])
+    assert report.ok
+    log = ArchiveLog(store, ORIGIN)
+    p = log.entries[0].predicate
+    assert p["rows"] == 5 and p["files"][0]["rows"] == 5
+    assert "recovered" in p
+    assert "recovered" not in log.entries[1].predicate
+    assert _verify(store, pub) == []
+
+
+def test_an_unsealed_tail_is_sealed_first(setup: tuple[LocalStore, Ed25519Signer, Path]) -> None:
+    store, signer, pub = setup
+    _runner(store, signer).run([FakeCollector("a")])
+    # Simulate a crash between entry and checkpoint: roll log/checkpoint back one.
+    (store.root / "log" / "checkpoint").chmod(0o644)
+    store.replace_checkpoint(store.get("log/checkpoints/4"))
+    assert any("unsealed" in f for f in _verify(store, pub))
+    report = _runner(store, signer).run([FakeCollector("a")])
+    assert report.ok and report.streams[0].entries == []
+    assert _verify(store, pub) == []
+
+
+def test_select_by_glob() -> None:
+    cs = [FakeCollector("snowflake/A/access_history"), FakeCollector("snowflake/A/sessions")]
+    assert [c.stream for c in select(cs, "sessions")] == ["snowflake/A/sessions"]
+    assert len(select(cs, "snowflake/*")) == 2
+    assert select(cs, "nothing") == []
+    assert len(select(cs, None)) == 2
