@@ -12,7 +12,7 @@ from das_evidence.config import Settings, load_settings
 from das_evidence.errors import ConfigError
 from das_evidence.evidence_store import open_store
 from das_evidence.manifests.keyring import load_signers
-from das_evidence.manifests.log import ArchiveLog
+from das_evidence.manifests.log import ArchiveLog, LogEntry
 
 
 def collect_settings(
@@ -20,6 +20,7 @@ def collect_settings(
     *,
     only: str | None,
     clock: Callable[[], datetime],
+    on_entry: Callable[[LogEntry], None] | None = None,
 ) -> CollectReport:
     signer, note_signer = load_signers(settings.signing.key, settings.log.origin)
     now = clock()
@@ -34,7 +35,7 @@ def collect_settings(
         store = open_store(settings.store.uri, create=True)
         archive = ArchiveLog(store, settings.log.origin)
         runner = Runner(store, archive, signer, note_signer, clock)
-        return runner.run(collectors)
+        return runner.run(collectors, on_entry=on_entry)
     finally:
         session.close()
 
@@ -44,5 +45,6 @@ def collect_all(
     *,
     only: str | None = None,
     clock: Callable[[], datetime],
+    on_entry: Callable[[LogEntry], None] | None = None,
 ) -> CollectReport:
-    return collect_settings(load_settings(config), only=only, clock=clock)
+    return collect_settings(load_settings(config), only=only, clock=clock, on_entry=on_entry)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from das_evidence.demo.run import write_demo_config
 from das_evidence.demo.seed import seed_account_usage
 from das_evidence.demo.server import FakeSnowflake
 from das_evidence.manifests.keyring import write_key_pair
@@ -19,30 +20,6 @@ from das_evidence.manifests.keyring import write_key_pair
 ORIGIN = "evidence.example.com/it"
 T0 = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 START = datetime(2026, 11, 17, tzinfo=UTC)
-
-CONFIG = """\
-[snowflake]
-account = "ACME_PROD"
-user = "EVIDENCE_COLLECTOR"
-password = "x"
-host = "127.0.0.1"
-port = {port}
-protocol = "http"
-network_timeout = 30
-login_timeout = 10
-
-[log]
-origin = "{origin}"
-
-[streams.access_history]
-start = "{start}"
-[streams.login_history]
-start = "{start}"
-[streams.query_history]
-start = "{start}"
-[streams.sessions]
-start = "{start}"
-"""
 
 
 @dataclass
@@ -105,7 +82,5 @@ def fake() -> Iterator[FakeSnowflake]:
 @pytest.fixture
 def env(tmp_path: Path, fake: FakeSnowflake) -> Env:
     write_key_pair(tmp_path / "keys", ORIGIN)
-    (tmp_path / "evidence.toml").write_text(
-        CONFIG.format(port=fake.port, origin=ORIGIN, start=START.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    )
+    write_demo_config(tmp_path, port=fake.port, start=START, origin=ORIGIN)
     return Env(tmp_path, fake)

@@ -18,6 +18,7 @@ import typer
 from das_evidence import __version__
 from das_evidence.cli.output import console, err_console, print_json, setup_logging
 from das_evidence.errors import ConfigError, EvidenceError
+from das_evidence.manifests.log import LogEntry
 
 app = typer.Typer(
     name="evidence",
@@ -133,14 +134,27 @@ def collect(
     """
     from das_evidence.collect import collect_all
 
-    report = collect_all(config, only=only, clock=clock)
+    if sys.stderr.isatty() and not json_out:
+        # A person is watching: a live line per entry instead of log records.
+        with err_console.status("collecting...") as status:
+
+            def progress(entry: LogEntry) -> None:
+                p = entry.predicate
+                status.update(
+                    f"entry {entry.index}: {p['stream']} {p['window']['start']} "
+                    f"({p.get('rows', 0):,} rows)"
+                )
+
+            report = collect_all(config, only=only, clock=clock, on_entry=progress)
+    else:
+        report = collect_all(config, only=only, clock=clock)
     if json_out:
         print_json(report.to_json())
     else:
         for s in report.streams:
-            status = "failed" if s.error else "ok"
+            state = "failed" if s.error else "ok"
             console.print(
-                f"{s.stream}: {status}, {len(s.entries)} new entries, {s.rows} rows, "
+                f"{s.stream}: {state}, {len(s.entries)} new entries, {s.rows} rows, "
                 f"{s.bytes} bytes"
             )
             if s.error:

@@ -175,11 +175,13 @@ class Runner:
         predicate.update(collection.predicate)
         if adopted:
             # The query that made the stored bytes is not the one just run.
+            query = dict(predicate.get("query", {}))
             predicate["recovered"] = {
                 "reason": "evidence file left by an interrupted run was kept; "
                 "its rows are as collected then",
-                "query_id_of_retry": predicate.get("query", {}).get("query_id"),
+                "query_id_of_retry": query.pop("query_id", None),
             }
+            predicate["query"] = query
             predicate["rows"] = sum(f.rows or 0 for f in files)
         return self.archive.append(
             stream=collection.stream,

@@ -60,6 +60,22 @@ start = "{start}"
 """
 
 
+def write_demo_config(
+    directory: Path, *, port: int, start: datetime, origin: str = DEMO_ORIGIN
+) -> Path:
+    """``directory/evidence.toml`` pointing at a fake Snowflake on 127.0.0.1:``port``."""
+    config = directory / "evidence.toml"
+    config.write_text(
+        CONFIG.format(
+            account=DEMO_ACCOUNT,
+            port=port,
+            origin=origin,
+            start=start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+    )
+    return config
+
+
 def run_demo(
     directory: Path,
     *,
@@ -84,15 +100,7 @@ def run_demo(
             fake.duck, end=end, days=days + 1, access_rows_per_day=access_rows_per_day
         )
         console.print(f"seeded {summary}")
-        config = directory / "evidence.toml"
-        config.write_text(
-            CONFIG.format(
-                account=DEMO_ACCOUNT,
-                port=fake.port,
-                origin=DEMO_ORIGIN,
-                start=start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            )
-        )
+        config = write_demo_config(directory, port=fake.port, start=start)
         settings = load_settings(config)
         # One line per window is right for cron logs; the demo shows a table instead.
         quiet = logging.getLogger("das_evidence.collectors")
