@@ -15,7 +15,7 @@ import re
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -92,12 +92,22 @@ class StoreConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     uri: str = "archive"
+    # S3 only. The endpoint may also come from AWS_ENDPOINT_URL(_S3), as boto3 reads it.
+    endpoint_url: str | None = None
+    region: str | None = None
+    lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"
+    retention_days: int = Field(default=2557, ge=1, le=36500)
 
 
 class SigningConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     key: str = "keys/signing.key"
+    # Only with an ECDSA KMS key: checkpoints need an Ed25519 key of their own.
+    note_key: str | None = None
+    # KMS only; the endpoint may also come from AWS_ENDPOINT_URL(_KMS).
+    region: str | None = None
+    endpoint_url: str | None = None
 
 
 class LogConfig(BaseModel):
@@ -131,6 +141,8 @@ class StreamConfig(BaseModel):
     min_window: timedelta = timedelta(minutes=15)
     # Only query_history: keep raw query text (PHI risk): an explicit opt-in.
     keep_query_text: bool = False
+    # S3 Object Lock retention of this stream's files; default store.retention_days.
+    retention_days: int | None = Field(default=None, ge=1, le=36500)
 
     _dur = field_validator("safety", "max_window", "min_window", mode="before")(
         classmethod(lambda cls, v: parse_duration(v))
@@ -211,6 +223,16 @@ class Settings(BaseSettings):
 
     def safety(self, name: str) -> timedelta:
         return self.stream(name).safety or DOCUMENTED_LATENCY[name]
+
+    def shortest_retention_days(self) -> int:
+        """The shortest Object Lock retention any stream is configured with."""
+        return min(
+            [self.store.retention_days]
+            + [s.retention_days for s in self.streams.values() if s.retention_days]
+        )
+
+    def retention(self, name: str) -> timedelta:
+        return timedelta(days=self.stream(name).retention_days or self.store.retention_days)
 
     def first_start(self, name: str, now: datetime) -> datetime:
         """Where a stream with nothing archived starts: configured, else N days back at midnight."""
@@ -304,6 +326,9 @@ def load_settings(config: Path | None, overrides: dict[str, Any] | None = None) 
     signing_key = settings.signing.key
     if not signing_key.startswith("kms:"):
         signing_key = str(_resolve(signing_key, base))
+    note_key = settings.signing.note_key
+    if note_key is not None and not note_key.startswith("kms:"):
+        note_key = str(_resolve(note_key, base))
     sf_updates: dict[str, Any] = {}
     if settings.snowflake.private_key_file is not None:
         sf_updates["private_key_file"] = _resolve(settings.snowflake.private_key_file, base)
@@ -313,8 +338,10 @@ def load_settings(config: Path | None, overrides: dict[str, Any] | None = None) 
             sf_updates["account"] = account
     return settings.model_copy(
         update={
-            "store": StoreConfig(uri=store_uri),
-            "signing": SigningConfig(key=signing_key),
+            "store": settings.store.model_copy(update={"uri": store_uri}),
+            "signing": settings.signing.model_copy(
+                update={"key": signing_key, "note_key": note_key}
+            ),
             "redaction": RedactionConfig(
                 hmac_key=_resolve(settings.redaction.hmac_key, base),
             ),

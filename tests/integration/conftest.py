@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +26,7 @@ START = datetime(2026, 11, 17, tzinfo=UTC)
 class Env:
     dir: Path
     fake: FakeSnowflake
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def config(self) -> Path:
@@ -42,7 +43,7 @@ class Env:
     def cli(
         self, *args: str, now: datetime = T0, check: bool = False
     ) -> subprocess.CompletedProcess[str]:
-        env = dict(os.environ, EVIDENCE_NOW=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        env = dict(os.environ, **self.extra_env, EVIDENCE_NOW=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
         return subprocess.run(
             [sys.executable, "-m", "das_evidence.cli.main", *args],
             cwd=self.dir,
@@ -54,7 +55,7 @@ class Env:
         )
 
     def popen(self, *args: str, now: datetime = T0) -> subprocess.Popen[bytes]:
-        env = dict(os.environ, EVIDENCE_NOW=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        env = dict(os.environ, **self.extra_env, EVIDENCE_NOW=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
         return subprocess.Popen(
             [sys.executable, "-m", "das_evidence.cli.main", *args],
             cwd=self.dir,

@@ -32,6 +32,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Create and export signing keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+store_app = typer.Typer(help="Inspect the evidence store.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
 
 ConfigOpt = Annotated[
     Path,
@@ -117,6 +119,79 @@ def keys_generate(
         console.print(f"{kind:10} {path}")
 
 
+@keys_app.command("export-public")
+def keys_export_public(
+    config: ConfigOpt = Path("evidence.toml"),
+    out: Annotated[Path, typer.Option(help="Directory for signing.pub and signing.vkey.")] = Path(
+        "keys"
+    ),
+) -> None:
+    """Write signing.pub (SPKI PEM) and signing.vkey for the configured key (file or kms:).
+
+    Publish both out of band: auditors verify with them, never with keys that
+    come inside an archive or a pack.
+    """
+    from das_evidence.collect import signers_for
+    from das_evidence.config import load_settings
+    from das_evidence.manifests.note import VerifierKey
+
+    signer, note_signer = signers_for(load_settings(config))
+    vkey = VerifierKey.from_public_key(note_signer.name, note_signer.public_key_raw())
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "signing.pub").write_bytes(signer.public_key_pem())
+    (out / "signing.vkey").write_text(vkey.to_string() + "\n")
+    console.print(f"pub        {out / 'signing.pub'}  (key id {signer.key_id})")
+    console.print(f"vkey       {out / 'signing.vkey'}  ({vkey.to_string()})")
+
+
+@store_app.command("check")
+def store_check(
+    uri: Annotated[
+        str | None, typer.Argument(help="s3://bucket/prefix; default: store.uri of the config.")
+    ] = None,
+    config: ConfigOpt = Path("evidence.toml"),
+    retention_days: Annotated[
+        int | None,
+        typer.Option(help="Required default retention; default: the config's shortest."),
+    ] = None,
+    lock_mode: Annotated[str | None, typer.Option(help="COMPLIANCE or GOVERNANCE.")] = None,
+    endpoint_url: Annotated[str | None, typer.Option(help="S3 endpoint URL.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+) -> None:
+    """Check the bucket holds evidence safely: a pass/fail list with the fix for each.
+
+    Versioning, Object Lock with a default COMPLIANCE retention of at least the
+    configured period, SSE-KMS default encryption, all four public-access
+    blocks, and a bucket policy that denies requests without TLS. Exit 1 if
+    any check fails.
+    """
+    from das_evidence.config import load_settings
+    from das_evidence.evidence_store.bucket_check import BucketReport, check_bucket
+    from das_evidence.evidence_store.s3 import S3Store
+
+    settings = load_settings(config) if (uri is None or config.exists()) else None
+    target = uri or (settings.store.uri if settings else "")
+    if not target.startswith("s3://"):
+        raise ConfigError(
+            f"{target or 'no store'}: `store check` is for s3:// stores",
+            fix="pass s3://bucket/prefix, or point --config at an S3 store",
+        )
+    mode = lock_mode or (settings.store.lock_mode if settings else "COMPLIANCE")
+    days = retention_days or (settings.shortest_retention_days() if settings else 2557)
+    endpoint = endpoint_url or (settings.store.endpoint_url if settings else None)
+    store = S3Store(target, endpoint_url=endpoint, lock_mode=mode)
+    checks = check_bucket(store.client, store.bucket, required_retention_days=days, lock_mode=mode)
+    report = BucketReport(tuple(checks), bucket=store.bucket)
+    if json_out:
+        print_json(report.to_json())
+    else:
+        for c in checks:
+            console.print(f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.detail}", markup=False)
+            if not c.passed and c.fix:
+                console.print(f"     fix: {c.fix}", markup=False)
+    raise typer.Exit(0 if report.ok else 1)
+
+
 @app.command()
 def collect(
     config: ConfigOpt = Path("evidence.toml"),
@@ -154,8 +229,7 @@ def collect(
         for s in report.streams:
             state = "failed" if s.error else "ok"
             console.print(
-                f"{s.stream}: {state}, {len(s.entries)} new entries, {s.rows} rows, "
-                f"{s.bytes} bytes"
+                f"{s.stream}: {state}, {len(s.entries)} new entries, {s.rows} rows, {s.bytes} bytes"
             )
             if s.error:
                 err_console.print(f"  error: {s.error}")
@@ -164,7 +238,9 @@ def collect(
 
 @app.command()
 def verify(
-    target: Annotated[str, typer.Argument(help="An archive directory (or file:// URI).")],
+    target: Annotated[
+        str, typer.Argument(help="An archive directory, file:// URI, or s3://bucket/prefix.")
+    ],
     pub: Annotated[
         list[Path],
         typer.Option(help="Trusted public key (SPKI PEM) of the entry signer; repeatable."),
@@ -174,16 +250,30 @@ def verify(
         typer.Option(help="Note verifier key (name+hex8+base64), or a file holding it."),
     ] = None,
     origin: Annotated[str | None, typer.Option(help="The log origin to expect.")] = None,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option(help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS)."),
+    ] = None,
+    lock_mode: Annotated[
+        str, typer.Option(help="The Object Lock mode every S3 object must have.")
+    ] = "COMPLIANCE",
     json_out: Annotated[bool, typer.Option("--json", help="Print findings as JSON.")] = False,
 ) -> None:
     """Check every entry, signature, evidence file, checkpoint and window of TARGET.
+
+    For s3:// targets it also checks, per object, the Object Lock mode and
+    retain-until, S3's checksum against the signed digest, that no other
+    version or delete marker exists, and that the bucket has versioning and
+    Object Lock enabled.
 
     Exit 0 when every check passes, 1 when evidence failed a check (each
     finding is listed), 2 on a usage error, 3 when the evidence cannot be read.
     """
     from das_evidence.verify import verify_target
 
-    report = verify_target(target, pubs=pub, vkey=vkey, origin=origin)
+    report = verify_target(
+        target, pubs=pub, vkey=vkey, origin=origin, endpoint_url=endpoint_url, lock_mode=lock_mode
+    )
     if json_out:
         print_json(report.to_json())
     else:

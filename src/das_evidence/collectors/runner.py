@@ -13,7 +13,7 @@ import logging
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from das_evidence.collectors.interface import (
     rfc3339,
 )
 from das_evidence.errors import CollectorError, EvidenceError, PutOnceError
-from das_evidence.evidence_store.interface import EvidenceStore
+from das_evidence.evidence_store.interface import EvidenceStore, ObjectInfo
 from das_evidence.manifests.log import ArchiveLog, EvidenceFile, LogEntry
 from das_evidence.manifests.signers import NoteSigner, Signer
 
@@ -91,12 +91,14 @@ class Runner:
         signer: Signer,
         note_signer: NoteSigner,
         clock: Callable[[], datetime],
+        retention: Callable[[str], timedelta] | None = None,
     ) -> None:
         self.store = store
         self.archive = archive
         self.signer = signer
         self.note_signer = note_signer
         self.clock = clock
+        self.retention = retention
 
     def run(
         self,
@@ -135,11 +137,13 @@ class Runner:
             if on_entry:
                 on_entry(entry)
 
-    def _put_evidence(self, f: CollectedFile) -> tuple[EvidenceFile, bool]:
+    def _put_evidence(
+        self, f: CollectedFile, retain_until: datetime | None
+    ) -> tuple[EvidenceFile, ObjectInfo, bool]:
         """Put one file; adopt an unreferenced leftover of an interrupted run instead."""
         try:
-            self.store.put_once(f.key, f.local_path)
-            return EvidenceFile(f.key, f.sha256, f.size, f.media_type, f.rows), False
+            put = self.store.put_once(f.key, f.local_path, retain_until=retain_until)
+            return EvidenceFile(f.key, f.sha256, f.size, f.media_type, f.rows), put.info, False
         except PutOnceError:
             if f.key in self.archive.referenced_paths():
                 raise
@@ -153,26 +157,39 @@ class Runner:
         if f.media_type == PARQUET_MEDIA_TYPE:
             rows = int(pq.ParquetFile(io.BytesIO(data)).metadata.num_rows)
         log.warning("adopting %s left by an interrupted run", f.key)
+        info = self.store.head(f.key) or ObjectInfo(f.key, len(data), "")
         return (
             EvidenceFile(f.key, hashlib.sha256(data).hexdigest(), len(data), f.media_type, rows),
+            info,
             True,
         )
 
     def _archive(self, collector: Collector, collection: Collection) -> LogEntry:
+        collected_at = self.clock().replace(microsecond=0)
+        retain_until = None
+        if self.store.locks and self.retention is not None:
+            retain_until = collected_at + self.retention(collection.stream)
         files: list[EvidenceFile] = []
+        stored: list[ObjectInfo] = []
         adopted = False
         for f in collection.files:
-            ef, was_adopted = self._put_evidence(f)
+            ef, info, was_adopted = self._put_evidence(f, retain_until)
             files.append(ef)
+            stored.append(info)
             adopted = adopted or was_adopted
         from das_evidence import __version__
 
         predicate: dict[str, Any] = {
             "collector": {"name": collector.name, "version": __version__},
             "window": collection.window.to_json(),
-            "collected_at": rfc3339(self.clock().replace(microsecond=0)),
+            "collected_at": rfc3339(collected_at),
         }
         predicate.update(collection.predicate)
+        if self.store.locks:
+            predicate["storage"] = {
+                "uri": self.store.uri,
+                "objects": [info.storage_json() for info in stored],
+            }
         if adopted:
             # The query that made the stored bytes is not the one just run.
             query = dict(predicate.get("query", {}))
@@ -189,4 +206,5 @@ class Runner:
             predicate=predicate,
             signer=self.signer,
             note_signer=self.note_signer,
+            retain_until=retain_until,
         )

@@ -11,13 +11,19 @@ from das_evidence.evidence_store.local import LocalStore
 __all__ = ["EvidenceStore", "LocalStore", "ObjectInfo", "PutResult", "open_store"]
 
 
-def open_store(uri: str, *, create: bool = False) -> EvidenceStore:
-    """Open the store named by ``uri``: a directory path or ``file:///...``."""
+def open_store(
+    uri: str,
+    *,
+    create: bool = False,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    lock_mode: str = "COMPLIANCE",
+) -> EvidenceStore:
+    """Open the store named by ``uri``: a directory path, ``file:///...`` or ``s3://bucket/prefix``."""
     if uri.startswith("s3://"):
-        raise ConfigError(
-            f"store {uri}: S3 stores are not supported by this version",
-            fix="use a local directory for store.uri",
-        )
+        from das_evidence.evidence_store.s3 import S3Store
+
+        return S3Store(uri, endpoint_url=endpoint_url, region=region, lock_mode=lock_mode)
     if uri.startswith("file://"):
         from urllib.parse import unquote, urlparse
 

@@ -14,7 +14,9 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from das_evidence.errors import ConfigError
 
@@ -56,6 +58,19 @@ class ObjectInfo:
     size: int
     sha256: str
     version_id: str | None = None
+    lock_mode: str | None = None
+    retain_until: datetime | None = None
+
+    def storage_json(self) -> dict[str, Any]:
+        """What the store did with the bytes, for the statement (S3: version and lock)."""
+        out: dict[str, Any] = {"path": self.key}
+        if self.version_id is not None:
+            out["version_id"] = self.version_id
+        if self.lock_mode is not None:
+            out["lock_mode"] = self.lock_mode
+        if self.retain_until is not None:
+            out["retain_until"] = self.retain_until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return out
 
 
 @dataclass(frozen=True)
@@ -82,12 +97,18 @@ class EvidenceStore(ABC):
 
     uri: str
 
+    #: True when the store locks objects (S3 Object Lock) and records versions.
+    locks = False
+
     @abstractmethod
-    def put_once(self, key: str, source: bytes | Path) -> PutResult:
+    def put_once(
+        self, key: str, source: bytes | Path, *, retain_until: datetime | None = None
+    ) -> PutResult:
         """Write ``source`` under ``key`` exactly once.
 
         Identical bytes already under ``key`` are success (``created=False``);
         different bytes raise :class:`~das_evidence.errors.PutOnceError`.
+        ``retain_until`` locks the object until then where the store can.
         """
 
     @abstractmethod

@@ -17,6 +17,7 @@ import shutil
 import stat
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 from das_evidence.errors import PutOnceError, StoreError
@@ -92,7 +93,11 @@ class LocalStore(EvidenceStore):
             except OSError:
                 pass
 
-    def put_once(self, key: str, source: bytes | Path) -> PutResult:
+    def put_once(
+        self, key: str, source: bytes | Path, *, retain_until: datetime | None = None
+    ) -> PutResult:
+        # A directory cannot lock a file beyond read-only permissions; retain_until
+        # is for stores that can (S3 Object Lock).
         final = self._path(key)
         tmp, digest, size = self._stage(source)
         try:

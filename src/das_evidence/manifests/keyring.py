@@ -17,15 +17,38 @@ from das_evidence.manifests.note import VerifierKey
 from das_evidence.manifests.signers import Ed25519Signer, NoteSigner, Signer, generate_ed25519_key
 
 
-def load_signers(key_ref: str, origin: str) -> tuple[Signer, NoteSigner]:
-    """The entry signer and the checkpoint (note) signer for ``key_ref``."""
-    if key_ref.startswith("kms:"):
-        raise ConfigError(
-            f"signing.key {key_ref!r}: KMS signing is not available in this version",
-            fix="use a local key file (`evidence keys generate`)",
-        )
-    signer = Ed25519Signer.from_file(key_ref, origin)
-    return signer, signer
+def load_signers(
+    key_ref: str,
+    origin: str,
+    note_key_ref: str | None = None,
+    *,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+) -> tuple[Signer, NoteSigner]:
+    """The entry signer and the checkpoint (note) signer.
+
+    ``key_ref`` is a PKCS#8 key file or ``kms:<key>``; ``note_key_ref`` (only
+    needed when the entry key cannot sign checkpoints) likewise.
+    """
+    if key_ref.startswith("kms:") or (note_key_ref or "").startswith("kms:"):
+        from das_evidence.evidence_store.s3 import make_client
+        from das_evidence.manifests.kms import KmsKeyRef, kms_signers
+
+        if not key_ref.startswith("kms:") or not (
+            note_key_ref is None or note_key_ref.startswith("kms:")
+        ):
+            raise ConfigError(
+                "signing.key and signing.note_key must both be KMS keys, or both key files",
+                fix="use kms: references for both, or local key files for both",
+            )
+        regions = [KmsKeyRef.parse(r).region for r in (key_ref, note_key_ref) if r]
+        arn_region = next((r for r in regions if r), None)
+        client = make_client("kms", endpoint_url=endpoint_url, region=arn_region or region)
+        return kms_signers(key_ref, note_key_ref, origin, client)
+    signer_ = Ed25519Signer.from_file(key_ref, origin)
+    if note_key_ref is not None and note_key_ref != key_ref:
+        return signer_, Ed25519Signer.from_file(note_key_ref, origin)
+    return signer_, signer_
 
 
 def write_key_pair(out: Path, origin: str, *, force: bool = False) -> dict[str, Path]:

@@ -144,7 +144,7 @@ class ArchiveLog:
             return None
         return _checkpoint_text_size(self.store.get(CHECKPOINT_KEY))
 
-    def seal(self, note_signer: NoteSigner) -> bool:
+    def seal(self, note_signer: NoteSigner, retain_until: datetime | None = None) -> bool:
         """Make ``log/checkpoint`` cover every entry. Returns True if anything was written."""
         current = self.checkpoint_size()
         if current == self.size or (current is None and self.size == 0):
@@ -159,7 +159,7 @@ class ArchiveLog:
         data = sign_checkpoint(cp, note_signer)
         key = checkpoint_key(self.size)
         try:
-            self.store.put_once(key, data)
+            self.store.put_once(key, data, retain_until=retain_until)
         except PutOnceError:
             # A checkpoint for this size exists from an interrupted run (signatures
             # that are not deterministic differ): keep the one already there if it
@@ -181,6 +181,7 @@ class ArchiveLog:
         predicate: Mapping[str, Any],
         signer: Signer,
         note_signer: NoteSigner,
+        retain_until: datetime | None = None,
     ) -> LogEntry:
         """Write the entry for ``files`` (already in the store) and seal a checkpoint."""
         if self.checkpoint_size() != self.size:
@@ -199,7 +200,7 @@ class ArchiveLog:
         )
         envelope = sign_envelope(statement_bytes, signer)
         try:
-            self.store.put_once(entry_key(index), envelope.to_bytes())
+            self.store.put_once(entry_key(index), envelope.to_bytes(), retain_until=retain_until)
         except PutOnceError:
             raise StoreError(
                 f"another writer appended entry {index} to {self.store.uri} at the same time",
@@ -212,7 +213,7 @@ class ArchiveLog:
             leaf_hash(statement_bytes),
         )
         self.entries.append(entry)
-        self.seal(note_signer)
+        self.seal(note_signer, retain_until)
         return entry
 
     def checkpoint_keys(self) -> list[str]:

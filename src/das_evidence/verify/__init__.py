@@ -33,9 +33,24 @@ def load_trust(pubs: Sequence[Path], vkey: str | None, origin: str | None) -> Tr
 
 
 def verify_target(
-    target: str, *, pubs: Sequence[Path], vkey: str | None = None, origin: str | None = None
+    target: str,
+    *,
+    pubs: Sequence[Path],
+    vkey: str | None = None,
+    origin: str | None = None,
+    endpoint_url: str | None = None,
+    lock_mode: str = "COMPLIANCE",
 ) -> Report:
     trust = load_trust(pubs, vkey, origin)
+    if target.startswith("s3://"):
+        from das_evidence.evidence_store.s3 import S3Store
+        from das_evidence.verify.s3 import check_s3, load_s3_archive
+
+        s3 = S3Store(target, endpoint_url=endpoint_url, lock_mode=lock_mode)
+        snap, facts = load_s3_archive(s3)
+        report = check_archive(snap, trust)
+        check_s3(snap, facts, report, lock_mode=lock_mode)
+        return report
     if target.endswith(".zip"):
         raise ConfigError(
             f"{target}: pack verification is not available in this version",

@@ -1,0 +1,373 @@
+"""An S3 bucket (and prefix) with Object Lock as an evidence store. The only boto3 user.
+
+Every file is one single-part PUT with ``If-None-Match: *`` (S3 refuses to
+overwrite), its SHA-256 as ``ChecksumSHA256`` (S3 refuses bytes that do not
+match it), and an Object Lock retention: COMPLIANCE mode unless configured
+otherwise, retained until collection time plus the stream's retention. A 412
+on a retried put is resolved by reading the object already there: the same
+checksum is success, a different one an error. ``log/checkpoint`` is the only
+key that gets new versions.
+
+Credentials come from the AWS default chain; the endpoint from the config key,
+or boto3's own ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3``. Retries use
+botocore's standard mode. botocore exceptions never leave this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import hashlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from das_evidence.errors import ConfigError, PutOnceError, StoreError
+from das_evidence.evidence_store.interface import (
+    CHECKPOINT_KEY,
+    EvidenceStore,
+    ObjectInfo,
+    PutResult,
+    sha256_file,
+    validate_key,
+)
+
+log = logging.getLogger(__name__)
+
+LOCK_MODES = ("COMPLIANCE", "GOVERNANCE")
+# S3's limit for a single PUT; evidence files are far smaller.
+_MAX_SINGLE_PUT = 5 * 1024**3
+
+
+def make_client(service: str, *, endpoint_url: str | None = None, region: str | None = None) -> Any:
+    """A boto3 client with standard-mode retries (also used for KMS)."""
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10)
+    try:
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=endpoint_url or None,
+            region_name=region or None,
+            config=config,
+        )
+    except BotoCoreError as e:
+        raise ConfigError(f"cannot create an AWS {service} client: {e}") from None
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` to (bucket, prefix without slashes at either end)."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ConfigError(f"{uri!r} is not an s3://bucket/prefix URI")
+    prefix = parsed.path.strip("/")
+    if prefix:
+        validate_key(prefix)
+    return parsed.netloc, prefix
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One version (or delete marker) of one key, as ListObjectVersions reports it."""
+
+    key: str
+    version_id: str
+    is_latest: bool
+    delete_marker: bool
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class LockState:
+    """What HeadObject says about one version: its checksum and its lock."""
+
+    key: str
+    version_id: str | None
+    size: int
+    sha256_b64: str | None
+    lock_mode: str | None
+    retain_until: datetime | None
+    legal_hold: str | None
+
+    @property
+    def sha256(self) -> str | None:
+        if not self.sha256_b64:
+            return None
+        try:
+            return base64.b64decode(self.sha256_b64).hex()
+        except ValueError:
+            return None
+
+
+def _code(e: ClientError) -> str:
+    return str(e.response.get("Error", {}).get("Code", ""))
+
+
+def _status(e: ClientError) -> int:
+    return int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def _retain_until(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+
+
+class S3Store(EvidenceStore):
+    """An archive under ``s3://bucket/prefix``."""
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        lock_mode: str = "COMPLIANCE",
+        client: Any = None,
+    ) -> None:
+        if lock_mode not in LOCK_MODES:
+            raise ConfigError(
+                f"store.lock_mode {lock_mode!r} is not one of {', '.join(LOCK_MODES)}",
+                fix='use "COMPLIANCE" (GOVERNANCE lets privileged users delete evidence)',
+            )
+        self.uri = uri
+        self.bucket, self.prefix = parse_s3_uri(uri)
+        self.lock_mode = lock_mode
+        self.client = client or make_client("s3", endpoint_url=endpoint_url, region=region)
+        if lock_mode == "GOVERNANCE":
+            log.warning(
+                "store %s uses GOVERNANCE mode: privileged users can shorten or remove "
+                "locks; use COMPLIANCE for evidence",
+                uri,
+            )
+
+    # -- keys ---------------------------------------------------------------
+
+    def _k(self, key: str) -> str:
+        validate_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _unprefix(self, full: str) -> str:
+        return full[len(self.prefix) + 1 :] if self.prefix else full
+
+    def _fail(self, action: str, key: str, e: Exception) -> StoreError:
+        detail = f"{_code(e)}: {e}" if isinstance(e, ClientError) else str(e)
+        return StoreError(
+            f"S3 {action} s3://{self.bucket}/{self._k(key)} failed: {detail}",
+            fix="check credentials, the endpoint and the bucket; the next run retries",
+        )
+
+    # -- writes -------------------------------------------------------------
+
+    locks = True
+
+    def put_once(
+        self, key: str, source: bytes | Path, *, retain_until: datetime | None = None
+    ) -> PutResult:
+        if isinstance(source, Path):
+            digest, size = sha256_file(source)
+            if size > _MAX_SINGLE_PUT:
+                raise StoreError(f"{source} is larger than a single S3 PUT allows")
+            body: Any = source.read_bytes()
+        else:
+            digest, size = hashlib.sha256(source).hexdigest(), len(source)
+            body = source
+        checksum = base64.b64encode(bytes.fromhex(digest)).decode()
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self._k(key),
+            "Body": body,
+            "ChecksumAlgorithm": "SHA256",
+            "ChecksumSHA256": checksum,
+            "IfNoneMatch": "*",
+            "ContentLength": size,
+        }
+        if retain_until is not None:
+            args["ObjectLockMode"] = self.lock_mode
+            args["ObjectLockRetainUntilDate"] = retain_until
+        try:
+            response = self.client.put_object(**args)
+        except ClientError as e:
+            if _status(e) in (409, 412) or _code(e) in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
+                return self._resolve_conflict(key, digest, size)
+            raise self._fail("PUT", key, e) from None
+        except BotoCoreError as e:
+            raise self._fail("PUT", key, e) from None
+        return PutResult(
+            ObjectInfo(
+                key,
+                size,
+                digest,
+                response.get("VersionId"),
+                self.lock_mode if retain_until is not None else None,
+                retain_until,
+            ),
+            created=True,
+        )
+
+    def _resolve_conflict(self, key: str, digest: str, size: int) -> PutResult:
+        state = self.lock_state(key)
+        if state is not None and state.sha256 == digest and state.size == size:
+            info = ObjectInfo(
+                key, size, digest, state.version_id, state.lock_mode, state.retain_until
+            )
+            return PutResult(info, created=False)
+        raise PutOnceError(
+            f"s3://{self.bucket}/{self._k(key)} already exists with different bytes; "
+            "a write-once key is never overwritten",
+            fix="an interrupted or concurrent run; run `evidence verify` on the archive",
+        )
+
+    def replace_checkpoint(self, data: bytes) -> ObjectInfo:
+        digest = hashlib.sha256(data).hexdigest()
+        try:
+            response = self.client.put_object(
+                Bucket=self.bucket,
+                Key=self._k(CHECKPOINT_KEY),
+                Body=data,
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=base64.b64encode(bytes.fromhex(digest)).decode(),
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise self._fail("PUT", CHECKPOINT_KEY, e) from None
+        return ObjectInfo(CHECKPOINT_KEY, len(data), digest, response.get("VersionId"))
+
+    # -- reads --------------------------------------------------------------
+
+    def get(self, key: str, version_id: str | None = None) -> bytes:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._k(key)}
+        if version_id:
+            args["VersionId"] = version_id
+        try:
+            return bytes(self.client.get_object(**args)["Body"].read())
+        except ClientError as e:
+            if _code(e) in ("NoSuchKey", "NoSuchVersion", "404"):
+                raise StoreError(f"{key} is missing from {self.uri}") from None
+            raise self._fail("GET", key, e) from None
+        except BotoCoreError as e:
+            raise self._fail("GET", key, e) from None
+
+    def lock_state(self, key: str, version_id: str | None = None) -> LockState | None:
+        """HeadObject with checksums: the object's SHA-256 and lock, or None if absent.
+
+        Lock state is read here, not with GetObjectRetention (which some S3
+        emulators do not implement).
+        """
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self._k(key),
+            "ChecksumMode": "ENABLED",
+        }
+        if version_id:
+            args["VersionId"] = version_id
+        try:
+            h = self.client.head_object(**args)
+        except ClientError as e:
+            if _status(e) == 404 or _code(e) in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise self._fail("HEAD", key, e) from None
+        except BotoCoreError as e:
+            raise self._fail("HEAD", key, e) from None
+        headers = h.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        until = headers.get("x-amz-object-lock-retain-until-date") or h.get(
+            "ObjectLockRetainUntilDate"
+        )
+        return LockState(
+            key=key,
+            version_id=h.get("VersionId"),
+            size=int(h.get("ContentLength", 0)),
+            sha256_b64=h.get("ChecksumSHA256"),
+            lock_mode=h.get("ObjectLockMode"),
+            retain_until=_retain_until(until),
+            legal_hold=h.get("ObjectLockLegalHoldStatus"),
+        )
+
+    def head(self, key: str) -> ObjectInfo | None:
+        state = self.lock_state(key)
+        if state is None:
+            return None
+        if state.sha256 is None:
+            # No stored checksum (not written by us): hash the bytes.
+            data = self.get(key, state.version_id)
+            return ObjectInfo(key, len(data), hashlib.sha256(data).hexdigest(), state.version_id)
+        return ObjectInfo(key, state.size, state.sha256, state.version_id)
+
+    def exists(self, key: str) -> bool:
+        return self.lock_state(key) is not None
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        full = (
+            self._k(prefix.rstrip("/")) + "/"
+            if prefix
+            else (f"{self.prefix}/" if self.prefix else "")
+        )
+        keys: builtins.list[str] = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full
+            ):
+                keys.extend(self._unprefix(o["Key"]) for o in page.get("Contents", []))
+        except (ClientError, BotoCoreError) as e:
+            raise self._fail("LIST", prefix or "/", e) from None
+        if prefix and not prefix.endswith("/"):
+            keys = [k for k in keys if k.startswith(prefix)]
+        yield from sorted(keys)
+
+    def versions(self) -> builtins.list[ObjectVersion]:
+        """Every version and delete marker under the prefix."""
+        out: builtins.list[ObjectVersion] = []
+        full = f"{self.prefix}/" if self.prefix else ""
+        try:
+            for page in self.client.get_paginator("list_object_versions").paginate(
+                Bucket=self.bucket, Prefix=full
+            ):
+                for v in page.get("Versions", []):
+                    out.append(
+                        ObjectVersion(
+                            self._unprefix(v["Key"]),
+                            str(v.get("VersionId")),
+                            bool(v.get("IsLatest")),
+                            False,
+                            int(v.get("Size", 0)),
+                        )
+                    )
+                for m in page.get("DeleteMarkers", []):
+                    out.append(
+                        ObjectVersion(
+                            self._unprefix(m["Key"]),
+                            str(m.get("VersionId")),
+                            bool(m.get("IsLatest")),
+                            True,
+                        )
+                    )
+        except (ClientError, BotoCoreError) as e:
+            raise self._fail("LIST VERSIONS", "/", e) from None
+        return out
+
+    def bucket_settings(self) -> dict[str, Any]:
+        """Versioning and Object Lock configuration of the bucket (raw API answers)."""
+        out: dict[str, Any] = {}
+        try:
+            out["versioning"] = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
+        except (ClientError, BotoCoreError) as e:
+            raise self._fail("GET versioning of", "", e) from None
+        try:
+            out["object_lock"] = self.client.get_object_lock_configuration(Bucket=self.bucket).get(
+                "ObjectLockConfiguration", {}
+            )
+        except ClientError as e:
+            if _code(e) != "ObjectLockConfigurationNotFoundError":
+                raise self._fail("GET object lock of", "", e) from None
+            out["object_lock"] = {}
+        return out
