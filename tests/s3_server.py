@@ -122,8 +122,11 @@ class TcpProxy:
     does; cutting the path to it is the outage a collector actually meets.
     """
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, cut_on: bytes | None = None) -> None:
+        """``cut_on``: cut everything when a request containing these bytes passes."""
         self.target_port = target_port
+        self.cut_on = cut_on
+        self.tripped = threading.Event()
         self.port = free_port()
         self._listener: socket.socket | None = None
         self._conns: list[socket.socket] = []
@@ -155,13 +158,17 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, watch in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pipe, args=(a, b, watch), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, watch: bool) -> None:
         try:
             while data := src.recv(65536):
+                if watch and self.cut_on is not None and self.cut_on in data:
+                    self.cut_on = None
+                    self.tripped.set()
+                    self.cut()
+                    return
                 dst.sendall(data)
         except OSError:
             pass
