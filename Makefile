@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 
 demo: venv
 	$(BIN)/evidence demo --dir evidence-demo
+	$(BIN)/evidence demo --dir evidence-demo-s3 --store s3
 
 test: venv
 	$(BIN)/python -m pytest -q
@@ -26,4 +27,4 @@ lint: venv
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) evidence-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) evidence-demo evidence-demo-s3 .pytest_cache .mypy_cache .ruff_cache

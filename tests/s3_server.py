@@ -8,111 +8,12 @@ that S3 would refuse something.
 from __future__ import annotations
 
 import contextlib
-import os
-import re
-import shutil
 import socket
-import subprocess
-import sys
 import threading
-import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
-import boto3
+from das_evidence.demo.moto import CREDENTIALS, MotoServer, free_port, moto_server
 
-_REQUEST = re.compile(r'"(GET|PUT|POST|HEAD|DELETE) (\S+) HTTP/1\.1" (\d{3})')
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class MotoServer:
-    """``moto_server`` in a subprocess; ``requests()`` parses its access log."""
-
-    def __init__(self, log_path: Path, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.log_path = log_path
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> MotoServer:
-        exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
-        log = self.log_path.open("ab")
-        self._proc = subprocess.Popen(
-            [exe, "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=dict(os.environ, **CREDENTIALS),
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                if self._proc.poll() is not None:
-                    tail = self.log_path.read_text()[-2000:]
-                    raise RuntimeError(f"moto_server exited: {tail}") from None
-                time.sleep(0.1)
-        raise RuntimeError("moto_server did not start")
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.wait()
-            self._proc = None
-
-    def client(self, service: str = "s3") -> Any:
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    def requests(self) -> list[tuple[str, str, int]]:
-        """(method, path, status) of every request logged so far."""
-        text = self.log_path.read_text(errors="replace")
-        return [(m, p, int(s)) for m, p, s in _REQUEST.findall(text)]
-
-    def locked_bucket(self, retention_days: int = 1, name: str | None = None) -> str:
-        """A new bucket with versioning, Object Lock and a default COMPLIANCE retention."""
-        bucket = name or f"evidence-{uuid.uuid4().hex[:12]}"
-        s3 = self.client()
-        s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
-        s3.put_object_lock_configuration(
-            Bucket=bucket,
-            ObjectLockConfiguration={
-                "ObjectLockEnabled": "Enabled",
-                "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": retention_days}},
-            },
-        )
-        return bucket
-
-
-@contextmanager
-def moto_server(log_path: Path) -> Iterator[MotoServer]:
-    server = MotoServer(log_path).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+__all__ = ["CREDENTIALS", "MotoServer", "TcpProxy", "free_port", "moto_server"]
 
 
 class TcpProxy:

@@ -297,11 +297,18 @@ def demo(
     access_rows_per_day: Annotated[
         int, typer.Option(help="ACCESS_HISTORY rows per seeded day.")
     ] = 8000,
+    store: Annotated[
+        str, typer.Option(help="local: a directory; s3: a local moto_server with Object Lock.")
+    ] = "local",
 ) -> None:
     """Run the whole product on a local fake Snowflake: seed, collect, verify, summarise."""
     from das_evidence.demo.run import run_demo
 
-    code = run_demo(directory, days=days, access_rows_per_day=access_rows_per_day, clock=clock)
+    if store not in ("local", "s3"):
+        raise ConfigError(f"--store {store!r}", fix="use --store local or --store s3")
+    code = run_demo(
+        directory, days=days, access_rows_per_day=access_rows_per_day, clock=clock, store=store
+    )
     raise typer.Exit(code)
 
 

@@ -9,7 +9,9 @@ archive, and prints what is where.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from rich.table import Table
 
 from das_evidence.cli.output import console
 from das_evidence.collect import collect_settings
-from das_evidence.config import load_settings
+from das_evidence.config import Settings, load_settings
 from das_evidence.manifests.keyring import write_key_pair
 from das_evidence.verify import verify_target
 
@@ -38,7 +40,7 @@ protocol = "http"
 network_timeout = 60
 
 [store]
-uri = "archive"
+{store}
 
 [signing]
 key = "keys/signing.key"
@@ -61,7 +63,12 @@ start = "{start}"
 
 
 def write_demo_config(
-    directory: Path, *, port: int, start: datetime, origin: str = DEMO_ORIGIN
+    directory: Path,
+    *,
+    port: int,
+    start: datetime,
+    origin: str = DEMO_ORIGIN,
+    store: str = 'uri = "archive"',
 ) -> Path:
     """``directory/evidence.toml`` pointing at a fake Snowflake on 127.0.0.1:``port``."""
     config = directory / "evidence.toml"
@@ -71,9 +78,32 @@ def write_demo_config(
             port=port,
             origin=origin,
             start=start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            store=store,
         )
     )
     return config
+
+
+@contextmanager
+def _demo_store(directory: Path, kind: str) -> Iterator[tuple[str, str | None]]:
+    """The [store] section and the S3 endpoint (None for a local archive)."""
+    if kind == "local":
+        yield 'uri = "archive"', None
+        return
+    from das_evidence.demo.moto import CREDENTIALS, MotoServer
+
+    for name, value in CREDENTIALS.items():
+        os.environ.setdefault(name, value)
+    server = MotoServer(directory / "moto.log").start()
+    try:
+        bucket = server.production_like_bucket(retention_days=2557)
+        console.print(f"local S3 (moto_server) on {server.endpoint}, bucket {bucket}")
+        yield (
+            f'uri = "s3://{bucket}/archive"\nendpoint_url = "{server.endpoint}"',
+            server.endpoint,
+        )
+    finally:
+        server.stop()
 
 
 def run_demo(
@@ -82,6 +112,7 @@ def run_demo(
     days: int,
     access_rows_per_day: int,
     clock: Callable[[], datetime],
+    store: str = "local",
 ) -> int:
     from das_evidence.demo.seed import seed_account_usage
     from das_evidence.demo.server import FakeSnowflake
@@ -94,14 +125,16 @@ def run_demo(
     if not (keys / "signing.key").exists():
         write_key_pair(keys, DEMO_ORIGIN)
 
-    with FakeSnowflake() as fake:
+    with _demo_store(directory, store) as (store_section, endpoint), FakeSnowflake() as fake:
         console.print(f"fake Snowflake listening on http://127.0.0.1:{fake.port}")
         summary = seed_account_usage(
             fake.duck, end=end, days=days + 1, access_rows_per_day=access_rows_per_day
         )
         console.print(f"seeded {summary}")
-        config = write_demo_config(directory, port=fake.port, start=start)
+        config = write_demo_config(directory, port=fake.port, start=start, store=store_section)
         settings = load_settings(config)
+        if endpoint is not None:
+            _show_bucket_checks(settings)
         # One line per window is right for cron logs; the demo shows a table instead.
         quiet = logging.getLogger("das_evidence.collectors")
         level = quiet.level
@@ -112,42 +145,84 @@ def run_demo(
         finally:
             quiet.setLevel(level)
 
-    table = Table(title=f"collected from Snowflake account {DEMO_ACCOUNT}")
-    for col in ("stream", "new entries", "rows", "bytes", "status"):
-        table.add_column(col)
-    for s in report.streams:
-        table.add_row(
-            s.stream.split("/")[-1],
-            str(len(s.entries)),
-            f"{s.rows:,}",
-            f"{s.bytes:,}",
-            "ok" if s.error is None else f"failed: {s.error}",
-        )
-    console.print(table)
+        table = Table(title=f"collected from Snowflake account {DEMO_ACCOUNT}")
+        for col in ("stream", "new entries", "rows", "bytes", "status"):
+            table.add_column(col)
+        for s in report.streams:
+            table.add_row(
+                s.stream.split("/")[-1],
+                str(len(s.entries)),
+                f"{s.rows:,}",
+                f"{s.bytes:,}",
+                "ok" if s.error is None else f"failed: {s.error}",
+            )
+        console.print(table)
 
-    archive = directory / "archive"
-    verdict = verify_target(str(archive), pubs=[keys / "signing.pub"])
-    for f in verdict.findings:
-        console.print(f"FAIL {f}")
-    stats = verdict.stats
+        archive = settings.store.uri
+        verdict = verify_target(archive, pubs=[keys / "signing.pub"], endpoint_url=endpoint)
+        for f in verdict.findings:
+            console.print(f"FAIL {f}")
+        stats = verdict.stats
+        online = " (online: locks, versions, checksums)" if endpoint else ""
+        console.print(
+            f"verify{online}: {'PASS' if verdict.ok else 'FAIL'} - {stats.get('entries')} "
+            f"entries, {stats.get('rows', 0):,} rows, "
+            f"{stats.get('evidence_bytes', 0):,} bytes of evidence"
+        )
+        if endpoint is not None:
+            # A plain download of every current object, as an auditor would make.
+            copy = directory / "s3-archive"
+            _download(settings, copy)
+            console.print(f"downloaded {archive} to {copy} (the local S3 server stops now)")
+            archive = str(copy)
+    pub = keys / "signing.pub"
     console.print(
-        f"verify: {'PASS' if verdict.ok else 'FAIL'} - {stats.get('entries')} entries, "
-        f"{stats.get('rows', 0):,} rows, {stats.get('evidence_bytes', 0):,} bytes of evidence"
-    )
-    console.print(f"""
+        f"""
 where everything is:
   config        {config}
   archive       {archive}
   signing key   {keys / "signing.key"}  (keep secret)
-  public key    {keys / "signing.pub"}
+  public key    {pub}
   note key      {keys / "signing.vkey"}
 
 try:
-  .venv/bin/evidence verify {archive} --pub {keys / "signing.pub"}
-  python ../shared/conformance/eaf_verify.py {archive} --pub {keys / "signing.pub"}
+  .venv/bin/evidence verify {archive} --pub {pub}
+  python ../shared/conformance/eaf_verify.py {archive} --pub {pub}
   duckdb -c "select user_name, count(*)
     from '{archive}/evidence/snowflake/*/access_history/*/*.parquet' group by 1"
-""")
+"""
+    )
     if not report.ok:
         return report.exit_code
     return 0 if verdict.ok else 1
+
+
+def _show_bucket_checks(settings: Settings) -> None:
+    from das_evidence.collect import open_settings_store
+    from das_evidence.evidence_store.bucket_check import check_bucket
+    from das_evidence.evidence_store.s3 import S3Store
+
+    store = open_settings_store(settings)
+    assert isinstance(store, S3Store)
+    console.print("evidence store check:")
+    for c in check_bucket(
+        store.client, store.bucket, required_retention_days=settings.shortest_retention_days()
+    ):
+        note = ""
+        if c.name == "tls_only_policy" and not c.passed:
+            note = "  (expected here: the local S3 speaks plain HTTP)"
+        console.print(f"  {'PASS' if c.passed else 'FAIL'} {c.name}{note}", markup=False)
+
+
+def _download(settings: Settings, dest: Path) -> None:
+    from das_evidence.collect import open_settings_store
+    from das_evidence.evidence_store.local import LocalStore
+
+    source = open_settings_store(settings)
+    target = LocalStore(dest, create=True)
+    for key in source.list():
+        data = source.get(key)
+        if key == "log/checkpoint":
+            target.replace_checkpoint(data)
+        else:
+            target.put_once(key, data)

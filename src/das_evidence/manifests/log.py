@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 PREDICATE_TYPE = "https://das-evidence.dev/predicates/collection/v1"
 ZERO_HASH = "0" * 64
+_UNREAD = object()
 _ENTRY_NAME = re.compile(r"^log/entries/(\d{12})\.dsse\.json$")
 
 
@@ -92,6 +93,7 @@ class ArchiveLog:
         self.store = store
         self.origin = origin
         self.entries: list[LogEntry] = []
+        self._sealed: int | object | None = _UNREAD
         self._load()
 
     def _load(self) -> None:
@@ -139,10 +141,13 @@ class ArchiveLog:
         return {s.name for e in self.entries for s in e.statement.subjects}
 
     def checkpoint_size(self) -> int | None:
-        head = self.store.head(CHECKPOINT_KEY)
-        if head is None:
-            return None
-        return _checkpoint_text_size(self.store.get(CHECKPOINT_KEY))
+        """The size ``log/checkpoint`` covers: read once, then kept as this log writes it."""
+        if self._sealed is _UNREAD:
+            if not self.store.exists(CHECKPOINT_KEY):
+                self._sealed = None
+            else:
+                self._sealed = _checkpoint_text_size(self.store.get(CHECKPOINT_KEY))
+        return self._sealed  # type: ignore[return-value]
 
     def seal(self, note_signer: NoteSigner, retain_until: datetime | None = None) -> bool:
         """Make ``log/checkpoint`` cover every entry. Returns True if anything was written."""
@@ -170,6 +175,7 @@ class ArchiveLog:
                 raise
             data = existing
         self.store.replace_checkpoint(data)
+        self._sealed = self.size
         log.debug("sealed %s at size %d", self.origin, self.size)
         return True
 
