@@ -315,3 +315,42 @@ def test_store_check_cli_passes_a_good_bucket_and_names_each_failure(
     failed = {c["name"] for c in json.loads(bad.stdout)["checks"] if not c["passed"]}
     assert failed == {"default_retention", "encryption", "public_access_block", "tls_only_policy"}
     assert all(c["fix"] for c in json.loads(bad.stdout)["checks"] if not c["passed"])
+
+
+def test_put_once_on_s3_resolves_a_412_by_the_checksum(moto: MotoServer) -> None:
+    from das_evidence.errors import PutOnceError
+    from das_evidence.evidence_store.s3 import S3Store
+
+    bucket = moto.locked_bucket()
+    store = S3Store(f"s3://{bucket}/p", endpoint_url=moto.endpoint)
+    until = datetime(2030, 1, 1, tzinfo=UTC)
+    first = store.put_once("evidence/a.bin", b"abc", retain_until=until)
+    assert first.created and first.info.version_id and first.info.lock_mode == "COMPLIANCE"
+    again = store.put_once("evidence/a.bin", b"abc", retain_until=until)  # a retried PUT
+    assert not again.created and again.info.version_id == first.info.version_id
+    with pytest.raises(PutOnceError, match="different bytes"):
+        store.put_once("evidence/a.bin", b"abd", retain_until=until)
+    versions = [v for v in store.versions() if v.key == "evidence/a.bin"]
+    assert len(versions) == 1
+    state = store.lock_state("evidence/a.bin")
+    assert state is not None and state.retain_until == until and state.sha256 is not None
+
+
+def test_keys_export_public_matches_the_key_that_signs(tmp_path: Path) -> None:
+    from das_evidence.manifests.keyring import write_key_pair
+
+    write_key_pair(tmp_path / "keys", ORIGIN)
+    (tmp_path / "evidence.toml").write_text(f'[log]\norigin = "{ORIGIN}"\n')
+    r = subprocess.run(
+        [sys.executable, "-m", "das_evidence.cli.main", "keys", "export-public", "--out", "out"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "signing.pub").read_bytes() == (
+        tmp_path / "keys" / "signing.pub"
+    ).read_bytes()
+    assert (tmp_path / "out" / "signing.vkey").read_text() == (
+        tmp_path / "keys" / "signing.vkey"
+    ).read_text()

@@ -9,6 +9,7 @@ makes every write safe to retry after a crash.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from abc import ABC, abstractmethod
@@ -66,6 +67,8 @@ class ObjectInfo:
         out: dict[str, Any] = {"path": self.key}
         if self.version_id is not None:
             out["version_id"] = self.version_id
+            # S3's x-amz-checksum-sha256: base64 of the same digest as files[].sha256.
+            out["checksum_sha256"] = base64.b64encode(bytes.fromhex(self.sha256)).decode()
         if self.lock_mode is not None:
             out["lock_mode"] = self.lock_mode
         if self.retain_until is not None:
