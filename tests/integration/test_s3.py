@@ -254,30 +254,7 @@ def test_store_check_cli_passes_a_good_bucket_and_names_each_failure(
     from das_evidence.evidence_store.bucket_check import tls_deny_statement
 
     s3 = moto.client()
-    good = moto.locked_bucket(retention_days=2557)
-    key_id = moto.client("kms").create_key()["KeyMetadata"]["KeyId"]
-    s3.put_bucket_encryption(
-        Bucket=good,
-        ServerSideEncryptionConfiguration={
-            "Rules": [
-                {
-                    "ApplyServerSideEncryptionByDefault": {
-                        "SSEAlgorithm": "aws:kms",
-                        "KMSMasterKeyID": key_id,
-                    }
-                }
-            ]
-        },
-    )
-    s3.put_public_access_block(
-        Bucket=good,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
-    )
+    good = moto.production_like_bucket(retention_days=2557)
     s3.put_bucket_policy(
         Bucket=good,
         Policy=json.dumps({"Version": "2012-10-17", "Statement": [tls_deny_statement(good)]}),

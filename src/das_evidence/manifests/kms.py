@@ -37,8 +37,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from das_evidence.errors import ConfigError, EvidenceError, FormatError
-from das_evidence.manifests._encoding import check_key_name
+from das_evidence.errors import ConfigError, EvidenceError
 from das_evidence.manifests.note import VerifierKey
 from das_evidence.manifests.signers import (
     ECDSA_P256_SHA256,
@@ -46,6 +45,7 @@ from das_evidence.manifests.signers import (
     NoteSigner,
     PublicKey,
     Signer,
+    check_note_name,
 )
 
 log = logging.getLogger(__name__)
@@ -288,16 +288,6 @@ def _check_signature(public: PublicKey, sig: bytes, data: bytes, ref: KmsKeyRef)
     return sig
 
 
-def _check_note_name(name: str) -> None:
-    try:
-        check_key_name(name)
-    except FormatError as e:
-        raise ConfigError(
-            f"cannot sign notes as {name!r}: {e.message}",
-            fix="use the log origin as the key name, e.g. evidence.example.org/acme-prod",
-        ) from e
-
-
 class KmsEcdsaSigner(Signer):
     """An ``ECC_NIST_P256`` KMS key: DER ECDSA signatures over SHA-256 of the data."""
 
@@ -345,7 +335,7 @@ class KmsEd25519Signer(Signer, NoteSigner):
     """An ``ECC_NIST_EDWARDS25519`` KMS key: signs notes as ``name`` and small envelopes."""
 
     def __init__(self, client: Any, key: KmsPublicKey, name: str) -> None:
-        _check_note_name(name)
+        check_note_name(name)
         self._public = _require_sign_key(key, SPEC_ED25519, ALG_ED25519, "checkpoint signing")
         self._client = client
         self._key = key
@@ -355,7 +345,7 @@ class KmsEd25519Signer(Signer, NoteSigner):
     def load(cls, client: Any, key_ref: str | KmsKeyRef, name: str) -> KmsEd25519Signer:
         """Fetch and check the key's public key once; it is cached for the signer's life."""
         ref = key_ref if isinstance(key_ref, KmsKeyRef) else KmsKeyRef.parse(key_ref)
-        _check_note_name(name)
+        check_note_name(name)
         return cls(client, KmsPublicKey.fetch(client, ref), name)
 
     @property
@@ -417,7 +407,7 @@ def kms_signers(
     """
     ref = KmsKeyRef.parse(key_ref)
     note_ref = KmsKeyRef.parse(note_key_ref) if note_key_ref is not None else None
-    _check_note_name(origin)
+    check_note_name(origin)
     info = KmsPublicKey.fetch(client, ref)
     signer: Signer
     if info.key_spec == SPEC_ED25519:

@@ -101,17 +101,22 @@ class NoteSigner(ABC):
         """A 64-byte Ed25519 signature over the note text."""
 
 
+def check_note_name(name: str) -> None:
+    """A note signer's name must be a valid note key name (it is the log origin)."""
+    try:
+        check_key_name(name)
+    except FormatError as e:
+        raise ConfigError(
+            f"cannot sign notes as {name!r}: {e.message}",
+            fix="use the log origin as the key name, e.g. evidence.example.org/acme-prod",
+        ) from e
+
+
 class Ed25519Signer(Signer, NoteSigner):
     """A local Ed25519 key: signs envelopes and notes."""
 
     def __init__(self, private_key: Ed25519PrivateKey, name: str) -> None:
-        try:
-            check_key_name(name)
-        except FormatError as e:
-            raise ConfigError(
-                f"cannot sign notes as {name!r}: {e.message}",
-                fix="use the log origin as the key name, e.g. evidence.example.org/acme-prod",
-            ) from e
+        check_note_name(name)
         self._key = private_key
         self._name = name
         self._public = private_key.public_key()
