@@ -176,7 +176,8 @@ class S3Store(EvidenceStore):
             digest, size = sha256_file(source)
             if size > _MAX_SINGLE_PUT:
                 raise StoreError(f"{source} is larger than a single S3 PUT allows")
-            body: Any = source.read_bytes()
+            # A seekable file: botocore streams it, and can rewind it to retry.
+            body: Any = source.open("rb")
         else:
             digest, size = hashlib.sha256(source).hexdigest(), len(source)
             body = source
@@ -204,6 +205,9 @@ class S3Store(EvidenceStore):
             raise self._fail("PUT", key, e) from None
         except BotoCoreError as e:
             raise self._fail("PUT", key, e) from None
+        finally:
+            if not isinstance(body, bytes):
+                body.close()
         return PutResult(
             ObjectInfo(
                 key,
