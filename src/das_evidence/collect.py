@@ -7,8 +7,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from das_evidence.collectors.interface import Collector
 from das_evidence.collectors.runner import CollectReport, Runner, select
-from das_evidence.collectors.snowflake import LazySession, history_collectors
+from das_evidence.collectors.snowflake import (
+    LazySession,
+    history_collectors,
+    policy_collectors,
+)
 from das_evidence.config import Settings, load_settings
 from das_evidence.errors import ConfigError, EvidenceError
 from das_evidence.evidence_store import open_store
@@ -69,9 +74,13 @@ def collect_settings(
 ) -> CollectReport:
     signer, note_signer = signers_for(settings)
     now = clock()
+    collectors: list[Collector]
     session = LazySession(settings.snowflake.connector_args())
     try:
-        collectors = select(history_collectors(settings, session, now), only)
+        collectors = select(
+            [*history_collectors(settings, session, now), *policy_collectors(settings, session)],
+            only,
+        )
         if only and not collectors:
             raise ConfigError(
                 f"--only {only!r} matches no configured stream",

@@ -31,6 +31,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from das_evidence.errors import ConfigError
 
 HISTORY_STREAMS = ("access_history", "login_history", "query_history", "sessions")
+POLICY_STREAM = "policy_state"
+STREAMS = (*HISTORY_STREAMS, POLICY_STREAM)
 
 # ACCOUNT_USAGE latency as Snowflake documents it; the safety margin may not be smaller.
 DOCUMENTED_LATENCY = {
@@ -143,8 +145,11 @@ class StreamConfig(BaseModel):
     keep_query_text: bool = False
     # S3 Object Lock retention of this stream's files; default store.retention_days.
     retention_days: int | None = Field(default=None, ge=1, le=36500)
+    # Only policy_state: how often to snapshot, and USERS personal data per column.
+    interval: timedelta = timedelta(days=1)
+    personal_data: dict[str, Literal["keep", "hmac", "drop"]] = Field(default_factory=dict)
 
-    _dur = field_validator("safety", "max_window", "min_window", mode="before")(
+    _dur = field_validator("safety", "max_window", "min_window", "interval", mode="before")(
         classmethod(lambda cls, v: parse_duration(v))
     )
 
@@ -195,11 +200,11 @@ class Settings(BaseSettings):
     @classmethod
     def _known_streams(cls, v: dict[str, StreamConfig]) -> dict[str, StreamConfig]:
         for name in v:
-            if name not in HISTORY_STREAMS:
-                raise ValueError(
-                    f"unknown stream {name!r}; the streams are {', '.join(HISTORY_STREAMS)}"
-                )
+            if name not in STREAMS:
+                raise ValueError(f"unknown stream {name!r}; the streams are {', '.join(STREAMS)}")
         for name, stream in v.items():
+            if name == POLICY_STREAM:
+                continue
             if stream.safety is not None and stream.safety < DOCUMENTED_LATENCY[name]:
                 raise ValueError(
                     f"streams.{name}.safety {stream.safety} is shorter than the view's "

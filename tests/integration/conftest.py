@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from das_evidence.demo.policy_seed import seed_policy_state
 from das_evidence.demo.run import write_demo_config
 from das_evidence.demo.seed import seed_account_usage
 from das_evidence.demo.server import FakeSnowflake
@@ -77,6 +78,7 @@ def fake() -> Iterator[FakeSnowflake]:
             days=7,
             access_rows_per_day=1500,
         )
+        seed_policy_state(server.duck, now=T0 - timedelta(hours=3))
         yield server
 
 

@@ -28,6 +28,8 @@ def windows_by_stream(env: Env) -> dict[str, list[tuple[str, str]]]:
     out: dict[str, list[tuple[str, str]]] = {}
     for path in env.entries():
         p = Statement.from_bytes(Envelope.from_bytes(path.read_bytes()).payload).predicate
+        if p["window"]["start"] == p["window"]["end"]:
+            continue  # point-in-time snapshots are not windows over history
         stream = p["stream"].split("/")[-1]
         out.setdefault(stream, []).append((p["window"]["start"], p["window"]["end"]))
     return out

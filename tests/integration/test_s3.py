@@ -121,6 +121,8 @@ def windows_by_stream_s3(moto: MotoServer, bucket: str) -> dict[str, list[tuple[
         for obj in sorted(page.get("Contents", []), key=lambda o: o["Key"]):
             env = json.loads(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
             p = json.loads(base64.b64decode(env["payload"]))["predicate"]
+            if p["window"]["start"] == p["window"]["end"]:
+                continue
             out.setdefault(p["stream"].split("/")[-1], []).append(
                 (p["window"]["start"], p["window"]["end"])
             )

@@ -70,6 +70,15 @@ class Collection:
     predicate: Mapping[str, Any] = field(default_factory=dict)
 
 
+class ArchiveReader(ABC):
+    """What a collector may read back from the archive: its own stream's last entry."""
+
+    @abstractmethod
+    def last_files(self, stream: str) -> tuple[Mapping[str, Any], dict[str, bytes]] | None:
+        """The predicate and the file bytes (by path, checked against their signed
+        digests) of the newest entry of ``stream``, or None if it has none."""
+
+
 class Collector(ABC):
     """One evidence stream from one source."""
 
@@ -85,3 +94,6 @@ class Collector(ABC):
     @abstractmethod
     def collect(self, window: Window, spool: Path) -> Collection:
         """Collect ``window`` into files under ``spool``. Raises a CollectorError on failure."""
+
+    def attach(self, archive: ArchiveReader) -> None:  # noqa: B027 - optional hook
+        """Called before ``due_windows``; collectors that compare with the past keep it."""

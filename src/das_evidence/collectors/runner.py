@@ -8,10 +8,11 @@ stream failing (a missing column, a permission) does not stop the others.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import io
 import logging
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ import pyarrow.parquet as pq
 
 from das_evidence.collectors.interface import (
     PARQUET_MEDIA_TYPE,
+    ArchiveReader,
     CollectedFile,
     Collection,
     Collector,
@@ -70,6 +72,37 @@ class CollectReport:
                 for s in self.streams
             ],
         }
+
+
+class StoreArchiveReader(ArchiveReader):
+    """Reads the newest entry of a stream back from the store, checking each file's digest."""
+
+    def __init__(self, store: EvidenceStore, archive: ArchiveLog) -> None:
+        self.store = store
+        self.archive = archive
+
+    def last_files(self, stream: str) -> tuple[Mapping[str, Any], dict[str, bytes]] | None:
+        entry = next(
+            (
+                e
+                for e in reversed(self.archive.entries)
+                if e.predicate.get("stream") == stream and "amends" not in e.predicate
+            ),
+            None,
+        )
+        if entry is None:
+            return None
+        files: dict[str, bytes] = {}
+        for subject in entry.statement.subjects:
+            data = self.store.get(subject.name)
+            if hashlib.sha256(data).hexdigest() != subject.sha256:
+                raise CollectorError(
+                    f"{subject.name} (entry {entry.index}) does not match its signed digest; "
+                    "refusing to compare new evidence with it",
+                    fix="run `evidence verify` on the archive",
+                )
+            files[subject.name] = data
+        return entry.predicate, files
 
 
 def select(collectors: Sequence[Collector], only: str | None) -> list[Collector]:
@@ -126,6 +159,7 @@ class Runner:
         result: StreamResult,
         on_entry: Callable[[LogEntry], None] | None,
     ) -> None:
+        collector.attach(StoreArchiveReader(self.store, self.archive))
         windows = collector.due_windows(self.archive.stream_end(collector.stream), now)
         for window in windows:
             with tempfile.TemporaryDirectory(prefix="evidence-spool-") as spool:
@@ -151,8 +185,6 @@ class Runner:
         # changed since (late rows). The file on the store is what was collected then:
         # keep it, so no byte of the store is left unreferenced, and say so.
         data = self.store.get(f.key)
-        import hashlib
-
         rows = None
         if f.media_type == PARQUET_MEDIA_TYPE:
             rows = int(pq.ParquetFile(io.BytesIO(data)).metadata.num_rows)

@@ -50,6 +50,35 @@ def _quiet_logging() -> None:
     )
 
 
+def _keep_null_timestamps() -> None:
+    """fakesnow sends a NULL timestamp as 1970-01-01; real Snowflake sends NULL.
+
+    Its struct encoding drops the validity of the timestamp column. Re-attach it
+    (idempotently) so DELETED_ON, EXPIRES_AT and the like stay NULL over HTTP.
+    """
+    import fakesnow.arrow as fa
+    import pyarrow as pa
+
+    original = fa.timestamp_to_sf_struct
+    if getattr(original, "_keeps_nulls", False):
+        return
+
+    def with_nulls(ts: pa.Array | pa.ChunkedArray) -> pa.Array:
+        if isinstance(ts, pa.ChunkedArray):
+            ts = ts.combine_chunks()
+        struct = original(ts)
+        if ts.null_count == 0:
+            return struct
+        return pa.StructArray.from_arrays(
+            [struct.field(i) for i in range(struct.type.num_fields)],
+            fields=list(struct.type),
+            mask=ts.is_null(),
+        )
+
+    with_nulls._keeps_nulls = True  # type: ignore[attr-defined]
+    fa.timestamp_to_sf_struct = with_nulls
+
+
 class FakeSnowflake:
     """fakesnow's Starlette app under uvicorn on 127.0.0.1, in a daemon thread.
 
@@ -121,6 +150,7 @@ class FakeSnowflake:
         from fakesnow.instance import FakeSnow
 
         _quiet_logging()
+        _keep_null_timestamps()
         # A fresh instance per FakeSnowflake: login_request reads the module global at request
         # time, so every session of this server shares this database.
         instance = FakeSnow()

@@ -8,11 +8,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from das_evidence.collectors.interface import Collector
 from das_evidence.collectors.snowflake.history import HistoryCollector
+from das_evidence.collectors.snowflake.policy_views import USERS_PERSONAL_COLUMNS
 from das_evidence.collectors.snowflake.views import VIEWS
-from das_evidence.config import HISTORY_STREAMS, Settings
+from das_evidence.config import HISTORY_STREAMS, POLICY_STREAM, Settings
 
-__all__ = ["HistoryCollector", "LazySession", "history_collectors"]
+__all__ = ["HistoryCollector", "LazySession", "history_collectors", "policy_collectors"]
 
 
 class LazySession:
@@ -84,6 +86,27 @@ def _query_history_transform(
         }
     }
     return transform, (pa.field("QUERY_TEXT_HMAC", pa.string()),), predicate
+
+
+def policy_collectors(settings: Settings, session: Callable[[], Any]) -> list[Collector]:
+    """The policy-state snapshot collector, unless disabled."""
+    from das_evidence.collectors.snowflake.policy import PolicyStateCollector
+    from das_evidence.manifests.keyring import load_hmac_key
+
+    cfg = settings.stream(POLICY_STREAM)
+    if not cfg.enabled:
+        return []
+    personal = {k.upper(): v for k, v in cfg.personal_data.items()}
+    needs_key = "hmac" in {**USERS_PERSONAL_COLUMNS, **personal}.values()
+    return [
+        PolicyStateCollector(
+            account=settings.account(),
+            session=session,
+            hmac_key=load_hmac_key(settings.redaction.hmac_key) if needs_key else None,
+            personal_data=personal,
+            interval=cfg.interval,
+        )
+    ]
 
 
 def history_collectors(

@@ -1,0 +1,236 @@
+"""Policy-state snapshots: change detection, personal data, views that cannot be read."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from das_evidence.collectors.interface import ArchiveReader, Window
+from das_evidence.collectors.snowflake.connection import QueryResult
+from das_evidence.collectors.snowflake.policy import PolicyStateCollector, diff_tables
+from das_evidence.collectors.snowflake.policy_views import POLICY_VIEWS, PolicyView
+from das_evidence.errors import CollectorError
+
+T = datetime(2026, 11, 20, 6, tzinfo=UTC)
+VIEWS = {v.view: v for v in POLICY_VIEWS}
+KEY = b"k" * 32
+
+
+def _row(view: PolicyView, **values: Any) -> dict[str, Any]:
+    return {c.name: values.get(c.name) for c in view.columns}
+
+
+class FakeSession:
+    """Answers the collector's two calls from in-memory tables."""
+
+    def __init__(
+        self, tables: dict[str, list[dict[str, Any]]], denied: set[str] | None = None
+    ) -> None:
+        self.tables = tables
+        self.denied = denied or set()
+
+    def columns(self, qualified: str) -> list[str]:
+        view = qualified.rsplit(".", 1)[-1]
+        if view in self.denied:
+            raise CollectorError(f"SQL access control error: insufficient privileges on {view}")
+        return [c.name for c in VIEWS[view].columns]
+
+    def query_arrow(self, sql: str, params: Any) -> QueryResult:
+        view = sql.split(" FROM ")[1].split()[0].rsplit(".", 1)[-1]
+        spec = VIEWS[view]
+        table = pa.Table.from_pylist(self.tables.get(view, []), schema=spec.schema())
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            yield from table.to_batches()
+
+        return QueryResult(f"q-{view}", batches())
+
+
+class MemoryArchive(ArchiveReader):
+    def __init__(self) -> None:
+        self.last: tuple[dict[str, Any], dict[str, bytes]] | None = None
+
+    def last_files(self, stream: str) -> tuple[dict[str, Any], dict[str, bytes]] | None:
+        return self.last
+
+
+def _state() -> dict[str, list[dict[str, Any]]]:
+    g, u, m = VIEWS["GRANTS_TO_ROLES"], VIEWS["USERS"], VIEWS["MASKING_POLICIES"]
+    return {
+        "GRANTS_TO_ROLES": [
+            _row(
+                g,
+                PRIVILEGE="SELECT",
+                GRANTED_ON="TABLE",
+                NAME="PATIENTS",
+                TABLE_CATALOG="CLINICAL",
+                TABLE_SCHEMA="PUBLIC",
+                GRANTED_TO="ROLE",
+                GRANTEE_NAME="PHI_READER",
+                CREATED_ON=T - timedelta(days=30),
+            ),
+            _row(
+                g,
+                PRIVILEGE="SELECT",
+                GRANTED_ON="TABLE",
+                NAME="CLAIMS",
+                TABLE_CATALOG="BILLING",
+                TABLE_SCHEMA="PUBLIC",
+                GRANTED_TO="ROLE",
+                GRANTEE_NAME="ANALYST",
+                CREATED_ON=T - timedelta(days=30),
+            ),
+        ],
+        "USERS": [
+            _row(
+                u,
+                USER_ID=1,
+                NAME="ALICE",
+                LOGIN_NAME="ALICE",
+                EMAIL="alice@example.org",
+                FIRST_NAME="Alice",
+                LAST_NAME="Anders",
+                DISPLAY_NAME="Alice A",
+                HAS_MFA=True,
+                LAST_SUCCESS_LOGIN=T - timedelta(hours=5),
+            ),
+        ],
+        "MASKING_POLICIES": [
+            _row(
+                m,
+                POLICY_ID=7,
+                POLICY_NAME="MASK_SSN",
+                POLICY_BODY="CASE WHEN x THEN val END",
+                LAST_ALTERED=T - timedelta(days=3),
+            ),
+        ],
+    }
+
+
+def _collector(session: FakeSession, archive: ArchiveReader, **kw: Any) -> PolicyStateCollector:
+    c = PolicyStateCollector(account="ACME", session=lambda: session, hmac_key=KEY, **kw)
+    c.attach(archive)
+    return c
+
+
+def _files(collection: Any) -> dict[str, bytes]:
+    return {f.key: f.local_path.read_bytes() for f in collection.files}
+
+
+def _changes(files: dict[str, bytes]) -> list[dict[str, Any]]:
+    data = next(v for k, v in files.items() if k.endswith("/changes.parquet"))
+    return pq.read_table(io.BytesIO(data)).to_pylist()  # type: ignore[no-any-return]
+
+
+def test_first_snapshot_is_the_baseline_and_says_so(tmp_path: Path) -> None:
+    c = _collector(FakeSession(_state()), MemoryArchive())
+    [window] = c.due_windows(None, T)
+    assert window.start == window.end == T - timedelta(hours=2)
+    col = c.collect(window, tmp_path)
+    assert col.predicate["changes"]["baseline"] is True
+    assert _changes(_files(col)) == []
+    assert col.predicate["views"]["USERS"]["status"] == "evidenced"
+
+
+def test_grant_revoke_policy_edit_and_mfa_change_are_exactly_the_changes(tmp_path: Path) -> None:
+    archive = MemoryArchive()
+    before = _state()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = _collector(FakeSession(before), archive).collect(Window(T, T), tmp_path / "a")
+    archive.last = (dict(first.predicate, window={"start": "x", "end": "x"}), _files(first))
+
+    after = _state()
+    g = VIEWS["GRANTS_TO_ROLES"]
+    after["GRANTS_TO_ROLES"][1]["DELETED_ON"] = T  # revoke
+    after["GRANTS_TO_ROLES"].append(
+        _row(
+            g,
+            PRIVILEGE="SELECT",
+            GRANTED_ON="TABLE",
+            NAME="ENCOUNTERS",
+            TABLE_CATALOG="CLINICAL",
+            TABLE_SCHEMA="PUBLIC",
+            GRANTED_TO="ROLE",
+            GRANTEE_NAME="ANALYST",
+            CREATED_ON=T,
+        )
+    )
+    after["MASKING_POLICIES"][0]["POLICY_BODY"] = "CASE WHEN y THEN val END"
+    after["MASKING_POLICIES"][0]["LAST_ALTERED"] = T
+    after["USERS"][0]["HAS_MFA"] = False
+    after["USERS"][0]["LAST_SUCCESS_LOGIN"] = T  # volatile: not a change
+    second = _collector(FakeSession(after), archive).collect(Window(T, T), tmp_path / "b")
+
+    changes = _changes(_files(second))
+    summary = sorted(
+        (c["VIEW"], c["CHANGE"], tuple(json.loads(c["CHANGED_COLUMNS"]))) for c in changes
+    )
+    assert summary == [
+        ("GRANTS_TO_ROLES", "added", ()),
+        ("GRANTS_TO_ROLES", "removed", ()),
+        ("MASKING_POLICIES", "changed", ("POLICY_BODY", "LAST_ALTERED")),
+        ("USERS", "changed", ("HAS_MFA",)),
+    ]
+    added = next(c for c in changes if c["CHANGE"] == "added")
+    assert json.loads(added["KEY"])["NAME"] == "ENCOUNTERS"
+    removed = next(c for c in changes if c["CHANGE"] == "removed")
+    assert json.loads(removed["KEY"])["NAME"] == "CLAIMS"
+    assert second.predicate["changes"]["counts"] == {"added": 1, "removed": 1, "changed": 2}
+
+
+def test_personal_data_is_hmac_by_default_and_configurable(tmp_path: Path) -> None:
+    col = _collector(
+        FakeSession(_state()), MemoryArchive(), personal_data={"DISPLAY_NAME": "drop"}
+    ).collect(Window(T, T), tmp_path)
+    data = b"".join(_files(col).values())
+    for secret in (b"alice@example.org", b"Anders", b"Alice A"):
+        assert secret not in data
+    users = pq.read_table(
+        io.BytesIO(next(v for k, v in _files(col).items() if k.endswith("/users.parquet")))
+    )
+    assert "DISPLAY_NAME" not in users.column_names
+    row = users.to_pylist()[0]
+    assert row["NAME"] == "ALICE" and row["LOGIN_NAME"] == "ALICE"
+    assert row["EMAIL"] != "alice@example.org" and len(row["EMAIL"]) == 64
+    assert col.predicate["personal_data"]["USERS"]["DISPLAY_NAME"] == "drop"
+
+
+def test_a_view_the_role_cannot_read_is_not_evidenced_not_empty(tmp_path: Path) -> None:
+    col = _collector(FakeSession(_state(), denied={"NETWORK_POLICIES"}), MemoryArchive()).collect(
+        Window(T, T), tmp_path
+    )
+    assert col.predicate["views"]["NETWORK_POLICIES"]["status"] == "not_evidenced"
+    assert "insufficient privileges" in col.predicate["views"]["NETWORK_POLICIES"]["reason"]
+    assert not any(f.key.endswith("network_policies.parquet") for f in col.files)
+
+
+def test_no_readable_view_writes_nothing(tmp_path: Path) -> None:
+    c = _collector(FakeSession(_state(), denied=set(VIEWS)), MemoryArchive())
+    with pytest.raises(CollectorError, match="no policy view could be read"):
+        c.collect(Window(T, T), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_snapshots_are_due_once_per_interval() -> None:
+    c = _collector(FakeSession(_state()), MemoryArchive())
+    as_of = T - timedelta(hours=2)
+    assert c.due_windows(as_of, T + timedelta(hours=23)) == []
+    assert c.due_windows(as_of, T + timedelta(days=1)) == [
+        Window(as_of + timedelta(days=1), as_of + timedelta(days=1))
+    ]
+
+
+def test_diff_ignores_deleted_rows_on_both_sides() -> None:
+    g = VIEWS["GRANTS_TO_ROLES"]
+    old = pa.Table.from_pylist([_row(g, PRIVILEGE="X", NAME="A", DELETED_ON=T)], schema=g.schema())
+    new = pa.Table.from_pylist([_row(g, PRIVILEGE="X", NAME="A", DELETED_ON=T)], schema=g.schema())
+    assert diff_tables(g, old, new) == []
