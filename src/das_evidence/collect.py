@@ -65,6 +65,23 @@ def warn_on_bucket(settings: Settings, store: EvidenceStore) -> None:
             log.warning("bucket %s fails %s: %s (fix: %s)", store.bucket, c.name, c.detail, c.fix)
 
 
+def dbt_collectors_for(settings: Settings) -> list[Collector]:
+    if not settings.dbt:
+        return []
+    from das_evidence.collectors.dbt import dbt_collectors
+
+    out: list[Collector] = []
+    for d in settings.dbt:
+        out.extend(
+            dbt_collectors(
+                [(d.project, d.target_dir)],
+                endpoint_url=d.endpoint_url or settings.store.endpoint_url,
+                max_bytes=d.max_bytes,
+            )
+        )
+    return out
+
+
 def collect_settings(
     settings: Settings,
     *,
@@ -78,7 +95,11 @@ def collect_settings(
     session = LazySession(settings.snowflake.connector_args())
     try:
         collectors = select(
-            [*history_collectors(settings, session, now), *policy_collectors(settings, session)],
+            [
+                *history_collectors(settings, session, now),
+                *policy_collectors(settings, session),
+                *dbt_collectors_for(settings),
+            ],
             only,
         )
         if only and not collectors:

@@ -167,6 +167,17 @@ class StreamConfig(BaseModel):
         return self
 
 
+class DbtConfig(BaseModel):
+    """One dbt project: ``[[dbt]] project = "..."  target_dir = "path" or "s3://..."``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    project: str = Field(min_length=1)
+    target_dir: str = Field(min_length=1)
+    endpoint_url: str | None = None
+    max_bytes: int = Field(default=512 * 1024**2, ge=1)
+
+
 _file_data: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("_file_data")
 
 
@@ -194,6 +205,7 @@ class Settings(BaseSettings):
     log: LogConfig
     redaction: RedactionConfig = RedactionConfig()
     streams: dict[str, StreamConfig] = Field(default_factory=dict)
+    dbt: list[DbtConfig] = Field(default_factory=list)
     default_history_days: int = Field(default=7, ge=1, le=365)
 
     @field_validator("streams")
@@ -210,6 +222,15 @@ class Settings(BaseSettings):
                     f"streams.{name}.safety {stream.safety} is shorter than the view's "
                     f"documented latency {DOCUMENTED_LATENCY[name]}; rows would be missed"
                 )
+        return v
+
+    @field_validator("dbt")
+    @classmethod
+    def _unique_projects(cls, v: list[DbtConfig]) -> list[DbtConfig]:
+        names = [d.project for d in v]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"dbt project {name!r} is listed twice; give each its own name")
         return v
 
     @classmethod
@@ -341,8 +362,15 @@ def load_settings(config: Path | None, overrides: dict[str, Any] | None = None) 
         account = _connections_toml_account(settings.snowflake.connection_name)
         if account:
             sf_updates["account"] = account
+    dbt = [
+        d
+        if "://" in d.target_dir
+        else d.model_copy(update={"target_dir": str(_resolve(d.target_dir, base))})
+        for d in settings.dbt
+    ]
     return settings.model_copy(
         update={
+            "dbt": dbt,
             "store": settings.store.model_copy(update={"uri": store_uri}),
             "signing": settings.signing.model_copy(
                 update={"key": signing_key, "note_key": note_key}
