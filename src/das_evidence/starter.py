@@ -23,7 +23,8 @@ private_key_file = "keys/snowflake_rsa_key.p8"
 role = "EVIDENCE_READER"       # needs IMPORTED PRIVILEGES on database SNOWFLAKE
 
 [store]
-uri = "archive"                # a directory, or file:///path
+uri = "archive"                # a directory, file:///path, or s3://bucket/prefix
+# lock_mode = "COMPLIANCE"     # S3 Object Lock mode; retention_days = 2557
 
 [signing]
 key = "keys/signing.key"       # PKCS#8 PEM, written by `evidence keys generate`
@@ -49,6 +50,16 @@ hmac_key = "keys/redaction.key"   # keyed HMAC of query text (query_history)
 
 [streams.sessions]
 # safety = "3h"
+
+[streams.policy_state]
+# interval = "1d"                 # one point-in-time snapshot per interval
+# personal_data = { email = "hmac", first_name = "hmac", last_name = "hmac", display_name = "hmac" }
+#                                 # USERS columns: keep, hmac or drop (name, login_name: keep)
+
+# One section per dbt project whose artifacts are evidence:
+# [[dbt]]
+# project = "jaffle_health"
+# target_dir = "/srv/dbt/target"  # or s3://bucket/prefix/target
 """
 
 

@@ -19,10 +19,13 @@ from rich.table import Table
 
 from das_evidence.cli.output import console
 from das_evidence.collect import collect_settings
+from das_evidence.collectors.runner import CollectReport, StreamResult
 from das_evidence.config import Settings, load_settings
 from das_evidence.manifests.keyring import write_key_pair
 from das_evidence.verify import verify_target
 
+# The dbt artifacts of the test fixture project, when run from a checkout.
+DBT_TARGET = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "dbt" / "target"
 DEMO_ACCOUNT = "ACME_PROD"
 DEMO_ORIGIN = "evidence.example.com/acme-prod"
 
@@ -114,6 +117,7 @@ def run_demo(
     clock: Callable[[], datetime],
     store: str = "local",
 ) -> int:
+    from das_evidence.demo.policy_seed import apply_policy_changes, seed_policy_state
     from das_evidence.demo.seed import seed_account_usage
     from das_evidence.demo.server import FakeSnowflake
 
@@ -131,7 +135,12 @@ def run_demo(
             fake.duck, end=end, days=days + 1, access_rows_per_day=access_rows_per_day
         )
         console.print(f"seeded {summary}")
+        policy = seed_policy_state(fake.duck, now=now - timedelta(days=1, hours=3))
+        console.print(f"seeded policy state: {policy.counts}")
         config = write_demo_config(directory, port=fake.port, start=start, store=store_section)
+        if DBT_TARGET.is_dir():
+            with config.open("a") as out:
+                out.write(f'\n[[dbt]]\nproject = "jaffle_health"\ntarget_dir = "{DBT_TARGET}"\n')
         settings = load_settings(config)
         if endpoint is not None:
             _show_bucket_checks(settings)
@@ -141,7 +150,13 @@ def run_demo(
         quiet.setLevel(logging.WARNING)
         try:
             with console.status("collecting through the Snowflake connector..."):
-                report = collect_settings(settings, only=None, clock=lambda: now)
+                # Yesterday's run: history so far and the first policy snapshot...
+                yesterday = now - timedelta(days=1)
+                report = collect_settings(settings, only=None, clock=lambda: yesterday)
+                # ...then controls change during the day, and tonight's run records it.
+                for change in apply_policy_changes(fake.duck, at=now - timedelta(hours=12)):
+                    console.print(f"policy change: {change}")
+                report = _merge(report, collect_settings(settings, only=None, clock=lambda: now))
         finally:
             quiet.setLevel(level)
 
@@ -150,13 +165,16 @@ def run_demo(
             table.add_column(col)
         for s in report.streams:
             table.add_row(
-                s.stream.split("/")[-1],
+                "/".join(s.stream.split("/")[:2])
+                if s.stream.startswith("dbt/")
+                else s.stream.split("/")[-1],
                 str(len(s.entries)),
                 f"{s.rows:,}",
                 f"{s.bytes:,}",
                 "ok" if s.error is None else f"failed: {s.error}",
             )
         console.print(table)
+        _show_new_evidence(settings)
 
         archive = settings.store.uri
         verdict = verify_target(archive, pubs=[keys / "signing.pub"], endpoint_url=endpoint)
@@ -226,3 +244,39 @@ def _download(settings: Settings, dest: Path) -> None:
             target.replace_checkpoint(data)
         else:
             target.put_once(key, data)
+
+
+def _merge(a: CollectReport, b: CollectReport) -> CollectReport:
+    merged: dict[str, StreamResult] = {}
+    for s in [*a.streams, *b.streams]:
+        m = merged.setdefault(s.stream, StreamResult(s.stream))
+        m.entries += s.entries
+        m.rows += s.rows
+        m.bytes += s.bytes
+        m.error = s.error or m.error
+    return CollectReport(list(merged.values()))
+
+
+def _show_new_evidence(settings: Settings) -> None:
+    """What the policy snapshot and the dbt entry say, read back from the archive."""
+    from das_evidence.collect import open_settings_store
+    from das_evidence.manifests.log import ArchiveLog
+
+    log = ArchiveLog(open_settings_store(settings), settings.log.origin)
+    for entry in log.entries:
+        p = entry.predicate
+        if p["stream"].endswith("/policy_state"):
+            c = p["changes"]
+            what = "baseline" if c["baseline"] else f"changes since {c['since']}: {c['counts']}"
+            missing = [v for v, d in p["views"].items() if d["status"] != "evidenced"]
+            console.print(
+                f"policy_state as of {p['as_of']}: {len(p['views'])} views"
+                f"{', not evidenced: ' + ', '.join(missing) if missing else ''}; {what}"
+            )
+        elif p["stream"].startswith("dbt/"):
+            d = p["dbt"]
+            console.print(
+                f"dbt {d['project']} invocation {d['invocation_id']}: tests {d['tests']}, "
+                f"not evidenced {len(d['not_evidenced'])}, source freshness "
+                f"{d['source_freshness']}"
+            )
