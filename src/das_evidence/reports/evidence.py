@@ -1,0 +1,143 @@
+"""The evidence of a period, as control checks and reports read it.
+
+An :class:`EvidenceSet` is a list of log entries (their signed predicates and
+files) over one period, read from an archive or from an unpacked pack. Checks
+never touch a store: they ask the set for an entry's Parquet table or bytes.
+Only entries whose statements verified are put in a set by the callers.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from das_evidence.collectors.interface import parse_rfc3339
+from das_evidence.reports.model import EvidenceRef
+
+
+@dataclass(frozen=True)
+class EvidenceEntry:
+    index: int
+    stream: str
+    predicate: Mapping[str, Any]
+
+    @property
+    def kind(self) -> str:
+        """``access_history`` ... ``sessions``, ``policy_state`` or ``dbt``."""
+        parts = self.stream.split("/")
+        return "dbt" if parts[0] == "dbt" else parts[-1]
+
+    @property
+    def start(self) -> datetime:
+        return parse_rfc3339(str(self.predicate["window"]["start"]))
+
+    @property
+    def end(self) -> datetime:
+        return parse_rfc3339(str(self.predicate["window"]["end"]))
+
+    @property
+    def files(self) -> list[Mapping[str, Any]]:
+        return list(self.predicate.get("files", []))
+
+    def file(self, name: str) -> Mapping[str, Any] | None:
+        """The file whose path ends with ``/name`` (e.g. ``users.parquet``)."""
+        return next((f for f in self.files if str(f["path"]).endswith("/" + name)), None)
+
+    def ref(self, path: str) -> EvidenceRef:
+        f = next(f for f in self.files if f["path"] == path)
+        return EvidenceRef(self.index, path, str(f["sha256"]))
+
+    def refs(self) -> tuple[EvidenceRef, ...]:
+        return tuple(EvidenceRef(self.index, str(f["path"]), str(f["sha256"])) for f in self.files)
+
+
+class EvidenceSet:
+    """Entries of one period, and a way to read their files."""
+
+    def __init__(
+        self,
+        entries: Sequence[EvidenceEntry],
+        read: Callable[[str], bytes],
+        *,
+        start: datetime,
+        end: datetime,
+        streams_expected: Sequence[str] = (),
+    ) -> None:
+        self.entries = sorted(entries, key=lambda e: e.index)
+        self._read = read
+        self.start = start
+        self.end = end
+        self.streams_expected = tuple(streams_expected)
+        self._tables = lru_cache(maxsize=64)(self._table)
+
+    def read_bytes(self, path: str) -> bytes:
+        return self._read(path)
+
+    def _table(self, path: str) -> pa.Table:
+        return pq.read_table(io.BytesIO(self._read(path)))
+
+    def table(self, path: str) -> pa.Table:
+        return self._tables(path)
+
+    def of_kind(self, kind: str) -> list[EvidenceEntry]:
+        return [e for e in self.entries if e.kind == kind]
+
+    def history(self, view: str) -> list[EvidenceEntry]:
+        """Window entries of one history stream (``access_history`` ...), amendments included."""
+        return self.of_kind(view)
+
+    def history_rows(self, view: str) -> Iterator[tuple[EvidenceEntry, pa.Table]]:
+        for entry in self.history(view):
+            for f in entry.files:
+                if str(f["path"]).endswith(".parquet"):
+                    yield entry, self.table(str(f["path"]))
+
+    def policy_snapshots(self) -> list[EvidenceEntry]:
+        return self.of_kind("policy_state")
+
+    def latest_policy_snapshot(self) -> EvidenceEntry | None:
+        snaps = self.policy_snapshots()
+        return snaps[-1] if snaps else None
+
+    def dbt_invocations(self) -> list[EvidenceEntry]:
+        return self.of_kind("dbt")
+
+    def streams(self) -> dict[str, list[EvidenceEntry]]:
+        out: dict[str, list[EvidenceEntry]] = {}
+        for e in self.entries:
+            out.setdefault(e.stream, []).append(e)
+        return out
+
+
+def in_period(predicate: Mapping[str, Any], start: datetime, end: datetime) -> bool:
+    """A window overlaps ``[start, end)``; a point-in-time entry lies within it."""
+    w_start = parse_rfc3339(str(predicate["window"]["start"]))
+    w_end = parse_rfc3339(str(predicate["window"]["end"]))
+    if w_start == w_end:
+        return start <= w_start < end
+    return w_start < end and w_end > start
+
+
+def from_archive(
+    store: Any, origin: str, start: datetime, end: datetime, only: str | None = None
+) -> EvidenceSet:
+    """The entries of ``store``'s log in the period (optionally streams matching ``only``)."""
+    import fnmatch
+
+    from das_evidence.manifests.log import ArchiveLog
+
+    log = ArchiveLog(store, origin)
+    entries = [
+        EvidenceEntry(e.index, str(e.predicate["stream"]), e.predicate)
+        for e in log.entries
+        if in_period(e.predicate, start, end)
+        and (only is None or fnmatch.fnmatchcase(str(e.predicate["stream"]), only))
+    ]
+    return EvidenceSet(entries, store.get, start=start, end=end)
