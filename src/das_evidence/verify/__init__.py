@@ -52,10 +52,9 @@ def verify_target(
         check_s3(snap, facts, report, lock_mode=lock_mode)
         return report
     if target.endswith(".zip"):
-        raise ConfigError(
-            f"{target}: pack verification is not available in this version",
-            fix="verify the archive directory instead",
-        )
+        from das_evidence.verify.pack import check_pack, read_pack
+
+        return check_pack(read_pack(Path(target)), trust)
     path = Path(target)
     if "://" not in target and not path.is_dir():
         raise StoreError(f"{target} is not a directory", fix="pass the archive directory")

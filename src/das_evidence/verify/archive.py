@@ -145,7 +145,7 @@ def check_archive(snap: ArchiveSnapshot, trust: Trust) -> Report:
     prev_leaf = ZERO_HASH
     referenced: dict[str, str] = {}
     for position, (_, key) in enumerate(indexed):
-        statement = _check_entry(report, key, snap.entries[key], trust, position, origin)
+        statement = check_entry(report, key, snap.entries[key], trust, position, origin)
         payload = _payload(snap.entries[key])
         leaf = leaf_hash(payload) if payload is not None else hashlib.sha256(b"").digest()
         leaves.append(leaf)
@@ -201,7 +201,7 @@ def _payload(data: bytes) -> bytes | None:
         return None
 
 
-def _check_entry(
+def check_entry(
     report: Report,
     key: str,
     data: bytes,

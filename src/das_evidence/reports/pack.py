@@ -1,0 +1,437 @@
+"""Auditor packs (ARCHIVE-FORMAT section 5): one zip that proves a period on its own.
+
+A pack holds the archive's newest checkpoint, the selected entries byte for
+byte, a C2SP tlog-proof of each against that checkpoint, every evidence file
+they name, ``SHA256SUMS`` over every other file and ``SHA256SUMS.sig`` by the
+entry signing key; beside them a report, OSCAL results, ``pack.json``, the
+public keys and ``VERIFY.md``. The same selection gives the same bytes: the
+zip has fixed timestamps and order, and nothing in it reads the wall clock.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from das_evidence import __version__
+from das_evidence.collectors.interface import parse_rfc3339, rfc3339
+from das_evidence.errors import ConfigError, EvidenceError
+from das_evidence.evidence_store.interface import CHECKPOINT_KEY, EvidenceStore, entry_key
+from das_evidence.manifests.checkpoint import Checkpoint
+from das_evidence.manifests.log import ArchiveLog, LogEntry
+from das_evidence.manifests.merkle import MerkleTree
+from das_evidence.manifests.note import SignedNote, VerifierKey
+from das_evidence.manifests.signers import NoteSigner, Signer
+from das_evidence.manifests.tlog_proof import TlogProof
+from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, in_period
+
+# 1980-01-01, the earliest time a zip can hold: no member carries a wall-clock time.
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+class GapError(EvidenceError):
+    """The archive does not cover the requested period for every stream."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Gap:
+    stream: str
+    start: datetime
+    end: datetime
+
+    def to_json(self) -> dict[str, str]:
+        return {"stream": self.stream, "start": rfc3339(self.start), "end": rfc3339(self.end)}
+
+    def __str__(self) -> str:
+        return f"{self.stream}: [{rfc3339(self.start)}, {rfc3339(self.end)})"
+
+
+@dataclass
+class Selection:
+    start: datetime
+    end: datetime
+    only: str | None
+    entries: list[LogEntry]
+    gaps: list[Gap] = field(default_factory=list)
+
+    @property
+    def streams(self) -> list[str]:
+        return sorted({str(e.predicate["stream"]) for e in self.entries})
+
+
+def _windowed(entry: LogEntry) -> bool:
+    w = entry.predicate["window"]
+    return bool(w["start"] != w["end"]) and "amends" not in entry.predicate
+
+
+def select(archive: ArchiveLog, start: datetime, end: datetime, only: str | None) -> Selection:
+    """Entries of the period, and the windows the archive is missing in it."""
+    if start >= end:
+        raise ConfigError(
+            f"--from {rfc3339(start)} is not before --to {rfc3339(end)}",
+            fix="give a period of at least one day, e.g. --from 2026-11-01 --to 2026-12-01",
+        )
+
+    def wanted(stream: str) -> bool:
+        return only is None or fnmatch.fnmatchcase(stream, only)
+
+    entries = [
+        e
+        for e in archive.entries
+        if wanted(str(e.predicate["stream"])) and in_period(e.predicate, start, end)
+    ]
+    sel = Selection(start, end, only, entries)
+    # Every windowed stream the archive has must tile the whole period.
+    streams = sorted({str(e.predicate["stream"]) for e in archive.entries if _windowed(e)})
+    for stream in (s for s in streams if wanted(s)):
+        cursor = start
+        for e in (e for e in entries if e.predicate["stream"] == stream and _windowed(e)):
+            w_start = parse_rfc3339(e.predicate["window"]["start"])
+            w_end = parse_rfc3339(e.predicate["window"]["end"])
+            if w_start > cursor:
+                sel.gaps.append(Gap(stream, cursor, w_start))
+            cursor = max(cursor, w_end)
+        if cursor < end:
+            sel.gaps.append(Gap(stream, cursor, end))
+    return sel
+
+
+def sha256sums(files: Mapping[str, bytes]) -> bytes:
+    """``sha256sum`` format (two spaces, text mode), sorted by path."""
+    lines = [
+        f"{hashlib.sha256(data).hexdigest()}  {path}\n" for path, data in sorted(files.items())
+    ]
+    return "".join(lines).encode()
+
+
+def write_zip(files: Mapping[str, bytes], out: Path) -> None:
+    """Deterministic zip, written to a temporary file and renamed into place."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".pack-", suffix=".zip", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w") as z:
+            for name in sorted(files):
+                info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                info.create_system = 3
+                z.writestr(info, files[name], compresslevel=9)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class PackResult:
+    path: Path
+    entries: int
+    files: int
+    bytes: int
+    gaps: list[Gap]
+    checks: dict[str, int]
+
+
+ReportHook = Callable[[EvidenceSet, Selection, str, datetime], Mapping[str, bytes]]
+
+
+def build_pack(
+    store: EvidenceStore,
+    *,
+    origin: str,
+    signer: Signer,
+    note_signer: NoteSigner,
+    start: datetime,
+    end: datetime,
+    out: Path,
+    only: str | None = None,
+    allow_gaps: bool = False,
+    extras: ReportHook | None = None,
+) -> PackResult:
+    """Write the pack for ``[start, end)`` to ``out``; nothing is written on any error."""
+    archive = ArchiveLog(store, origin)
+    if archive.size == 0:
+        raise EvidenceError(f"the archive {store.uri} has no entries", fix="run `evidence collect`")
+    sel = select(archive, start, end, only)
+    if not sel.entries:
+        raise GapError(
+            f"no entries in [{rfc3339(start)}, {rfc3339(end)})"
+            + (f" for streams matching {only!r}" if only else ""),
+            fix="check the period and --only against `evidence verify --json` stats",
+        )
+    if sel.gaps and not allow_gaps:
+        listing = "\n  ".join(str(g) for g in sel.gaps)
+        raise GapError(
+            f"the archive does not cover the period; missing windows:\n  {listing}",
+            fix="collect the missing windows, choose another period, or pass --allow-gaps "
+            "to build the pack with the gaps listed in its report",
+        )
+
+    checkpoint = store.get(CHECKPOINT_KEY)
+    cp = Checkpoint.from_text(SignedNote.from_bytes(checkpoint).text)
+    if cp.size != archive.size or cp.root_hash != archive.root():
+        raise EvidenceError(
+            f"{CHECKPOINT_KEY} does not cover the log ({cp.size} of {archive.size} entries)",
+            fix="run `evidence collect` (it seals the log) or `evidence verify`",
+        )
+    tree = MerkleTree([e.leaf for e in archive.entries])
+
+    files: dict[str, bytes] = {"checkpoint": checkpoint}
+    for entry in sel.entries:
+        name = entry_key(entry.index).removeprefix("log/")
+        files[name] = store.get(entry_key(entry.index))
+        proof = TlogProof(entry.index, tuple(tree.inclusion_proof(entry.index)), checkpoint)
+        files[f"proofs/{entry.index:012d}.tlog-proof"] = proof.to_bytes()
+        for subject in entry.statement.subjects:
+            data = store.get(subject.name)
+            if hashlib.sha256(data).hexdigest() != subject.sha256:
+                raise EvidenceError(
+                    f"{subject.name} does not match the digest entry {entry.index} signed",
+                    fix="run `evidence verify` on the archive; do not hand out a damaged pack",
+                )
+            files[subject.name] = data
+
+    generated_at = max(parse_rfc3339(e.predicate["collected_at"]) for e in sel.entries)
+    vkey = VerifierKey.from_public_key(note_signer.name, note_signer.public_key_raw())
+    files.update(_keys(signer, vkey))
+    files["pack.json"] = _pack_json(sel, origin, cp, generated_at, signer)
+
+    evidence = EvidenceSet(
+        [EvidenceEntry(e.index, str(e.predicate["stream"]), e.predicate) for e in sel.entries],
+        lambda path: files[path],
+        start=start,
+        end=end,
+    )
+    checks: dict[str, int] = {}
+    if extras is not None:
+        produced = extras(evidence, sel, origin, generated_at)
+        for name, data in produced.items():
+            if name in files:
+                raise EvidenceError(f"report writer tried to replace {name}")
+            files[name] = data
+        if "checks.json" in produced:
+            for r in json.loads(produced["checks.json"]):
+                checks[r["status"]] = checks.get(r["status"], 0) + 1
+    files["VERIFY.md"] = verify_guide(files, sel, cp, signer, vkey).encode()
+
+    sums = sha256sums(files)
+    files["SHA256SUMS"] = sums
+    files["SHA256SUMS.sig"] = signer.sign(sums)
+    write_zip(files, out)
+    return PackResult(
+        out,
+        len(sel.entries),
+        len(files),
+        sum(len(v) for v in files.values()),
+        sel.gaps,
+        checks,
+    )
+
+
+def _keys(signer: Signer, vkey: VerifierKey) -> dict[str, bytes]:
+    pem = signer.public_key_pem()
+    text = (
+        "Compare these fingerprints with the ones your auditee published out of band\n"
+        "(a policy page, a signed letter). Keys inside a pack prove nothing on their own:\n"
+        "anyone who can write a pack can put a key in it.\n\n"
+        f"signing.pub   SHA-256 of the DER SubjectPublicKeyInfo (DSSE keyid): {signer.key_id}\n"
+        f"              algorithm: {signer.algorithm}\n"
+        f"signing.vkey  note verifier key: {vkey.to_string()}\n"
+        "note.pub      the same Ed25519 note key as PEM, for openssl\n"
+        f"              key id: {vkey.key_id.hex()}\n"
+    )
+    return {
+        "keys/signing.pub": pem,
+        "keys/note.pub": _ed25519_pem(vkey.public_key),
+        "keys/signing.vkey": (vkey.to_string() + "\n").encode(),
+        "keys/FINGERPRINTS.txt": text.encode(),
+    }
+
+
+def _pack_json(
+    sel: Selection, origin: str, cp: Checkpoint, generated_at: datetime, signer: Signer
+) -> bytes:
+    streams: dict[str, dict[str, Any]] = {}
+    for e in sel.entries:
+        s = streams.setdefault(
+            str(e.predicate["stream"]), {"entries": [], "first": None, "last": None}
+        )
+        s["entries"].append(e.index)
+        w = e.predicate["window"]
+        s["first"] = s["first"] or w["start"]
+        s["last"] = w["end"]
+    doc = {
+        "format": "das-evidence pack v1 (Evidence Archive Format v1, section 5)",
+        "generator": {"name": "das-evidence", "version": __version__},
+        "generated_at": rfc3339(generated_at),
+        "origin": origin,
+        "period": {"start": rfc3339(sel.start), "end": rfc3339(sel.end)},
+        "only": sel.only,
+        "checkpoint": {"size": cp.size, "root_hash": cp.root_hash.hex()},
+        "signing_keyid": signer.key_id,
+        "streams": streams,
+        "gaps": [g.to_json() for g in sel.gaps],
+    }
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+def verify_guide(
+    files: Mapping[str, bytes],
+    sel: Selection,
+    cp: Checkpoint,
+    signer: Signer,
+    vkey: VerifierKey,
+) -> str:
+    """VERIFY.md: every check by hand with sha256sum and openssl, on one real entry."""
+    from das_evidence.manifests.merkle import leaf_hash
+
+    entry = sel.entries[0]
+    name = f"entries/{entry.index:012d}.dsse.json"
+    proof = TlogProof.from_bytes(files[f"proofs/{entry.index:012d}.tlog-proof"])
+    ed25519 = signer.algorithm == "ed25519"
+    verify_raw = (
+        "openssl pkeyutl -verify -pubin -inkey keys/signing.pub -rawin -in {msg} -sigfile {sig}"
+        if ed25519
+        else "openssl dgst -sha256 -verify keys/signing.pub -signature {sig} {msg}"
+    )
+    steps = _inclusion_steps(entry.index, cp.size, proof.hashes)
+    leaf = leaf_hash(entry.statement_bytes)
+    lines = [
+        "# Verifying this pack",
+        "",
+        "Everything below runs in the unzipped pack with `sha256sum`, `openssl`, `base64`,",
+        "`sed` and a POSIX shell, or in one command with `evidence verify pack.zip`.",
+        "Do the steps in order; each must print what it says.",
+        "",
+        "## 0. Trust the keys, not the pack",
+        "",
+        "Compare `keys/FINGERPRINTS.txt` with the fingerprints your auditee published out",
+        "of band. Use keys you obtained that way in place of `keys/` if they differ.",
+        "",
+        "## 1. Every file is as listed (prints `OK` for each, and no `FAILED`)",
+        "",
+        "```sh",
+        "sha256sum -c SHA256SUMS",
+        "```",
+        "",
+        "## 2. The list is signed by the evidence key (prints `Signature Verified Successfully`"
+        if ed25519
+        else "## 2. The list is signed by the evidence key (prints `Verified OK`)",
+        "",
+        "```sh",
+        verify_raw.format(msg="SHA256SUMS", sig="SHA256SUMS.sig"),
+        "```",
+        "",
+        f"## 3. One entry's DSSE signature: `{name}`",
+        "",
+        "The signature covers `DSSEv1 <len(type)> <type> <len(payload)> <payload>`.",
+        "",
+        "```sh",
+        f'sed -n \'s/.*"payload":"\\([^"]*\\)".*/\\1/p\' {name} | base64 -d > payload.json',
+        f'sed -n \'s/.*"sig":"\\([^"]*\\)".*/\\1/p\' {name} | base64 -d > entry.sig',
+        "printf 'DSSEv1 28 application/vnd.in-toto+json %d ' \"$(wc -c < payload.json)\" > pae.bin",
+        "cat payload.json >> pae.bin",
+        verify_raw.format(msg="pae.bin", sig="entry.sig"),
+        "```",
+        "",
+        "`payload.json` is the signed statement: its `subject` lists the evidence files and",
+        "their SHA-256, which step 1 matched.",
+        "",
+        "## 4. The checkpoint is signed by the log key",
+        "",
+        f"Its first line is the log's origin, `{cp.origin}`; the second the number of entries",
+        f"({cp.size}); the third the Merkle root. The signature line ends in base64 of a 4-byte",
+        "key id and a 64-byte Ed25519 signature over the first three lines.",
+        "",
+        "```sh",
+        "head -n 3 checkpoint > checkpoint.txt",
+        "tail -n 1 checkpoint | sed 's/.* //' | base64 -d | tail -c 64 > checkpoint.sig",
+        "openssl pkeyutl -verify -pubin -inkey keys/note.pub -rawin -in checkpoint.txt "
+        "-sigfile checkpoint.sig",
+        "```",
+        "",
+        f"## 5. The entry is in the checkpoint's tree (inclusion proof, index {entry.index})",
+        "",
+        "Leaf hash = SHA-256(0x00 || payload); each proof step hashes 0x01 || left || right",
+        f"(RFC 9162 section 2.1.3.2); `proofs/{entry.index:012d}.tlog-proof` lists the hashes.",
+        "",
+        "```sh",
+        "{ printf '\\000'; cat payload.json; } | openssl dgst -sha256 -binary > h.bin",
+        f'test "$(base64 < h.bin)" = "{_b64(leaf)}" && echo \'leaf hash OK\'',
+    ]
+    for i, (side, sibling) in enumerate(steps, 1):
+        lines.append(f"echo '{_b64(sibling)}' | base64 -d > p{i}.bin")
+        if side == "left":
+            lines.append(
+                f"{{ printf '\\001'; cat p{i}.bin h.bin; }} | openssl dgst -sha256 -binary > h2.bin"
+            )
+        else:
+            lines.append(
+                f"{{ printf '\\001'; cat h.bin p{i}.bin; }} | openssl dgst -sha256 -binary > h2.bin"
+            )
+        lines.append("mv h2.bin h.bin")
+    lines += [
+        'test "$(base64 < h.bin)" = "$(sed -n 3p checkpoint)" && echo \'root matches checkpoint\'',
+        "```",
+        "",
+        "## 6. All of it at once",
+        "",
+        "```",
+        "evidence verify pack.zip --pub keys/signing.pub --vkey keys/signing.vkey",
+        "```",
+        "",
+        "`evidence verify` does every step above for every entry, checks that each stream's",
+        "windows are contiguous over the period, and refuses unsafe zip member names.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _inclusion_steps(index: int, size: int, proof: Sequence[bytes]) -> list[tuple[str, bytes]]:
+    """RFC 9162 2.1.3.2 as a list of (side of the sibling, sibling hash)."""
+    fn, sn = index, size - 1
+    steps: list[tuple[str, bytes]] = []
+    for p in proof:
+        if fn % 2 == 1 or fn == sn:
+            steps.append(("left", p))
+            if fn % 2 == 0:
+                while fn % 2 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            steps.append(("right", p))
+        fn >>= 1
+        sn >>= 1
+    return steps
+
+
+def _ed25519_pem(raw: bytes) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    key = Ed25519PublicKey.from_public_bytes(raw)
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def read_zip(data: bytes) -> zipfile.ZipFile:
+    return zipfile.ZipFile(io.BytesIO(data))
