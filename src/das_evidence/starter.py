@@ -53,8 +53,8 @@ hmac_key = "keys/redaction.key"   # keyed HMAC of query text (query_history)
 
 [streams.policy_state]
 # interval = "1d"                 # one point-in-time snapshot per interval
-# personal_data = {{ email = "hmac", first_name = "hmac", last_name = "hmac", display_name = "hmac" }}
-#                                 # USERS columns: keep, hmac or drop (name, login_name: keep)
+# USERS columns: keep, hmac or drop (name and login_name are kept; these four are hmac):
+# personal_data = {{ email = "hmac", display_name = "drop" }}
 
 # One section per dbt project whose artifacts are evidence:
 # [[dbt]]
