@@ -187,6 +187,7 @@ def run_demo(
             f"entries, {stats.get('rows', 0):,} rows, "
             f"{stats.get('evidence_bytes', 0):,} bytes of evidence"
         )
+        pack_path = _build_demo_pack(settings, directory, start, now, endpoint)
         if endpoint is not None:
             # A plain download of every current object, as an auditor would make.
             copy = directory / "s3-archive"
@@ -199,11 +200,13 @@ def run_demo(
 where everything is:
   config        {config}
   archive       {archive}
+  pack          {pack_path}  (for the auditor; report.html beside it)
   signing key   {keys / "signing.key"}  (keep secret)
   public key    {pub}
   note key      {keys / "signing.vkey"}
 
 try:
+  .venv/bin/evidence verify {pack_path} --pub {pub}
   .venv/bin/evidence verify {archive} --pub {pub}
   python ../shared/conformance/eaf_verify.py {archive} --pub {pub}
   duckdb -c "select user_name, count(*)
@@ -280,3 +283,39 @@ def _show_new_evidence(settings: Settings) -> None:
                 f"not evidenced {len(d['not_evidenced'])}, source freshness "
                 f"{d['source_freshness']}"
             )
+
+
+def _build_demo_pack(
+    settings: Settings, directory: Path, start: datetime, now: datetime, endpoint: str | None
+) -> Path:
+    """The auditor's pack for every complete day collected, verified like an auditor would."""
+    import zipfile
+
+    from das_evidence.collect import open_settings_store, signers_for
+    from das_evidence.reports.bundle import report_files
+    from das_evidence.reports.pack import build_pack
+
+    end = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    signer, note_signer = signers_for(settings)
+    out = directory / "pack.zip"
+    result = build_pack(
+        open_settings_store(settings),
+        origin=settings.log.origin,
+        signer=signer,
+        note_signer=note_signer,
+        start=start,
+        end=end,
+        out=out,
+        extras=report_files(),
+    )
+    with zipfile.ZipFile(out) as z:
+        if "report.html" in z.namelist():
+            (directory / "report.html").write_bytes(z.read("report.html"))
+    verdict = verify_target(str(out), pubs=[directory / "keys" / "signing.pub"])
+    console.print(
+        f"pack: {out} ({result.entries} entries, {result.bytes:,} bytes, checks "
+        f"{result.checks or '-'}) - verify: {'PASS' if verdict.ok else 'FAIL'}"
+    )
+    for f in verdict.findings:
+        console.print(f"FAIL {f}")
+    return out
