@@ -370,6 +370,57 @@ def pack(
 
 
 @app.command()
+def report(
+    from_: Annotated[str, typer.Option("--from", help="Start of the period (YYYY-MM-DD, UTC).")],
+    to: Annotated[str, typer.Option("--to", help="End of the period, exclusive.")],
+    format_: Annotated[str, typer.Option("--format", help="html, md or json.")] = "html",
+    out: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of standard output.")
+    ] = None,
+    only: Annotated[str | None, typer.Option(help="Only streams matching this glob.")] = None,
+    config: ConfigOpt = Path("evidence.toml"),
+) -> None:
+    """Run the control checks over a period of the archive and render the report.
+
+    The same report, with OSCAL results and everything an auditor needs to
+    check it, is inside every pack (`evidence pack`); this command is for a
+    quick look at the archive.
+    """
+    from das_evidence.collect import open_settings_store
+    from das_evidence.config import load_settings
+    from das_evidence.manifests.log import ArchiveLog
+    from das_evidence.reports.bundle import report_documents, run_checks_for
+    from das_evidence.reports.evidence import from_archive
+    from das_evidence.reports.pack import select
+    from das_evidence.reports.render import render_html, render_json, render_markdown
+
+    renderers = {"html": render_html, "md": render_markdown, "json": render_json}
+    if format_ not in renderers:
+        raise ConfigError(f"--format {format_!r}", fix="use html, md or json")
+    settings = load_settings(config)
+    store = open_settings_store(settings)
+    start, end = _day(from_, "--from"), _day(to, "--to")
+    evidence = from_archive(store, settings.log.origin, start, end, only)
+    gaps = select(ArchiveLog(store, settings.log.origin), start, end, only).gaps
+    now = clock()
+    results = run_checks_for(evidence, now)
+    docs = report_documents(
+        evidence,
+        results,
+        origin=settings.log.origin,
+        generated_at=now.replace(microsecond=0),
+        gaps=gaps,
+        title=f"Evidence report {settings.log.origin}: {start.date()} to {end.date()}",
+    )
+    text = renderers[format_](docs["data"])
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text)
+        console.print(f"wrote {out}")
+
+
+@app.command()
 def demo(
     directory: Annotated[Path, typer.Option("--dir", help="Where to put the demo.")] = Path(
         "evidence-demo"

@@ -128,6 +128,7 @@ def write_zip(files: Mapping[str, bytes], out: Path) -> None:
                 info.external_attr = 0o644 << 16
                 info.create_system = 3
                 z.writestr(info, files[name], compresslevel=9)
+        os.chmod(tmp, 0o644)  # a pack is meant to be handed out
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

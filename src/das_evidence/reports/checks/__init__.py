@@ -1,0 +1,12 @@
+"""Control checks: small, named checks over the evidence of a period.
+
+Each check maps to SOC 2 criteria and HIPAA Security Rule sections and answers
+pass, fail or not_evidenced, with the rows behind a fail and references to the
+log entries and files it read. :data:`ALL_CHECKS` lists them; :func:`run_checks`
+runs them. The contract is in :mod:`.interface`; one module per family.
+"""
+
+from das_evidence.reports.checks.interface import Check, ChecksConfig
+from das_evidence.reports.checks.registry import ALL_CHECKS, check_ids, run_checks
+
+__all__ = ["ALL_CHECKS", "Check", "ChecksConfig", "check_ids", "run_checks"]

@@ -1,0 +1,230 @@
+"""What several checks read the same way: snapshot views, history files, coverage, JSON rows.
+
+Nothing here decides pass or fail. Missing evidence comes back as a :class:`Missing`
+value carrying the reason, which the check turns into ``not_evidenced``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from das_evidence.collectors.interface import parse_rfc3339, rfc3339
+from das_evidence.collectors.snowflake.policy_views import POLICY_VIEWS
+from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
+from das_evidence.reports.model import EvidenceRef
+
+DELETED_COLUMN: Mapping[str, str | None] = {v.view: v.deleted for v in POLICY_VIEWS}
+POINT_IN_TIME_KINDS = ("policy_state",)
+
+
+@dataclass(frozen=True)
+class Missing:
+    """The evidence a check needs is not in the set; ``reason`` says which and why."""
+
+    reason: str
+    evidence: tuple[EvidenceRef, ...] = ()
+
+
+def ts(value: datetime) -> str:
+    return rfc3339(value)
+
+
+def jsonable(value: Any) -> Any:
+    """A Parquet value as JSON: timestamps as RFC 3339 UTC strings."""
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def upper_set(names: Iterable[str]) -> frozenset[str]:
+    return frozenset(n.upper() for n in names)
+
+
+def json_value(text: Any) -> Any:
+    """Snowflake VARIANT/ARRAY text (or ``None``) as a Python value; unparsable text as is."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def truthy(value: Any) -> bool:
+    """BOOLEAN or VARIANT text (``'true'``) as a bool."""
+    value = json_value(value)
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)
+
+
+def describe(entry: EvidenceEntry) -> str:
+    w = entry.predicate.get("window", {})
+    if w.get("start") == w.get("end"):
+        return f"entry {entry.index} ({entry.stream} as of {w.get('start')})"
+    return f"entry {entry.index} ({entry.stream} [{w.get('start')}, {w.get('end')}))"
+
+
+# -- policy-state snapshots ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SnapshotView:
+    """One view's file in one policy-state snapshot."""
+
+    entry: EvidenceEntry
+    view: str
+    table: pa.Table
+    ref: EvidenceRef
+
+    def rows(self, *, current: bool = True) -> list[dict[str, Any]]:
+        """The rows; with ``current``, without those marked deleted (DELETED_ON ...)."""
+        deleted = DELETED_COLUMN.get(self.view)
+        rows: list[dict[str, Any]] = self.table.to_pylist()
+        if current and deleted and deleted in self.table.column_names:
+            rows = [r for r in rows if r.get(deleted) is None]
+        return rows
+
+
+def snapshot_view(
+    evidence: EvidenceSet, view: str, snapshot: EvidenceEntry | None = None
+) -> SnapshotView | Missing:
+    """``view`` (e.g. ``USERS``) from ``snapshot``, by default the latest one in the period."""
+    snap = snapshot if snapshot is not None else evidence.latest_policy_snapshot()
+    if snap is None:
+        return Missing("no policy-state snapshot in the period")
+    status = (snap.predicate.get("views") or {}).get(view)
+    if not isinstance(status, Mapping):
+        return Missing(f"{describe(snap)} does not list {view}", snap.refs())
+    if status.get("status") != "evidenced":
+        reason = status.get("reason") or status.get("status")
+        return Missing(f"{view} is not evidenced in {describe(snap)}: {reason}", snap.refs())
+    f = snap.file(f"{view.lower()}.parquet")
+    if f is None:
+        return Missing(f"{describe(snap)} has no {view.lower()}.parquet", snap.refs())
+    path = str(f["path"])
+    return SnapshotView(snap, view, evidence.table(path), snap.ref(path))
+
+
+# -- history streams ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryFile:
+    entry: EvidenceEntry
+    path: str
+    table: pa.Table
+
+    @property
+    def ref(self) -> EvidenceRef:
+        return self.entry.ref(self.path)
+
+
+def history_files(evidence: EvidenceSet, kind: str) -> list[HistoryFile]:
+    """Every Parquet file of every window entry of one history stream kind."""
+    out = []
+    for entry in evidence.history(kind):
+        for f in entry.files:
+            path = str(f["path"])
+            if path.endswith(".parquet"):
+                out.append(HistoryFile(entry, path, evidence.table(path)))
+    return out
+
+
+def rows_in_period(
+    table: pa.Table, column: str, start: datetime, end: datetime, columns: Sequence[str]
+) -> pa.Table:
+    """``columns`` of the rows whose ``column`` lies in ``[start, end)``.
+
+    Windows are cut at midnight, not at the period's edges, so a window may reach
+    past either end of the period.
+    """
+    t = table.column(column)
+    mask = pc.and_(
+        pc.greater_equal(t, pa.scalar(start, t.type)), pc.less(t, pa.scalar(end, t.type))
+    )
+    return table.filter(mask).select(list(columns))
+
+
+# -- coverage -----------------------------------------------------------------------------
+
+Interval = tuple[datetime, datetime]
+
+
+def covered(entries: Iterable[EvidenceEntry], validity: timedelta) -> list[Interval]:
+    """The merged time the entries cover.
+
+    A window covers its ``[start, end)``; a point-in-time entry ``[as_of, as_of +
+    validity)``. A snapshot compared with an earlier one names that one's ``as_of``
+    (``changes.since``), which covers ``[since, since + validity)``: that is how the
+    start of a period is covered by a snapshot taken just before it.
+    """
+    spans = []
+    for e in entries:
+        if e.end > e.start:
+            spans.append((e.start, e.end))
+            continue
+        spans.append((e.start, e.start + validity))
+        since = (e.predicate.get("changes") or {}).get("since")
+        if isinstance(since, str):
+            earlier = parse_rfc3339(since)
+            spans.append((earlier, earlier + validity))
+    merged: list[Interval] = []
+    for lo, hi in sorted(spans):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def uncovered(spans: Sequence[Interval], start: datetime, end: datetime) -> list[Interval]:
+    """The parts of ``[start, end)`` that no span covers."""
+    holes: list[Interval] = []
+    cursor = start
+    for s, e in spans:
+        if e <= cursor:
+            continue
+        if s >= end:
+            break
+        if s > cursor:
+            holes.append((cursor, s))
+        cursor = max(cursor, e)
+    if cursor < end:
+        holes.append((cursor, end))
+    return holes
+
+
+def coverage_holes(
+    evidence: EvidenceSet, kind: str, horizon: datetime, validity: timedelta
+) -> dict[str, list[Interval]]:
+    """Per stream of ``kind``: where in ``[period start, horizon)`` it has no evidence."""
+    out: dict[str, list[Interval]] = {}
+    for stream, entries in sorted(evidence.streams().items()):
+        if entries[0].kind == kind:
+            holes = uncovered(covered(entries, validity), evidence.start, horizon)
+            if holes:
+                out[stream] = holes
+    return out
+
+
+def holes_json(holes: Sequence[Interval]) -> list[dict[str, str]]:
+    return [{"start": ts(s), "end": ts(e)} for s, e in holes]

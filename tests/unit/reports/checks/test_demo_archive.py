@@ -1,0 +1,147 @@
+"""The checks over a real archive: the demo account collected through the connector.
+
+The same flow as ``evidence demo``: seed the fake Snowflake, collect yesterday,
+change four controls during the day (apply_policy_changes), collect again tonight,
+then read the archive back with ``from_archive`` and run every check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from das_evidence.collect import collect_settings
+from das_evidence.config import load_settings
+from das_evidence.demo.policy_seed import (
+    EDITED_MASKING_POLICY,
+    HUMAN_ACCOUNTADMIN,
+    MFA_REMOVED_USER,
+    USER_WITHOUT_MFA,
+    apply_policy_changes,
+    seed_policy_state,
+)
+from das_evidence.demo.run import DBT_TARGET, DEMO_ORIGIN, write_demo_config
+from das_evidence.demo.seed import BURST_ATTEMPTS, BURST_IP, BURST_USER, seed_account_usage
+from das_evidence.demo.server import FakeSnowflake
+from das_evidence.evidence_store.local import LocalStore
+from das_evidence.manifests.keyring import write_key_pair
+from das_evidence.reports.checks import ChecksConfig, run_checks
+from das_evidence.reports.evidence import EvidenceSet, from_archive
+from das_evidence.reports.model import CheckResult
+
+pytestmark = pytest.mark.integration
+
+# Just after the committed dbt fixture ran (generated_at 2026-11-27T04:00:32Z).
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+DAYS = 2
+START = (NOW - timedelta(days=DAYS)).replace(hour=0)
+
+
+@dataclass(frozen=True)
+class Demo:
+    evidence: EvidenceSet
+    results: dict[str, CheckResult]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    directory: Path = tmp_path_factory.mktemp("demo")
+    write_key_pair(directory / "keys", DEMO_ORIGIN)
+    with FakeSnowflake() as fake:
+        seed_account_usage(fake.duck, end=NOW, days=DAYS + 1, access_rows_per_day=400)
+        seed_policy_state(fake.duck, now=NOW - timedelta(days=1, hours=3))
+        config = write_demo_config(directory, port=fake.port, start=START)
+        with config.open("a") as out:
+            out.write(f'\n[[dbt]]\nproject = "jaffle_health"\ntarget_dir = "{DBT_TARGET}"\n')
+        settings = load_settings(config)
+        first = collect_settings(settings, only=None, clock=lambda: NOW - timedelta(days=1))
+        apply_policy_changes(fake.duck, at=NOW - timedelta(hours=12))
+        second = collect_settings(settings, only=None, clock=lambda: NOW)
+    assert first.ok and second.ok
+    evidence = from_archive(LocalStore(directory / "archive"), DEMO_ORIGIN, START, NOW)
+    results = run_checks(evidence, ChecksConfig(now=NOW))
+    yield Demo(evidence, {r.check_id: r for r in results})
+
+
+def _status(demo: Demo) -> dict[str, str]:
+    return {check_id: r.status for check_id, r in demo.results.items()}
+
+
+def test_every_check_decides_and_nothing_crashed(demo: Demo) -> None:
+    assert _status(demo) == {
+        "human-users-without-mfa": "fail",
+        "accountadmin-grantees": "fail",
+        "failed-login-bursts-per-user": "fail",
+        "failed-login-bursts-per-ip": "fail",
+        "sensitive-columns-without-masking": "fail",
+        "policy-references-not-active": "pass",
+        "protection-policies-changed": "fail",
+        "phi-reads-outside-allowlist": "fail",
+        "dbt-tests-failed-or-skipped": "fail",
+        "sensitive-dbt-models-without-contract": "fail",
+        "evidence-gaps": "fail",
+        "stale-streams": "pass",
+    }
+    assert not any("error" in r.details for r in demo.results.values())
+
+
+def test_the_contractor_and_the_engineer_whose_mfa_was_removed(demo: Demo) -> None:
+    users = [f["user"] for f in demo.results["human-users-without-mfa"].findings]
+    assert users == sorted([USER_WITHOUT_MFA, MFA_REMOVED_USER])
+
+
+def test_the_human_accountadmin(demo: Demo) -> None:
+    [admin] = demo.results["accountadmin-grantees"].findings
+    assert admin["user"] == HUMAN_ACCOUNTADMIN and admin["type"] == "PERSON"
+
+
+def test_the_login_burst_by_user_and_by_ip(demo: Demo) -> None:
+    [by_user] = demo.results["failed-login-bursts-per-user"].findings
+    assert by_user["user"] == BURST_USER and by_user["failures"] == BURST_ATTEMPTS
+    assert by_user["client_ips"] == [BURST_IP]
+    [by_ip] = demo.results["failed-login-bursts-per-ip"].findings
+    assert by_ip["client_ip"] == BURST_IP and by_ip["users"] == [BURST_USER]
+
+
+def test_the_masking_policy_edited_during_the_day(demo: Demo) -> None:
+    [edit] = demo.results["protection-policies-changed"].findings
+    assert edit["policy"] == f"GOVERNANCE.POLICIES.{EDITED_MASKING_POLICY}"
+    assert edit["change"] == "changed" and "ENGINEER" in edit["after"]["POLICY_BODY"]
+    assert edit["at"] == "2026-11-27T00:00:00Z"
+
+
+def test_unmasked_phi_columns_and_phi_reads_by_ordinary_roles(demo: Demo) -> None:
+    unmasked = {
+        f"{f['object']}.{f['column']}"
+        for f in demo.results["sensitive-columns-without-masking"].findings
+    }
+    assert "CLINICAL.PUBLIC.PATIENTS.FIRST_NAME" in unmasked
+    assert "CLINICAL.PUBLIC.PATIENTS.SSN" not in unmasked  # SSN_MASK
+    readers = {f["role"] for f in demo.results["phi-reads-outside-allowlist"].findings}
+    assert "ANALYST" in readers and "PHI_READER" not in readers
+    # Three quarters of ACCESS_HISTORY rows have no QUERY_HISTORY row in the demo.
+    assert demo.results["phi-reads-outside-allowlist"].details["unresolved_reads"] > 0
+
+
+def test_the_dbt_fixture_failures(demo: Demo) -> None:
+    statuses = sorted(f["status"] for f in demo.results["dbt-tests-failed-or-skipped"].findings)
+    assert statuses == ["fail", "skipped", "skipped", "skipped"]
+    [model] = demo.results["sensitive-dbt-models-without-contract"].findings
+    assert model["model"] == "model.jaffle_health.stg_patients"
+
+
+def test_policy_state_began_inside_the_period(demo: Demo) -> None:
+    [gap] = demo.results["evidence-gaps"].findings
+    assert gap["stream"] == "snowflake/ACME_PROD/policy_state"
+    assert gap["start"] == "2026-11-25T00:00:00Z"
+
+
+def test_refs_name_archived_files(demo: Demo) -> None:
+    files = {(e.index, str(f["path"])): f["sha256"] for e in demo.evidence.entries for f in e.files}
+    for result in demo.results.values():
+        for ref in result.evidence:
+            assert files[(ref.entry, ref.path)] == ref.sha256

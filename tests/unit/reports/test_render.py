@@ -1,0 +1,619 @@
+"""The auditor report: chart data from signed Parquet, SVG, and HTML/Markdown/JSON output.
+
+The evidence sets are built in memory with the real pinned schemas, so a chart
+reads the same columns it reads in an archive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from das_evidence.collectors.interface import compact, rfc3339
+from das_evidence.collectors.snowflake.policy import CHANGES_SCHEMA
+from das_evidence.collectors.snowflake.policy_views import POLICY_VIEWS
+from das_evidence.collectors.snowflake.views import VIEWS
+from das_evidence.errors import EvidenceError
+from das_evidence.reports import charts
+from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
+from das_evidence.reports.model import CheckResult, Control, EvidenceRef
+from das_evidence.reports.render import (
+    VERIFY_COMMAND,
+    ReportData,
+    ReportGap,
+    build_report_data,
+    file_href,
+    md_escape,
+    render_html,
+    render_json,
+    render_markdown,
+)
+
+ACCOUNT = "ACME_PROD"
+ORIGIN = "evidence.example.com/report-test"
+START = datetime(2026, 11, 17, tzinfo=UTC)
+END = datetime(2026, 11, 20, tzinfo=UTC)
+GENERATED = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+SCRIPT = "<script>alert('x')</script>"
+TAG_REFERENCES = next(v for v in POLICY_VIEWS if v.view == "TAG_REFERENCES")
+
+
+def _parquet(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+@dataclass
+class EvidenceBuilder:
+    """Entries and their Parquet files, as a log would hold them, in memory."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    entries: list[EvidenceEntry] = field(default_factory=list)
+
+    def add(
+        self,
+        stream: str,
+        start: datetime,
+        end: datetime,
+        tables: Mapping[str, pa.Table],
+        **extra: Any,
+    ) -> EvidenceEntry:
+        index = len(self.entries)
+        files = []
+        for name, table in tables.items():
+            window = f"{compact(start)}_{compact(end)}"
+            path = f"evidence/{stream}/date={start:%Y-%m-%d}/{window}-{index}/{name}"
+            data = _parquet(table)
+            self.files[path] = data
+            files.append(
+                {
+                    "path": path,
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "size": len(data),
+                    "media_type": "application/vnd.apache.parquet",
+                    "rows": table.num_rows,
+                }
+            )
+        predicate: dict[str, Any] = {
+            "stream": stream,
+            "window": {"start": rfc3339(start), "end": rfc3339(end)},
+            "files": files,
+            **extra,
+        }
+        entry = EvidenceEntry(index, stream, predicate)
+        self.entries.append(entry)
+        return entry
+
+    def history(self, view: str, day: date, rows: Sequence[Mapping[str, Any]]) -> EvidenceEntry:
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        table = pa.Table.from_pylist(list(rows), schema=VIEWS[view].schema())
+        return self.add(
+            f"snowflake/{ACCOUNT}/{view}",
+            start,
+            start + timedelta(days=1),
+            {f"{view}.parquet": table},
+            rows=table.num_rows,
+        )
+
+    def snapshot(
+        self,
+        as_of: datetime,
+        tags: Sequence[Mapping[str, Any]] | None,
+        changes: Sequence[Mapping[str, Any]],
+        *,
+        baseline: bool = False,
+    ) -> EvidenceEntry:
+        tables: dict[str, pa.Table] = {}
+        if tags is not None:
+            tables["tag_references.parquet"] = pa.Table.from_pylist(
+                list(tags), schema=TAG_REFERENCES.schema()
+            )
+        tables["changes.parquet"] = pa.Table.from_pylist(list(changes), schema=CHANGES_SCHEMA)
+        return self.add(
+            f"snowflake/{ACCOUNT}/policy_state",
+            as_of,
+            as_of,
+            tables,
+            changes={"baseline": baseline},
+        )
+
+    def dbt(self, project: str, invocation: str, at: datetime, tests: dict[str, int]) -> None:
+        self.add(
+            f"dbt/{project}/{invocation}",
+            at,
+            at,
+            {},
+            dbt={
+                "project": project,
+                "invocation_id": invocation,
+                "command": "build",
+                "tests": tests,
+            },
+        )
+
+    def evidence(self, streams_expected: Sequence[str] = ()) -> EvidenceSet:
+        files = dict(self.files)
+        return EvidenceSet(
+            list(self.entries),
+            lambda path: files[path],
+            start=START,
+            end=END,
+            streams_expected=streams_expected,
+        )
+
+
+def at(day: int, hour: int = 9, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
+
+
+def login(event_id: int, ts: datetime, ok: bool, user: str = "ALICE") -> dict[str, Any]:
+    return {
+        "EVENT_ID": event_id,
+        "EVENT_TIMESTAMP": ts,
+        "EVENT_TYPE": "LOGIN",
+        "USER_NAME": user,
+        "CLIENT_IP": "10.0.0.1",
+        "IS_SUCCESS": "YES" if ok else "NO",
+    }
+
+
+def access(query_id: str, ts: datetime, *reads: tuple[str, Sequence[str]]) -> dict[str, Any]:
+    base = [
+        {"objectDomain": "Table", "objectName": obj, "columns": [{"columnName": c} for c in cols]}
+        for obj, cols in reads
+    ]
+    return {
+        "QUERY_ID": query_id,
+        "QUERY_START_TIME": ts,
+        "USER_NAME": "ALICE",
+        "BASE_OBJECTS_ACCESSED": json.dumps(base),
+    }
+
+
+def query(query_id: str, ts: datetime, role: str) -> dict[str, Any]:
+    return {"QUERY_ID": query_id, "START_TIME": ts, "ROLE_NAME": role, "USER_NAME": "ALICE"}
+
+
+def tag(name: str, obj: str, column: str | None, deleted: datetime | None = None) -> dict[str, Any]:
+    db, schema, table = obj.split(".")
+    return {
+        "TAG_DATABASE": "GOVERNANCE",
+        "TAG_SCHEMA": "TAGS",
+        "TAG_NAME": name,
+        "TAG_VALUE": "yes",
+        "OBJECT_DATABASE": db,
+        "OBJECT_SCHEMA": schema,
+        "OBJECT_NAME": table,
+        "OBJECT_DELETED": deleted,
+        "DOMAIN": "COLUMN" if column else "TABLE",
+        "COLUMN_NAME": column,
+    }
+
+
+def change(view: str, kind: str) -> dict[str, Any]:
+    return {"VIEW": view, "CHANGE": kind, "KEY": "{}", "CHANGED_COLUMNS": "[]"}
+
+
+PATIENTS = "CLINICAL.PUBLIC.PATIENTS"
+CLAIMS = "BILLING.PUBLIC.CLAIMS"
+LABS = "CLINICAL.PUBLIC.LAB_RESULTS"
+
+
+def sample(
+    role: str = "PHI_READER", findings_text: str = SCRIPT
+) -> tuple[EvidenceBuilder, list[CheckResult]]:
+    """Evidence for every chart over 2026-11-17..19, and three check results."""
+    b = EvidenceBuilder()
+    b.history(
+        "login_history",
+        date(2026, 11, 17),
+        [
+            login(1, at(17, 8), True),
+            login(2, at(17, 9), True),
+            login(3, at(17, 10), False),
+            login(4, at(17, 11), True),
+        ],
+    )
+    b.history(
+        "login_history",
+        date(2026, 11, 18),
+        [login(5, at(18, 1), True), login(6, at(18, 2), False), login(7, at(18, 3), False)],
+    )
+    # an amendment repeating event 7 and adding one; an event before the period
+    b.history(
+        "login_history",
+        date(2026, 11, 18),
+        [login(7, at(18, 3), False), login(8, at(18, 4), True), login(9, at(16, 23), False)],
+    )
+    b.history("login_history", date(2026, 11, 19), [])
+    b.history(
+        "query_history",
+        date(2026, 11, 18),
+        [
+            query("q1", at(18, 9), role),
+            query("q2", at(18, 10), "ANALYST"),
+            query("q3", at(18, 11), role),
+            query("q5", at(18, 12), "ANALYST"),
+        ],
+    )
+    b.history(
+        "access_history",
+        date(2026, 11, 18),
+        [
+            access("q1", at(18, 9), (PATIENTS, ["SSN", "PATIENT_ID"])),
+            access("q2", at(18, 10), (PATIENTS, ["MRN", "DOB"])),
+            access("q3", at(18, 11), (CLAIMS, ["AMOUNT"])),  # tagged only in an old snapshot
+            access("q4", at(18, 12), (PATIENTS, ["SSN"])),  # not in QUERY_HISTORY
+            access("q5", at(18, 13), (LABS, ["RESULT_VALUE"]), (PATIENTS, ["MRN"])),
+            access("q1", at(18, 9), (PATIENTS, ["SSN"])),  # the same query again
+            access("q6", at(18, 14), (PATIENTS, ["EMAIL"])),  # PII only
+        ],
+    )
+    b.snapshot(
+        at(17, 4),
+        [tag("PHI", CLAIMS, "AMOUNT"), tag("PHI", PATIENTS, "SSN")],
+        [],
+        baseline=True,
+    )
+    b.snapshot(
+        at(18, 4),
+        None,  # TAG_REFERENCES not evidenced in this snapshot
+        [
+            change("GRANTS_TO_ROLES", "added"),
+            change("GRANTS_TO_ROLES", "added"),
+            change("USERS", "removed"),
+        ],
+    )
+    b.snapshot(
+        at(19, 4),
+        [
+            tag("PHI", PATIENTS, "SSN"),
+            tag("PHI", PATIENTS, "MRN"),
+            tag("PHI", PATIENTS, "DOB"),
+            tag("PHI", LABS, None),  # a table-level tag covers every column
+            tag("PII", PATIENTS, "EMAIL"),
+            tag("PHI", PATIENTS, "OLD_NOTES", deleted=at(10)),
+        ],
+        [change("USERS", "changed"), change("TAG_REFERENCES", "added")],
+    )
+    b.dbt("jaffle_health", "inv-1", at(17, 6), {"passed": 10, "failed": 1, "not_evidenced": 2})
+    b.dbt("jaffle_health", "inv-2", at(19, 6), {"passed": 12, "warned": 1})
+    login_entry = b.entries[0]
+    results = [
+        CheckResult(
+            "mfa-for-humans",
+            "Human users sign in with MFA",
+            "pass",
+            "Every human login in the period used a second factor.",
+            Control(("CC6.1",), ("164.312(d)",)),
+            evidence=login_entry.refs(),
+        ),
+        CheckResult(
+            "failed-login-bursts",
+            f"Failed logins {SCRIPT}",
+            "fail",
+            f"One user failed to log in 2 times: {findings_text}",
+            Control(("CC6.1", "CC7.2"), ("164.308(a)(5)(ii)(C)",)),
+            findings=({"user": findings_text, "failures": 2, "ips": ["10.0.0.1"]},),
+            evidence=(EvidenceRef(12, "evidence/x/a b.parquet", "ab" * 32),),
+            details={"threshold": 2},
+        ),
+        CheckResult(
+            "phi-masking",
+            "PHI columns are masked",
+            "not_evidenced",
+            "No POLICY_REFERENCES in the period.",
+            Control(("CC6.1",), ("164.312(a)(1)",)),
+        ),
+    ]
+    return b, results
+
+
+def report(**kwargs: Any) -> ReportData:
+    b, results = sample(**kwargs)
+    return build_report_data(
+        b.evidence(streams_expected=[f"snowflake/{ACCOUNT}/sessions"]),
+        results,
+        title="ACME access evidence",
+        generated_at=GENERATED,
+        origin=ORIGIN,
+        gaps=[ReportGap(f"snowflake/{ACCOUNT}/sessions", START, END)],
+    )
+
+
+# -- chart data -------------------------------------------------------------------
+
+
+def test_logins_per_day_counts_each_event_once_within_the_period() -> None:
+    b, _ = sample()
+    chart = charts.logins_per_day(b.evidence())
+    assert [(d.day.day, d.succeeded, d.failed) for d in chart.days] == [
+        (17, 3, 1),
+        (18, 2, 2),
+        (19, 0, 0),
+    ]
+    assert chart.entries == (0, 1, 2, 3)
+    assert chart.note is None
+
+
+def test_logins_without_login_history_are_not_drawn_as_zero() -> None:
+    chart = charts.logins_per_day(EvidenceBuilder().evidence())
+    assert chart.days == ()
+    assert chart.note == "no LOGIN_HISTORY entries in the period"
+    assert "no LOGIN_HISTORY entries" in charts.logins_svg(chart)
+
+
+def test_phi_reads_per_role_use_the_newest_tags_and_query_history_roles() -> None:
+    b, _ = sample()
+    chart = charts.phi_reads_per_role(b.evidence())
+    # q1: SSN (PHI_READER); q2: MRN+DOB (ANALYST); q5: LAB_RESULTS (table tag) + MRN
+    # (ANALYST); q4: SSN, not in QUERY_HISTORY; q3 (CLAIMS, tag gone) and q6 (PII) do not count.
+    assert [(r.role, r.queries, r.column_reads) for r in chart.roles] == [
+        ("ANALYST", 2, 4),
+        ("PHI_READER", 1, 1),
+        ("unknown role", 1, 1),
+    ]
+    snap = b.entries[-3]  # the newest snapshot with TAG_REFERENCES
+    assert chart.snapshot_entry == snap.index
+    assert chart.tagged_columns == 3  # the deleted tag is not counted
+    assert chart.note is None
+
+
+def test_phi_reads_can_count_other_tags() -> None:
+    b, _ = sample()
+    chart = charts.phi_reads_per_role(b.evidence(), tags=("PII",))
+    assert [(r.role, r.queries) for r in chart.roles] == [("unknown role", 1)]
+
+
+def test_phi_reads_without_a_tag_snapshot_say_so() -> None:
+    b = EvidenceBuilder()
+    b.history("access_history", date(2026, 11, 18), [access("q1", at(18), (PATIENTS, ["SSN"]))])
+    chart = charts.phi_reads_per_role(b.evidence())
+    assert chart.roles == ()
+    assert chart.note == "no policy snapshot with TAG_REFERENCES in the period"
+
+
+def test_policy_changes_per_day_by_kind_and_view() -> None:
+    b, _ = sample()
+    chart = charts.policy_changes_per_day(b.evidence())
+    assert [(d.day.day, d.added, d.removed, d.changed, d.baseline) for d in chart.days] == [
+        (17, 0, 0, 0, True),
+        (18, 2, 1, 0, False),
+        (19, 1, 0, 1, False),
+    ]
+    assert dict(chart.days[1].by_view) == {"GRANTS_TO_ROLES": 2, "USERS": 1}
+    svg = charts.policy_changes_svg(chart)
+    # the baseline day compared nothing: it is not a point on the chart
+    assert "2026-11-17" not in svg and "2026-11-18: added 2" in svg
+
+
+def test_dbt_tests_per_invocation_from_predicates() -> None:
+    b, _ = sample()
+    chart = charts.dbt_tests_per_invocation(b.evidence())
+    assert [(i.invocation_id, dict(i.counts)) for i in chart.invocations] == [
+        ("inv-1", {"passed": 10, "failed": 1, "warned": 0, "errored": 0, "not_evidenced": 2}),
+        ("inv-2", {"passed": 12, "failed": 0, "warned": 1, "errored": 0, "not_evidenced": 0}),
+    ]
+
+
+def test_an_entry_without_the_expected_column_names_it() -> None:
+    b = EvidenceBuilder()
+    b.add(
+        f"snowflake/{ACCOUNT}/login_history",
+        START,
+        START + timedelta(days=1),
+        {"login_history.parquet": pa.table({"EVENT_ID": [1]})},
+    )
+    with pytest.raises(
+        EvidenceError, match=r"entry 0 .* has no column EVENT_TIMESTAMP, IS_SUCCESS"
+    ):
+        charts.logins_per_day(b.evidence())
+
+
+# -- SVG --------------------------------------------------------------------------------
+
+
+def test_axis_steps_are_round() -> None:
+    assert charts._nice(0) == (1, 1)
+    assert charts._nice(3) == (3, 1)
+    assert charts._nice(7) == (8, 2)
+    assert charts._nice(42) == (50, 10)
+    assert charts._nice(1234) == (1500, 500)
+
+
+def test_svg_is_well_formed_accessible_and_escapes_labels() -> None:
+    b, _ = sample(role="<img src=x onerror=alert(1)>")
+    svg = charts.phi_reads_svg(charts.phi_reads_per_role(b.evidence()))
+    root = ET.fromstring(svg)  # well-formed XML, so the labels cannot break out
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.get("role") == "img"
+    assert root.get("aria-labelledby") == "chart-phi-reads-title chart-phi-reads-desc"
+    assert root.find(f"{ns}title") is not None and root.find(f"{ns}desc") is not None
+    assert "<img" not in svg and "&lt;img src=x onerror=alert(1)&gt;" in svg
+    bars = [r for r in root.iter(f"{ns}rect") if r.get("fill") == charts.COLORS["phi_reads"]]
+    assert len(bars) == 4  # three roles, and the legend
+    assert not re.search(r"<script|https?://(?!www\.w3\.org/2000/svg)|@import|url\(", svg)
+
+
+def test_stacked_bars_stack_to_the_total() -> None:
+    svg = charts.svg_stacked_bar(
+        chart_id="t",
+        title="t",
+        description="d",
+        categories=["a", "b"],
+        series=[charts.Series("x", "#000001", (2, 0)), charts.Series("y", "#000002", (2, 4))],
+    )
+    heights = {
+        (r.get("fill"), r.findtext("{http://www.w3.org/2000/svg}title")): float(r.get("height", 0))
+        for r in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}rect")
+        if r.findtext("{http://www.w3.org/2000/svg}title")
+    }
+    assert heights[("#000001", "a: x 2")] == heights[("#000002", "a: y 2")]
+    assert heights[("#000002", "b: y 4")] == pytest.approx(2 * heights[("#000001", "a: x 2")])
+
+
+def test_line_chart_draws_a_point_per_value() -> None:
+    svg = charts.svg_line(
+        chart_id="l",
+        title="t",
+        description="d",
+        categories=["a", "b", "c"],
+        series=[charts.Series("x", "#000003", (1, 5, 2))],
+    )
+    assert svg.count("<circle") == 3 and svg.count("<polyline") == 1
+
+
+# -- HTML -------------------------------------------------------------------------------
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.hrefs: list[str] = []
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(str(a["id"]))
+        if tag == "a" and a.get("href"):
+            self.hrefs.append(str(a["href"]))
+
+
+def test_html_escapes_every_value() -> None:
+    html = render_html(report())
+    assert SCRIPT not in html and "<script" not in html.lower()
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+
+
+def test_html_is_self_contained() -> None:
+    html = render_html(report())
+    parser = _Links()
+    parser.feed(html)
+    assert not {"script", "link", "img", "iframe", "object", "embed"} & parser.tags
+    assert "default-src 'none'" in html  # the CSP forbids every fetch
+    assert "@media print" in html
+    urls = re.findall(r"(?:https?:)?//[^\s\"'<>)]+", html)
+    assert set(urls) == {"http://www.w3.org/2000/svg"}, urls
+    assert html.count("<svg ") == 4
+
+
+def test_html_shows_controls_findings_and_links_to_their_evidence() -> None:
+    html = render_html(report())
+    parser = _Links()
+    parser.feed(html)
+    for anchor in (h[1:] for h in parser.hrefs if h.startswith("#")):
+        assert anchor in parser.ids, anchor
+    assert "#check-failed-login-bursts" in parser.hrefs
+    assert "entries/000000000012.dsse.json" in parser.hrefs
+    assert "evidence/x/a%20b.parquet" in parser.hrefs
+    assert "ab" * 32 in html
+    for control in ("CC7.2", "164.308(a)(5)(ii)(C)", "164.312(d)"):
+        assert control in html
+    for label in ('class="badge pass">PASS', 'class="badge fail">FAIL', "NOT EVIDENCED"):
+        assert label in html
+    assert VERIFY_COMMAND in html and "VERIFY.md" in html
+    assert "snowflake/ACME_PROD/sessions</span>: 2026-11-17T00:00:00Z" in html  # the gap
+
+
+def test_evidence_hrefs_stay_inside_the_pack() -> None:
+    assert (
+        file_href("evidence/a/date=2026-11-17/x.parquet") == "evidence/a/date=2026-11-17/x.parquet"
+    )
+    assert file_href("//evil.example/x") == "./evil.example/x"
+    assert file_href("/etc/passwd") == "./etc/passwd"
+    assert ":" not in file_href("javascript:alert(1)")
+
+
+# -- Markdown and JSON ---------------------------------------------------------------------
+
+
+def test_markdown_escapes_and_links() -> None:
+    md = render_markdown(report())
+    text = re.sub(r'<a id="check-[a-z0-9-]+"></a>', "", md)
+    assert not re.search(r"(?<![\\(])<", text)  # only escaped, or a link's <href>
+    assert "\\<script\\>" in md
+    assert "| CC6.1, CC7.2 | 164.308(a)(5)(ii)(C) |" in md
+    assert "[entry 12](<entries/000000000012.dsse.json>)" in md
+    assert "| [Human users sign in with MFA](<#check-mfa-for-humans>)" in md
+    assert "| 2026-11-18 | 2 | 2 |" in md  # logins per day
+    assert "| ANALYST | 2 | 4 |" in md
+    assert f"```\n{VERIFY_COMMAND}\n```" in md
+    assert "\n\n\n" not in md
+
+
+def test_md_escape() -> None:
+    assert md_escape("a|b") == "a\\|b"
+    assert md_escape("[x](javascript:1)") == "\\[x\\](javascript:1)"
+    assert md_escape("- item\nnext") == "\\- item next"
+    assert md_escape("2026-11-20") == "2026-11-20"
+    assert md_escape("1. x") == "1\\. x"
+    assert md_escape("164.312(d)") == "164.312(d)"
+
+
+def test_json_is_canonical_and_complete() -> None:
+    text = render_json(report())
+    doc = json.loads(text)
+    assert text == json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    assert doc["format"] == "das-evidence report v1"
+    assert doc["summary"] == {"pass": 1, "fail": 1, "not_evidenced": 1}
+    assert doc["results"][1]["findings"][0]["user"] == SCRIPT  # data, unescaped
+    assert doc["period"] == {"start": "2026-11-17T00:00:00Z", "end": "2026-11-20T00:00:00Z"}
+    assert doc["scope"]["accounts"] == [ACCOUNT]
+    assert doc["scope"]["dbt_projects"] == ["jaffle_health"]
+    assert doc["scope"]["streams_missing"] == [f"snowflake/{ACCOUNT}/sessions"]
+    streams = {s["stream"]: s for s in doc["streams"]}
+    assert streams["dbt/jaffle_health"]["entries"] == 2
+    assert streams[f"snowflake/{ACCOUNT}/login_history"]["rows"] == 10
+    assert doc["charts"]["phi_reads"]["roles"][0] == {
+        "role": "ANALYST",
+        "queries": 2,
+        "column_reads": 4,
+    }
+    assert doc["gaps"] == [
+        {"stream": f"snowflake/{ACCOUNT}/sessions", "start": rfc3339(START), "end": rfc3339(END)}
+    ]
+
+
+def test_a_period_without_evidence_says_so_in_every_section() -> None:
+    data = build_report_data(
+        EvidenceBuilder().evidence(), [], title="Empty", generated_at=GENERATED, origin=ORIGIN
+    )
+    html = render_html(data)
+    for note in (
+        "no LOGIN_HISTORY entries in the period",
+        "no policy snapshot with TAG_REFERENCES in the period",
+        "no policy-state snapshots in the period",
+        "no dbt invocations in the period",
+        "No control checks were run for this report.",
+        "No evidence entries in the period.",
+    ):
+        assert note in html, note
+    assert html.count("<svg ") == 4
+    md = render_markdown(data)
+    assert "**no dbt invocations in the period.**" in md
+    assert json.loads(render_json(data))["summary"] == {"pass": 0, "fail": 0, "not_evidenced": 0}
+
+
+def test_same_evidence_same_bytes() -> None:
+    first, second = report(), report()
+    assert first is not second
+    assert render_html(first) == render_html(second)
+    assert render_markdown(first) == render_markdown(second)
+    assert render_json(first) == render_json(second)
+    assert render_html(report(findings_text="other")) != render_html(first)
