@@ -18,6 +18,7 @@ from das_evidence.manifests.checkpoint import Checkpoint, sign_checkpoint
 from das_evidence.manifests.log import ArchiveLog, EvidenceFile
 from das_evidence.manifests.note import SignedNote
 from das_evidence.manifests.signers import Ed25519Signer
+from das_evidence.reports.bundle import report_files
 from das_evidence.reports.pack import GapError, build_pack, sha256sums
 from das_evidence.verify import verify_target
 
@@ -67,6 +68,7 @@ def _pack(store: LocalStore, signer: Ed25519Signer, out: Path, **kw: object) -> 
         start=kw.pop("start", datetime(2026, 11, 2, tzinfo=UTC)),  # type: ignore[arg-type]
         end=kw.pop("end", datetime(2026, 11, 4, tzinfo=UTC)),  # type: ignore[arg-type]
         out=out,
+        extras=report_files(),
         **kw,  # type: ignore[arg-type]
     )
     return out
@@ -80,6 +82,9 @@ def test_a_pack_verifies_here_with_the_checker_and_with_sha256sum(
     report = verify_target(str(pack), pubs=[pub])
     assert report.ok, report.findings
     assert report.stats["entries"] == 4  # two streams, days 2 and 3
+    names = zipfile.ZipFile(pack).namelist()
+    for member in ("report.html", "oscal/assessment-results.json", "pack.json", "VERIFY.md"):
+        assert member in names
     checker = subprocess.run(
         [sys.executable, str(eaf_verify), str(pack), "--pub", str(pub)],
         capture_output=True,
@@ -162,6 +167,12 @@ def _read(pack: Path, name: str) -> bytes:
 
 
 def edited_report(pack: Path, signer: Ed25519Signer) -> None:
+    html = _read(pack, "report.html")
+    assert b">FAIL<" in html or b"NOT EVIDENCED" in html or b"FAIL" in html
+    _rewrite(pack, {"report.html": html.replace(b"FAIL", b"PASS")})
+
+
+def edited_verify_guide(pack: Path, signer: Ed25519Signer) -> None:
     _rewrite(pack, {"VERIFY.md": _read(pack, "VERIFY.md").replace(b"# Verifying", b"# Trust me")})
 
 
@@ -203,6 +214,7 @@ def entry_dropped(pack: Path, signer: Ed25519Signer) -> None:
     ("attack", "check"),
     [
         (edited_report, "P2"),
+        (edited_verify_guide, "P2"),
         (swapped_proofs, "P4"),
         (forged_checkpoint, "P3"),
         (evidence_changed_and_sums_recomputed, "P2"),
