@@ -109,21 +109,34 @@ def collect_settings(
             )
         store = open_settings_store(settings, create=True)
         warn_on_bucket(settings, store)
-        archive = ArchiveLog(store, settings.log.origin)
-        retention = {c.stream: settings.retention(c.stream.split("/")[-1]) for c in collectors}
-        runner = Runner(
-            store,
-            archive,
-            signer,
-            note_signer,
-            clock,
-            retention=lambda stream: retention.get(
-                stream, timedelta(days=settings.store.retention_days)
-            ),
-        )
-        return runner.run(collectors, on_entry=on_entry)
+        with store.lock():
+            return _run(settings, store, collectors, signer, note_signer, clock, on_entry)
     finally:
         session.close()
+
+
+def _run(
+    settings: Settings,
+    store: EvidenceStore,
+    collectors: list[Collector],
+    signer: Signer,
+    note_signer: NoteSigner,
+    clock: Callable[[], datetime],
+    on_entry: Callable[[LogEntry], None] | None,
+) -> CollectReport:
+    archive = ArchiveLog(store, settings.log.origin)
+    retention = {c.stream: settings.retention(c.stream.split("/")[-1]) for c in collectors}
+    runner = Runner(
+        store,
+        archive,
+        signer,
+        note_signer,
+        clock,
+        retention=lambda stream: retention.get(
+            stream, timedelta(days=settings.store.retention_days)
+        ),
+    )
+    return runner.run(collectors, on_entry=on_entry)
 
 
 def collect_all(

@@ -236,6 +236,31 @@ def collect(
     raise typer.Exit(report.exit_code)
 
 
+@app.command("run")
+def run_cmd(
+    config: ConfigOpt = Path("evidence.toml"),
+    schedule: Annotated[
+        str | None, typer.Option(help="Only the streams of this named schedule.")
+    ] = None,
+    only: Annotated[str | None, typer.Option(help="Only streams matching this glob.")] = None,
+) -> None:
+    """The cron entry point: collect, seal, verify what was appended, print one JSON line.
+
+    Exit 0 when everything is collected and verified, 1 when a check failed,
+    2 on a configuration error, 3 when a source or the store could not be reached.
+    """
+    import json as _json
+
+    from das_evidence.config import load_settings
+    from das_evidence.schedules.runner import run
+
+    settings = load_settings(config)
+    summary = run(settings, clock=clock, only=only, schedule=schedule)
+    sys.stdout.write(_json.dumps(summary.to_json(), sort_keys=True) + "\n")
+    sys.stdout.flush()
+    raise typer.Exit(summary.exit_code)
+
+
 @app.command()
 def verify(
     target: Annotated[

@@ -15,13 +15,16 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
-            {
-                "level": record.levelname.lower(),
-                "logger": record.name,
-                "message": record.getMessage(),
-            }
-        )
+        line: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        evidence = getattr(record, "evidence", None)
+        if isinstance(evidence, dict):
+            line.update(evidence)
+        return json.dumps(line, default=str)
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -12,6 +12,7 @@ import hashlib
 import io
 import logging
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,7 +31,7 @@ from das_evidence.collectors.interface import (
 )
 from das_evidence.errors import CollectorError, EvidenceError, PutOnceError
 from das_evidence.evidence_store.interface import EvidenceStore, ObjectInfo
-from das_evidence.manifests.log import ArchiveLog, EvidenceFile, LogEntry
+from das_evidence.manifests.log import ArchiveLog, EvidenceFile, LogEntry, LogRaceError
 from das_evidence.manifests.signers import NoteSigner, Signer
 
 log = logging.getLogger(__name__)
@@ -160,14 +161,45 @@ class Runner:
         on_entry: Callable[[LogEntry], None] | None,
     ) -> None:
         collector.attach(StoreArchiveReader(self.store, self.archive))
-        windows = collector.due_windows(self.archive.stream_end(collector.stream), now)
-        for window in windows:
-            with tempfile.TemporaryDirectory(prefix="evidence-spool-") as spool:
-                collection = collector.collect(window, Path(spool))
-                entry = self._archive(collector, collection)
+        races = 0
+        while True:
+            # Plan again after every entry: another writer may have archived windows.
+            windows = collector.due_windows(self.archive.stream_end(collector.stream), now)
+            if not windows:
+                return
+            window = windows[0]
+            began = time.monotonic()
+            try:
+                with tempfile.TemporaryDirectory(prefix="evidence-spool-") as spool:
+                    collection = collector.collect(window, Path(spool))
+                    entry = self._archive(collector, collection)
+            except (LogRaceError, PutOnceError) as e:
+                races += 1
+                if races > 20:
+                    raise
+                log.info("another writer got there first (%s); catching up", e.message)
+                self.archive.reload()
+                continue
+            files = entry.predicate["files"]
             result.entries.append(entry.index)
-            result.rows += sum(f.get("rows", 0) for f in entry.predicate["files"])
-            result.bytes += sum(f["size"] for f in entry.predicate["files"])
+            result.rows += sum(f.get("rows", 0) for f in files)
+            result.bytes += sum(f["size"] for f in files)
+            log.info(
+                "archived %s %s",
+                collector.stream,
+                entry.predicate["window"]["start"],
+                extra={
+                    "evidence": {
+                        "stream": collector.stream,
+                        "window": entry.predicate["window"],
+                        "entry": entry.index,
+                        "rows": sum(f.get("rows", 0) for f in files),
+                        "bytes": sum(f["size"] for f in files),
+                        "sha256": [f["sha256"] for f in files],
+                        "duration_s": round(time.monotonic() - began, 3),
+                    }
+                },
+            )
             if on_entry:
                 on_entry(entry)
 

@@ -33,6 +33,16 @@ CREDENTIALS = {
 }
 
 
+_SERIAL_SERVER = """
+import sys
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.moto_server.threaded_moto_server import MotoRequestHandler
+app = DomainDispatcherApplication(create_backend_app)
+run_simple("127.0.0.1", int(sys.argv[1]), app, threaded=False, request_handler=MotoRequestHandler)
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -42,9 +52,14 @@ def free_port() -> int:
 class MotoServer:
     """``moto_server`` in a subprocess on 127.0.0.1; ``requests()`` parses its access log."""
 
-    def __init__(self, log_path: Path, port: int | None = None) -> None:
+    def __init__(self, log_path: Path, port: int | None = None, *, serial: bool = False) -> None:
+        """``serial``: one request at a time. moto checks If-None-Match / If-Match and
+        then writes, without a lock, so under its threaded server two conditional
+        writes can both succeed; S3 makes them atomic. Serving one request at a
+        time gives concurrency tests S3's guarantee instead of moto's race."""
         self.port = port or free_port()
         self.log_path = log_path
+        self.serial = serial
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -53,9 +68,12 @@ class MotoServer:
 
     def start(self) -> MotoServer:
         exe = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
+        command = [exe, "-H", "127.0.0.1", "-p", str(self.port)]
+        if self.serial:
+            command = [sys.executable, "-c", _SERIAL_SERVER, str(self.port)]
         log = self.log_path.open("ab")
         self._proc = subprocess.Popen(
-            [exe, "-H", "127.0.0.1", "-p", str(self.port)],
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=dict(os.environ, **CREDENTIALS),

@@ -14,12 +14,13 @@ import hashlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from das_evidence.errors import ConfigError
+from das_evidence.errors import ConfigError, StoreError
 
 CHECKPOINT_KEY = "log/checkpoint"
 CHECKPOINTS_PREFIX = "log/checkpoints/"
@@ -41,6 +42,13 @@ def validate_key(key: str) -> str:
                 fix="use only those characters in account, stream and file names",
             )
     return key
+
+
+ANY = object()  # replace_checkpoint: no condition
+
+
+class CheckpointConflict(StoreError):
+    """Another writer replaced the checkpoint first."""
 
 
 def entry_key(index: int) -> str:
@@ -115,8 +123,23 @@ class EvidenceStore(ABC):
         """
 
     @abstractmethod
-    def replace_checkpoint(self, data: bytes) -> ObjectInfo:
-        """Atomically replace :data:`CHECKPOINT_KEY`, the only mutable key."""
+    def replace_checkpoint(self, data: bytes, *, if_match: str | object | None = ANY) -> str:
+        """Atomically replace :data:`CHECKPOINT_KEY`, the only mutable key.
+
+        ``if_match`` makes it a compare-and-swap: the token :meth:`get_checkpoint`
+        returned (None: only if there is none yet). A lost race raises
+        :class:`CheckpointConflict`. Returns the new token.
+        """
+
+    @abstractmethod
+    def get_checkpoint(self) -> tuple[bytes, str] | None:
+        """The current checkpoint and its token for :meth:`replace_checkpoint`."""
+
+    @contextmanager
+    def lock(self, timeout: float = 600.0) -> Iterator[None]:
+        """Exclusive access for one writer, where the store needs it (a directory does;
+        S3 writers coordinate through conditional writes instead)."""
+        yield
 
     @abstractmethod
     def get(self, key: str) -> bytes:

@@ -10,6 +10,7 @@ next write.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import secrets
@@ -17,12 +18,15 @@ import shutil
 import stat
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 from das_evidence.errors import PutOnceError, StoreError
 from das_evidence.evidence_store.interface import (
+    ANY,
     CHECKPOINT_KEY,
+    CheckpointConflict,
     EvidenceStore,
     ObjectInfo,
     PutResult,
@@ -119,9 +123,43 @@ class LocalStore(EvidenceStore):
         _fsync_dir(final.parent)
         return PutResult(ObjectInfo(key, size, digest), created=True)
 
-    def replace_checkpoint(self, data: bytes) -> ObjectInfo:
+    def get_checkpoint(self) -> tuple[bytes, str] | None:
+        path = self._path(CHECKPOINT_KEY)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        return data, hashlib.sha256(data).hexdigest()
+
+    @contextmanager
+    def lock(self, timeout: float = 600.0) -> Iterator[None]:
+        """An exclusive flock on ``.lock``: concurrent collects wait their turn."""
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise StoreError(
+                            f"another run has held the lock on {self.root} for {timeout:.0f} s",
+                            fix="wait for it to finish, or check for a hung process",
+                        ) from None
+                    time.sleep(0.2)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def replace_checkpoint(self, data: bytes, *, if_match: str | object | None = ANY) -> str:
         final = self._path(CHECKPOINT_KEY)
-        tmp, digest, size = self._stage(data)
+        if if_match is not ANY:
+            current = self.get_checkpoint()
+            token = current[1] if current else None
+            if token != if_match:
+                raise CheckpointConflict(f"{CHECKPOINT_KEY} in {self.root} changed under us")
+        tmp, digest, _ = self._stage(data)
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
@@ -129,7 +167,7 @@ class LocalStore(EvidenceStore):
             tmp.unlink(missing_ok=True)
             raise StoreError(f"cannot write {CHECKPOINT_KEY} in {self.root}: {e}") from e
         _fsync_dir(final.parent)
-        return ObjectInfo(CHECKPOINT_KEY, size, digest)
+        return digest
 
     def get(self, key: str) -> bytes:
         try:
@@ -167,6 +205,8 @@ class LocalStore(EvidenceStore):
                 dirnames.clear()
                 continue
             for name in filenames:
+                if not rel.parts and name == ".lock":
+                    continue
                 key = (rel / name).as_posix() if rel.parts else name
                 if key.startswith(prefix):
                     keys.append(key)

@@ -32,7 +32,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from das_evidence.errors import ConfigError, PutOnceError, StoreError
 from das_evidence.evidence_store.interface import (
+    ANY,
     CHECKPOINT_KEY,
+    CheckpointConflict,
     EvidenceStore,
     ObjectInfo,
     PutResult,
@@ -233,19 +235,45 @@ class S3Store(EvidenceStore):
             fix="an interrupted or concurrent run; run `evidence verify` on the archive",
         )
 
-    def replace_checkpoint(self, data: bytes) -> ObjectInfo:
-        digest = hashlib.sha256(data).hexdigest()
+    def get_checkpoint(self) -> tuple[bytes, str] | None:
         try:
-            response = self.client.put_object(
-                Bucket=self.bucket,
-                Key=self._k(CHECKPOINT_KEY),
-                Body=data,
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=base64.b64encode(bytes.fromhex(digest)).decode(),
-            )
-        except (ClientError, BotoCoreError) as e:
+            r = self.client.get_object(Bucket=self.bucket, Key=self._k(CHECKPOINT_KEY))
+            return bytes(r["Body"].read()), str(r["ETag"])
+        except ClientError as e:
+            if _code(e) in ("NoSuchKey", "404"):
+                return None
+            raise self._fail("GET", CHECKPOINT_KEY, e) from None
+        except BotoCoreError as e:
+            raise self._fail("GET", CHECKPOINT_KEY, e) from None
+
+    def replace_checkpoint(self, data: bytes, *, if_match: str | object | None = ANY) -> str:
+        """PUT log/checkpoint; with ``if_match``, a conditional write (S3's If-Match)."""
+        digest = hashlib.sha256(data).hexdigest()
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self._k(CHECKPOINT_KEY),
+            "Body": data,
+            "ChecksumAlgorithm": "SHA256",
+            "ChecksumSHA256": base64.b64encode(bytes.fromhex(digest)).decode(),
+        }
+        if if_match is None:
+            args["IfNoneMatch"] = "*"
+        elif isinstance(if_match, str):
+            args["IfMatch"] = if_match
+        try:
+            response = self.client.put_object(**args)
+        except ClientError as e:
+            if _status(e) in (409, 412) or _code(e) in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
+                raise CheckpointConflict(
+                    f"{CHECKPOINT_KEY} in {self.uri} was replaced by another writer"
+                ) from None
             raise self._fail("PUT", CHECKPOINT_KEY, e) from None
-        return ObjectInfo(CHECKPOINT_KEY, len(data), digest, response.get("VersionId"))
+        except BotoCoreError as e:
+            raise self._fail("PUT", CHECKPOINT_KEY, e) from None
+        return str(response["ETag"])
 
     # -- reads --------------------------------------------------------------
 

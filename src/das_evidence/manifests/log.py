@@ -27,6 +27,7 @@ from das_evidence.evidence_store.interface import (
     CHECKPOINT_KEY,
     CHECKPOINTS_PREFIX,
     ENTRIES_PREFIX,
+    CheckpointConflict,
     EvidenceStore,
     checkpoint_key,
     entry_key,
@@ -39,6 +40,11 @@ from das_evidence.manifests.signers import NoteSigner, Signer
 from das_evidence.manifests.statement import Statement, Subject, build_statement
 
 log = logging.getLogger(__name__)
+
+
+class LogRaceError(StoreError):
+    """Another writer took the next index first; reload and plan again."""
+
 
 PREDICATE_TYPE = "https://das-evidence.dev/predicates/collection/v1"
 ZERO_HASH = "0" * 64
@@ -94,11 +100,20 @@ class ArchiveLog:
         self.origin = origin
         self.entries: list[LogEntry] = []
         self._sealed: int | object | None = _UNREAD
+        self._token: str | None = None  # of log/checkpoint as last read or written here
         self._load()
 
-    def _load(self) -> None:
+    def reload(self) -> None:
+        """Re-read entries another writer may have appended since this log was loaded."""
+        self._load(start=self.size)
+        self._sealed = _UNREAD
+        self._token = None
+
+    def _load(self, start: int = 0) -> None:
         keys = list(self.store.list(ENTRIES_PREFIX))
         for expected, key in enumerate(keys):
+            if expected < start:
+                continue
             m = _ENTRY_NAME.match(key)
             if not m or int(m.group(1)) != expected:
                 raise FormatError(
@@ -143,41 +158,63 @@ class ArchiveLog:
     def checkpoint_size(self) -> int | None:
         """The size ``log/checkpoint`` covers: read once, then kept as this log writes it."""
         if self._sealed is _UNREAD:
-            if not self.store.exists(CHECKPOINT_KEY):
-                self._sealed = None
+            current = self.store.get_checkpoint()
+            if current is None:
+                self._sealed, self._token = None, None
             else:
-                self._sealed = _checkpoint_text_size(self.store.get(CHECKPOINT_KEY))
+                self._sealed = _checkpoint_text_size(current[0])
+                self._token = current[1]
         return self._sealed  # type: ignore[return-value]
 
     def seal(self, note_signer: NoteSigner, retain_until: datetime | None = None) -> bool:
-        """Make ``log/checkpoint`` cover every entry. Returns True if anything was written."""
-        current = self.checkpoint_size()
-        if current == self.size or (current is None and self.size == 0):
-            return False
-        if current is not None and current > self.size:
-            raise FormatError(
-                f"{CHECKPOINT_KEY} in {self.store.uri} covers {current} entries but only "
-                f"{self.size} exist",
-                fix="entries are missing: run `evidence verify` and restore them",
-            )
+        """Make ``log/checkpoint`` cover every entry. Returns True if anything was written.
+
+        ``log/checkpoint`` is replaced with a compare-and-swap, so a slower writer
+        can never put back a smaller checkpoint over a newer one.
+        """
+        for _ in range(20):
+            current = self.checkpoint_size()
+            if current is None and self.size == 0:
+                return False
+            if current is not None and current >= self.size:
+                if current > self.size:
+                    self.reload()  # another writer went further: catch up
+                    if current > self.size:
+                        raise FormatError(
+                            f"{CHECKPOINT_KEY} in {self.store.uri} covers {current} entries "
+                            f"but only {self.size} exist",
+                            fix="entries are missing: run `evidence verify` and restore them",
+                        )
+                return False
+            data = self._checkpoint_for_size(note_signer, retain_until)
+            try:
+                self._token = self.store.replace_checkpoint(data, if_match=self._token)
+            except CheckpointConflict:
+                self._sealed = _UNREAD  # re-read what the other writer wrote
+                continue
+            self._sealed = self.size
+            log.debug("sealed %s at size %d", self.origin, self.size)
+            return True
+        raise StoreError(
+            f"could not replace {CHECKPOINT_KEY} in {self.store.uri}: too many concurrent writers",
+            fix="run collect again",
+        )
+
+    def _checkpoint_for_size(self, note_signer: NoteSigner, retain_until: datetime | None) -> bytes:
         cp = Checkpoint(self.origin, self.size, self.root())
         data = sign_checkpoint(cp, note_signer)
         key = checkpoint_key(self.size)
         try:
             self.store.put_once(key, data, retain_until=retain_until)
         except PutOnceError:
-            # A checkpoint for this size exists from an interrupted run (signatures
-            # that are not deterministic differ): keep the one already there if it
-            # is for the same tree.
+            # Another or an interrupted run wrote a checkpoint for this size (signatures
+            # that are not deterministic differ): keep it if it is for the same tree.
             existing = self.store.get(key)
             existing_cp = Checkpoint.from_text(SignedNote.from_bytes(existing).text)
             if existing_cp != cp:
                 raise
             data = existing
-        self.store.replace_checkpoint(data)
-        self._sealed = self.size
-        log.debug("sealed %s at size %d", self.origin, self.size)
-        return True
+        return data
 
     def append(
         self,
@@ -189,9 +226,16 @@ class ArchiveLog:
         note_signer: NoteSigner,
         retain_until: datetime | None = None,
     ) -> LogEntry:
-        """Write the entry for ``files`` (already in the store) and seal a checkpoint."""
+        """Write the entry for ``files`` (already in the store) and seal a checkpoint.
+
+        Raises :class:`LogRaceError` when another writer has appended since this log
+        was read: the caller planned its window on an old view and must plan again.
+        """
+        known = self.size
         if self.checkpoint_size() != self.size:
             self.seal(note_signer)
+        if self.size != known:
+            raise LogRaceError(f"{self.store.uri} grew from {known} to {self.size} entries")
         index = self.size
         full = dict(predicate)
         full["stream"] = stream
@@ -208,9 +252,9 @@ class ArchiveLog:
         try:
             self.store.put_once(entry_key(index), envelope.to_bytes(), retain_until=retain_until)
         except PutOnceError:
-            raise StoreError(
-                f"another writer appended entry {index} to {self.store.uri} at the same time",
-                fix="run collect again; only one collect may write to an archive at once",
+            raise LogRaceError(
+                f"another writer appended entry {index} to {self.store.uri} first",
+                fix="run collect again (it continues from the other writer's entries)",
             ) from None
         entry = LogEntry(
             index,

@@ -185,7 +185,7 @@ class HistoryCollector(Collector):
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
         size = path.stat().st_size
-        log.info(
+        log.debug(
             "collected %s %s..%s: %d rows",
             self.stream,
             rfc3339(window.start),

@@ -1,0 +1,158 @@
+"""`evidence run`: what a cron container calls every night.
+
+Collect every due stream (of one schedule, or all), seal the checkpoint, then
+verify what was appended: each new entry's signature, statement, chain link
+and evidence digests, the new checkpoint's signature and root, and its
+consistency with the checkpoint the run started from. The result is one JSON
+summary line; the exit code is 0 when all is well, 1 when a check failed and
+3 when a source or the store could not be reached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from das_evidence.collect import collect_settings, open_settings_store, signers_for
+from das_evidence.collectors.interface import rfc3339
+from das_evidence.config import Settings
+from das_evidence.errors import EvidenceError
+from das_evidence.evidence_store.interface import CHECKPOINT_KEY, entry_key
+from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
+from das_evidence.manifests.log import ZERO_HASH, ArchiveLog
+from das_evidence.manifests.merkle import MerkleTree, verify_consistency
+from das_evidence.manifests.note import SignedNote, VerifierKey
+from das_evidence.manifests.signers import PublicKey
+from das_evidence.verify.archive import Trust, check_entry
+from das_evidence.verify.findings import Report
+
+
+@dataclass
+class RunSummary:
+    started_at: datetime
+    finished_at: datetime | None = None
+    schedule: str | None = None
+    streams: list[dict[str, Any]] = field(default_factory=list)
+    new_entries: list[int] = field(default_factory=list)
+    checkpoint: dict[str, Any] = field(default_factory=dict)
+    findings: list[str] = field(default_factory=list)
+    error: str | None = None
+    exit_code: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event": "evidence.run",
+            "ok": self.exit_code == 0,
+            "exit_code": self.exit_code,
+            "schedule": self.schedule,
+            "started_at": rfc3339(self.started_at),
+            "finished_at": rfc3339(self.finished_at) if self.finished_at else None,
+            "streams": self.streams,
+            "new_entries": len(self.new_entries),
+            "checkpoint": self.checkpoint,
+            "verification": {"checked_entries": len(self.new_entries), "findings": self.findings},
+            "error": self.error,
+        }
+
+
+def _checkpoint_state(store: Any, settings: Settings, report: Report) -> tuple[int, bytes] | None:
+    """The checkpoint the run starts from; a bad signature on it is a finding."""
+    current = store.get_checkpoint()
+    if current is None:
+        return None
+    _, note_signer = signers_for(settings)
+    key = VerifierKey.from_public_key(note_signer.name, note_signer.public_key_raw())
+    try:
+        cp = open_checkpoint(current[0], key, settings.log.origin)
+    except EvidenceError as e:
+        report.fail("V7 checkpoint", CHECKPOINT_KEY, f"the run started from a bad one: {e.message}")
+        cp = Checkpoint.from_text(SignedNote.from_bytes(current[0]).text)
+    return cp.size, cp.root_hash
+
+
+def verify_appended(
+    settings: Settings, before: tuple[int, bytes] | None, report: Report
+) -> tuple[ArchiveLog, Checkpoint | None]:
+    """Check the entries from ``before`` on, and the new checkpoint against ``before``."""
+    signer, note_signer = signers_for(settings)
+    trust = Trust(
+        keys=(PublicKey.from_pem(signer.public_key_pem()),),
+        note_key=VerifierKey.from_public_key(note_signer.name, note_signer.public_key_raw()),
+        origin=settings.log.origin,
+    )
+    store = open_settings_store(settings)
+    archive = ArchiveLog(store, settings.log.origin)
+    start = before[0] if before else 0
+    prev = archive.entries[start - 1].leaf.hex() if start > 0 else ZERO_HASH
+    for entry in archive.entries[start:]:
+        key = entry_key(entry.index)
+        statement = check_entry(
+            report, key, store.get(key), trust, entry.index, settings.log.origin
+        )
+        if statement is None:
+            continue
+        if statement.predicate.get("log", {}).get("prev_leaf_hash") != prev:
+            report.fail("V5 chain", key, "does not link to the previous entry")
+        prev = entry.leaf.hex()
+        for subject in statement.subjects:
+            if hashlib.sha256(store.get(subject.name)).hexdigest() != subject.sha256:
+                report.fail("V6 evidence", subject.name, f"differs from what {key} signed")
+    current = store.get_checkpoint()
+    if current is None:
+        if archive.size:
+            report.fail("V7 checkpoint", CHECKPOINT_KEY, "missing after the run")
+        return archive, None
+    assert trust.note_key is not None
+    try:
+        cp = open_checkpoint(current[0], trust.note_key, settings.log.origin)
+    except EvidenceError as e:
+        report.fail("V7 checkpoint", CHECKPOINT_KEY, e.message)
+        return archive, None
+    if cp.size != archive.size or cp.root_hash != archive.root():
+        report.fail("V7 checkpoint", CHECKPOINT_KEY, "does not match the entries")
+    if before is not None and before[0] < cp.size:
+        tree = MerkleTree([e.leaf for e in archive.entries[: cp.size]])
+        try:
+            verify_consistency(
+                before[0], cp.size, before[1], cp.root_hash, tree.consistency_proof(before[0])
+            )
+        except EvidenceError as e:
+            report.fail(
+                "V7 checkpoint",
+                CHECKPOINT_KEY,
+                f"not consistent with the previous one: {e.message}",
+            )
+    return archive, cp
+
+
+def run(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime],
+    only: str | None = None,
+    schedule: str | None = None,
+) -> RunSummary:
+    summary = RunSummary(started_at=clock().replace(microsecond=0), schedule=schedule)
+    try:
+        store = open_settings_store(settings, create=True)
+        report = Report(settings.store.uri)
+        before = _checkpoint_state(store, settings, report)
+        collected = collect_settings(settings, only=only, clock=clock)
+        summary.streams = collected.to_json()["streams"]
+        archive, cp = verify_appended(settings, before, report)
+        summary.new_entries = list(range(before[0] if before else 0, archive.size))
+        if cp is not None:
+            summary.checkpoint = {"size": cp.size, "root_hash": cp.root_hash.hex()}
+        summary.findings = [str(f) for f in report.findings]
+        if report.findings:
+            summary.exit_code = 1
+        elif not collected.ok:
+            summary.exit_code = collected.exit_code
+    except EvidenceError as e:
+        summary.error = str(e)
+        summary.exit_code = e.exit_code if e.exit_code in (1, 2, 3) else 3
+    summary.finished_at = clock().replace(microsecond=0)
+    return summary
