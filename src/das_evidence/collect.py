@@ -88,6 +88,7 @@ def collect_settings(
     only: str | None,
     clock: Callable[[], datetime],
     on_entry: Callable[[LogEntry], None] | None = None,
+    reconcile: timedelta | None = None,
 ) -> CollectReport:
     signer, note_signer = signers_for(settings)
     now = clock()
@@ -110,7 +111,9 @@ def collect_settings(
         store = open_settings_store(settings, create=True)
         warn_on_bucket(settings, store)
         with store.lock():
-            return _run(settings, store, collectors, signer, note_signer, clock, on_entry)
+            return _run(
+                settings, store, collectors, signer, note_signer, clock, on_entry, reconcile
+            )
     finally:
         session.close()
 
@@ -123,6 +126,7 @@ def _run(
     note_signer: NoteSigner,
     clock: Callable[[], datetime],
     on_entry: Callable[[LogEntry], None] | None,
+    reconcile: timedelta | None,
 ) -> CollectReport:
     archive = ArchiveLog(store, settings.log.origin)
     retention = {c.stream: settings.retention(c.stream.split("/")[-1]) for c in collectors}
@@ -135,6 +139,7 @@ def _run(
         retention=lambda stream: retention.get(
             stream, timedelta(days=settings.store.retention_days)
         ),
+        reconcile=reconcile,
     )
     return runner.run(collectors, on_entry=on_entry)
 

@@ -207,6 +207,8 @@ class Settings(BaseSettings):
     streams: dict[str, StreamConfig] = Field(default_factory=dict)
     dbt: list[DbtConfig] = Field(default_factory=list)
     default_history_days: int = Field(default=7, ge=1, le=365)
+    # `evidence run` re-counts windows closed this many days back; late rows are amended.
+    reconcile_days: int = Field(default=2, ge=0, le=30)
 
     @field_validator("streams")
     @classmethod

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast, runtime_checkable
 
 import pyarrow.parquet as pq
 
@@ -27,6 +27,8 @@ from das_evidence.collectors.interface import (
     CollectedFile,
     Collection,
     Collector,
+    Window,
+    parse_rfc3339,
     rfc3339,
 )
 from das_evidence.errors import CollectorError, EvidenceError, PutOnceError
@@ -106,6 +108,20 @@ class StoreArchiveReader(ArchiveReader):
         return entry.predicate, files
 
 
+@runtime_checkable
+class Reconcilable(Protocol):
+    """A windowed collector that can re-count a window and fetch its late rows."""
+
+    stream: str
+    key_column: str
+
+    def recount(self, window: Window) -> int: ...
+
+    def amend(
+        self, window: Window, archived_keys: set[Any], amendment: int, spool: Path
+    ) -> Collection | None: ...
+
+
 def select(collectors: Sequence[Collector], only: str | None) -> list[Collector]:
     """Collectors whose stream (or its last part) matches the glob ``only``."""
     if not only:
@@ -126,6 +142,7 @@ class Runner:
         note_signer: NoteSigner,
         clock: Callable[[], datetime],
         retention: Callable[[str], timedelta] | None = None,
+        reconcile: timedelta | None = None,
     ) -> None:
         self.store = store
         self.archive = archive
@@ -133,6 +150,7 @@ class Runner:
         self.note_signer = note_signer
         self.clock = clock
         self.retention = retention
+        self.reconcile = reconcile
 
     def run(
         self,
@@ -148,6 +166,8 @@ class Runner:
             report.streams.append(result)
             try:
                 self._run_stream(collector, now, result, on_entry)
+                if self.reconcile is not None and isinstance(collector, Reconcilable):
+                    self._reconcile(collector, now, result, on_entry)
             except CollectorError as e:
                 log.error("stream %s failed: %s", collector.stream, e)
                 result.error = e
@@ -202,6 +222,68 @@ class Runner:
             )
             if on_entry:
                 on_entry(entry)
+
+    def _reconcile(
+        self,
+        collector: Reconcilable,
+        now: datetime,
+        result: StreamResult,
+        on_entry: Callable[[LogEntry], None] | None,
+    ) -> None:
+        """Re-count recent windows; rows that arrived late become an amendment entry."""
+        assert self.reconcile is not None
+        horizon = now - self.reconcile
+        for entry in list(self.archive.entries):
+            p = entry.predicate
+            w = p["window"]
+            if p["stream"] != collector.stream or "amends" in p or w["start"] == w["end"]:
+                continue
+            window = Window(parse_rfc3339(w["start"]), parse_rfc3339(w["end"]))
+            if window.end < horizon:
+                continue
+            parts = [entry] + [
+                e for e in self.archive.entries if e.predicate.get("amends") == entry.index
+            ]
+            archived = sum(int(e.predicate.get("rows", 0)) for e in parts)
+            count = collector.recount(window)
+            if count <= archived:
+                continue
+            keys: set[Any] = set()
+            for part in parts:
+                for subject in part.statement.subjects:
+                    data = self.store.get(subject.name)
+                    if hashlib.sha256(data).hexdigest() != subject.sha256:
+                        raise CollectorError(
+                            f"{subject.name} does not match its signed digest",
+                            fix="run `evidence verify` on the archive",
+                        )
+                    table = pq.read_table(io.BytesIO(data), columns=[collector.key_column])
+                    keys.update(table.column(0).to_pylist())
+            with tempfile.TemporaryDirectory(prefix="evidence-spool-") as spool:
+                collection = collector.amend(window, keys, len(parts), Path(spool))
+                if collection is None:
+                    continue
+                amended = Collection(
+                    collection.stream,
+                    collection.window,
+                    collection.files,
+                    {**collection.predicate, "amends": entry.index},
+                )
+                new = self._archive(cast(Collector, collector), amended)
+            log.warning(
+                "%s: %d late rows in [%s, %s) archived as amendment entry %d of entry %d",
+                collector.stream,
+                count - archived,
+                w["start"],
+                w["end"],
+                new.index,
+                entry.index,
+            )
+            result.entries.append(new.index)
+            result.rows += int(new.predicate.get("rows", 0))
+            result.bytes += sum(f["size"] for f in new.predicate["files"])
+            if on_entry:
+                on_entry(new)
 
     def _put_evidence(
         self, f: CollectedFile, retain_until: datetime | None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from das_evidence.collect import collect_settings, open_settings_store, signers_for
@@ -140,7 +140,8 @@ def run(
         store = open_settings_store(settings, create=True)
         report = Report(settings.store.uri)
         before = _checkpoint_state(store, settings, report)
-        collected = collect_settings(settings, only=only, clock=clock)
+        reconcile = timedelta(days=settings.reconcile_days) if settings.reconcile_days else None
+        collected = collect_settings(settings, only=only, clock=clock, reconcile=reconcile)
         summary.streams = collected.to_json()["streams"]
         archive, cp = verify_appended(settings, before, report)
         summary.new_entries = list(range(before[0] if before else 0, archive.size))

@@ -166,16 +166,68 @@ class HistoryCollector(Collector):
         for batch in batches:
             yield self._cast(batch)
 
-    def collect(self, window: Window, spool: Path) -> Collection:
-        key = self.key(window)
+    def count_sql(self, window: Window) -> str:
+        t = self.spec.time_column
+        return (
+            f"SELECT COUNT(*) FROM {self.spec.qualified} "
+            f"WHERE {t} >= '{rfc3339(window.start)}'::TIMESTAMP_LTZ "
+            f"AND {t} < '{rfc3339(window.end)}'::TIMESTAMP_LTZ"
+        )
+
+    @property
+    def key_column(self) -> str:
+        """The column that identifies a row of the view (QUERY_ID, EVENT_ID, SESSION_ID)."""
+        return self.spec.order_by[-1]
+
+    def recount(self, window: Window) -> int:
+        return int(self._session().count(self.count_sql(window), ()))
+
+    def amend(
+        self, window: Window, archived_keys: set[Any], amendment: int, spool: Path
+    ) -> Collection | None:
+        """The rows of ``window`` not yet archived (arrived late), or None if there are none."""
+        key_column = self.key_column
+
+        def missing(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            for batch in batches:
+                keys = batch.column(key_column).to_pylist()
+                mask = pa.array([k not in archived_keys for k in keys], pa.bool_())
+                yield batch.filter(mask)
+
+        collection = self.collect(
+            window,
+            spool,
+            key=self.key(window).removesuffix(".parquet") + f".amend-{amendment}.parquet",
+            select=missing,
+        )
+        if collection.predicate["rows"] == 0:
+            return None
+        return collection
+
+    def collect(
+        self,
+        window: Window,
+        spool: Path,
+        *,
+        key: str | None = None,
+        select: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]] | None = None,
+    ) -> Collection:
+        key = key or self.key(window)
         path = spool / key.replace("/", "__")
         sql = self.sql(window)
         session = self._session()
         self.check_columns(session)
+        # A separate COUNT(*) over the same predicate: completeness evidence, and what
+        # later reconciliation compares with.
+        count_sql = self.count_sql(window)
+        source_count = int(session.count(count_sql, ()))
         result = session.query_arrow(sql, ())
+        batches = self._batches(result.batches)
+        if select is not None:
+            batches = select(batches)
         try:
             with DeterministicParquetWriter(path, self._out_schema) as writer:
-                for batch in self._batches(result.batches):
+                for batch in batches:
                     writer.write(batch)
         except CollectorError:
             path.unlink(missing_ok=True)
@@ -201,6 +253,7 @@ class HistoryCollector(Collector):
                 "latency_safety_seconds": int(self._safety.total_seconds()),
             },
             "query": {"sql": sql, "query_id": result.query_id},
+            "completeness": {"count_sql": count_sql, "source_count": source_count},
             "rows": writer.rows,
             "schema": {
                 "fingerprint": schema_fingerprint(self.spec.view, self._out_schema),
