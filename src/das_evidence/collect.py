@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -85,7 +85,7 @@ def dbt_collectors_for(settings: Settings) -> list[Collector]:
 def collect_settings(
     settings: Settings,
     *,
-    only: str | None,
+    only: str | Sequence[str] | None,
     clock: Callable[[], datetime],
     on_entry: Callable[[LogEntry], None] | None = None,
     reconcile: timedelta | None = None,

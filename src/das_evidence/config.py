@@ -178,6 +178,109 @@ class DbtConfig(BaseModel):
     max_bytes: int = Field(default=512 * 1024**2, ge=1)
 
 
+class StatusConfig(BaseModel):
+    """``[status]``: how far behind a stream may fall before ``evidence status`` calls it stale."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Allowed lag beyond each stream's own latency (its safety margin; policy_state:
+    # the views' 2 h plus any interval beyond a day); see status.default_objectives.
+    objective: timedelta = timedelta(hours=26)
+    # Stream names or globs (matched as --only matches) -> allowed lag, taken as written.
+    objectives: dict[str, timedelta] = Field(default_factory=dict)
+    # Written by `evidence run` after every run and read by `evidence status`; kept
+    # outside the archive, which stays immutable. Relative to the config file.
+    last_run_file: Path | None = None
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _objective(cls, v: object) -> object:
+        return parse_duration(v)
+
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _objectives(cls, v: object) -> object:
+        return {k: parse_duration(x) for k, x in v.items()} if isinstance(v, dict) else v
+
+    @model_validator(mode="after")
+    def _positive(self) -> StatusConfig:
+        for name, d in [("objective", self.objective), *self.objectives.items()]:
+            if d <= timedelta(0):
+                raise ValueError(f"{name}: an objective must be more than 0")
+        return self
+
+
+class WebhookConfig(BaseModel):
+    """One ``[[alerts.webhooks]]``. ``url`` and ``routing_key`` are secrets: prefer
+    ``EVIDENCE_ALERTS__WEBHOOKS='[{"kind": "slack", "url": "..."}]'`` to the file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["generic", "slack", "pagerduty"]
+    # pagerduty: default https://events.pagerduty.com/v2/enqueue
+    url: SecretStr | None = None
+    routing_key: SecretStr | None = None
+    on: tuple[Literal["failure", "stale", "retention"], ...] = ("failure", "stale")
+    # Plain http to a host other than loopback: an explicit, named opt-in.
+    insecure_allow_http: bool = False
+
+    @model_validator(mode="after")
+    def _complete(self) -> WebhookConfig:
+        from das_evidence.schedules.alerts import check_webhook_url
+
+        if self.kind != "pagerduty" and self.url is None:
+            raise ValueError(f"a {self.kind} webhook needs url")
+        if self.kind == "pagerduty" and not (
+            self.routing_key and self.routing_key.get_secret_value()
+        ):
+            raise ValueError("a pagerduty webhook needs routing_key")
+        if self.kind != "pagerduty" and self.routing_key is not None:
+            raise ValueError("routing_key is only for pagerduty webhooks")
+        if not self.on:
+            raise ValueError("on must list at least one of failure, stale, retention")
+        if self.url is not None:
+            # The message never contains the URL: it is a secret.
+            check_webhook_url(self.url.get_secret_value(), allow_http=self.insecure_allow_http)
+        return self
+
+
+class AlertsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+
+
+class ScheduleConfig(BaseModel):
+    """``[schedules.<name>]``: when `evidence run --schedule <name>` runs, and what it collects."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cron: str
+    streams: list[str] = Field(default_factory=lambda: ["*"])
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from das_evidence.schedules.cron import parse_cron
+
+        return parse_cron(v).text
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        from das_evidence.schedules.cron import validate_timezone
+
+        return validate_timezone(v)
+
+    @field_validator("streams")
+    @classmethod
+    def _streams(cls, v: list[str]) -> list[str]:
+        if not v or any(not g.strip() for g in v):
+            raise ValueError('must list at least one non-empty glob, e.g. ["*"]')
+        return v
+
+
 _file_data: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("_file_data")
 
 
@@ -209,6 +312,18 @@ class Settings(BaseSettings):
     default_history_days: int = Field(default=7, ge=1, le=365)
     # `evidence run` re-counts windows closed this many days back; late rows are amended.
     reconcile_days: int = Field(default=2, ge=0, le=30)
+    status: StatusConfig = StatusConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    schedules: dict[str, ScheduleConfig] = Field(default_factory=dict)
+
+    @field_validator("schedules")
+    @classmethod
+    def _schedule_names(cls, v: dict[str, ScheduleConfig]) -> dict[str, ScheduleConfig]:
+        from das_evidence.schedules.cron import validate_schedule_name
+
+        for name in v:
+            validate_schedule_name(name)
+        return v
 
     @field_validator("streams")
     @classmethod
@@ -370,8 +485,12 @@ def load_settings(config: Path | None, overrides: dict[str, Any] | None = None) 
         else d.model_copy(update={"target_dir": str(_resolve(d.target_dir, base))})
         for d in settings.dbt
     ]
+    last_run_file = settings.status.last_run_file
     return settings.model_copy(
         update={
+            "status": settings.status.model_copy(
+                update={"last_run_file": last_run_file and _resolve(last_run_file, base)}
+            ),
             "dbt": dbt,
             "store": settings.store.model_copy(update={"uri": store_uri}),
             "signing": settings.signing.model_copy(

@@ -20,7 +20,7 @@ user = "EVIDENCE_COLLECTOR"
 # or connection_name (a section of ~/.snowflake/connections.toml).
 # password = "set EVIDENCE_SNOWFLAKE__PASSWORD instead of writing it here"
 private_key_file = "keys/snowflake_rsa_key.p8"
-role = "EVIDENCE_READER"       # needs IMPORTED PRIVILEGES on database SNOWFLAKE
+role = "EVIDENCE_COLLECTOR_ROLE"  # deploy/snowflake/setup.sql creates it
 
 [store]
 uri = "archive"                # a directory, file:///path, or s3://bucket/prefix

@@ -469,6 +469,113 @@ def demo(
     raise typer.Exit(code)
 
 
+schedule_app = typer.Typer(
+    help="Render the named schedules for cron or Kubernetes.", no_args_is_help=True
+)
+app.add_typer(schedule_app, name="schedule")
+
+
+@app.command()
+def status(
+    config: ConfigOpt = Path("evidence.toml"),
+    json_out: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    prometheus: Annotated[
+        bool,
+        typer.Option(
+            "--prometheus",
+            help="Print Prometheus text exposition (for node_exporter's textfile collector).",
+        ),
+    ] = False,
+) -> None:
+    """How far behind each stream is. Exit 1 if any stream is stale.
+
+    A stream is stale when the end of its newest window is further back than its
+    objective ([status] objective, plus the stream's own latency, or as set in
+    [status.objectives]), or when a configured stream has no entry at all. The
+    output is printed in full before the exit code is set.
+    """
+    from das_evidence.schedules.status import (
+        load_last_run,
+        render_json,
+        render_prometheus,
+        render_table,
+    )
+
+    if json_out and prometheus:
+        raise ConfigError("--json and --prometheus together", fix="pass one of them")
+    from das_evidence.config import load_settings
+    from das_evidence.schedules.runner import status_report
+
+    settings = load_settings(config)
+    report = status_report(settings, clock(), load_last_run(settings.status.last_run_file))
+    render = render_json if json_out else render_prometheus if prometheus else render_table
+    sys.stdout.write(render(report))
+    sys.stdout.flush()
+    raise typer.Exit(report.exit_code)
+
+
+@schedule_app.command("render")
+def schedule_render(
+    format_: Annotated[str, typer.Option("--format", help="crontab or k8s.")] = "crontab",
+    config: ConfigOpt = Path("evidence.toml"),
+    config_path: Annotated[
+        str | None,
+        typer.Option(
+            help="crontab: the config path the cron line passes; default: --config, absolute."
+        ),
+    ] = None,
+    command: Annotated[str, typer.Option(help="crontab: the evidence executable.")] = "evidence",
+    image: Annotated[str | None, typer.Option(help="k8s: the container image (required).")] = None,
+    config_volume: Annotated[
+        str,
+        typer.Option(
+            "--config-secret",
+            help="k8s: the Secret holding evidence.toml (and key files beside it).",
+        ),
+    ] = "evidence-config",
+    namespace: Annotated[str, typer.Option(help="k8s: the CronJobs' namespace.")] = "evidence",
+    service_account: Annotated[
+        str | None, typer.Option(help="k8s: the pods' service account (e.g. for IRSA).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of standard output.")
+    ] = None,
+) -> None:
+    """Print the [schedules.<name>] of the config as crontab lines or Kubernetes CronJobs.
+
+    Each schedule runs `evidence run --schedule <name>`. The output is the same
+    for the same config, so it can be committed and diffed.
+    """
+    from das_evidence.config import load_settings
+    from das_evidence.schedules.cron import render_crontab, render_k8s, schedules_from
+
+    settings = load_settings(config)
+    schedules = schedules_from(settings.schedules)
+    if format_ == "crontab":
+        text = render_crontab(
+            schedules, command=command, config_path=config_path or str(config.resolve())
+        )
+    elif format_ == "k8s":
+        if not image:
+            raise ConfigError(
+                "--format k8s needs --image", fix="pass --image registry/das-evidence:<version>"
+            )
+        text = render_k8s(
+            schedules,
+            image=image,
+            config_secret=config_volume,
+            namespace=namespace,
+            service_account=service_account,
+        )
+    else:
+        raise ConfigError(f"--format {format_!r}", fix="use --format crontab or --format k8s")
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text)
+        console.print(f"wrote {out}")
+
+
 def main() -> None:
     """Entry point: click handles usage errors (exit 2); product errors end here."""
     try:

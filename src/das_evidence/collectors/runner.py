@@ -122,14 +122,18 @@ class Reconcilable(Protocol):
     ) -> Collection | None: ...
 
 
-def select(collectors: Sequence[Collector], only: str | None) -> list[Collector]:
-    """Collectors whose stream (or its last part) matches the glob ``only``."""
+def select(collectors: Sequence[Collector], only: str | Sequence[str] | None) -> list[Collector]:
+    """Collectors whose stream (or its last part) matches the glob(s) ``only``."""
     if not only:
         return list(collectors)
+    patterns = [only] if isinstance(only, str) else list(only)
     return [
         c
         for c in collectors
-        if fnmatch.fnmatchcase(c.stream, only) or fnmatch.fnmatchcase(c.stream.split("/")[-1], only)
+        if any(
+            fnmatch.fnmatchcase(c.stream, p) or fnmatch.fnmatchcase(c.stream.split("/")[-1], p)
+            for p in patterns
+        )
     ]
 
 

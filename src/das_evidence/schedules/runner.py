@@ -19,13 +19,22 @@ from typing import Any
 from das_evidence.collect import collect_settings, open_settings_store, signers_for
 from das_evidence.collectors.interface import rfc3339
 from das_evidence.config import Settings
-from das_evidence.errors import EvidenceError
+from das_evidence.errors import ConfigError, EvidenceError
 from das_evidence.evidence_store.interface import CHECKPOINT_KEY, entry_key
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.log import ZERO_HASH, ArchiveLog
 from das_evidence.manifests.merkle import MerkleTree, verify_consistency
 from das_evidence.manifests.note import SignedNote, VerifierKey
 from das_evidence.manifests.signers import PublicKey
+from das_evidence.schedules.alerts import failure_alert, send_alerts, stale_alert
+from das_evidence.schedules.status import (
+    LastRun,
+    StatusReport,
+    default_objectives,
+    expected_streams,
+    stream_status,
+    write_last_run,
+)
 from das_evidence.verify.archive import Trust, check_entry
 from das_evidence.verify.findings import Report
 
@@ -128,6 +137,66 @@ def verify_appended(
     return archive, cp
 
 
+def status_report(
+    settings: Settings, now: datetime, last_run: dict[str, Any] | None = None
+) -> StatusReport:
+    """Per stream lag against its freshness objective (`evidence status`)."""
+    archive = ArchiveLog(open_settings_store(settings), settings.log.origin)
+    return stream_status(
+        archive.entries,
+        now=now,
+        objective=settings.status.objective,
+        objectives=default_objectives(
+            settings, objective=settings.status.objective, configured=settings.status.objectives
+        ),
+        expected=expected_streams(settings),
+        last_verification=last_run,
+    )
+
+
+def _schedule_globs(
+    settings: Settings, schedule: str | None, only: str | None
+) -> str | list[str] | None:
+    if schedule is None:
+        return only
+    if schedule not in settings.schedules:
+        raise ConfigError(
+            f"no schedule named {schedule!r}",
+            fix=f"use one of: {', '.join(sorted(settings.schedules)) or '(none configured)'}",
+        )
+    globs = list(settings.schedules[schedule].streams)
+    return [only] if only is not None else globs
+
+
+def _alert(settings: Settings, summary: RunSummary, now: datetime) -> None:
+    """Failure and staleness alerts; a failing webhook never fails the run."""
+    hooks = settings.alerts.webhooks
+    if not hooks:
+        return
+    if summary.exit_code != 0:
+        errors = {
+            str(s["stream"]): str(s["error"]).split(":", 1)[0]
+            for s in summary.streams
+            if s.get("error")
+        } or {"run": (summary.error or "verification failed").split("\n", 1)[0][:200]}
+        send_alerts(
+            failure_alert(
+                source=settings.log.origin,
+                exit_code=summary.exit_code,
+                errors=errors,
+                schedule=summary.schedule,
+                at=now,
+            ),
+            hooks,
+        )
+    try:
+        stale = stale_alert(status_report(settings, now), source=settings.log.origin)
+    except EvidenceError:
+        return
+    if stale is not None:
+        send_alerts(stale, hooks)
+
+
 def run(
     settings: Settings,
     *,
@@ -137,11 +206,41 @@ def run(
 ) -> RunSummary:
     summary = RunSummary(started_at=clock().replace(microsecond=0), schedule=schedule)
     try:
+        summary = _run(settings, clock=clock, only=only, schedule=schedule, summary=summary)
+    finally:
+        now = clock().replace(microsecond=0)
+        if settings.status.last_run_file is not None:
+            write_last_run(
+                settings.status.last_run_file,
+                LastRun(
+                    schedule,
+                    summary.started_at,
+                    now,
+                    summary.exit_code,
+                    entries_written=len(summary.new_entries),
+                    failed_streams=sum(1 for s in summary.streams if s.get("error")),
+                    verify_ok=not summary.findings,
+                ),
+            )
+        _alert(settings, summary, now)
+    return summary
+
+
+def _run(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime],
+    only: str | None,
+    schedule: str | None,
+    summary: RunSummary,
+) -> RunSummary:
+    try:
+        selection = _schedule_globs(settings, schedule, only)
         store = open_settings_store(settings, create=True)
         report = Report(settings.store.uri)
         before = _checkpoint_state(store, settings, report)
         reconcile = timedelta(days=settings.reconcile_days) if settings.reconcile_days else None
-        collected = collect_settings(settings, only=only, clock=clock, reconcile=reconcile)
+        collected = collect_settings(settings, only=selection, clock=clock, reconcile=reconcile)
         summary.streams = collected.to_json()["streams"]
         archive, cp = verify_appended(settings, before, report)
         summary.new_entries = list(range(before[0] if before else 0, archive.size))

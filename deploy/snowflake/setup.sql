@@ -1,0 +1,113 @@
+-- das-evidence: the Snowflake side of the evidence collector.
+--
+-- Creates a read-only role, a key-pair service user, an X-SMALL warehouse and a
+-- resource monitor that caps its credits. The role sees SNOWFLAKE.ACCOUNT_USAGE
+-- through two SNOWFLAKE database roles only: no IMPORTED PRIVILEGES on the
+-- SNOWFLAKE database, no access to any data, no ownership of anything.
+--
+-- Run it once, as a user that holds ACCOUNTADMIN (each part switches to the
+-- least role that can do it). It is idempotent: IF NOT EXISTS everywhere.
+-- Before running, replace the one placeholder:
+--   <RSA_PUBLIC_KEY>  the public key body of the collector's key pair, without the
+--                     -----BEGIN/END PUBLIC KEY----- lines (docs/OPERATIONS.md, step 1)
+--
+-- What the collector reads (src/das_evidence/collectors/snowflake/), and which
+-- SNOWFLAKE database role grants SELECT on it, following Snowflake's table
+-- "Database role required to access ACCOUNT_USAGE views"
+-- (https://docs.snowflake.com/en/sql-reference/snowflake-db-roles):
+--
+--   GOVERNANCE_VIEWER  ACCESS_HISTORY, QUERY_HISTORY, MASKING_POLICIES,
+--                      ROW_ACCESS_POLICIES, POLICY_REFERENCES, TAG_REFERENCES,
+--                      PASSWORD_POLICIES, SESSION_POLICIES, NETWORK_POLICIES
+--   SECURITY_VIEWER    LOGIN_HISTORY, SESSIONS, USERS, ROLES,
+--                      GRANTS_TO_ROLES, GRANTS_TO_USERS
+--
+-- Snowflake moves views between these roles now and then; the checks at the end
+-- select from every view as the collector role and fail on any it cannot see.
+-- Only if one fails, grant the database role the docs now list for that view.
+-- OBJECT_VIEWER and USAGE_VIEWER are not needed and not granted.
+
+-- 1. Role and service user ----------------------------------------------------
+USE ROLE USERADMIN;
+
+CREATE ROLE IF NOT EXISTS EVIDENCE_COLLECTOR_ROLE
+  COMMENT = 'das-evidence: read ACCOUNT_USAGE audit history and policy state';
+
+-- Custom roles roll up to SYSADMIN, as Snowflake recommends.
+GRANT ROLE EVIDENCE_COLLECTOR_ROLE TO ROLE SYSADMIN;
+
+-- TYPE = SERVICE: no password, no MFA prompts, key-pair authentication only.
+-- DEFAULT_SECONDARY_ROLES = (): the session has this one role and nothing more.
+CREATE USER IF NOT EXISTS EVIDENCE_COLLECTOR
+  TYPE = SERVICE
+  DEFAULT_ROLE = EVIDENCE_COLLECTOR_ROLE
+  DEFAULT_WAREHOUSE = EVIDENCE_WH
+  DEFAULT_SECONDARY_ROLES = ()
+  RSA_PUBLIC_KEY = '<RSA_PUBLIC_KEY>'
+  COMMENT = 'das-evidence collector (Kubernetes CronJob)';
+
+GRANT ROLE EVIDENCE_COLLECTOR_ROLE TO USER EVIDENCE_COLLECTOR;
+
+-- 2. Warehouse ----------------------------------------------------------------
+USE ROLE SYSADMIN;
+
+CREATE WAREHOUSE IF NOT EXISTS EVIDENCE_WH
+  WAREHOUSE_SIZE = XSMALL
+  AUTO_SUSPEND = 60
+  AUTO_RESUME = TRUE
+  INITIALLY_SUSPENDED = TRUE
+  STATEMENT_TIMEOUT_IN_SECONDS = 3600
+  COMMENT = 'das-evidence collector';
+
+GRANT USAGE ON WAREHOUSE EVIDENCE_WH TO ROLE EVIDENCE_COLLECTOR_ROLE;
+
+-- 3. Resource monitor (only ACCOUNTADMIN can create and assign one) ------------
+-- A nightly run uses minutes of X-SMALL time (1 credit per hour). When the quota
+-- is used up the warehouse suspends; nothing is lost: the next run after a reset
+-- or a raised quota collects every window that is due.
+USE ROLE ACCOUNTADMIN;
+
+CREATE RESOURCE MONITOR IF NOT EXISTS EVIDENCE_RM
+  WITH CREDIT_QUOTA = 30
+  FREQUENCY = MONTHLY
+  START_TIMESTAMP = IMMEDIATELY
+  TRIGGERS ON 75 PERCENT DO NOTIFY
+           ON 100 PERCENT DO SUSPEND
+           ON 110 PERCENT DO SUSPEND_IMMEDIATE;
+
+ALTER WAREHOUSE EVIDENCE_WH SET RESOURCE_MONITOR = EVIDENCE_RM;
+
+-- 4. ACCOUNT_USAGE through SNOWFLAKE database roles (needs ACCOUNTADMIN) -------
+GRANT DATABASE ROLE SNOWFLAKE.GOVERNANCE_VIEWER TO ROLE EVIDENCE_COLLECTOR_ROLE;
+GRANT DATABASE ROLE SNOWFLAKE.SECURITY_VIEWER TO ROLE EVIDENCE_COLLECTOR_ROLE;
+
+-- Optional: allow the user to sign in only from the cluster's egress addresses.
+-- CREATE NETWORK POLICY IF NOT EXISTS EVIDENCE_COLLECTOR_NP
+--   ALLOWED_IP_LIST = ('<egress IP>/32');
+-- ALTER USER EVIDENCE_COLLECTOR SET NETWORK_POLICY = EVIDENCE_COLLECTOR_NP;
+
+-- 5. Checks: every view the collector reads, as the collector role ------------
+-- Each statement fails with "does not exist or not authorized" if the role
+-- cannot see the view; LIMIT 0 reads no rows.
+USE ROLE EVIDENCE_COLLECTOR_ROLE;
+USE WAREHOUSE EVIDENCE_WH;
+
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.ACCESS_HISTORY LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.LOGIN_HISTORY LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.QUERY_HISTORY LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.SESSIONS LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.GRANTS_TO_ROLES LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.GRANTS_TO_USERS LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.USERS LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.ROLES LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.MASKING_POLICIES LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.ROW_ACCESS_POLICIES LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.POLICY_REFERENCES LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.TAG_REFERENCES LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.NETWORK_POLICIES LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.PASSWORD_POLICIES LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.SESSION_POLICIES LIMIT 0;
+
+-- And the role holds nothing else: expect the two database roles and USAGE on
+-- EVIDENCE_WH only.
+SHOW GRANTS TO ROLE EVIDENCE_COLLECTOR_ROLE;
