@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +94,37 @@ def test_status_turns_stale_and_alerts_carry_no_secret(env: Env, receiver: Recei
     for canary in (PASSWORD, PASSPHRASE, TOKEN):
         for hay in haystacks:
             assert canary.encode() not in hay
+
+
+def test_a_wrong_key_passphrase_is_a_clear_message_and_exit_3(env: Env, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (tmp_path / "rsa.p8").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(PASSPHRASE.encode()),
+        )
+    )
+    text = env.config.read_text().replace('password = "demo-only"\n', "")
+    text = text.replace(
+        "[snowflake]\n", f'[snowflake]\nprivate_key_file = "{tmp_path / "rsa.p8"}"\n'
+    )
+    env.config.write_text(text)
+    env.extra_env["EVIDENCE_SNOWFLAKE__PRIVATE_KEY_FILE_PWD"] = "not-the-passphrase"
+    r = env.cli("run")
+    assert r.returncode == 3
+    summary = json.loads(r.stdout)
+    assert any("private key" in str(s["error"]) for s in summary["streams"]), summary
+    assert "not-the-passphrase" not in r.stdout + r.stderr
+    assert PASSPHRASE not in r.stdout + r.stderr
+
+
+def test_retention_risk_is_reported_with_days_left(env: Env) -> None:
+    far = T0 + timedelta(days=350)
+    r = env.cli("run", "--only", "policy_state", now=far)
+    summary = json.loads(r.stdout)
+    days = summary["retention_days_left"]
+    assert days and all(0 <= d <= 30 for d in days.values()), days

@@ -26,7 +26,7 @@ from das_evidence.manifests.log import ZERO_HASH, ArchiveLog
 from das_evidence.manifests.merkle import MerkleTree, verify_consistency
 from das_evidence.manifests.note import SignedNote, VerifierKey
 from das_evidence.manifests.signers import PublicKey
-from das_evidence.schedules.alerts import failure_alert, send_alerts, stale_alert
+from das_evidence.schedules.alerts import Alert, failure_alert, send_alerts, stale_alert
 from das_evidence.schedules.status import (
     LastRun,
     StatusReport,
@@ -50,6 +50,7 @@ class RunSummary:
     findings: list[str] = field(default_factory=list)
     error: str | None = None
     exit_code: int = 0
+    retention_days_left: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +65,7 @@ class RunSummary:
             "checkpoint": self.checkpoint,
             "verification": {"checked_entries": len(self.new_entries), "findings": self.findings},
             "error": self.error,
+            "retention_days_left": self.retention_days_left,
         }
 
 
@@ -168,6 +170,29 @@ def _schedule_globs(
     return [only] if only is not None else globs
 
 
+ACCOUNT_USAGE_RETENTION = timedelta(days=365)
+RETENTION_WARNING = timedelta(days=30)
+
+
+def retention_risks(settings: Settings, now: datetime) -> dict[str, int]:
+    """History streams whose oldest uncollected window is near ACCOUNT_USAGE's
+    365-day retention: stream -> whole days left before its rows are gone."""
+    from das_evidence.config import HISTORY_STREAMS
+
+    archive = ArchiveLog(open_settings_store(settings), settings.log.origin)
+    risks: dict[str, int] = {}
+    account = settings.account()
+    for name in HISTORY_STREAMS:
+        if not settings.stream(name).enabled:
+            continue
+        stream = f"snowflake/{account}/{name}"
+        oldest = archive.stream_end(stream) or settings.first_start(name, now)
+        left = ACCOUNT_USAGE_RETENTION - (now - oldest)
+        if left <= RETENTION_WARNING:
+            risks[stream] = max(0, left.days)
+    return risks
+
+
 def _alert(settings: Settings, summary: RunSummary, now: datetime) -> None:
     """Failure and staleness alerts; a failing webhook never fails the run."""
     hooks = settings.alerts.webhooks
@@ -191,10 +216,26 @@ def _alert(settings: Settings, summary: RunSummary, now: datetime) -> None:
         )
     try:
         stale = stale_alert(status_report(settings, now), source=settings.log.origin)
+        risks = retention_risks(settings, now)
     except EvidenceError:
         return
     if stale is not None:
         send_alerts(stale, hooks)
+    if risks:
+        worst = min(risks.values())
+        send_alerts(
+            Alert(
+                kind="retention",
+                severity="critical" if worst <= 7 else "warning",
+                summary=f"{len(risks)} stream(s) will lose uncollected Snowflake history in "
+                f"{worst} day(s): ACCOUNT_USAGE keeps 365 days",
+                source=settings.log.origin,
+                details={f"days_left.{s}": d for s, d in risks.items()},
+                streams=tuple(sorted(risks)),
+                at=now,
+            ),
+            hooks,
+        )
 
 
 def run(
@@ -247,6 +288,7 @@ def _run(
         if cp is not None:
             summary.checkpoint = {"size": cp.size, "root_hash": cp.root_hash.hex()}
         summary.findings = [str(f) for f in report.findings]
+        summary.retention_days_left = retention_risks(settings, clock())
         if report.findings:
             summary.exit_code = 1
         elif not collected.ok:

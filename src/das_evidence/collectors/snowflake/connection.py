@@ -50,10 +50,12 @@ class SnowflakeSession:
         target = args.get("host") or args.get("account") or args.get("connection_name")
         try:
             self._conn = snowflake.connector.connect(**args)
-        except sf_errors.ProgrammingError as e:
-            raise ConfigError(
-                f"Snowflake refused the connection to {target}: {e.msg}",
-                fix="check user, password/private_key_file/authenticator in [snowflake]",
+        except (sf_errors.ProgrammingError, sf_errors.DatabaseError) as e:
+            # A wrong credential: the source cannot be reached as configured (exit 3).
+            raise CollectorError(
+                f"Snowflake refused the login to {target}: {e.msg}",
+                fix="check user and password, private_key_file (and private_key_file_pwd), "
+                "token with authenticator = 'oauth', or connection_name in [snowflake]",
             ) from None
         except sf_errors.Error as e:
             raise CollectorError(
@@ -61,6 +63,12 @@ class SnowflakeSession:
                 fix="check host/account and the network; the next run retries",
             ) from None
         except (TypeError, ValueError) as e:
+            if "password" in str(e).lower() or "decrypt" in str(e).lower():
+                # A wrong private-key passphrase is a wrong credential (exit 3).
+                raise CollectorError(
+                    f"cannot use the Snowflake private key: {e}",
+                    fix="check private_key_file_pwd (EVIDENCE_SNOWFLAKE__PRIVATE_KEY_FILE_PWD)",
+                ) from None
             raise ConfigError(
                 f"invalid Snowflake connection settings: {e}",
                 fix="check the keys in [snowflake] against the connector's arguments",
