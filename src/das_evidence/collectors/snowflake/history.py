@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from das_evidence import __version__
 from das_evidence.collectors.interface import (
@@ -31,7 +30,7 @@ from das_evidence.collectors.interface import (
     rfc3339,
 )
 from das_evidence.collectors.parquet import DeterministicParquetWriter
-from das_evidence.collectors.snowflake.views import ViewSpec, schema_fingerprint
+from das_evidence.collectors.snowflake.views import ViewSpec, cast_batch, schema_fingerprint
 from das_evidence.errors import CollectorError, SchemaMismatchError
 
 log = logging.getLogger(__name__)
@@ -146,20 +145,7 @@ class HistoryCollector(Collector):
             )
 
     def _cast(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        arrays = []
-        for col in self.spec.columns:
-            arr = batch.column(col.name)
-            if arr.type != col.arrow_type:
-                try:
-                    arr = pc.cast(arr, col.arrow_type, safe=not pa.types.is_timestamp(arr.type))
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-                    raise SchemaMismatchError(
-                        f"view {self.spec.qualified} column {col.name} returned {arr.type}, "
-                        f"which cannot be read as {col.snowflake_type}: {e}",
-                        fix="the view's type changed; update the pinned schema",
-                    ) from None
-            arrays.append(arr)
-        cast = pa.RecordBatch.from_arrays(arrays, schema=self.spec.schema())
+        cast = cast_batch(self.spec.qualified, self.spec.columns, self.spec.schema(), batch)
         return self._transform(cast) if self._transform else cast
 
     def _batches(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

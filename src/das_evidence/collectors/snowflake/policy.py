@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from das_evidence.collectors.interface import (
@@ -44,7 +43,7 @@ from das_evidence.collectors.snowflake.policy_views import (
     USERS_PERSONAL_COLUMNS,
     PolicyView,
 )
-from das_evidence.collectors.snowflake.views import schema_fingerprint
+from das_evidence.collectors.snowflake.views import cast_batch, schema_fingerprint
 from das_evidence.errors import CollectorError
 
 log = logging.getLogger(__name__)
@@ -200,21 +199,8 @@ class PolicyStateCollector(Collector):
         cols = ", ".join(c.name for c in view.columns)
         sql = f"SELECT {cols} FROM {view.qualified} ORDER BY {', '.join(view.key)}"
         result = session.query_arrow(sql, ())
-        batches = []
-        for batch in result.batches:
-            arrays = []
-            for col in view.columns:
-                arr = batch.column(col.name)
-                if arr.type != col.arrow_type:
-                    try:
-                        arr = pc.cast(arr, col.arrow_type, safe=not pa.types.is_timestamp(arr.type))
-                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-                        raise CollectorError(
-                            f"view {view.qualified} column {col.name} returned {arr.type}, "
-                            f"which cannot be read as {col.snowflake_type}: {e}"
-                        ) from None
-                arrays.append(arr)
-            batches.append(pa.RecordBatch.from_arrays(arrays, schema=view.schema()))
+        schema = view.schema()
+        batches = [cast_batch(view.qualified, view.columns, schema, b) for b in result.batches]
         return pa.Table.from_batches(batches, schema=view.schema()), sql, result.query_id
 
     def _previous(self) -> tuple[Mapping[str, Any], dict[str, pa.Table]] | None:

@@ -169,3 +169,28 @@ QUERY_HISTORY = ViewSpec(
 VIEWS: dict[str, ViewSpec] = {
     v.stream: v for v in (ACCESS_HISTORY, LOGIN_HISTORY, QUERY_HISTORY, SESSIONS)
 }
+
+
+def cast_batch(
+    view: str, columns: tuple[Column, ...], schema: pa.Schema, batch: pa.RecordBatch
+) -> pa.RecordBatch:
+    """``batch`` cast to the pinned ``schema``: timestamps to UTC microseconds, NUMBER to
+    int64, and so on. A type that cannot be read as pinned names the view and column."""
+    import pyarrow.compute as pc
+
+    from das_evidence.errors import SchemaMismatchError
+
+    arrays = []
+    for col in columns:
+        arr = batch.column(col.name)
+        if arr.type != col.arrow_type:
+            try:
+                arr = pc.cast(arr, col.arrow_type, safe=not pa.types.is_timestamp(arr.type))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                raise SchemaMismatchError(
+                    f"view {view} column {col.name} returned {arr.type}, "
+                    f"which cannot be read as {col.snowflake_type}: {e}",
+                    fix="the view's type changed; update the pinned schema",
+                ) from None
+        arrays.append(arr)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
