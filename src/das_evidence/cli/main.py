@@ -459,6 +459,14 @@ def demo(
     ] = "local",
 ) -> None:
     """Run the whole product on a local fake Snowflake: seed, collect, verify, summarise."""
+    try:
+        import fakesnow  # noqa: F401
+        import moto  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "evidence demo needs the local fake Snowflake and S3, which this install lacks",
+            fix="pip install 'das-evidence[demo]' (a checkout: make demo)",
+        ) from None
     from das_evidence.demo.run import run_demo
 
     if store not in ("local", "s3"):
