@@ -502,7 +502,3 @@ def load_settings(config: Path | None, overrides: dict[str, Any] | None = None) 
             "snowflake": settings.snowflake.model_copy(update=sf_updates),
         }
     )
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

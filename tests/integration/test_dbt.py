@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import ROOT
 from tests.integration.conftest import Env
@@ -19,15 +21,15 @@ def _add_dbt(env: Env, target: Path, project: str = "jaffle_health") -> None:
         f.write(f'\n[[dbt]]\nproject = "{project}"\ntarget_dir = "{target}"\n')
 
 
-def _dbt_entries(env: Env) -> list[dict[str, object]]:
-    import base64
+def _predicates(env: Env) -> list[dict[str, Any]]:
+    return [
+        json.loads(base64.b64decode(json.loads(p.read_text())["payload"]))["predicate"]
+        for p in sorted((env.archive / "log" / "entries").glob("*.dsse.json"))
+    ]
 
-    out = []
-    for path in sorted((env.archive / "log" / "entries").glob("*.dsse.json")):
-        p = json.loads(base64.b64decode(json.loads(path.read_text())["payload"]))["predicate"]
-        if p["stream"].startswith("dbt/"):
-            out.append(p)
-    return out
+
+def _dbt_entries(env: Env) -> list[dict[str, Any]]:
+    return [p for p in _predicates(env) if p["stream"].startswith("dbt/")]
 
 
 def test_one_entry_per_invocation_and_the_archive_verifies(env: Env, eaf_verify: Path) -> None:
@@ -37,7 +39,7 @@ def test_one_entry_per_invocation_and_the_archive_verifies(env: Env, eaf_verify:
     [entry] = _dbt_entries(env)
     invocation = json.loads((TARGET / "run_results.json").read_text())["metadata"]["invocation_id"]
     assert entry["stream"] == f"dbt/jaffle_health/{invocation}"
-    names = {f["path"].rsplit("/", 1)[-1] for f in entry["files"]}  # type: ignore[attr-defined]
+    names = {f["path"].rsplit("/", 1)[-1] for f in entry["files"]}
     assert {"manifest.json", "run_results.json", "nodes.parquet", "results.parquet"} <= names
 
     # The same invocation is not archived again.
@@ -47,7 +49,7 @@ def test_one_entry_per_invocation_and_the_archive_verifies(env: Env, eaf_verify:
 
     # Snowflake history and policy state beside it: the outside checker accepts all of it.
     assert env.cli("collect").returncode == 0
-    streams = {p["stream"].split("/")[2] for p in _all(env)}
+    streams = {p["stream"].split("/")[-1] for p in _predicates(env)}
     assert {"policy_state", "access_history"} <= streams
     assert env.cli("verify", str(env.archive), "--pub", str(env.pub)).returncode == 0
     checker = subprocess.run(
@@ -56,18 +58,6 @@ def test_one_entry_per_invocation_and_the_archive_verifies(env: Env, eaf_verify:
         text=True,
     )
     assert checker.returncode == 0, checker.stdout + checker.stderr
-
-
-def _all(env: Env) -> list[dict[str, str]]:
-    import base64
-
-    return [
-        json.loads(base64.b64decode(json.loads(p.read_text())["payload"]))["predicate"]
-        for p in sorted((env.archive / "log" / "entries").glob("*.dsse.json"))
-        if not json.loads(base64.b64decode(json.loads(p.read_text())["payload"]))["predicate"][
-            "stream"
-        ].startswith("dbt/")
-    ]
 
 
 def test_a_broken_target_fails_with_a_clear_message_and_writes_nothing(

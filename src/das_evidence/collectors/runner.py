@@ -77,6 +77,18 @@ class CollectReport:
         }
 
 
+def read_verified(store: EvidenceStore, name: str, sha256: str, entry: int) -> bytes:
+    """An archived file's bytes, refused unless they match the digest ``entry`` signed."""
+    data = store.get(name)
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise CollectorError(
+            f"{name} (entry {entry}) does not match its signed digest; "
+            "refusing to build new evidence on it",
+            fix="run `evidence verify` on the archive",
+        )
+    return data
+
+
 class StoreArchiveReader(ArchiveReader):
     """Reads the newest entry of a stream back from the store, checking each file's digest."""
 
@@ -95,16 +107,10 @@ class StoreArchiveReader(ArchiveReader):
         )
         if entry is None:
             return None
-        files: dict[str, bytes] = {}
-        for subject in entry.statement.subjects:
-            data = self.store.get(subject.name)
-            if hashlib.sha256(data).hexdigest() != subject.sha256:
-                raise CollectorError(
-                    f"{subject.name} (entry {entry.index}) does not match its signed digest; "
-                    "refusing to compare new evidence with it",
-                    fix="run `evidence verify` on the archive",
-                )
-            files[subject.name] = data
+        files = {
+            s.name: read_verified(self.store, s.name, s.sha256, entry.index)
+            for s in entry.statement.subjects
+        }
         return entry.predicate, files
 
 
@@ -255,12 +261,7 @@ class Runner:
             keys: set[Any] = set()
             for part in parts:
                 for subject in part.statement.subjects:
-                    data = self.store.get(subject.name)
-                    if hashlib.sha256(data).hexdigest() != subject.sha256:
-                        raise CollectorError(
-                            f"{subject.name} does not match its signed digest",
-                            fix="run `evidence verify` on the archive",
-                        )
+                    data = read_verified(self.store, subject.name, subject.sha256, part.index)
                     table = pq.read_table(io.BytesIO(data), columns=[collector.key_column])
                     keys.update(table.column(0).to_pylist())
             with tempfile.TemporaryDirectory(prefix="evidence-spool-") as spool:

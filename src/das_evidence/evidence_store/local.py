@@ -177,13 +177,6 @@ class LocalStore(EvidenceStore):
         except OSError as e:
             raise StoreError(f"cannot read {key} in {self.root}: {e}") from e
 
-    def open(self, key: str) -> Path:
-        """The local path of ``key`` (for streaming reads of large files)."""
-        path = self._path(key)
-        if not path.is_file():
-            raise StoreError(f"{key} is missing from {self.root}")
-        return path
-
     def head(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
         if not path.is_file():

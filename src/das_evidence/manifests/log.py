@@ -25,7 +25,6 @@ from typing import Any
 from das_evidence.errors import FormatError, PutOnceError, StoreError
 from das_evidence.evidence_store.interface import (
     CHECKPOINT_KEY,
-    CHECKPOINTS_PREFIX,
     ENTRIES_PREFIX,
     CheckpointConflict,
     EvidenceStore,
@@ -265,6 +264,3 @@ class ArchiveLog:
         self.entries.append(entry)
         self.seal(note_signer, retain_until)
         return entry
-
-    def checkpoint_keys(self) -> list[str]:
-        return sorted(self.store.list(CHECKPOINTS_PREFIX))

@@ -75,6 +75,27 @@ class MerkleTree:
     def root(self) -> bytes:
         return self._levels[-1][0] if self._size else EMPTY_ROOT
 
+    def prefix_root(self, size: int) -> bytes:
+        """``MTH(D[0:size])``, the root of the tree's first ``size`` leaves, in O(log n).
+
+        The prefix splits into perfect, aligned subtrees (one per set bit of
+        ``size``), which this tree already holds; they are joined right to left.
+        """
+        if not 0 <= size <= self._size:
+            raise ValueError(f"prefix size {size} outside 0..{self._size}")
+        if size == 0:
+            return EMPTY_ROOT
+        parts: list[bytes] = []
+        start = 0
+        for level in range(size.bit_length() - 1, -1, -1):
+            if size & (1 << level):
+                parts.append(self._levels[level][start >> level])
+                start += 1 << level
+        root = parts[-1]
+        for part in reversed(parts[:-1]):
+            root = node_hash(part, root)
+        return root
+
     def _node(self, start: int, end: int) -> bytes:
         """``MTH(D[start:end])`` for a range that is a node of this tree."""
         level = (end - start - 1).bit_length()

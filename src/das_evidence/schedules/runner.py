@@ -51,6 +51,8 @@ class RunSummary:
     error: str | None = None
     exit_code: int = 0
     retention_days_left: dict[str, int] = field(default_factory=dict)
+    # The log as verified at the end of the run, reused for status and alerts.
+    archive: ArchiveLog | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -122,10 +124,10 @@ def verify_appended(
     except EvidenceError as e:
         report.fail("V7 checkpoint", CHECKPOINT_KEY, e.message)
         return archive, None
-    if cp.size != archive.size or cp.root_hash != archive.root():
+    tree = MerkleTree([e.leaf for e in archive.entries])
+    if cp.size != archive.size or cp.root_hash != tree.root:
         report.fail("V7 checkpoint", CHECKPOINT_KEY, "does not match the entries")
-    if before is not None and before[0] < cp.size:
-        tree = MerkleTree([e.leaf for e in archive.entries[: cp.size]])
+    elif before is not None and before[0] < cp.size:
         try:
             verify_consistency(
                 before[0], cp.size, before[1], cp.root_hash, tree.consistency_proof(before[0])
@@ -140,10 +142,13 @@ def verify_appended(
 
 
 def status_report(
-    settings: Settings, now: datetime, last_run: dict[str, Any] | None = None
+    settings: Settings,
+    now: datetime,
+    last_run: dict[str, Any] | None = None,
+    archive: ArchiveLog | None = None,
 ) -> StatusReport:
     """Per stream lag against its freshness objective (`evidence status`)."""
-    archive = ArchiveLog(open_settings_store(settings), settings.log.origin)
+    archive = archive or ArchiveLog(open_settings_store(settings), settings.log.origin)
     return stream_status(
         archive.entries,
         now=now,
@@ -174,12 +179,14 @@ ACCOUNT_USAGE_RETENTION = timedelta(days=365)
 RETENTION_WARNING = timedelta(days=30)
 
 
-def retention_risks(settings: Settings, now: datetime) -> dict[str, int]:
+def retention_risks(
+    settings: Settings, now: datetime, archive: ArchiveLog | None = None
+) -> dict[str, int]:
     """History streams whose oldest uncollected window is near ACCOUNT_USAGE's
     365-day retention: stream -> whole days left before its rows are gone."""
     from das_evidence.config import HISTORY_STREAMS
 
-    archive = ArchiveLog(open_settings_store(settings), settings.log.origin)
+    archive = archive or ArchiveLog(open_settings_store(settings), settings.log.origin)
     risks: dict[str, int] = {}
     account = settings.account()
     for name in HISTORY_STREAMS:
@@ -215,8 +222,12 @@ def _alert(settings: Settings, summary: RunSummary, now: datetime) -> None:
             hooks,
         )
     try:
-        stale = stale_alert(status_report(settings, now), source=settings.log.origin)
-        risks = retention_risks(settings, now)
+        # The log the run just verified, when it got that far; else read it now.
+        archive = summary.archive or ArchiveLog(open_settings_store(settings), settings.log.origin)
+        stale = stale_alert(
+            status_report(settings, now, archive=archive), source=settings.log.origin
+        )
+        risks = summary.retention_days_left or retention_risks(settings, now, archive)
     except EvidenceError:
         return
     if stale is not None:
@@ -288,7 +299,8 @@ def _run(
         if cp is not None:
             summary.checkpoint = {"size": cp.size, "root_hash": cp.root_hash.hex()}
         summary.findings = [str(f) for f in report.findings]
-        summary.retention_days_left = retention_risks(settings, clock())
+        summary.retention_days_left = retention_risks(settings, clock(), archive)
+        summary.archive = archive
         if report.findings:
             summary.exit_code = 1
         elif not collected.ok:

@@ -35,7 +35,7 @@ from das_evidence.evidence_store.interface import (
 )
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.dsse import PAYLOAD_TYPE, Envelope, verify_envelope
-from das_evidence.manifests.merkle import leaf_hash, root_hash
+from das_evidence.manifests.merkle import MerkleTree, leaf_hash
 from das_evidence.manifests.note import SignedNote, VerifierKey
 from das_evidence.manifests.signers import PublicKey
 from das_evidence.manifests.statement import Statement
@@ -298,6 +298,7 @@ def _check_checkpoints(
             "no Ed25519 note key to check checkpoints with (pass --vkey)",
         )
         return
+    tree = MerkleTree(leaves)  # one tree; each checkpoint's root is a prefix of it
     sizes: dict[str, int] = {}
     for key, data in sorted(snap.checkpoints.items()):
         try:
@@ -311,7 +312,7 @@ def _check_checkpoints(
             report.fail("V7 checkpoint", key, f"holds size {cp.size}, not the size in its name")
         if cp.size > len(leaves):
             report.fail("V7 checkpoint", key, f"size {cp.size} but only {len(leaves)} entries")
-        elif cp.root_hash != root_hash(list(leaves[: cp.size])):
+        elif cp.root_hash != tree.prefix_root(cp.size):
             report.fail("V7 checkpoint", key, f"root does not match the first {cp.size} entries")
     newest = sizes.get(CHECKPOINT_KEY)
     if CHECKPOINT_KEY not in snap.checkpoints:

@@ -344,3 +344,12 @@ def test_large_tree_matches_reference() -> None:
         verify_inclusion(index, len(leaves), leaves[index], tree.inclusion_proof(index), root)
     old_root = ref_mth(leaves[:70_001])
     verify_consistency(70_001, len(leaves), old_root, root, tree.consistency_proof(70_001))
+
+
+def test_prefix_roots_equal_the_roots_of_the_prefixes() -> None:
+    from das_evidence.manifests.merkle import MerkleTree, leaf_hash, root_hash
+
+    leaves = [leaf_hash(bytes([i, i >> 8])) for i in range(70)]
+    tree = MerkleTree(leaves)
+    for m in range(len(leaves) + 1):
+        assert tree.prefix_root(m) == root_hash(leaves[:m]), m
