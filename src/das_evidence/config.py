@@ -29,18 +29,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from das_evidence.errors import ConfigError
-
-HISTORY_STREAMS = ("access_history", "login_history", "query_history", "sessions")
-POLICY_STREAM = "policy_state"
-STREAMS = (*HISTORY_STREAMS, POLICY_STREAM)
-
-# ACCOUNT_USAGE latency as Snowflake documents it; the safety margin may not be smaller.
-DOCUMENTED_LATENCY = {
-    "access_history": timedelta(hours=3),
-    "login_history": timedelta(hours=2),
-    "query_history": timedelta(minutes=45),
-    "sessions": timedelta(hours=3),
-}
+from das_evidence.streams import DOCUMENTED_LATENCY, POLICY_STREAM, STREAMS
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -13,15 +13,15 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from das_evidence.collectors.interface import parse_rfc3339
 from das_evidence.collectors.snowflake.history import plan_windows
-from das_evidence.config import DOCUMENTED_LATENCY
 from das_evidence.demo.seed import DEFAULT_PHI_CANARY
 from das_evidence.manifests.dsse import Envelope
 from das_evidence.manifests.statement import Statement
+from das_evidence.streams import DOCUMENTED_LATENCY, HISTORY_STREAMS
+from das_evidence.timefmt import parse_rfc3339
 from tests.integration.conftest import START, T0, Env
 
-STREAMS = ("access_history", "login_history", "query_history", "sessions")
+STREAMS = HISTORY_STREAMS
 
 
 def windows_by_stream(env: Env) -> dict[str, list[tuple[str, str]]]:

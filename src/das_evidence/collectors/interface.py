@@ -12,29 +12,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from das_evidence.timefmt import rfc3339
+
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 JSON_MEDIA_TYPE = "application/json"
-
-
-def rfc3339(t: datetime) -> str:
-    """RFC 3339 UTC with a ``Z``, whole seconds unless the time has a fraction."""
-    t = t.astimezone(UTC)
-    if t.microsecond:
-        return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def compact(t: datetime) -> str:
-    """The compact UTC form used inside store keys: ``20261126T000000Z``."""
-    return t.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def parse_rfc3339(s: str) -> datetime:
-    return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(UTC)
 
 
 @dataclass(frozen=True)

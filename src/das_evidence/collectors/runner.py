@@ -28,13 +28,12 @@ from das_evidence.collectors.interface import (
     Collection,
     Collector,
     Window,
-    parse_rfc3339,
-    rfc3339,
 )
 from das_evidence.errors import CollectorError, EvidenceError, PutOnceError
 from das_evidence.evidence_store.interface import EvidenceStore, ObjectInfo
 from das_evidence.manifests.log import ArchiveLog, EvidenceFile, LogEntry, LogRaceError
 from das_evidence.manifests.signers import NoteSigner, Signer
+from das_evidence.timefmt import parse_rfc3339, rfc3339
 
 log = logging.getLogger(__name__)
 

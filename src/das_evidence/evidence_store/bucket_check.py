@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from das_evidence.errors import ConfigError, StoreError
+from das_evidence.evidence_store.interface import LOCK_MODES
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,6 @@ CHECKS = (
     "public_access_block",
     "tls_only_policy",
 )
-# Same values as s3.LOCK_MODES; not imported from there because s3.py imports boto3.
-LOCK_MODES = ("COMPLIANCE", "GOVERNANCE")
 KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 PUBLIC_ACCESS_FLAGS = (
     "BlockPublicAcls",

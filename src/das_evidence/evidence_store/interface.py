@@ -26,6 +26,8 @@ CHECKPOINT_KEY = "log/checkpoint"
 CHECKPOINTS_PREFIX = "log/checkpoints/"
 ENTRIES_PREFIX = "log/entries/"
 EVIDENCE_PREFIX = "evidence/"
+# S3 Object Lock modes; COMPLIANCE unless an operator must use GOVERNANCE.
+LOCK_MODES = ("COMPLIANCE", "GOVERNANCE")
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9._=-]+$")
 _CHUNK = 1 << 20

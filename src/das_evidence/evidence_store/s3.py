@@ -34,6 +34,7 @@ from das_evidence.errors import ConfigError, PutOnceError, StoreError
 from das_evidence.evidence_store.interface import (
     ANY,
     CHECKPOINT_KEY,
+    LOCK_MODES,
     CheckpointConflict,
     EvidenceStore,
     ObjectInfo,
@@ -44,7 +45,6 @@ from das_evidence.evidence_store.interface import (
 
 log = logging.getLogger(__name__)
 
-LOCK_MODES = ("COMPLIANCE", "GOVERNANCE")
 # S3's limit for a single PUT; evidence files are far smaller.
 _MAX_SINGLE_PUT = 5 * 1024**3
 

@@ -142,7 +142,7 @@ class ArchiveLog:
 
     def stream_end(self, stream: str) -> datetime | None:
         """End of the last window archived for ``stream`` (amendments do not move it)."""
-        from das_evidence.collectors.interface import parse_rfc3339
+        from das_evidence.timefmt import parse_rfc3339
 
         end: datetime | None = None
         for entry in self.entries:

@@ -24,9 +24,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from das_evidence.collectors.interface import rfc3339
 from das_evidence.errors import EvidenceError
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
+from das_evidence.timefmt import rfc3339
 
 UNKNOWN_ROLE = "unknown role"
 CHANGE_KINDS = ("added", "removed", "changed")

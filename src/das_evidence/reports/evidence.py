@@ -18,8 +18,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from das_evidence.collectors.interface import parse_rfc3339
 from das_evidence.reports.model import EvidenceRef
+from das_evidence.timefmt import parse_rfc3339
 
 
 @dataclass(frozen=True)

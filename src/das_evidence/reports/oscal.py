@@ -37,10 +37,10 @@ from pydantic.v1 import ValidationError
 from trestle.common.err import TrestleError
 from trestle.oscal import OSCAL_VERSION, OSCAL_VERSION_REGEX
 
-from das_evidence.collectors.interface import parse_rfc3339
 from das_evidence.errors import FormatError
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
 from das_evidence.reports.model import CheckResult, EvidenceRef
+from das_evidence.timefmt import parse_rfc3339
 
 __all__ = [
     "DEFAULT_EXPIRES_AFTER",

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from das_evidence import __version__
-from das_evidence.collectors.interface import parse_rfc3339, rfc3339
 from das_evidence.errors import ConfigError, EvidenceError
 from das_evidence.evidence_store.interface import CHECKPOINT_KEY, EvidenceStore, entry_key
 from das_evidence.manifests.checkpoint import Checkpoint
@@ -33,6 +32,7 @@ from das_evidence.manifests.note import SignedNote, VerifierKey
 from das_evidence.manifests.signers import NoteSigner, Signer
 from das_evidence.manifests.tlog_proof import TlogProof
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, in_period
+from das_evidence.timefmt import parse_rfc3339, rfc3339
 
 # 1980-01-01, the earliest time a zip can hold: no member carries a wall-clock time.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)

@@ -26,11 +26,11 @@ import jinja2
 from markupsafe import Markup
 
 from das_evidence import __version__
-from das_evidence.collectors.interface import rfc3339
 from das_evidence.reports import charts
 from das_evidence.reports.charts import ChartsData, chart_data
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
 from das_evidence.reports.model import CheckResult, EvidenceRef
+from das_evidence.timefmt import rfc3339
 
 REPORT_FORMAT = "das-evidence report v1"
 TEMPLATES = Path(__file__).with_name("templates")

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 from pydantic import SecretStr
 
-from das_evidence.collectors.interface import rfc3339
+from das_evidence.timefmt import rfc3339
 
 if TYPE_CHECKING:
     from das_evidence.schedules.status import StatusReport

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from das_evidence.collect import collect_settings, open_settings_store, signers_for
-from das_evidence.collectors.interface import rfc3339
 from das_evidence.config import Settings
 from das_evidence.errors import ConfigError, EvidenceError
 from das_evidence.evidence_store.interface import CHECKPOINT_KEY, entry_key
@@ -35,6 +34,7 @@ from das_evidence.schedules.status import (
     stream_status,
     write_last_run,
 )
+from das_evidence.timefmt import rfc3339
 from das_evidence.verify.archive import Trust, check_entry
 from das_evidence.verify.findings import Report
 
@@ -184,7 +184,7 @@ def retention_risks(
 ) -> dict[str, int]:
     """History streams whose oldest uncollected window is near ACCOUNT_USAGE's
     365-day retention: stream -> whole days left before its rows are gone."""
-    from das_evidence.config import HISTORY_STREAMS
+    from das_evidence.streams import HISTORY_STREAMS
 
     archive = archive or ArchiveLog(open_settings_store(settings), settings.log.origin)
     risks: dict[str, int] = {}

@@ -30,7 +30,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from das_evidence.collectors.interface import parse_rfc3339, rfc3339
+from das_evidence.streams import POLICY_LATENCY
+from das_evidence.timefmt import parse_rfc3339, rfc3339
 
 if TYPE_CHECKING:
     from das_evidence.config import Settings
@@ -38,10 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_OBJECTIVE = timedelta(hours=26)
-# The policy-state snapshot's as_of trails collection by the views' latency
-# (collectors.snowflake.policy.LATENCY; a test keeps the two equal). Not
-# imported: that module pulls in the Snowflake collector stack.
-POLICY_LATENCY = timedelta(hours=2)
 
 Scalar = str | int | float | bool | None
 
@@ -242,7 +239,7 @@ def _is_scalar(value: object) -> bool:
 
 def expected_streams(settings: Settings) -> list[str]:
     """The streams ``settings`` collects, named as status reports them."""
-    from das_evidence.config import HISTORY_STREAMS, POLICY_STREAM
+    from das_evidence.streams import HISTORY_STREAMS, POLICY_STREAM
 
     out: list[str] = []
     account = settings.snowflake.account
@@ -264,7 +261,7 @@ def default_objectives(
     lag the stream always has (its latency safety margin; for policy_state the views'
     latency plus any interval beyond a day), so that a stream collected on schedule is
     never reported stale just before its next run."""
-    from das_evidence.config import HISTORY_STREAMS, POLICY_STREAM
+    from das_evidence.streams import HISTORY_STREAMS, POLICY_STREAM
 
     configured = configured or {}
     out: dict[str, timedelta] = {}

@@ -21,7 +21,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from das_evidence.collectors.interface import compact, rfc3339
 from das_evidence.collectors.snowflake.policy import CHANGES_SCHEMA
 from das_evidence.collectors.snowflake.policy_views import POLICY_VIEWS
 from das_evidence.collectors.snowflake.views import VIEWS
@@ -40,6 +39,7 @@ from das_evidence.reports.render import (
     render_json,
     render_markdown,
 )
+from das_evidence.timefmt import compact, rfc3339
 
 ACCOUNT = "ACME_PROD"
 ORIGIN = "evidence.example.com/report-test"

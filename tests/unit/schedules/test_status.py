@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from das_evidence.collectors.interface import Window, rfc3339
+from das_evidence.collectors.interface import Window
 from das_evidence.config import Settings
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.log import PREDICATE_TYPE, ArchiveLog, EvidenceFile, LogEntry
@@ -21,7 +21,6 @@ from das_evidence.manifests.signers import Ed25519Signer
 from das_evidence.manifests.statement import Statement, Subject, build_statement
 from das_evidence.schedules.status import (
     DEFAULT_OBJECTIVE,
-    POLICY_LATENCY,
     LastRun,
     StatusReport,
     default_objectives,
@@ -33,6 +32,8 @@ from das_evidence.schedules.status import (
     stream_status,
     write_last_run,
 )
+from das_evidence.streams import POLICY_LATENCY
+from das_evidence.timefmt import rfc3339
 
 ORIGIN = "evidence.example.org/status-test"
 ACCESS = "snowflake/ACME/access_history"
@@ -194,12 +195,6 @@ def test_a_nightly_run_is_not_stale_just_before_the_next_one() -> None:
     assert tuned.ok
     plain = stream_status(entries, now=before_next)
     assert not plain.ok
-
-
-def test_policy_latency_matches_the_collector() -> None:
-    from das_evidence.collectors.snowflake.policy import LATENCY
-
-    assert POLICY_LATENCY == LATENCY
 
 
 def test_last_run_round_trips_and_shows_in_the_report(tmp_path: Path) -> None:

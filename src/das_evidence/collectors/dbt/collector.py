@@ -62,11 +62,11 @@ from das_evidence.collectors.interface import (
     Collection,
     Collector,
     Window,
-    rfc3339,
 )
 from das_evidence.collectors.parquet import DeterministicParquetWriter
 from das_evidence.errors import CollectorError, ConfigError
 from das_evidence.evidence_store.interface import validate_key
+from das_evidence.timefmt import rfc3339
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from das_evidence.collectors.interface import Collector
 from das_evidence.collectors.snowflake.history import HistoryCollector
 from das_evidence.collectors.snowflake.policy_views import USERS_PERSONAL_COLUMNS
 from das_evidence.collectors.snowflake.views import VIEWS
-from das_evidence.config import HISTORY_STREAMS, POLICY_STREAM, Settings
+from das_evidence.config import Settings
+from das_evidence.streams import HISTORY_STREAMS, POLICY_STREAM
 
 __all__ = ["HistoryCollector", "LazySession", "history_collectors", "policy_collectors"]
 

@@ -26,12 +26,11 @@ from das_evidence.collectors.interface import (
     Collection,
     Collector,
     Window,
-    compact,
-    rfc3339,
 )
 from das_evidence.collectors.parquet import DeterministicParquetWriter
 from das_evidence.collectors.snowflake.views import ViewSpec, cast_batch, schema_fingerprint
 from das_evidence.errors import CollectorError, SchemaMismatchError
+from das_evidence.timefmt import compact, rfc3339
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,6 @@ from das_evidence.collectors.interface import (
     Collection,
     Collector,
     Window,
-    compact,
-    rfc3339,
 )
 from das_evidence.collectors.parquet import DeterministicParquetWriter
 from das_evidence.collectors.snowflake.policy_views import (
@@ -45,10 +43,11 @@ from das_evidence.collectors.snowflake.policy_views import (
 )
 from das_evidence.collectors.snowflake.views import cast_batch, schema_fingerprint
 from das_evidence.errors import CollectorError
+from das_evidence.streams import POLICY_LATENCY
+from das_evidence.timefmt import compact, rfc3339
 
 log = logging.getLogger(__name__)
 
-LATENCY = timedelta(hours=2)
 CHANGES_SCHEMA = pa.schema(
     [
         pa.field("VIEW", pa.string()),
@@ -164,7 +163,7 @@ class PolicyStateCollector(Collector):
         self._archive = archive
 
     def due_windows(self, last_end: datetime | None, now: datetime) -> list[Window]:
-        as_of = (now - LATENCY).replace(microsecond=0)
+        as_of = (now - POLICY_LATENCY).replace(microsecond=0)
         if last_end is not None and as_of - last_end < self._interval:
             return []
         return [Window(as_of, as_of)]
@@ -273,7 +272,7 @@ class PolicyStateCollector(Collector):
                 "system": "snowflake",
                 "account": self.account,
                 "object": "SNOWFLAKE.ACCOUNT_USAGE",
-                "latency_safety_seconds": int(LATENCY.total_seconds()),
+                "latency_safety_seconds": int(POLICY_LATENCY.total_seconds()),
             },
             "as_of": rfc3339(window.start),
             "views": views,

@@ -16,10 +16,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from das_evidence.collectors.interface import parse_rfc3339, rfc3339
 from das_evidence.collectors.snowflake.policy_views import POLICY_VIEWS
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
 from das_evidence.reports.model import EvidenceRef
+from das_evidence.timefmt import parse_rfc3339, rfc3339
 
 DELETED_COLUMN: Mapping[str, str | None] = {v.view: v.deleted for v in POLICY_VIEWS}
 POINT_IN_TIME_KINDS = ("policy_state",)

@@ -20,17 +20,13 @@ from moto import mock_aws
 from das_evidence.collectors.dbt import DbtCollector, dbt_collectors
 from das_evidence.collectors.dbt.artifacts import FILENAMES
 from das_evidence.collectors.dbt.tables import SCHEMAS
-from das_evidence.collectors.interface import (
-    JSON_MEDIA_TYPE,
-    PARQUET_MEDIA_TYPE,
-    Window,
-    parse_rfc3339,
-)
+from das_evidence.collectors.interface import JSON_MEDIA_TYPE, PARQUET_MEDIA_TYPE, Window
 from das_evidence.collectors.runner import Runner, select
 from das_evidence.errors import ConfigError
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.log import ArchiveLog
 from das_evidence.manifests.signers import Ed25519Signer
+from das_evidence.timefmt import parse_rfc3339
 from das_evidence.verify import verify_target
 
 from .conftest import INVOCATION, PROJECT, TARGET

@@ -21,12 +21,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from das_evidence.collectors.dbt.tables import NODES_SCHEMA, TESTS_SCHEMA
-from das_evidence.collectors.interface import compact, rfc3339
 from das_evidence.collectors.snowflake.policy import CHANGES_SCHEMA
 from das_evidence.collectors.snowflake.policy_views import POLICY_VIEWS
 from das_evidence.collectors.snowflake.views import VIEWS
 from das_evidence.reports.checks import ChecksConfig
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
+from das_evidence.timefmt import compact, rfc3339
 
 START = datetime(2026, 11, 20, tzinfo=UTC)
 END = datetime(2026, 11, 27, tzinfo=UTC)

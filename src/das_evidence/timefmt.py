@@ -1,0 +1,27 @@
+"""Time as the archive writes it: RFC 3339 UTC with a ``Z``, and the compact key form.
+
+A leaf module: every layer (manifests, collectors, reports, schedules) formats
+and parses times through these three functions and nothing else.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def rfc3339(t: datetime) -> str:
+    """RFC 3339 UTC with a ``Z``, whole seconds unless the time has a fraction."""
+    t = t.astimezone(UTC)
+    if t.microsecond:
+        return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def compact(t: datetime) -> str:
+    """The compact UTC form used inside store keys: ``20261126T000000Z``."""
+    return t.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def parse_rfc3339(s: str) -> datetime:
+    """An RFC 3339 time (``Z`` or an offset) as an aware UTC datetime."""
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(UTC)
