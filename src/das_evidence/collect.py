@@ -21,6 +21,7 @@ from das_evidence.evidence_store.interface import EvidenceStore
 from das_evidence.manifests.keyring import load_signers
 from das_evidence.manifests.log import ArchiveLog, LogEntry
 from das_evidence.manifests.signers import NoteSigner, Signer
+from das_evidence.streams import StreamId
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def _run(
     reconcile: timedelta | None,
 ) -> CollectReport:
     archive = ArchiveLog(store, settings.log.origin)
-    retention = {c.stream: settings.retention(c.stream.split("/")[-1]) for c in collectors}
+    retention = {c.stream: settings.retention(StreamId.parse(c.stream).kind) for c in collectors}
     runner = Runner(
         store,
         archive,

@@ -155,8 +155,14 @@ class StreamId:
         return self.name or self.scope
 
     def matches(self, pattern: str) -> bool:
-        """The one glob rule: ``pattern`` matches the whole name or its last part."""
-        return fnmatch.fnmatchcase(str(self), pattern) or fnmatch.fnmatchcase(self.last, pattern)
+        """The one glob rule: ``pattern`` matches the whole name or its last part.
+
+        A dbt invocation also matches what its family matches (``dbt/<project>``,
+        ``<project>``), so a project is selected before its invocation id is known.
+        """
+        if fnmatch.fnmatchcase(str(self), pattern) or fnmatch.fnmatchcase(self.last, pattern):
+            return True
+        return self.is_dbt and bool(self.name) and self.family().matches(pattern)
 
     def matches_any(self, patterns: Iterable[str] | str | None) -> bool:
         """True when no patterns are given, or one of them matches."""

@@ -7,7 +7,6 @@ stream failing (a missing column, a permission) does not stop the others.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import io
 import logging
@@ -33,6 +32,7 @@ from das_evidence.errors import CollectorError, EvidenceError, PutOnceError
 from das_evidence.evidence_store.interface import EvidenceStore, ObjectInfo
 from das_evidence.manifests.log import ArchiveLog, EvidenceFile, LogEntry, LogRaceError
 from das_evidence.manifests.signers import NoteSigner, Signer
+from das_evidence.streams import stream_matches
 from das_evidence.timefmt import parse_rfc3339, rfc3339
 
 log = logging.getLogger(__name__)
@@ -131,15 +131,7 @@ def select(collectors: Sequence[Collector], only: str | Sequence[str] | None) ->
     """Collectors whose stream (or its last part) matches the glob(s) ``only``."""
     if not only:
         return list(collectors)
-    patterns = [only] if isinstance(only, str) else list(only)
-    return [
-        c
-        for c in collectors
-        if any(
-            fnmatch.fnmatchcase(c.stream, p) or fnmatch.fnmatchcase(c.stream.split("/")[-1], p)
-            for p in patterns
-        )
-    ]
+    return [c for c in collectors if stream_matches(c.stream, only)]
 
 
 class Runner:

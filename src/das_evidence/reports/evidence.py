@@ -129,15 +129,13 @@ def from_archive(
     store: Any, origin: str, start: datetime, end: datetime, only: str | None = None
 ) -> EvidenceSet:
     """The entries of ``store``'s log in the period (optionally streams matching ``only``)."""
-    import fnmatch
-
     from das_evidence.manifests.log import ArchiveLog
+    from das_evidence.streams import stream_matches
 
     log = ArchiveLog(store, origin)
     entries = [
         EvidenceEntry(e.index, str(e.predicate["stream"]), e.predicate)
         for e in log.entries
-        if in_period(e.predicate, start, end)
-        and (only is None or fnmatch.fnmatchcase(str(e.predicate["stream"]), only))
+        if in_period(e.predicate, start, end) and stream_matches(str(e.predicate["stream"]), only)
     ]
     return EvidenceSet(entries, store.get, start=start, end=end)

@@ -10,7 +10,6 @@ zip has fixed timestamps and order, and nothing in it reads the wall clock.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import os
@@ -32,6 +31,7 @@ from das_evidence.manifests.note import SignedNote, VerifierKey
 from das_evidence.manifests.signers import NoteSigner, Signer
 from das_evidence.manifests.tlog_proof import TlogProof
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, in_period
+from das_evidence.streams import stream_matches
 from das_evidence.timefmt import parse_rfc3339, rfc3339
 
 # 1980-01-01, the earliest time a zip can hold: no member carries a wall-clock time.
@@ -84,7 +84,7 @@ def select(archive: ArchiveLog, start: datetime, end: datetime, only: str | None
         )
 
     def wanted(stream: str) -> bool:
-        return only is None or fnmatch.fnmatchcase(stream, only)
+        return stream_matches(stream, only)
 
     entries = [
         e

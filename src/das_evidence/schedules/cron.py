@@ -14,7 +14,6 @@ string double-quoted, so nothing depends on a YAML library's choices.
 from __future__ import annotations
 
 import calendar
-import fnmatch
 import re
 import shlex
 import zoneinfo
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from das_evidence.errors import ConfigError
+from das_evidence.streams import stream_matches
 
 MONTHS = {name.upper(): i for i, name in enumerate(calendar.month_abbr) if name}
 WEEKDAYS = {"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}
@@ -160,10 +160,7 @@ class Schedule:
 
     def selects(self, stream: str) -> bool:
         """True when one of the globs matches the stream or its last part."""
-        return any(
-            fnmatch.fnmatchcase(stream, g) or fnmatch.fnmatchcase(stream.split("/")[-1], g)
-            for g in self.streams
-        )
+        return stream_matches(stream, self.streams)
 
 
 class ScheduleSettings(Protocol):

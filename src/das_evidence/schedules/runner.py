@@ -34,6 +34,7 @@ from das_evidence.schedules.status import (
     stream_status,
     write_last_run,
 )
+from das_evidence.streams import HISTORY_STREAMS, StreamId
 from das_evidence.timefmt import rfc3339
 from das_evidence.verify.archive import Trust, check_entry
 from das_evidence.verify.findings import Report
@@ -184,7 +185,6 @@ def retention_risks(
 ) -> dict[str, int]:
     """History streams whose oldest uncollected window is near ACCOUNT_USAGE's
     365-day retention: stream -> whole days left before its rows are gone."""
-    from das_evidence.streams import HISTORY_STREAMS
 
     archive = archive or ArchiveLog(open_settings_store(settings), settings.log.origin)
     risks: dict[str, int] = {}
@@ -192,7 +192,7 @@ def retention_risks(
     for name in HISTORY_STREAMS:
         if not settings.stream(name).enabled:
             continue
-        stream = f"snowflake/{account}/{name}"
+        stream = str(StreamId.snowflake(account, name))
         oldest = archive.stream_end(stream) or settings.first_start(name, now)
         left = ACCOUNT_USAGE_RETENTION - (now - oldest)
         if left <= RETENTION_WARNING:

@@ -18,7 +18,6 @@ read back with :func:`load_last_run`; status shows it when present.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import logging
 import math
@@ -30,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from das_evidence.streams import POLICY_LATENCY
+from das_evidence.streams import POLICY_LATENCY, POLICY_STREAM, STREAMS, StreamId, stream_matches
 from das_evidence.timefmt import parse_rfc3339, rfc3339
 
 if TYPE_CHECKING:
@@ -55,24 +54,15 @@ class EntryLike(Protocol):
 
 def status_key(stream: str) -> str:
     """The name status reports ``stream`` under: ``dbt/<project>`` for dbt invocations."""
-    parts = stream.split("/")
-    if len(parts) == 3 and parts[0] == "dbt":
-        return f"dbt/{parts[1]}"
-    return stream
-
-
-def matches(stream: str, pattern: str) -> bool:
-    """The rule ``--only`` uses: the glob matches the whole name or its last part."""
-    return fnmatch.fnmatchcase(stream, pattern) or fnmatch.fnmatchcase(
-        stream.split("/")[-1], pattern
-    )
+    sid = StreamId.try_parse(stream)
+    return str(sid.family()) if sid is not None else stream
 
 
 def _lookup(stream: str, objectives: Mapping[str, timedelta]) -> timedelta | None:
     if stream in objectives:
         return objectives[stream]
     for pattern, value in objectives.items():
-        if matches(stream, pattern):
+        if stream_matches(stream, pattern):
             return value
     return None
 
@@ -239,15 +229,13 @@ def _is_scalar(value: object) -> bool:
 
 def expected_streams(settings: Settings) -> list[str]:
     """The streams ``settings`` collects, named as status reports them."""
-    from das_evidence.streams import HISTORY_STREAMS, POLICY_STREAM
-
     out: list[str] = []
     account = settings.snowflake.account
     if account:
-        for view in (*HISTORY_STREAMS, POLICY_STREAM):
+        for view in STREAMS:
             if settings.stream(view).enabled:
-                out.append(f"snowflake/{account}/{view}")
-    out.extend(f"dbt/{d.project}" for d in settings.dbt)
+                out.append(str(StreamId.snowflake(account, view)))
+    out.extend(str(StreamId.dbt(d.project)) for d in settings.dbt)
     return out
 
 
@@ -261,8 +249,6 @@ def default_objectives(
     lag the stream always has (its latency safety margin; for policy_state the views'
     latency plus any interval beyond a day), so that a stream collected on schedule is
     never reported stale just before its next run."""
-    from das_evidence.streams import HISTORY_STREAMS, POLICY_STREAM
-
     configured = configured or {}
     out: dict[str, timedelta] = {}
     for stream in expected_streams(settings):
@@ -270,11 +256,11 @@ def default_objectives(
         if explicit is not None:
             out[stream] = explicit
             continue
-        view = stream.split("/")[-1]
+        sid = StreamId.parse(stream)
         allowance = timedelta(0)
-        if stream.startswith("snowflake/") and view in HISTORY_STREAMS:
-            allowance = settings.safety(view)
-        elif stream.startswith("snowflake/") and view == POLICY_STREAM:
+        if sid.is_history:
+            allowance = settings.safety(sid.name)
+        elif sid.is_policy:
             interval = settings.stream(POLICY_STREAM).interval
             allowance = POLICY_LATENCY + max(interval - timedelta(days=1), timedelta(0))
         out[stream] = objective + allowance

@@ -66,6 +66,7 @@ from das_evidence.collectors.interface import (
 from das_evidence.collectors.parquet import DeterministicParquetWriter
 from das_evidence.errors import CollectorError, ConfigError
 from das_evidence.evidence_store.interface import validate_key
+from das_evidence.streams import StreamId
 from das_evidence.timefmt import rfc3339
 
 log = logging.getLogger(__name__)
@@ -142,9 +143,9 @@ class DbtCollector(Collector):
         except ArtifactError as e:
             log.error("dbt project %s: %s", project, e)
             self._error = e
-            self.stream = f"dbt/{project}/invalid"
+            self.stream = str(StreamId.dbt(project, "invalid"))
         else:
-            self.stream = f"dbt/{project}/{self._target.invocation_id}"
+            self.stream = str(StreamId.dbt(project, self._target.invocation_id))
 
     @property
     def error(self) -> ArtifactError | None:

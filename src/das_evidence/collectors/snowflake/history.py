@@ -30,6 +30,7 @@ from das_evidence.collectors.interface import (
 from das_evidence.collectors.parquet import DeterministicParquetWriter
 from das_evidence.collectors.snowflake.views import ViewSpec, cast_batch, schema_fingerprint
 from das_evidence.errors import CollectorError, SchemaMismatchError
+from das_evidence.streams import StreamId
 from das_evidence.timefmt import compact, rfc3339
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class HistoryCollector(Collector):
     ) -> None:
         self.spec = spec
         self.account = account
-        self.stream = f"snowflake/{account}/{spec.stream}"
+        self.stream = str(StreamId.snowflake(account, spec.stream))
         self.name = f"snowflake.account_usage.{spec.stream}"
         self._session = session
         self._first_start = first_start

@@ -43,7 +43,7 @@ from das_evidence.collectors.snowflake.policy_views import (
 )
 from das_evidence.collectors.snowflake.views import cast_batch, schema_fingerprint
 from das_evidence.errors import CollectorError
-from das_evidence.streams import POLICY_LATENCY
+from das_evidence.streams import POLICY_LATENCY, POLICY_STREAM, StreamId
 from das_evidence.timefmt import compact, rfc3339
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class PolicyStateCollector(Collector):
         views: tuple[PolicyView, ...] = POLICY_VIEWS,
     ) -> None:
         self.account = account
-        self.stream = f"snowflake/{account}/policy_state"
+        self.stream = str(StreamId.snowflake(account, POLICY_STREAM))
         self.name = "snowflake.account_usage.policy_state"
         self._session = session
         self._hmac_key = hmac_key
