@@ -7,7 +7,7 @@ What is measured, in one process and on the same seeded data:
   product collects, the identical SELECT (built by ``HistoryCollector.sql``), rows read with
   ``cursor.fetch_arrow_batches()`` and written with a default ``pyarrow.parquet.ParquetWriter``
   to one Parquet file per window.
-* **product**: ``collect_settings(settings, only="access_history", clock=...)`` into a fresh
+* **product**: ``Services(settings, clock=...).collect(only="access_history")`` into a fresh
   archive: the same queries through the same connector, plus the pinned-schema cast,
   deterministic Parquet (zstd, fixed row groups), SHA-256 of every file, DSSE signing,
   put-once store writes and signed checkpoints.
@@ -59,13 +59,13 @@ import snowflake.connector
 
 # Imported up front so neither side pays first-import costs inside a timed pass.
 import das_evidence.collectors.snowflake.connection  # noqa: F401
-from das_evidence.collect import collect_settings
 from das_evidence.collectors.interface import Window
-from das_evidence.collectors.snowflake import HistoryCollector, LazySession, history_collectors
+from das_evidence.collectors.snowflake import HistoryCollector, LazySession, history_collector
 from das_evidence.config import Settings, load_settings
 from das_evidence.demo.seed import seed_account_usage
 from das_evidence.demo.server import FakeSnowflake
 from das_evidence.manifests.keyring import write_key_pair
+from das_evidence.services import Services
 
 STREAM = "access_history"
 ACCOUNT = "ACME_PROD"
@@ -144,7 +144,7 @@ def _write_config(directory: Path, *, port: int, keys: Path) -> Path:
 def _plan(settings: Settings) -> tuple[HistoryCollector, list[Window]]:
     """The product's own ACCESS_HISTORY collector and the windows it collects at NOW."""
     session = LazySession(settings.snowflake.connector_args())  # never opened: sql() only
-    (collector,) = history_collectors(settings, session, NOW, streams=(STREAM,))
+    collector = history_collector(settings, session, NOW, STREAM)
     return collector, collector.due_windows(None, NOW)
 
 
@@ -183,7 +183,7 @@ def run_baseline(
 def run_product(config: Path) -> tuple[int, int, int]:
     """``evidence collect --only access_history`` as a library call, into a fresh archive."""
     settings = load_settings(config)
-    report = collect_settings(settings, only=STREAM, clock=lambda: NOW)
+    report = Services(settings, clock=lambda: NOW).collect(only=STREAM)
     if not report.ok:
         raise RuntimeError(f"product collection failed: {report.to_json()}")
     rows = sum(s.rows for s in report.streams)

@@ -16,13 +16,13 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from das_evidence.collect import collect_settings
 from das_evidence.config import load_settings
 from das_evidence.demo.moto import CREDENTIALS, MotoServer
 from das_evidence.demo.run import write_demo_config
 from das_evidence.demo.seed import seed_account_usage
 from das_evidence.demo.server import FakeSnowflake
 from das_evidence.manifests.keyring import write_key_pair
+from das_evidence.services import Services
 from das_evidence.verify import verify_target
 
 NOW = datetime(2026, 11, 27, 6, tzinfo=UTC)
@@ -63,7 +63,7 @@ def main() -> None:
                 )
                 settings = load_settings(config)
                 before = len(server.requests())
-                report = collect_settings(settings, only=None, clock=lambda: NOW)
+                report = Services(settings, clock=lambda: NOW).collect(only=None)
                 collect_requests = server.requests()[before:]
             entries = sum(len(s.entries) for s in report.streams)
             before = len(server.requests())

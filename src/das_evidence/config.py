@@ -374,6 +374,14 @@ class Settings(BaseSettings):
         back = now - timedelta(days=self.default_history_days)
         return back.replace(hour=0, minute=0, second=0, microsecond=0)
 
+    def uses_snowflake(self) -> bool:
+        """True when ``[snowflake]`` is configured: its streams are then collected.
+
+        A configuration with only ``[[dbt]]`` (a dbt CI job archiving artifacts)
+        collects no Snowflake stream and needs no account.
+        """
+        return bool(self.snowflake.model_fields_set or self.snowflake.model_extra)
+
     def account(self) -> str:
         if self.snowflake.account:
             return self.snowflake.account

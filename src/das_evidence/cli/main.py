@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,6 +20,9 @@ from das_evidence import __version__
 from das_evidence.cli.output import console, err_console, print_json, setup_logging
 from das_evidence.errors import ConfigError, EvidenceError
 from das_evidence.manifests.log import LogEntry
+
+if TYPE_CHECKING:
+    from das_evidence.collectors.runner import CollectReport
 
 app = typer.Typer(
     name="evidence",
@@ -131,11 +135,11 @@ def keys_export_public(
     Publish both out of band: auditors verify with them, never with keys that
     come inside an archive or a pack.
     """
-    from das_evidence.collect import signers_for
     from das_evidence.config import load_settings
     from das_evidence.manifests.note import VerifierKey
+    from das_evidence.services import Services
 
-    signer, note_signer = signers_for(load_settings(config))
+    signer, note_signer = Services(load_settings(config), clock=clock).signers()
     vkey = VerifierKey.from_public_key(note_signer.name, note_signer.public_key_raw())
     out.mkdir(parents=True, exist_ok=True)
     (out / "signing.pub").write_bytes(signer.public_key_pem())
@@ -166,8 +170,8 @@ def store_check(
     any check fails.
     """
     from das_evidence.config import load_settings
-    from das_evidence.evidence_store.bucket_check import BucketReport, check_bucket
-    from das_evidence.evidence_store.s3 import S3Store
+    from das_evidence.evidence_store import open_store
+    from das_evidence.evidence_store.bucket_check import BucketReport, check_store
 
     settings = load_settings(config) if (uri is None or config.exists()) else None
     target = uri or (settings.store.uri if settings else "")
@@ -179,9 +183,9 @@ def store_check(
     mode = lock_mode or (settings.store.lock_mode if settings else "COMPLIANCE")
     days = retention_days or (settings.shortest_retention_days() if settings else 2557)
     endpoint = endpoint_url or (settings.store.endpoint_url if settings else None)
-    store = S3Store(target, endpoint_url=endpoint, lock_mode=mode)
-    checks = check_bucket(store.client, store.bucket, required_retention_days=days, lock_mode=mode)
-    report = BucketReport(tuple(checks), bucket=store.bucket)
+    store = open_store(target, endpoint_url=endpoint, lock_mode=mode)
+    checks = check_store(store, required_retention_days=days, lock_mode=mode) or []
+    report = BucketReport(tuple(checks), bucket=target.removeprefix("s3://").split("/", 1)[0])
     if json_out:
         print_json(report.to_json())
     else:
@@ -207,7 +211,14 @@ def collect(
     checkpoint. Safe to re-run at any time: nothing due means nothing written,
     and an interrupted run is completed by the next one.
     """
-    from das_evidence.collect import collect_all
+    from das_evidence.config import load_settings
+    from das_evidence.services import Services
+
+    services = Services(load_settings(config), clock=clock)
+
+    def collect_all(on_entry: Callable[[LogEntry], None] | None = None) -> CollectReport:
+        with services:
+            return services.collect(only=only, on_entry=on_entry)
 
     if sys.stderr.isatty() and not json_out:
         # A person is watching: a live line per entry instead of log records.
@@ -220,9 +231,9 @@ def collect(
                     f"({p.get('rows', 0):,} rows)"
                 )
 
-            report = collect_all(config, only=only, clock=clock, on_entry=progress)
+            report = collect_all(progress)
     else:
-        report = collect_all(config, only=only, clock=clock)
+        report = collect_all()
     if json_out:
         print_json(report.to_json())
     else:
@@ -353,18 +364,19 @@ def pack(
     gives a byte-identical zip. A period the archive does not fully cover is an
     error naming the missing windows, unless --allow-gaps.
     """
-    from das_evidence.collect import open_settings_store, signers_for
     from das_evidence.config import load_settings
     from das_evidence.reports.bundle import report_files
     from das_evidence.reports.pack import build_pack
+    from das_evidence.services import Services
 
     frameworks = tuple(sorted({c.strip().lower() for c in controls.split(",") if c.strip()}))
     if not frameworks or not set(frameworks) <= {"soc2", "hipaa"}:
         raise ConfigError(f"--controls {controls!r}", fix="use soc2, hipaa or soc2,hipaa")
     settings = load_settings(config)
-    signer, note_signer = signers_for(settings)
+    services = Services(settings, clock=clock)
+    signer, note_signer = services.signers()
     result = build_pack(
-        open_settings_store(settings),
+        services.store(),
         origin=settings.log.origin,
         signer=signer,
         note_signer=note_signer,
@@ -411,9 +423,7 @@ def report(
     check it, is inside every pack (`evidence pack`); this command is for a
     quick look at the archive.
     """
-    from das_evidence.collect import open_settings_store
     from das_evidence.config import load_settings
-    from das_evidence.manifests.log import ArchiveLog
     from das_evidence.reports.bundle import report_documents, run_checks_for
     from das_evidence.reports.evidence import from_archive
     from das_evidence.reports.pack import select
@@ -422,11 +432,13 @@ def report(
     renderers = {"html": render_html, "md": render_markdown, "json": render_json}
     if format_ not in renderers:
         raise ConfigError(f"--format {format_!r}", fix="use html, md or json")
+    from das_evidence.services import Services
+
     settings = load_settings(config)
-    store = open_settings_store(settings)
+    services = Services(settings, clock=clock)
     start, end = _day(from_, "--from"), _day(to, "--to")
-    evidence = from_archive(store, settings.log.origin, start, end, only)
-    gaps = select(ArchiveLog(store, settings.log.origin), start, end, only).gaps
+    evidence = from_archive(services.store(), settings.log.origin, start, end, only)
+    gaps = select(services.archive(), start, end, only).gaps
     now = clock()
     results = run_checks_for(evidence, now)
     docs = report_documents(
@@ -459,14 +471,13 @@ def demo(
     ] = "local",
 ) -> None:
     """Run the whole product on a local fake Snowflake: seed, collect, verify, summarise."""
-    try:
-        import fakesnow  # noqa: F401
-        import moto  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if not all(importlib.util.find_spec(m) for m in ("fakesnow", "moto")):
         raise ConfigError(
             "evidence demo needs the local fake Snowflake and S3, which this install lacks",
             fix="pip install 'das-evidence[demo]' (a checkout: make demo)",
-        ) from None
+        )
     from das_evidence.demo.run import run_demo
 
     if store not in ("local", "s3"):
@@ -513,9 +524,12 @@ def status(
         raise ConfigError("--json and --prometheus together", fix="pass one of them")
     from das_evidence.config import load_settings
     from das_evidence.schedules.runner import status_report
+    from das_evidence.services import Services
 
     settings = load_settings(config)
-    report = status_report(settings, clock(), load_last_run(settings.status.last_run_file))
+    report = status_report(
+        Services(settings, clock=clock), clock(), load_last_run(settings.status.last_run_file)
+    )
     render = render_json if json_out else render_prometheus if prometheus else render_table
     sys.stdout.write(render(report))
     sys.stdout.flush()

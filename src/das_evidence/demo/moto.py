@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from das_evidence.evidence_store.s3 import make_client
+from das_evidence.aws import make_client
 
 # Werkzeug's access log; lines for error statuses are wrapped in ANSI colour codes.
 _REQUEST = re.compile(

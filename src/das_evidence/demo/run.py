@@ -12,17 +12,20 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from rich.console import Console
 from rich.table import Table
 
-from das_evidence.cli.output import console
-from das_evidence.collect import collect_settings
 from das_evidence.collectors.runner import CollectReport, StreamResult
 from das_evidence.config import Settings, load_settings
 from das_evidence.manifests.keyring import write_key_pair
+from das_evidence.services import Services
 from das_evidence.verify import verify_target
+
+# The demo talks to a person on a terminal; the CLI's own console is not imported here.
+console = Console(highlight=False, soft_wrap=True)
 
 # The dbt artifacts of the test fixture project, when run from a checkout.
 DBT_TARGET = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "dbt" / "target"
@@ -152,11 +155,11 @@ def run_demo(
             with console.status("collecting through the Snowflake connector..."):
                 # Yesterday's run: history so far and the first policy snapshot...
                 yesterday = now - timedelta(days=1)
-                report = collect_settings(settings, only=None, clock=lambda: yesterday)
+                report = _collect(settings, yesterday)
                 # ...then controls change during the day, and tonight's run records it.
                 for change in apply_policy_changes(fake.duck, at=now - timedelta(hours=12)):
                     console.print(f"policy change: {change}")
-                report = _merge(report, collect_settings(settings, only=None, clock=lambda: now))
+                report = _merge(report, _collect(settings, now))
         finally:
             quiet.setLevel(level)
 
@@ -219,16 +222,11 @@ try:
 
 
 def _show_bucket_checks(settings: Settings) -> None:
-    from das_evidence.collect import open_settings_store
-    from das_evidence.evidence_store.bucket_check import check_bucket
-    from das_evidence.evidence_store.s3 import S3Store
+    from das_evidence.evidence_store.bucket_check import check_store
 
-    store = open_settings_store(settings)
-    assert isinstance(store, S3Store)
+    store = Services(settings, clock=lambda: datetime.now(UTC)).store()
     console.print("evidence store check:")
-    for c in check_bucket(
-        store.client, store.bucket, required_retention_days=settings.shortest_retention_days()
-    ):
+    for c in check_store(store, required_retention_days=settings.shortest_retention_days()) or ():
         note = ""
         if c.name == "tls_only_policy" and not c.passed:
             note = "  (expected here: the local S3 speaks plain HTTP)"
@@ -236,10 +234,9 @@ def _show_bucket_checks(settings: Settings) -> None:
 
 
 def _download(settings: Settings, dest: Path) -> None:
-    from das_evidence.collect import open_settings_store
     from das_evidence.evidence_store.local import LocalStore
 
-    source = open_settings_store(settings)
+    source = Services(settings, clock=lambda: datetime.now(UTC)).store()
     target = LocalStore(dest, create=True)
     for key in source.list():
         data = source.get(key)
@@ -247,6 +244,12 @@ def _download(settings: Settings, dest: Path) -> None:
             target.replace_checkpoint(data)
         else:
             target.put_once(key, data)
+
+
+def _collect(settings: Settings, at: datetime) -> CollectReport:
+    """One nightly collect at the time ``at``."""
+    with Services(settings, clock=lambda: at) as services:
+        return services.collect(only=None)
 
 
 def _merge(a: CollectReport, b: CollectReport) -> CollectReport:
@@ -262,10 +265,7 @@ def _merge(a: CollectReport, b: CollectReport) -> CollectReport:
 
 def _show_new_evidence(settings: Settings) -> None:
     """What the policy snapshot and the dbt entry say, read back from the archive."""
-    from das_evidence.collect import open_settings_store
-    from das_evidence.manifests.log import ArchiveLog
-
-    log = ArchiveLog(open_settings_store(settings), settings.log.origin)
+    log = Services(settings, clock=lambda: datetime.now(UTC)).archive()
     for entry in log.entries:
         p = entry.predicate
         if p["stream"].endswith("/policy_state"):
@@ -291,15 +291,15 @@ def _build_demo_pack(
     """The auditor's pack for every complete day collected, verified like an auditor would."""
     import zipfile
 
-    from das_evidence.collect import open_settings_store, signers_for
     from das_evidence.reports.bundle import report_files
     from das_evidence.reports.pack import build_pack
 
     end = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    signer, note_signer = signers_for(settings)
+    services = Services(settings, clock=lambda: now)
+    signer, note_signer = services.signers()
     out = directory / "pack.zip"
     result = build_pack(
-        open_settings_store(settings),
+        services.store(),
         origin=settings.log.origin,
         signer=signer,
         note_signer=note_signer,

@@ -18,8 +18,11 @@ read-only GET calls, :func:`evaluate` is pure. A setting that is absent
 is a failed check, not an exception; a missing bucket or an unreachable
 endpoint raises :class:`StoreError` (exit 3).
 
-The boto3 S3 client is passed in (``evidence_store.s3.make_client`` builds one):
-this module imports neither boto3 nor botocore.
+The boto3 S3 client is passed in (``aws.make_client`` builds one). This is the
+one reader and the one judge of bucket settings: ``S3Store.bucket_settings``,
+``evidence store check``, the warning on every collect and the ``S1 bucket``
+findings of online verification all go through :func:`read_settings` and
+:func:`evaluate`.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from das_evidence.aws import SDK_ERRORS
 from das_evidence.errors import ConfigError, StoreError
-from das_evidence.evidence_store.interface import LOCK_MODES
+from das_evidence.evidence_store.interface import LOCK_MODES, EvidenceStore
 
 log = logging.getLogger(__name__)
 
@@ -160,11 +164,6 @@ _READS = {
 }
 
 
-def _is_sdk_error(e: BaseException) -> bool:
-    """botocore's own errors (no route, timeout, no credentials), known without importing it."""
-    return any(c.__module__.startswith("botocore") for c in type(e).__mro__)
-
-
 def _read(client: Any, bucket: str, read: _Read) -> Answer:
     try:
         body = getattr(client, read.method)(Bucket=bucket)
@@ -186,9 +185,7 @@ def _read(client: Any, bucket: str, read: _Read) -> Answer:
             f"reading the {read.what} of bucket {bucket!r} failed: {code or status}: {e}",
             fix="check the credentials, region and endpoint, then run the check again",
         ) from e
-    except Exception as e:
-        if not _is_sdk_error(e):
-            raise
+    except SDK_ERRORS as e:
         raise StoreError(
             f"cannot reach S3 to read the {read.what} of bucket {bucket!r}: {e}",
             fix="check store.endpoint_url (or AWS_ENDPOINT_URL), the network and the "
@@ -488,6 +485,15 @@ def evaluate(
     ]
 
 
+def evaluate_lock(settings: BucketSettings) -> list[BucketCheck]:
+    """The two settings that make evidence immutable at all: versioning and Object Lock.
+
+    Online verification judges these (``S1 bucket``); the full :func:`evaluate`
+    adds retention, encryption and access, which are the operator's to fix.
+    """
+    return [_versioning(settings), _object_lock(settings)]
+
+
 def _validate(required_retention_days: int, lock_mode: str) -> None:
     if lock_mode not in LOCK_MODES:
         raise ConfigError(
@@ -499,6 +505,17 @@ def _validate(required_retention_days: int, lock_mode: str) -> None:
             f"the required retention must be at least 1 day, not {required_retention_days}",
             fix="set the retention of the longest-kept stream, in days",
         )
+
+
+def check_store(
+    store: EvidenceStore, *, required_retention_days: int, lock_mode: str = "COMPLIANCE"
+) -> list[BucketCheck] | None:
+    """The six checks for the bucket behind ``store``; None for a store with no bucket."""
+    _validate(required_retention_days, lock_mode)
+    settings = store.bucket_settings()
+    if settings is None:
+        return None
+    return evaluate(settings, required_retention_days=required_retention_days, lock_mode=lock_mode)
 
 
 def check_bucket(

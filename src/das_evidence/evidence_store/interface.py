@@ -18,9 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from das_evidence.errors import ConfigError, StoreError
+
+if TYPE_CHECKING:
+    from das_evidence.evidence_store.bucket_check import BucketSettings
 
 CHECKPOINT_KEY = "log/checkpoint"
 CHECKPOINTS_PREFIX = "log/checkpoints/"
@@ -136,6 +139,10 @@ class EvidenceStore(ABC):
     @abstractmethod
     def get_checkpoint(self) -> tuple[bytes, str] | None:
         """The current checkpoint and its token for :meth:`replace_checkpoint`."""
+
+    def bucket_settings(self) -> BucketSettings | None:
+        """The settings of the bucket behind the store (S3), or None (a directory)."""
+        return None
 
     @contextmanager
     def lock(self, timeout: float = 600.0) -> Iterator[None]:

@@ -1,4 +1,4 @@
-"""An S3 bucket (and prefix) with Object Lock as an evidence store. The only boto3 user.
+"""An S3 bucket (and prefix) with Object Lock as an evidence store (clients from ``aws``).
 
 Every file is one single-part PUT with ``If-None-Match: *`` (S3 refuses to
 overwrite), its SHA-256 as ``ChecksumSHA256`` (S3 refuses bytes that do not
@@ -26,11 +26,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
+from das_evidence.aws import BotoCoreError, ClientError, error_code, http_status, make_client
 from das_evidence.errors import ConfigError, PutOnceError, StoreError
+from das_evidence.evidence_store.bucket_check import BucketSettings, read_settings
 from das_evidence.evidence_store.interface import (
     ANY,
     CHECKPOINT_KEY,
@@ -47,20 +45,6 @@ log = logging.getLogger(__name__)
 
 # S3's limit for a single PUT; evidence files are far smaller.
 _MAX_SINGLE_PUT = 5 * 1024**3
-
-
-def make_client(service: str, *, endpoint_url: str | None = None, region: str | None = None) -> Any:
-    """A boto3 client with standard-mode retries (also used for KMS)."""
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10)
-    try:
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            endpoint_url=endpoint_url or None,
-            region_name=region or None,
-            config=config,
-        )
-    except BotoCoreError as e:
-        raise ConfigError(f"cannot create an AWS {service} client: {e}") from None
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -107,12 +91,8 @@ class LockState:
             return None
 
 
-def _code(e: ClientError) -> str:
-    return str(e.response.get("Error", {}).get("Code", ""))
-
-
-def _status(e: ClientError) -> int:
-    return int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+_code = error_code
+_status = http_status
 
 
 def _retain_until(value: Any) -> datetime | None:
@@ -387,19 +367,6 @@ class S3Store(EvidenceStore):
             raise self._fail("LIST VERSIONS", "/", e) from None
         return out
 
-    def bucket_settings(self) -> dict[str, Any]:
-        """Versioning and Object Lock configuration of the bucket (raw API answers)."""
-        out: dict[str, Any] = {}
-        try:
-            out["versioning"] = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
-        except (ClientError, BotoCoreError) as e:
-            raise self._fail("GET versioning of", "", e) from None
-        try:
-            out["object_lock"] = self.client.get_object_lock_configuration(Bucket=self.bucket).get(
-                "ObjectLockConfiguration", {}
-            )
-        except ClientError as e:
-            if _code(e) != "ObjectLockConfigurationNotFoundError":
-                raise self._fail("GET object lock of", "", e) from None
-            out["object_lock"] = {}
-        return out
+    def bucket_settings(self) -> BucketSettings:
+        """The bucket's settings, read once per call by the one reader (``bucket_check``)."""
+        return read_settings(self.client, self.bucket)

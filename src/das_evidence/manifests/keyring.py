@@ -31,7 +31,7 @@ def load_signers(
     needed when the entry key cannot sign checkpoints) likewise.
     """
     if key_ref.startswith("kms:") or (note_key_ref or "").startswith("kms:"):
-        from das_evidence.evidence_store.s3 import make_client
+        from das_evidence.aws import make_client
         from das_evidence.manifests.kms import KmsKeyRef, kms_signers
 
         if not key_ref.startswith("kms:") or not (

@@ -17,7 +17,7 @@ Every signature KMS returns is verified here against the key's public key
 before it is handed out, so a wrong or garbled answer raises instead of
 producing an archive that fails verification later.
 
-The KMS client is passed in (``evidence_store.s3.make_client("kms")``): this
+The KMS client is passed in (``aws.make_client("kms")``): this
 module imports neither boto3 nor botocore, and wraps their errors where they
 enter: :class:`ConfigError` (exit 2) when the key or its permissions are wrong,
 :class:`EvidenceError` (exit 3) when KMS could not be reached or answered

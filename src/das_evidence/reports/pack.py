@@ -33,6 +33,7 @@ from das_evidence.manifests.tlog_proof import TlogProof
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, in_period
 from das_evidence.streams import stream_matches
 from das_evidence.timefmt import parse_rfc3339, rfc3339
+from das_evidence.verify.continuity import find_breaks, tiling_window
 
 # 1980-01-01, the earliest time a zip can hold: no member carries a wall-clock time.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -93,17 +94,13 @@ def select(archive: ArchiveLog, start: datetime, end: datetime, only: str | None
     ]
     sel = Selection(start, end, only, entries)
     # Every windowed stream the archive has must tile the whole period.
-    streams = sorted({str(e.predicate["stream"]) for e in archive.entries if _windowed(e)})
-    for stream in (s for s in streams if wanted(s)):
-        cursor = start
-        for e in (e for e in entries if e.predicate["stream"] == stream and _windowed(e)):
-            w_start = parse_rfc3339(e.predicate["window"]["start"])
-            w_end = parse_rfc3339(e.predicate["window"]["end"])
-            if w_start > cursor:
-                sel.gaps.append(Gap(stream, cursor, w_start))
-            cursor = max(cursor, w_end)
-        if cursor < end:
-            sel.gaps.append(Gap(stream, cursor, end))
+    streams = {str(e.predicate["stream"]) for e in archive.entries if _windowed(e)}
+    breaks = find_breaks(
+        [w for e in entries if (w := tiling_window(e.index, e.predicate)) is not None],
+        period=(start, end),
+        streams=(s for s in streams if wanted(s)),
+    )
+    sel.gaps = [Gap(b.stream, b.after, b.before) for b in breaks if b.kind == "gap"]
     return sel
 
 

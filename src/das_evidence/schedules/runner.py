@@ -10,21 +10,17 @@ summary line; the exit code is 0 when all is well, 1 when a check failed and
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from das_evidence.collect import collect_settings, open_settings_store, signers_for
 from das_evidence.config import Settings
-from das_evidence.errors import ConfigError, EvidenceError
-from das_evidence.evidence_store.interface import CHECKPOINT_KEY, entry_key
+from das_evidence.errors import ConfigError, EvidenceError, FormatError
+from das_evidence.evidence_store.interface import CHECKPOINT_KEY
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
-from das_evidence.manifests.log import ZERO_HASH, ArchiveLog
-from das_evidence.manifests.merkle import MerkleTree, verify_consistency
-from das_evidence.manifests.note import SignedNote, VerifierKey
-from das_evidence.manifests.signers import PublicKey
+from das_evidence.manifests.log import ArchiveLog
+from das_evidence.manifests.note import SignedNote
 from das_evidence.schedules.alerts import Alert, failure_alert, send_alerts, stale_alert
 from das_evidence.schedules.status import (
     LastRun,
@@ -34,9 +30,10 @@ from das_evidence.schedules.status import (
     stream_status,
     write_last_run,
 )
+from das_evidence.services import Services
 from das_evidence.streams import HISTORY_STREAMS, StreamId
 from das_evidence.timefmt import rfc3339
-from das_evidence.verify.archive import Trust, check_entry
+from das_evidence.verify.archive import check_archive, load_archive
 from das_evidence.verify.findings import Report
 
 
@@ -51,6 +48,8 @@ class RunSummary:
     findings: list[str] = field(default_factory=list)
     error: str | None = None
     exit_code: int = 0
+    # Unsealed entries the run found and sealed before collecting (crash recovery).
+    recovered: list[str] = field(default_factory=list)
     retention_days_left: dict[str, int] = field(default_factory=dict)
     # The log as verified at the end of the run, reused for status and alerts.
     archive: ArchiveLog | None = field(default=None, repr=False)
@@ -68,19 +67,20 @@ class RunSummary:
             "checkpoint": self.checkpoint,
             "verification": {"checked_entries": len(self.new_entries), "findings": self.findings},
             "error": self.error,
+            "recovered": self.recovered,
             "retention_days_left": self.retention_days_left,
         }
 
 
-def _checkpoint_state(store: Any, settings: Settings, report: Report) -> tuple[int, bytes] | None:
+def _checkpoint_state(services: Services, report: Report) -> tuple[int, bytes] | None:
     """The checkpoint the run starts from; a bad signature on it is a finding."""
-    current = store.get_checkpoint()
+    current = services.store().get_checkpoint()
     if current is None:
         return None
-    _, note_signer = signers_for(settings)
-    key = VerifierKey.from_public_key(note_signer.name, note_signer.public_key_raw())
+    trust = services.trust()
+    assert trust.note_key is not None
     try:
-        cp = open_checkpoint(current[0], key, settings.log.origin)
+        cp = open_checkpoint(current[0], trust.note_key, services.settings.log.origin)
     except EvidenceError as e:
         report.fail("V7 checkpoint", CHECKPOINT_KEY, f"the run started from a bad one: {e.message}")
         cp = Checkpoint.from_text(SignedNote.from_bytes(current[0]).text)
@@ -88,68 +88,37 @@ def _checkpoint_state(store: Any, settings: Settings, report: Report) -> tuple[i
 
 
 def verify_appended(
-    settings: Settings, before: tuple[int, bytes] | None, report: Report
-) -> tuple[ArchiveLog, Checkpoint | None]:
-    """Check the entries from ``before`` on, and the new checkpoint against ``before``."""
-    signer, note_signer = signers_for(settings)
-    trust = Trust(
-        keys=(PublicKey.from_pem(signer.public_key_pem()),),
-        note_key=VerifierKey.from_public_key(note_signer.name, note_signer.public_key_raw()),
-        origin=settings.log.origin,
-    )
-    store = open_settings_store(settings)
-    archive = ArchiveLog(store, settings.log.origin)
-    start = before[0] if before else 0
-    prev = archive.entries[start - 1].leaf.hex() if start > 0 else ZERO_HASH
-    for entry in archive.entries[start:]:
-        key = entry_key(entry.index)
-        statement = check_entry(
-            report, key, store.get(key), trust, entry.index, settings.log.origin
-        )
-        if statement is None:
-            continue
-        if statement.predicate.get("log", {}).get("prev_leaf_hash") != prev:
-            report.fail("V5 chain", key, "does not link to the previous entry")
-        prev = entry.leaf.hex()
-        for subject in statement.subjects:
-            if hashlib.sha256(store.get(subject.name)).hexdigest() != subject.sha256:
-                report.fail("V6 evidence", subject.name, f"differs from what {key} signed")
-    current = store.get_checkpoint()
-    if current is None:
-        if archive.size:
-            report.fail("V7 checkpoint", CHECKPOINT_KEY, "missing after the run")
-        return archive, None
-    assert trust.note_key is not None
+    services: Services, before: tuple[int, bytes] | None, report: Report
+) -> tuple[ArchiveLog | None, Checkpoint | None]:
+    """Verify the archive after an append with the one verification core.
+
+    The same checks as ``evidence verify`` (:func:`~das_evidence.verify.check_archive`),
+    trusting the run's own keys and the checkpoint the run started from: the
+    log must extend it, so entries the run did not write cannot have changed.
+    """
+    store = services.store()
+    snap = load_archive(store)
+    result = check_archive(snap, replace(services.trust(), checkpoint=before))
+    report.findings.extend(result.findings)
     try:
-        cp = open_checkpoint(current[0], trust.note_key, settings.log.origin)
-    except EvidenceError as e:
-        report.fail("V7 checkpoint", CHECKPOINT_KEY, e.message)
+        archive: ArchiveLog | None = services.archive()
+    except FormatError:
+        archive = None  # a damaged log: the findings above say how
+    current = snap.checkpoints.get(CHECKPOINT_KEY)
+    if current is None or any(f.subject == CHECKPOINT_KEY for f in result.findings):
         return archive, None
-    tree = MerkleTree([e.leaf for e in archive.entries])
-    if cp.size != archive.size or cp.root_hash != tree.root:
-        report.fail("V7 checkpoint", CHECKPOINT_KEY, "does not match the entries")
-    elif before is not None and before[0] < cp.size:
-        try:
-            verify_consistency(
-                before[0], cp.size, before[1], cp.root_hash, tree.consistency_proof(before[0])
-            )
-        except EvidenceError as e:
-            report.fail(
-                "V7 checkpoint",
-                CHECKPOINT_KEY,
-                f"not consistent with the previous one: {e.message}",
-            )
-    return archive, cp
+    return archive, Checkpoint.from_text(SignedNote.from_bytes(current).text)
 
 
 def status_report(
-    settings: Settings,
+    services: Services,
     now: datetime,
     last_run: dict[str, Any] | None = None,
     archive: ArchiveLog | None = None,
 ) -> StatusReport:
     """Per stream lag against its freshness objective (`evidence status`)."""
-    archive = archive or ArchiveLog(open_settings_store(settings), settings.log.origin)
+    settings = services.settings
+    archive = archive or services.archive()
     return stream_status(
         archive.entries,
         now=now,
@@ -181,12 +150,14 @@ RETENTION_WARNING = timedelta(days=30)
 
 
 def retention_risks(
-    settings: Settings, now: datetime, archive: ArchiveLog | None = None
+    services: Services, now: datetime, archive: ArchiveLog | None = None
 ) -> dict[str, int]:
     """History streams whose oldest uncollected window is near ACCOUNT_USAGE's
     365-day retention: stream -> whole days left before its rows are gone."""
-
-    archive = archive or ArchiveLog(open_settings_store(settings), settings.log.origin)
+    settings = services.settings
+    if not settings.uses_snowflake():
+        return {}
+    archive = archive or services.archive()
     risks: dict[str, int] = {}
     account = settings.account()
     for name in HISTORY_STREAMS:
@@ -200,8 +171,9 @@ def retention_risks(
     return risks
 
 
-def _alert(settings: Settings, summary: RunSummary, now: datetime) -> None:
+def _alert(services: Services, summary: RunSummary, now: datetime) -> None:
     """Failure and staleness alerts; a failing webhook never fails the run."""
+    settings = services.settings
     hooks = settings.alerts.webhooks
     if not hooks:
         return
@@ -223,11 +195,11 @@ def _alert(settings: Settings, summary: RunSummary, now: datetime) -> None:
         )
     try:
         # The log the run just verified, when it got that far; else read it now.
-        archive = summary.archive or ArchiveLog(open_settings_store(settings), settings.log.origin)
+        archive = summary.archive or services.archive()
         stale = stale_alert(
-            status_report(settings, now, archive=archive), source=settings.log.origin
+            status_report(services, now, archive=archive), source=settings.log.origin
         )
-        risks = summary.retention_days_left or retention_risks(settings, now, archive)
+        risks = summary.retention_days_left or retention_risks(services, now, archive)
     except EvidenceError:
         return
     if stale is not None:
@@ -257,9 +229,11 @@ def run(
     schedule: str | None = None,
 ) -> RunSummary:
     summary = RunSummary(started_at=clock().replace(microsecond=0), schedule=schedule)
+    services = Services(settings, clock=clock)
     try:
-        summary = _run(settings, clock=clock, only=only, schedule=schedule, summary=summary)
+        summary = _run(services, only=only, schedule=schedule, summary=summary)
     finally:
+        services.close()
         now = clock().replace(microsecond=0)
         if settings.status.last_run_file is not None:
             write_last_run(
@@ -274,39 +248,69 @@ def run(
                     verify_ok=not summary.findings,
                 ),
             )
-        _alert(settings, summary, now)
+        _alert(services, summary, now)
     return summary
 
 
 def _run(
-    settings: Settings,
+    services: Services,
     *,
-    clock: Callable[[], datetime],
     only: str | None,
     schedule: str | None,
     summary: RunSummary,
 ) -> RunSummary:
+    settings, clock = services.settings, services.clock
     try:
         selection = _schedule_globs(settings, schedule, only)
-        store = open_settings_store(settings, create=True)
+        services.store(create=True)
         report = Report(settings.store.uri)
-        before = _checkpoint_state(store, settings, report)
+        before = _checkpoint_state(services, report)
         reconcile = timedelta(days=settings.reconcile_days) if settings.reconcile_days else None
-        collected = collect_settings(settings, only=selection, clock=clock, reconcile=reconcile)
-        summary.streams = collected.to_json()["streams"]
-        archive, cp = verify_appended(settings, before, report)
-        summary.new_entries = list(range(before[0] if before else 0, archive.size))
+        collected = None
+        try:
+            summary.recovered = _unsealed(services, before)
+            collected = services.collect(only=selection, reconcile=reconcile)
+            summary.streams = collected.to_json()["streams"]
+        except EvidenceError as e:
+            if e.exit_code != 1:
+                raise
+            # The archive itself failed a check (e.g. entries missing under a checkpoint):
+            # nothing was appended; the verification below says what is wrong.
+            summary.error = str(e)
+        archive, cp = verify_appended(services, before, report)
         if cp is not None:
             summary.checkpoint = {"size": cp.size, "root_hash": cp.root_hash.hex()}
         summary.findings = [str(f) for f in report.findings]
-        summary.retention_days_left = retention_risks(settings, clock(), archive)
-        summary.archive = archive
-        if report.findings:
+        if archive is not None:
+            summary.new_entries = list(range(before[0] if before else 0, archive.size))
+            summary.retention_days_left = retention_risks(services, clock(), archive)
+            summary.archive = archive
+        if report.findings or summary.error:
             summary.exit_code = 1
-        elif not collected.ok:
+        elif collected is not None and not collected.ok:
             summary.exit_code = collected.exit_code
     except EvidenceError as e:
         summary.error = str(e)
         summary.exit_code = e.exit_code if e.exit_code in (1, 2, 3) else 3
     summary.finished_at = clock().replace(microsecond=0)
     return summary
+
+
+def _unsealed(services: Services, before: tuple[int, bytes] | None) -> list[str]:
+    """What the run found unsealed and seals before collecting.
+
+    Entries past ``log/checkpoint`` are what a run killed between writing an
+    entry and its checkpoint leaves behind, and also what rolling
+    ``log/checkpoint`` back to an older one looks like. Either way the entries
+    are signed by this log's key, so the run seals them (crash recovery) and
+    says so in its summary; ``evidence verify`` reports the state until then.
+    """
+    size = services.archive().size
+    covered = before[0] if before else 0
+    if size <= covered:
+        return []
+    what = "was missing" if before is None else f"covered {covered} of {size} entries"
+    return [
+        f"log/checkpoint {what} (a crashed run, or a checkpoint rolled back): "
+        f"sealed the {size - covered} entries after it"
+    ]

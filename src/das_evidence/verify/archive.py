@@ -39,6 +39,8 @@ from das_evidence.manifests.merkle import MerkleTree, leaf_hash
 from das_evidence.manifests.note import SignedNote, VerifierKey
 from das_evidence.manifests.signers import PublicKey
 from das_evidence.manifests.statement import Statement
+from das_evidence.timefmt import rfc3339
+from das_evidence.verify.continuity import TimedWindow, find_breaks, tiling_window
 from das_evidence.verify.findings import Report
 
 _ENTRY = re.compile(r"^log/entries/(\d{12})\.dsse\.json$")
@@ -54,6 +56,8 @@ class Trust:
     keys: tuple[PublicKey, ...]
     note_key: VerifierKey | None = None
     origin: str | None = None
+    #: A checkpoint seen before, as (size, root hash): the archive must extend it.
+    checkpoint: tuple[int, bytes] | None = None
 
 
 @dataclass
@@ -314,6 +318,21 @@ def _check_checkpoints(
             report.fail("V7 checkpoint", key, f"size {cp.size} but only {len(leaves)} entries")
         elif cp.root_hash != tree.prefix_root(cp.size):
             report.fail("V7 checkpoint", key, f"root does not match the first {cp.size} entries")
+    if trust.checkpoint is not None:
+        size, root = trust.checkpoint
+        if size > len(leaves):
+            report.fail(
+                "V7 checkpoint",
+                CHECKPOINT_KEY,
+                f"the log has {len(leaves)} entries, fewer than the {size} of a checkpoint "
+                "seen before (rolled back)",
+            )
+        elif tree.prefix_root(size) != root:
+            report.fail(
+                "V7 checkpoint",
+                CHECKPOINT_KEY,
+                f"the first {size} entries are not the tree of a checkpoint seen before (forked)",
+            )
     newest = sizes.get(CHECKPOINT_KEY)
     if CHECKPOINT_KEY not in snap.checkpoints:
         if leaves:
@@ -341,8 +360,9 @@ def _check_continuity(
     indexed: Sequence[tuple[int, str]],
     statements: Sequence[Statement | None],
 ) -> None:
-    last: dict[str, tuple[datetime, str]] = {}
     windows: dict[int, tuple[Any, Any]] = {}
+    tiling: list[TimedWindow] = []
+    keys = dict(indexed)
     for (index, key), statement in zip(indexed, statements, strict=True):
         if statement is None:
             continue
@@ -350,10 +370,7 @@ def _check_continuity(
         stream, window = p.get("stream"), p.get("window")
         if not isinstance(stream, str) or not isinstance(window, Mapping):
             continue
-        start, end = _parse_time(window.get("start")), _parse_time(window.get("end"))
         windows[index] = (stream, (window.get("start"), window.get("end")))
-        if start is None or end is None:
-            continue
         if "amends" in p:
             target = windows.get(p["amends"]) if isinstance(p["amends"], int) else None
             if target is None or target != windows[index] or p["amends"] >= index:
@@ -364,19 +381,14 @@ def _check_continuity(
                     "entry of the same stream and window",
                 )
             continue
-        if start == end:
-            continue
-        previous = last.get(stream)
-        if previous is not None and previous[0] != start:
-            kind = "gap" if start > previous[0] else "overlap"
-            report.fail(
-                "V8 continuity",
-                key,
-                f"stream {stream}: {kind} between {previous[1]} (ends "
-                f"{window_end(previous[0])}) and this window (starts {window.get('start')})",
-            )
-        last[stream] = (end, key)
-
-
-def window_end(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+        w = tiling_window(index, p)
+        if w is not None:
+            tiling.append(w)
+    for b in find_breaks(tiling):
+        assert b.index is not None and b.previous is not None  # no period: breaks sit between
+        report.fail(
+            "V8 continuity",
+            keys[b.index],
+            f"stream {b.stream}: {b.kind} between {keys[b.previous]} (ends "
+            f"{rfc3339(b.after)}) and this window (starts {rfc3339(b.before)})",
+        )

@@ -23,7 +23,6 @@ import re
 import stat
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,9 @@ from das_evidence.manifests.merkle import leaf_hash, verify_inclusion
 from das_evidence.manifests.note import SignedNote, VerifierKey
 from das_evidence.manifests.statement import Statement
 from das_evidence.manifests.tlog_proof import TlogProof
-from das_evidence.verify.archive import Trust, _note_key, _parse_time, check_entry
+from das_evidence.timefmt import rfc3339
+from das_evidence.verify.archive import Trust, _note_key, check_entry
+from das_evidence.verify.continuity import find_breaks, tiling_window
 from das_evidence.verify.findings import Report
 
 MAX_MEMBERS = 200_000
@@ -271,23 +272,16 @@ def _declared_gaps(files: dict[str, bytes]) -> list[dict[str, Any]]:
 def _check_continuity(
     report: Report, statements: dict[int, Statement], gaps: list[dict[str, Any]]
 ) -> None:
-    last: dict[str, datetime] = {}
     allowed = {(g.get("stream"), g.get("start"), g.get("end")) for g in gaps}
-    for index in sorted(statements):
-        p = statements[index].predicate
-        w, stream = p.get("window", {}), p.get("stream")
-        start, end = _parse_time(w.get("start")), _parse_time(w.get("end"))
-        if start is None or end is None or start == end or "amends" in p:
+    windows = [
+        w for i, st in statements.items() if (w := tiling_window(i, st.predicate)) is not None
+    ]
+    for b in find_breaks(windows):
+        if b.kind == "gap" and (b.stream, rfc3339(b.after), rfc3339(b.before)) in allowed:
             continue
-        prev = last.get(str(stream))
-        if prev is not None and prev != start:
-            declared = (stream, prev.strftime("%Y-%m-%dT%H:%M:%SZ"), w.get("start")) in allowed
-            if not declared:
-                kind = "gap" if start > prev else "overlap"
-                report.fail(
-                    "P5 continuity",
-                    f"entries/{index:012d}.dsse.json",
-                    f"stream {stream}: {kind} before this window (previous ended "
-                    f"{prev.strftime('%Y-%m-%dT%H:%M:%SZ')}, this starts {w.get('start')})",
-                )
-        last[str(stream)] = end
+        report.fail(
+            "P5 continuity",
+            f"entries/{b.index:012d}.dsse.json",
+            f"stream {b.stream}: {b.kind} before this window (previous ended "
+            f"{rfc3339(b.after)}, this starts {rfc3339(b.before)})",
+        )

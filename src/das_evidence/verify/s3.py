@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from das_evidence.errors import EvidenceError
+from das_evidence.evidence_store.bucket_check import BucketSettings, evaluate_lock
 from das_evidence.evidence_store.interface import (
     CHECKPOINT_KEY,
     CHECKPOINTS_PREFIX,
@@ -48,7 +49,7 @@ class Pin:
 
 @dataclass
 class S3Facts:
-    bucket: dict[str, Any] = field(default_factory=dict)
+    bucket: BucketSettings | None = None
     versions: list[ObjectVersion] = field(default_factory=list)
     locks: dict[str, LockState | None] = field(default_factory=dict)
     pinned: dict[str, Pin] = field(default_factory=dict)
@@ -125,10 +126,12 @@ def check_s3(
     snap: ArchiveSnapshot, facts: S3Facts, report: Report, *, lock_mode: str = "COMPLIANCE"
 ) -> None:
     """Add the S3 findings to ``report`` (which already holds the local ones)."""
-    if facts.bucket.get("versioning") != "Enabled":
-        report.fail("S1 bucket", snap.target, "versioning is not enabled on the bucket")
-    if facts.bucket.get("object_lock", {}).get("ObjectLockEnabled") != "Enabled":
-        report.fail("S1 bucket", snap.target, "Object Lock is not enabled on the bucket")
+    if facts.bucket is None:
+        report.fail("S1 bucket", snap.target, "the bucket's settings were not read")
+    else:
+        for check in evaluate_lock(facts.bucket):
+            if not check.passed:
+                report.fail("S1 bucket", snap.target, check.detail)
 
     by_key: dict[str, list[ObjectVersion]] = {}
     for v in facts.versions:

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from das_evidence.errors import CollectorError, EvidenceError
+from das_evidence.errors import CollectorError, EvidenceError, StoreError
 
 DEFAULT_MAX_BYTES = 512 * 1024**2
 
@@ -160,43 +160,45 @@ class LocalTarget(TargetSource):
 
 
 class S3Target(TargetSource):
-    """A target directory copied to ``s3://bucket/prefix/target`` (read through S3Store)."""
+    """A target directory copied to ``s3://bucket/prefix/target``, read-only."""
 
-    def __init__(self, uri: str, *, endpoint_url: str | None = None, store: Any = None) -> None:
+    def __init__(self, uri: str, *, endpoint_url: str | None = None) -> None:
         self.location = uri.rstrip("/")
         self._endpoint_url = endpoint_url
-        self._store = store
+        self._reader: Any = None
 
     def _s3(self) -> Any:
-        if self._store is None:
-            from das_evidence.evidence_store.s3 import S3Store
+        if self._reader is None:
+            from das_evidence.aws import S3Reader
+            from das_evidence.evidence_store.s3 import parse_s3_uri
 
             try:
-                self._store = S3Store(self.location, endpoint_url=self._endpoint_url)
+                bucket, prefix = parse_s3_uri(self.location)
             except EvidenceError as e:
                 raise ArtifactError(
                     f"{self.location} is not a dbt target: {e.message}",
                     fix="set target_dir to s3://bucket/prefix/target",
                 ) from None
-        return self._store
+            self._reader = S3Reader(bucket, prefix, endpoint_url=self._endpoint_url)
+        return self._reader
 
     def check_target(self) -> None:
         self._s3()
 
     def size(self, name: str) -> int | None:
         try:
-            state = self._s3().lock_state(name)
-        except EvidenceError as e:
+            size = self._s3().size(name)
+        except StoreError as e:
             raise ArtifactError(
                 f"cannot read {self.describe(name)}: {e.message}",
                 fix="check credentials, the endpoint and the bucket",
             ) from None
-        return None if state is None else int(state.size)
+        return None if size is None else int(size)
 
     def read(self, name: str, max_bytes: int) -> bytes:
         try:
-            data = bytes(self._s3().get(name))
-        except EvidenceError as e:
+            data = bytes(self._s3().read(name, max_bytes))
+        except StoreError as e:
             raise ArtifactError(
                 f"cannot read {self.describe(name)}: {e.message}",
                 fix="check credentials, the endpoint and the bucket",

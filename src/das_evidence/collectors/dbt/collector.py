@@ -1,7 +1,7 @@
 """The dbt collector: one archive entry per dbt invocation found in a target directory.
 
-A :class:`DbtCollector` reads and validates its target directory once, when it
-is made, because the stream name carries the invocation id:
+A :class:`DbtCollector` reads and validates its target directory once, on
+first use (building one is cheap), because the stream name carries the invocation id:
 ``dbt/<project>/<invocation_id>``. A target that fails validation keeps its
 :class:`~das_evidence.collectors.dbt.artifacts.ArtifactError`, takes the stream
 ``dbt/<project>/invalid`` and raises the error from :meth:`due_windows` (which
@@ -134,25 +134,42 @@ class DbtCollector(Collector):
         self.source = source
         self.name = COLLECTOR_NAME
         self.max_bytes = max_bytes
+        # Read on first use, not here: building a collector is cheap, and one that
+        # --only leaves out never touches its target.
+        self._loaded = False
+        self._stream = ""
         self._target: DbtTarget | None = None
         self._tables: DbtTables | None = None
         self._error: ArtifactError | None = None
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
         try:
-            self._target = read_target(source, max_bytes=max_bytes)
+            self._target = read_target(self.source, max_bytes=self.max_bytes)
             self._tables = _build(self._target)
         except ArtifactError as e:
-            log.error("dbt project %s: %s", project, e)
+            log.error("dbt project %s: %s", self.project, e)
             self._error = e
-            self.stream = str(StreamId.dbt(project, "invalid"))
+            self._stream = str(StreamId.dbt(self.project, "invalid"))
         else:
-            self.stream = str(StreamId.dbt(project, self._target.invocation_id))
+            self._stream = str(StreamId.dbt(self.project, self._target.invocation_id))
+
+    @property
+    def stream(self) -> str:  # type: ignore[override]
+        """``dbt/<project>/<invocation_id>``: known once the target has been read."""
+        self._load()
+        return self._stream
 
     @property
     def error(self) -> ArtifactError | None:
         """Why the target cannot be archived, or None."""
+        self._load()
         return self._error
 
     def _valid(self) -> tuple[DbtTarget, DbtTables]:
+        self._load()
         if self._error is not None:
             raise self._error
         assert self._target is not None and self._tables is not None

@@ -13,9 +13,9 @@ from das_evidence.collectors.snowflake.history import HistoryCollector
 from das_evidence.collectors.snowflake.policy_views import USERS_PERSONAL_COLUMNS
 from das_evidence.collectors.snowflake.views import VIEWS
 from das_evidence.config import Settings
-from das_evidence.streams import HISTORY_STREAMS, POLICY_STREAM
+from das_evidence.streams import POLICY_STREAM
 
-__all__ = ["HistoryCollector", "LazySession", "history_collectors", "policy_collectors"]
+__all__ = ["HistoryCollector", "LazySession", "history_collector", "policy_collector"]
 
 
 class LazySession:
@@ -89,57 +89,42 @@ def _query_history_transform(
     return transform, (pa.field("QUERY_TEXT_HMAC", pa.string()),), predicate
 
 
-def policy_collectors(settings: Settings, session: Callable[[], Any]) -> list[Collector]:
-    """The policy-state snapshot collector, unless disabled."""
+def policy_collector(settings: Settings, session: Callable[[], Any]) -> Collector:
+    """The policy-state snapshot collector."""
     from das_evidence.collectors.snowflake.policy import PolicyStateCollector
     from das_evidence.manifests.keyring import load_hmac_key
 
     cfg = settings.stream(POLICY_STREAM)
-    if not cfg.enabled:
-        return []
     personal = {k.upper(): v for k, v in cfg.personal_data.items()}
     needs_key = "hmac" in {**USERS_PERSONAL_COLUMNS, **personal}.values()
-    return [
-        PolicyStateCollector(
-            account=settings.account(),
-            session=session,
-            hmac_key=load_hmac_key(settings.redaction.hmac_key) if needs_key else None,
-            personal_data=personal,
-            interval=cfg.interval,
-        )
-    ]
+    return PolicyStateCollector(
+        account=settings.account(),
+        session=session,
+        hmac_key=load_hmac_key(settings.redaction.hmac_key) if needs_key else None,
+        personal_data=personal,
+        interval=cfg.interval,
+    )
 
 
-def history_collectors(
-    settings: Settings,
-    session: Callable[[], Any],
-    now: datetime,
-    streams: tuple[str, ...] = HISTORY_STREAMS,
-) -> list[HistoryCollector]:
-    """One collector per enabled history stream of ``settings``."""
-    account = settings.account()
-    out: list[HistoryCollector] = []
-    for name in streams:
-        cfg = settings.stream(name)
-        if not cfg.enabled:
-            continue
-        transform = None
-        extra: tuple[pa.Field, ...] = ()
-        predicate: dict[str, Any] = {}
-        if name == "query_history":
-            transform, extra, predicate = _query_history_transform(settings)
-        out.append(
-            HistoryCollector(
-                VIEWS[name],
-                account=account,
-                session=session,
-                first_start=settings.first_start(name, now),
-                safety=settings.safety(name),
-                max_window=cfg.max_window,
-                min_window=cfg.min_window,
-                transform=transform,
-                extra_fields=extra,
-                predicate_extra=predicate,
-            )
-        )
-    return out
+def history_collector(
+    settings: Settings, session: Callable[[], Any], now: datetime, view: str
+) -> HistoryCollector:
+    """The collector of one ACCOUNT_USAGE history view."""
+    cfg = settings.stream(view)
+    transform = None
+    extra: tuple[pa.Field, ...] = ()
+    predicate: dict[str, Any] = {}
+    if view == "query_history":
+        transform, extra, predicate = _query_history_transform(settings)
+    return HistoryCollector(
+        VIEWS[view],
+        account=settings.account(),
+        session=session,
+        first_start=settings.first_start(view, now),
+        safety=settings.safety(view),
+        max_window=cfg.max_window,
+        min_window=cfg.min_window,
+        transform=transform,
+        extra_fields=extra,
+        predicate_extra=predicate,
+    )

@@ -230,7 +230,9 @@ def test_the_target_can_be_on_s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         [remote] = dbt_collectors([(PROJECT, "s3://dbt-artifacts/ci/jaffle/target")])
         [missing] = dbt_collectors([(PROJECT, "s3://dbt-artifacts/ci/other/target")])
         [small] = dbt_collectors([(PROJECT, "s3://dbt-artifacts/ci/jaffle/target")], max_bytes=1000)
-    assert remote.error is None, remote.error
+        # Targets are read on first use, here while the S3 is up.
+        assert remote.error is None, remote.error
+        assert missing.error is not None and small.error is not None
     assert remote.stream == f"dbt/{PROJECT}/{INVOCATION}"
     [local] = dbt_collectors([(PROJECT, str(TARGET))])
     a, b = tmp_path / "a", tmp_path / "b"

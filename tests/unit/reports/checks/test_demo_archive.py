@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from das_evidence.collect import collect_settings
 from das_evidence.config import load_settings
 from das_evidence.demo.policy_seed import (
     EDITED_MASKING_POLICY,
@@ -32,6 +31,7 @@ from das_evidence.manifests.keyring import write_key_pair
 from das_evidence.reports.checks import ChecksConfig, run_checks
 from das_evidence.reports.evidence import EvidenceSet, from_archive
 from das_evidence.reports.model import CheckResult
+from das_evidence.services import Services
 
 pytestmark = pytest.mark.integration
 
@@ -58,9 +58,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         with config.open("a") as out:
             out.write(f'\n[[dbt]]\nproject = "jaffle_health"\ntarget_dir = "{DBT_TARGET}"\n')
         settings = load_settings(config)
-        first = collect_settings(settings, only=None, clock=lambda: NOW - timedelta(days=1))
+        first = Services(settings, clock=lambda: NOW - timedelta(days=1)).collect(only=None)
         apply_policy_changes(fake.duck, at=NOW - timedelta(hours=12))
-        second = collect_settings(settings, only=None, clock=lambda: NOW)
+        second = Services(settings, clock=lambda: NOW).collect(only=None)
     assert first.ok and second.ok
     evidence = from_archive(LocalStore(directory / "archive"), DEMO_ORIGIN, START, NOW)
     results = run_checks(evidence, ChecksConfig(now=NOW))

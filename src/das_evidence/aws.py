@@ -1,0 +1,110 @@
+"""The one module that imports boto3 and botocore.
+
+It makes clients (S3 for the evidence store and dbt targets, KMS for signers)
+with standard-mode retries and short connect timeouts, and names botocore's
+exception types so callers can catch them without importing the SDK. Every
+caller wraps these errors into the product's own where they enter
+(:class:`~das_evidence.errors.StoreError`, ``ConfigError`` ...): no botocore
+type leaves the module that made the call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from das_evidence.errors import ConfigError, StoreError
+
+__all__ = [
+    "SDK_ERRORS",
+    "BotoCoreError",
+    "ClientError",
+    "S3Reader",
+    "error_code",
+    "http_status",
+    "make_client",
+]
+
+#: Everything the SDK raises for a failed call: service answers and client-side failures.
+SDK_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError)
+
+
+def make_client(service: str, *, endpoint_url: str | None = None, region: str | None = None) -> Any:
+    """A boto3 client with standard-mode retries (S3 and KMS)."""
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10)
+    try:
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=endpoint_url or None,
+            region_name=region or None,
+            config=config,
+        )
+    except BotoCoreError as e:
+        raise ConfigError(
+            f"cannot create an AWS {service} client: {e}",
+            fix="set the region (AWS_REGION or the config's region) and check the endpoint URL",
+        ) from None
+
+
+def error_code(e: ClientError) -> str:
+    """The service's error code (``NoSuchKey``, ``AccessDenied`` ...), or ''."""
+    return str(e.response.get("Error", {}).get("Code", ""))
+
+
+def http_status(e: ClientError) -> int:
+    return int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+class S3Reader:
+    """Read-only access to objects under ``s3://bucket/prefix`` (dbt targets).
+
+    Not the evidence store: nothing here writes, locks or checks a digest.
+    A failed read is a :class:`~das_evidence.errors.StoreError` naming the object.
+    """
+
+    def __init__(self, bucket: str, prefix: str, *, endpoint_url: str | None = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self._endpoint_url = endpoint_url
+        self._client: Any = None
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def _s3(self) -> Any:
+        if self._client is None:
+            self._client = make_client("s3", endpoint_url=self._endpoint_url)
+        return self._client
+
+    def size(self, name: str) -> int | None:
+        """The object's size, or None when there is no such object."""
+        try:
+            head = self._s3().head_object(Bucket=self.bucket, Key=self._key(name))
+        except ClientError as e:
+            if error_code(e) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._error(name, e) from e
+        except BotoCoreError as e:
+            raise self._error(name, e) from e
+        return int(head.get("ContentLength", 0))
+
+    def read(self, name: str, max_bytes: int) -> bytes:
+        """At most ``max_bytes + 1`` bytes of the object (more means it is too large)."""
+        try:
+            body = self._s3().get_object(Bucket=self.bucket, Key=self._key(name))["Body"]
+            try:
+                return bytes(body.read(max_bytes + 1))
+            finally:
+                body.close()
+        except SDK_ERRORS as e:
+            raise self._error(name, e) from e
+
+    def _error(self, name: str, e: Exception) -> StoreError:
+        code = error_code(e) if isinstance(e, ClientError) else type(e).__name__
+        return StoreError(
+            f"s3://{self.bucket}/{self._key(name)}: {code}: {e}",
+            fix="check the credentials, the endpoint and the bucket",
+        )

@@ -1,0 +1,170 @@
+"""Wiring: the services one command uses, each built once from the settings.
+
+A command makes one :class:`Services` and asks it for the store, the signers
+(one ``GetPublicKey`` per KMS key for the whole command), the trust they imply
+and the collectors ``--only`` selects. Nothing is built before it is asked for,
+so ``evidence status`` never loads a signing key and a dbt-only configuration
+never needs a Snowflake account.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+
+from das_evidence.collectors.catalogue import build_collectors
+from das_evidence.collectors.interface import Collector
+from das_evidence.collectors.runner import CollectReport, Runner
+from das_evidence.collectors.snowflake import LazySession
+from das_evidence.config import Settings
+from das_evidence.errors import ConfigError, EvidenceError
+from das_evidence.evidence_store import open_store
+from das_evidence.evidence_store.interface import EvidenceStore
+from das_evidence.manifests.keyring import load_signers
+from das_evidence.manifests.log import ArchiveLog, LogEntry
+from das_evidence.manifests.signers import NoteSigner, Signer
+from das_evidence.streams import StreamId
+from das_evidence.verify.archive import Trust
+
+log = logging.getLogger(__name__)
+
+
+class Services:
+    """The store, signers, trust and collectors of one command, built on first use."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime]) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._store: EvidenceStore | None = None
+        self._created = False
+        self._signers: tuple[Signer, NoteSigner] | None = None
+        self._session: LazySession | None = None
+
+    # --- the store ----------------------------------------------------------------------
+
+    def store(self, *, create: bool = False) -> EvidenceStore:
+        """The evidence store, opened once (``create``: make a directory store if absent)."""
+        if self._store is None or (create and not self._created):
+            s = self.settings.store
+            self._store = open_store(
+                s.uri,
+                create=create,
+                endpoint_url=s.endpoint_url,
+                region=s.region,
+                lock_mode=s.lock_mode,
+            )
+            self._created = create
+        return self._store
+
+    def archive(self) -> ArchiveLog:
+        """The log as it is in the store now (read afresh on each call)."""
+        return ArchiveLog(self.store(), self.settings.log.origin)
+
+    def warn_on_bucket(self) -> None:
+        """Collect writes even to a weak bucket, but says so on every run."""
+        from das_evidence.evidence_store.bucket_check import check_store
+
+        store = self.store()
+        try:
+            checks = check_store(
+                store,
+                required_retention_days=self.settings.shortest_retention_days(),
+                lock_mode=self.settings.store.lock_mode,
+            )
+        except EvidenceError as e:
+            log.warning("could not check the bucket of %s: %s", store.uri, e)
+            return
+        for c in checks or ():
+            if not c.passed:
+                log.warning(
+                    "bucket of %s fails %s: %s (fix: %s)", store.uri, c.name, c.detail, c.fix
+                )
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def signers(self) -> tuple[Signer, NoteSigner]:
+        """The entry and checkpoint signers, loaded once (KMS: one GetPublicKey each)."""
+        if self._signers is None:
+            s = self.settings.signing
+            self._signers = load_signers(
+                s.key,
+                self.settings.log.origin,
+                s.note_key,
+                region=s.region,
+                endpoint_url=s.endpoint_url,
+            )
+        return self._signers
+
+    def trust(self) -> Trust:
+        """What the run's own verification trusts: its signers' public keys and origin."""
+        from das_evidence.manifests.note import VerifierKey
+        from das_evidence.manifests.signers import PublicKey
+
+        signer, note_signer = self.signers()
+        return Trust(
+            keys=(PublicKey.from_pem(signer.public_key_pem()),),
+            note_key=VerifierKey.from_public_key(note_signer.name, note_signer.public_key_raw()),
+            origin=self.settings.log.origin,
+        )
+
+    # --- collection ---------------------------------------------------------------------
+
+    def collectors(self, only: str | Sequence[str] | None, now: datetime) -> list[Collector]:
+        """The collectors ``only`` selects; streams left out are never built."""
+        if self._session is None:
+            self._session = LazySession(self.settings.snowflake.connector_args())
+        collectors = build_collectors(self.settings, self._session, now, only)
+        if only and not collectors:
+            raise ConfigError(
+                f"--only {only!r} matches no configured stream",
+                fix="use a stream name such as access_history, or a glob like '*history'",
+            )
+        return collectors
+
+    def collect(
+        self,
+        *,
+        only: str | Sequence[str] | None,
+        on_entry: Callable[[LogEntry], None] | None = None,
+        reconcile: timedelta | None = None,
+    ) -> CollectReport:
+        """Collect every due window of the selected streams (``evidence collect``)."""
+        collectors = self.collectors(only, self.clock())
+        signer, note_signer = self.signers()
+        store = self.store(create=True)
+        self.warn_on_bucket()
+        settings = self.settings
+        with store.lock():
+            retention = {
+                c.stream: settings.retention(StreamId.parse(c.stream).kind) for c in collectors
+            }
+            runner = Runner(
+                store,
+                self.archive(),
+                signer,
+                note_signer,
+                self.clock,
+                retention=lambda stream: retention.get(
+                    stream, timedelta(days=settings.store.retention_days)
+                ),
+                reconcile=reconcile,
+            )
+            return runner.run(collectors, on_entry=on_entry)
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
