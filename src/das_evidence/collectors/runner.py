@@ -34,6 +34,7 @@ from das_evidence.manifests.log import ArchiveLog, EvidenceFile, LogEntry, LogRa
 from das_evidence.manifests.signers import NoteSigner, Signer
 from das_evidence.streams import stream_matches
 from das_evidence.timefmt import parse_rfc3339, rfc3339
+from das_evidence.verify.files import read_verified
 
 log = logging.getLogger(__name__)
 
@@ -76,18 +77,6 @@ class CollectReport:
         }
 
 
-def read_verified(store: EvidenceStore, name: str, sha256: str, entry: int) -> bytes:
-    """An archived file's bytes, refused unless they match the digest ``entry`` signed."""
-    data = store.get(name)
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise CollectorError(
-            f"{name} (entry {entry}) does not match its signed digest; "
-            "refusing to build new evidence on it",
-            fix="run `evidence verify` on the archive",
-        )
-    return data
-
-
 class StoreArchiveReader(ArchiveReader):
     """Reads the newest entry of a stream back from the store, checking each file's digest."""
 
@@ -107,7 +96,7 @@ class StoreArchiveReader(ArchiveReader):
         if entry is None:
             return None
         files = {
-            s.name: read_verified(self.store, s.name, s.sha256, entry.index)
+            s.name: read_verified(self.store.get, s.name, s.sha256, entry.index)
             for s in entry.statement.subjects
         }
         return entry.predicate, files
@@ -252,7 +241,7 @@ class Runner:
             keys: set[Any] = set()
             for part in parts:
                 for subject in part.statement.subjects:
-                    data = read_verified(self.store, subject.name, subject.sha256, part.index)
+                    data = read_verified(self.store.get, subject.name, subject.sha256, part.index)
                     table = pq.read_table(io.BytesIO(data), columns=[collector.key_column])
                     keys.update(table.column(0).to_pylist())
             with tempfile.TemporaryDirectory(prefix="evidence-spool-") as spool:

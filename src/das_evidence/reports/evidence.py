@@ -131,11 +131,14 @@ def from_archive(
     """The entries of ``store``'s log in the period (optionally streams matching ``only``)."""
     from das_evidence.manifests.log import ArchiveLog
     from das_evidence.streams import stream_matches
+    from das_evidence.verify.files import verified_reader
 
     log = ArchiveLog(store, origin)
-    entries = [
-        EvidenceEntry(e.index, str(e.predicate["stream"]), e.predicate)
+    chosen = [
+        e
         for e in log.entries
         if in_period(e.predicate, start, end) and stream_matches(str(e.predicate["stream"]), only)
     ]
-    return EvidenceSet(entries, store.get, start=start, end=end)
+    signed = {s.name: (s.sha256, e.index) for e in chosen for s in e.statement.subjects}
+    entries = [EvidenceEntry(e.index, str(e.predicate["stream"]), e.predicate) for e in chosen]
+    return EvidenceSet(entries, verified_reader(store.get, signed), start=start, end=end)

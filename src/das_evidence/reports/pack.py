@@ -22,18 +22,21 @@ from pathlib import Path
 from typing import Any
 
 from das_evidence import __version__
-from das_evidence.errors import ConfigError, EvidenceError
+from das_evidence.errors import ConfigError, EvidenceError, VerificationError
 from das_evidence.evidence_store.interface import CHECKPOINT_KEY, EvidenceStore, entry_key
-from das_evidence.manifests.checkpoint import Checkpoint
+from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.log import ArchiveLog, LogEntry
 from das_evidence.manifests.merkle import MerkleTree
-from das_evidence.manifests.note import SignedNote, VerifierKey
-from das_evidence.manifests.signers import NoteSigner, Signer
+from das_evidence.manifests.note import VerifierKey
+from das_evidence.manifests.signers import NoteSigner, PublicKey, Signer
 from das_evidence.manifests.tlog_proof import TlogProof
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, in_period
 from das_evidence.streams import stream_matches
 from das_evidence.timefmt import parse_rfc3339, rfc3339
+from das_evidence.verify.archive import Trust, check_entry
 from das_evidence.verify.continuity import find_breaks, tiling_window
+from das_evidence.verify.files import read_verified
+from das_evidence.verify.findings import Report
 
 # 1980-01-01, the earliest time a zip can hold: no member carries a wall-clock time.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -176,8 +179,19 @@ def build_pack(
             "to build the pack with the gaps listed in its report",
         )
 
+    # What goes into the pack is checked first with the verifier's own checks,
+    # against the keys the pack is signed with: a damaged archive yields no pack.
+    vkey = VerifierKey.from_public_key(note_signer.name, note_signer.public_key_raw())
+    trust = Trust(keys=(PublicKey.from_pem(signer.public_key_pem()),), note_key=vkey, origin=origin)
+    checked = Report(store.uri)
     checkpoint = store.get(CHECKPOINT_KEY)
-    cp = Checkpoint.from_text(SignedNote.from_bytes(checkpoint).text)
+    try:
+        cp = open_checkpoint(checkpoint, vkey, origin)
+    except EvidenceError as e:
+        raise VerificationError(
+            f"{CHECKPOINT_KEY} of {store.uri} does not verify: {e.message}",
+            fix="run `evidence verify` on the archive; do not hand out a damaged pack",
+        ) from None
     if cp.size != archive.size or cp.root_hash != archive.root():
         raise EvidenceError(
             f"{CHECKPOINT_KEY} does not cover the log ({cp.size} of {archive.size} entries)",
@@ -187,21 +201,24 @@ def build_pack(
 
     files: dict[str, bytes] = {"checkpoint": checkpoint}
     for entry in sel.entries:
-        name = entry_key(entry.index).removeprefix("log/")
-        files[name] = store.get(entry_key(entry.index))
+        key = entry_key(entry.index)
+        name = key.removeprefix("log/")
+        files[name] = store.get(key)
+        check_entry(checked, key, files[name], trust, entry.index, origin)
         proof = TlogProof(entry.index, tuple(tree.inclusion_proof(entry.index)), checkpoint)
         files[f"proofs/{entry.index:012d}.tlog-proof"] = proof.to_bytes()
         for subject in entry.statement.subjects:
-            data = store.get(subject.name)
-            if hashlib.sha256(data).hexdigest() != subject.sha256:
-                raise EvidenceError(
-                    f"{subject.name} does not match the digest entry {entry.index} signed",
-                    fix="run `evidence verify` on the archive; do not hand out a damaged pack",
-                )
-            files[subject.name] = data
+            files[subject.name] = read_verified(
+                store.get, subject.name, subject.sha256, entry.index
+            )
+    if checked.findings:
+        listing = "\n  ".join(str(f) for f in checked.findings[:20])
+        raise VerificationError(
+            f"entries of the period fail verification:\n  {listing}",
+            fix="run `evidence verify` on the archive; do not hand out a damaged pack",
+        )
 
     generated_at = max(parse_rfc3339(e.predicate["collected_at"]) for e in sel.entries)
-    vkey = VerifierKey.from_public_key(note_signer.name, note_signer.public_key_raw())
     files.update(_keys(signer, vkey))
     files["pack.json"] = _pack_json(sel, origin, cp, generated_at, signer)
 

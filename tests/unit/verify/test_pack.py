@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from das_evidence.errors import FormatError, VerificationError
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.checkpoint import Checkpoint, sign_checkpoint
 from das_evidence.manifests.log import ArchiveLog, EvidenceFile
 from das_evidence.manifests.note import SignedNote
 from das_evidence.manifests.signers import Ed25519Signer
 from das_evidence.reports.bundle import report_files
+from das_evidence.reports.evidence import from_archive
 from das_evidence.reports.pack import GapError, build_pack, sha256sums
 from das_evidence.verify import verify_target
 
@@ -252,3 +254,56 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path: Path) -> None:
     contents = read_pack(bomb)
     assert contents.problems and "zip bomb" in contents.problems[0][1]
     assert "evidence/zeros.bin" not in contents.files
+
+
+def _archive_path(store: LocalStore, key: str) -> Path:
+    path = store.root / key
+    path.chmod(0o644)
+    return path
+
+
+def test_a_pack_is_not_built_over_an_evidence_file_that_changed(
+    archive: tuple[LocalStore, Ed25519Signer, Path], tmp_path: Path
+) -> None:
+    store, signer, _ = archive
+    target = _archive_path(store, "evidence/snowflake/A/access_history/20261102.csv")
+    target.write_bytes(target.read_bytes() + b"x\n")
+    with pytest.raises(FormatError, match="does not match the digest"):
+        _pack(store, signer, tmp_path / "pack.zip")
+    assert not (tmp_path / "pack.zip").exists()
+
+
+def test_a_pack_is_not_built_over_an_entry_signed_by_another_key(
+    archive: tuple[LocalStore, Ed25519Signer, Path], tmp_path: Path
+) -> None:
+    store, signer, _ = archive
+    other = Ed25519Signer(Ed25519PrivateKey.generate(), ORIGIN)
+    with pytest.raises(VerificationError, match="V2 signature"):
+        build_pack(
+            store,
+            origin=ORIGIN,
+            signer=other,
+            note_signer=signer,
+            start=datetime(2026, 11, 2, tzinfo=UTC),
+            end=datetime(2026, 11, 4, tzinfo=UTC),
+            out=tmp_path / "pack.zip",
+        )
+    with pytest.raises(VerificationError, match="does not verify"):
+        _pack(store, other, tmp_path / "pack.zip")
+    assert not (tmp_path / "pack.zip").exists()
+
+
+def test_a_report_reads_only_files_that_match_their_signed_digest(
+    archive: tuple[LocalStore, Ed25519Signer, Path],
+) -> None:
+    store, _, _ = archive
+    evidence = from_archive(
+        store, ORIGIN, datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC)
+    )
+    path = "evidence/snowflake/A/access_history/20261102.csv"
+    assert evidence.read_bytes(path).startswith(b"snowflake/A/access_history,2")
+    _archive_path(store, path).write_bytes(b"forged\n")
+    with pytest.raises(FormatError, match="does not match the digest"):
+        evidence.read_bytes(path)
+    with pytest.raises(FormatError, match="named by no entry"):
+        evidence.read_bytes("evidence/snowflake/A/access_history/20261104.csv")
