@@ -25,3 +25,15 @@ def compact(t: datetime) -> str:
 def parse_rfc3339(s: str) -> datetime:
     """An RFC 3339 time (``Z`` or an offset) as an aware UTC datetime."""
     return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def parse_signed(value: object) -> datetime | None:
+    """A time as the archive writes it (RFC 3339 UTC ending in ``Z``), read from untrusted
+    input: None for anything else, never an exception."""
+    if not isinstance(value, str) or not value.endswith("Z"):
+        return None
+    try:
+        t = datetime.fromisoformat(value[:-1] + "+00:00")
+    except ValueError:
+        return None
+    return t.astimezone(UTC)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from das_evidence.streams import POLICY_LATENCY, POLICY_STREAM, STREAMS, StreamId, stream_matches
-from das_evidence.timefmt import parse_rfc3339, rfc3339
+from das_evidence.timefmt import parse_signed, rfc3339
 
 if TYPE_CHECKING:
     from das_evidence.config import Settings
@@ -134,15 +134,6 @@ def _time(t: datetime | None) -> str | None:
     return None if t is None else rfc3339(t)
 
 
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_rfc3339(value)
-    except ValueError:
-        return None
-
-
 @dataclass
 class _Acc:
     entries: int = 0
@@ -183,7 +174,7 @@ def stream_status(
         a = acc.setdefault(status_key(stream), _Acc())
         a.entries += 1
         a.last_index = entry.index if a.last_index is None else max(a.last_index, entry.index)
-        collected = _parse_time(p.get("collected_at"))
+        collected = parse_signed(p.get("collected_at"))
         if collected is not None and (a.collected_at is None or collected > a.collected_at):
             a.collected_at = collected
         if "amends" in p:
@@ -191,7 +182,7 @@ def stream_status(
         window = p.get("window")
         if not isinstance(window, Mapping):
             continue
-        start, end = _parse_time(window.get("start")), _parse_time(window.get("end"))
+        start, end = parse_signed(window.get("start")), parse_signed(window.get("end"))
         if end is None:
             continue
         if a.end is None or end >= a.end:
@@ -450,7 +441,7 @@ def render_prometheus(report: StatusReport) -> str:
         [({}, len(report.stale))],
     )
     run = report.last_run or {}
-    finished = _parse_time(run.get("finished_at"))
+    finished = parse_signed(run.get("finished_at"))
     if finished is not None:
         family(
             "evidence_last_run_finished_timestamp_seconds",

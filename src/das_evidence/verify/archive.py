@@ -22,7 +22,6 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from das_evidence.errors import EvidenceError, FormatError
@@ -39,7 +38,7 @@ from das_evidence.manifests.merkle import MerkleTree, leaf_hash
 from das_evidence.manifests.note import SignedNote, VerifierKey
 from das_evidence.manifests.signers import PublicKey
 from das_evidence.manifests.statement import Statement
-from das_evidence.timefmt import rfc3339
+from das_evidence.timefmt import parse_signed, rfc3339
 from das_evidence.verify.continuity import TimedWindow, find_breaks, tiling_window
 from das_evidence.verify.findings import Report
 
@@ -85,15 +84,6 @@ def load_archive(store: EvidenceStore) -> ArchiveSnapshot:
             if info is not None:
                 snap.evidence[key] = (info.sha256, info.size)
     return snap
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value.endswith("Z"):
-        return None
-    try:
-        return datetime.fromisoformat(value[:-1] + "+00:00")
-    except ValueError:
-        return None
 
 
 def _note_key(trust: Trust, origin: str) -> VerifierKey | None:
@@ -253,7 +243,7 @@ def check_entry(
             report.fail("V3 statement", key, "predicate.files do not list the subjects in order")
     window = p.get("window")
     if isinstance(window, Mapping):
-        start, end = _parse_time(window.get("start")), _parse_time(window.get("end"))
+        start, end = parse_signed(window.get("start")), parse_signed(window.get("end"))
         if start is None or end is None or start > end:
             report.fail("V3 statement", key, f"window {dict(window)} is not valid RFC 3339 UTC")
     return statement

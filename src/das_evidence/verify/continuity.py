@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from das_evidence.timefmt import rfc3339
+from das_evidence.timefmt import parse_signed, rfc3339
 
 
 @dataclass(frozen=True)
@@ -45,21 +45,12 @@ class Break:
         return f"{self.stream}: {self.kind} [{rfc3339(self.after)}, {rfc3339(self.before)})"
 
 
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value.endswith("Z"):
-        return None
-    try:
-        return datetime.fromisoformat(value[:-1] + "+00:00")
-    except ValueError:
-        return None
-
-
 def tiling_window(index: int, predicate: Mapping[str, Any]) -> TimedWindow | None:
     """The window an entry adds to its stream's tiling, or None (snapshot, amendment, bad)."""
     stream, window = predicate.get("stream"), predicate.get("window")
     if not isinstance(stream, str) or not isinstance(window, Mapping) or "amends" in predicate:
         return None
-    start, end = _time(window.get("start")), _time(window.get("end"))
+    start, end = parse_signed(window.get("start")), parse_signed(window.get("end"))
     if start is None or end is None or start >= end:
         return None
     return TimedWindow(index, stream, start, end)

@@ -33,6 +33,7 @@ from das_evidence.evidence_store.interface import (
 from das_evidence.evidence_store.s3 import LockState, ObjectVersion, S3Store
 from das_evidence.manifests.dsse import Envelope
 from das_evidence.manifests.statement import Statement
+from das_evidence.timefmt import parse_signed
 from das_evidence.verify.archive import ArchiveSnapshot
 from das_evidence.verify.findings import Report
 
@@ -64,15 +65,6 @@ def _signed_storage(statement: Statement) -> dict[str, Mapping[str, Any]]:
     return {str(o.get("path")): o for o in storage["objects"] if isinstance(o, Mapping)}
 
 
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def load_s3_archive(store: S3Store) -> tuple[ArchiveSnapshot, S3Facts]:
     keys = list(store.list())
     snap = ArchiveSnapshot(store.uri, keys)
@@ -94,7 +86,7 @@ def load_s3_archive(store: S3Store) -> tuple[ArchiveSnapshot, S3Facts]:
         untils: list[datetime] = []
         for subject in statement.subjects:
             o = storage.get(subject.name, {})
-            until = _time(o.get("retain_until"))
+            until = parse_signed(o.get("retain_until"))
             if until is not None:
                 untils.append(until)
             version = o.get("version_id")
