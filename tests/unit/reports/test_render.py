@@ -24,6 +24,7 @@ import pytest
 from das_evidence.collectors.snowflake.policy import CHANGES_SCHEMA
 from das_evidence.collectors.snowflake.policy_views import POLICY_VIEWS
 from das_evidence.collectors.snowflake.views import VIEWS
+from das_evidence.config import ChecksConfig
 from das_evidence.errors import EvidenceError
 from das_evidence.reports import charts
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
@@ -117,16 +118,25 @@ class EvidenceBuilder:
         baseline: bool = False,
     ) -> EvidenceEntry:
         tables: dict[str, pa.Table] = {}
+        views: dict[str, Any] = {}
         if tags is not None:
             tables["tag_references.parquet"] = pa.Table.from_pylist(
                 list(tags), schema=TAG_REFERENCES.schema()
             )
+            views["TAG_REFERENCES"] = {"status": "evidenced", "rows": len(tags)}
+        else:
+            views["TAG_REFERENCES"] = {
+                "status": "not_evidenced",
+                "reason": "insufficient privileges",
+            }
         tables["changes.parquet"] = pa.Table.from_pylist(list(changes), schema=CHANGES_SCHEMA)
         return self.add(
             f"snowflake/{ACCOUNT}/policy_state",
             as_of,
             as_of,
             tables,
+            as_of=rfc3339(as_of),
+            views=views,
             changes={"baseline": baseline},
         )
 
@@ -331,6 +341,7 @@ def report(**kwargs: Any) -> ReportData:
         generated_at=GENERATED,
         origin=ORIGIN,
         gaps=[ReportGap(f"snowflake/{ACCOUNT}/sessions", START, END)],
+        checks=ChecksConfig(),
     )
 
 
@@ -592,7 +603,12 @@ def test_json_is_canonical_and_complete() -> None:
 
 def test_a_period_without_evidence_says_so_in_every_section() -> None:
     data = build_report_data(
-        EvidenceBuilder().evidence(), [], title="Empty", generated_at=GENERATED, origin=ORIGIN
+        EvidenceBuilder().evidence(),
+        [],
+        title="Empty",
+        generated_at=GENERATED,
+        origin=ORIGIN,
+        checks=ChecksConfig(),
     )
     html = render_html(data)
     for note in (

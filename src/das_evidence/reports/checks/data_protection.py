@@ -48,7 +48,7 @@ from das_evidence.reports.checks._support import (
     ts,
     upper_set,
 )
-from das_evidence.reports.checks.interface import Check, ChecksConfig
+from das_evidence.reports.checks.interface import Check, CheckContext
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
 from das_evidence.reports.model import CheckResult, Control, EvidenceRef
 
@@ -118,7 +118,7 @@ class SensitiveColumnsWithoutMasking(Check):
     title = "PII/PHI-tagged columns without a masking policy"
     control = Control(soc2=("CC6.1", "C1.1"), hipaa=("164.312(a)(1)", "164.308(a)(4)"))
 
-    def run(self, evidence: EvidenceSet, config: ChecksConfig) -> CheckResult:
+    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
         tags = snapshot_view(evidence, "TAG_REFERENCES")
         if isinstance(tags, Missing):
             return self.not_evidenced(tags.reason, evidence=tags.evidence)
@@ -126,10 +126,10 @@ class SensitiveColumnsWithoutMasking(Check):
         if isinstance(refs_view, Missing):
             return self.not_evidenced(refs_view.reason, evidence=[tags.ref])
         refs = [tags.ref, refs_view.ref]
-        tagged = _tagged(tags, config.sensitive_tags)
+        tagged = _tagged(tags, ctx.settings.sensitive_tags)
         if not tagged.columns:
             return self.not_evidenced(
-                f"no column is tagged {', '.join(config.sensitive_tags)} in "
+                f"no column is tagged {', '.join(ctx.settings.sensitive_tags)} in "
                 f"{describe(tags.entry)}, so nothing identifies the columns to protect",
                 evidence=refs,
                 details={"tagged_objects": sorted(tagged.objects)},
@@ -202,7 +202,7 @@ class PolicyReferencesNotActive(Check):
     title = "Policy references not ACTIVE"
     control = Control(soc2=("CC6.1", "CC7.1"), hipaa=("164.312(a)(1)",))
 
-    def run(self, evidence: EvidenceSet, config: ChecksConfig) -> CheckResult:
+    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
         view = snapshot_view(evidence, "POLICY_REFERENCES")
         if isinstance(view, Missing):
             return self.not_evidenced(view.reason, evidence=view.evidence)
@@ -290,7 +290,7 @@ class ProtectionPoliciesChanged(Check):
     title = "Masking or row-access policies changed or dropped in the period"
     control = Control(soc2=("CC8.1", "CC6.1"), hipaa=("164.312(a)(1)", "164.308(a)(1)(ii)(D)"))
 
-    def run(self, evidence: EvidenceSet, config: ChecksConfig) -> CheckResult:
+    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
         snapshots = evidence.policy_snapshots()
         if not snapshots:
             return self.not_evidenced("no policy-state snapshot in the period")
@@ -503,14 +503,14 @@ class PhiReadsOutsideAllowlist(Check):
         hipaa=("164.312(b)", "164.312(a)(1)", "164.308(a)(1)(ii)(D)"),
     )
 
-    def run(self, evidence: EvidenceSet, config: ChecksConfig) -> CheckResult:
+    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
         tags = snapshot_view(evidence, "TAG_REFERENCES")
         if isinstance(tags, Missing):
             return self.not_evidenced(tags.reason, evidence=tags.evidence)
-        phi = _tagged(tags, config.phi_tags)
+        phi = _tagged(tags, ctx.settings.phi_tags)
         if not phi.columns and not phi.objects:
             return self.not_evidenced(
-                f"nothing is tagged {', '.join(config.phi_tags)} in {describe(tags.entry)}, "
+                f"nothing is tagged {', '.join(ctx.settings.phi_tags)} in {describe(tags.entry)}, "
                 "so no read can be recognised as a PHI read",
                 evidence=[tags.ref],
             )
@@ -525,7 +525,7 @@ class PhiReadsOutsideAllowlist(Check):
         reads = self._phi_reads(evidence, access, names, phi_columns, set(phi.objects))
         queries = history_files(evidence, "query_history")
         roles = _roles(queries, {r[0] for r in reads})
-        allowed = upper_set(config.phi_reader_roles)
+        allowed = upper_set(ctx.settings.phi_reader_roles)
 
         flagged: dict[tuple[str, str | None, str], _Read] = {}
         unresolved: dict[tuple[str | None, str], _Read] = {}
@@ -546,7 +546,7 @@ class PhiReadsOutsideAllowlist(Check):
 
         refs = [tags.ref, *(f.ref for f in access), *(f.ref for f in queries)]
         holes = coverage_holes(
-            evidence, "access_history", config.horizon(evidence), config.stale_after
+            evidence, "access_history", ctx.horizon(evidence), ctx.settings.stale_after
         )
         details: dict[str, Any] = {
             "as_of": tags.entry.predicate.get("as_of"),

@@ -29,7 +29,7 @@ from das_evidence.demo.seed import BURST_ATTEMPTS, BURST_IP, BURST_USER, seed_ac
 from das_evidence.demo.server import FakeSnowflake
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.keyring import write_key_pair
-from das_evidence.reports.checks import ChecksConfig, run_checks
+from das_evidence.reports.checks import CheckContext, run_checks
 from das_evidence.reports.evidence import EvidenceSet, from_archive
 from das_evidence.reports.model import CheckResult
 
@@ -63,7 +63,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         second = collect_settings(settings, only=None, clock=lambda: NOW)
     assert first.ok and second.ok
     evidence = from_archive(LocalStore(directory / "archive"), DEMO_ORIGIN, START, NOW)
-    results = run_checks(evidence, ChecksConfig(now=NOW))
+    results = run_checks(evidence, CheckContext(NOW))
     yield Demo(evidence, {r.check_id: r for r in results})
 
 
