@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from das_evidence.config import ChecksConfig, load_settings
 from das_evidence.errors import ConfigError
+from das_evidence.starter import STARTER
 
 BASE = "[log]\norigin = 'evidence.example.com/checks'\n"
 
@@ -123,3 +125,16 @@ def test_messages_say_what_is_wrong(tmp_path: Path) -> None:
         _load(tmp_path, "required_streams = ['acces_history']\n")
     with pytest.raises(ConfigError, match="not a known setting"):
         _load(tmp_path, "phi_reader_role = ['TYPO']\n")
+
+
+def test_the_starter_config_shows_every_setting_with_its_default(tmp_path: Path) -> None:
+    text = STARTER.format(origin="evidence.example.com/x", account="ACME")
+    section = text[text.index("\n[checks]\n") :].splitlines()
+    # Uncomment the examples (a key line, or the continuation of a multi-line array).
+    lines = [ln[1:] if re.match(r'#( [a-z_]+ = |\s+")', ln) else ln for ln in section]
+    shown = tomllib.loads("\n".join(lines))["checks"]
+    assert sorted(shown) == sorted(ChecksConfig.model_fields)
+    assert ChecksConfig.model_validate(shown) == ChecksConfig()
+    starter = tmp_path / "evidence.toml"
+    starter.write_text(text)
+    assert load_settings(starter).checks == ChecksConfig()  # as written: all commented out
