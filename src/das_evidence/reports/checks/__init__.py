@@ -4,7 +4,8 @@ Each check maps to SOC 2 criteria and HIPAA Security Rule sections and answers
 pass, fail or not_evidenced, with the rows behind a fail and references to the
 log entries and files it read. :data:`ALL_CHECKS` lists them; :func:`run_checks`
 runs them with a :class:`CheckContext` (``now`` and the ``[checks]`` settings,
-:class:`ChecksConfig`). The contract is in :mod:`.interface`; one module per family.
+:class:`ChecksConfig`). The contract is in :mod:`.interface`; one module per family;
+:mod:`.phi` is the one definition of a PHI read, shared with the report's chart.
 """
 
 from das_evidence.config import ChecksConfig
