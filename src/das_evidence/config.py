@@ -281,6 +281,121 @@ class _FileSource(PydanticBaseSettingsSource):
         return _file_data.get({})
 
 
+class ChecksConfig(BaseModel):
+    """``[checks]``: what the control checks allow and when they call something a finding.
+
+    Names (roles, users, tags, classifications) compare case-insensitively. The
+    defaults are the checks' built-in values. Every setting is printed in the
+    report's scope section and recorded in its JSON, so an auditor sees what was
+    allowed; the descriptions below are what the report prints beside them.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    phi_reader_roles: tuple[str, ...] = Field(
+        default=("PHI_READER",),
+        description="roles allowed to read PHI-tagged columns (phi-reads-outside-allowlist); "
+        "a read by any other role is a finding",
+    )
+    phi_tags: tuple[str, ...] = Field(
+        default=("PHI",),
+        min_length=1,
+        description="tag names (TAG_REFERENCES.TAG_NAME, any tag database and schema) that "
+        "mark PHI, on a column or on a whole table or view",
+    )
+    sensitive_tags: tuple[str, ...] = Field(
+        default=("PII", "PHI"),
+        min_length=1,
+        description="tag names that mark columns a masking policy must cover "
+        "(sensitive-columns-without-masking)",
+    )
+    accountadmin_allowlist: tuple[str, ...] = Field(
+        default=(),
+        description="users approved to hold ACCOUNTADMIN (accountadmin-grantees); every "
+        "other holder is a finding",
+    )
+    mfa_exempt_users: tuple[str, ...] = Field(
+        default=(),
+        description="human users allowed to have no MFA, e.g. a documented break-glass "
+        "user (human-users-without-mfa)",
+    )
+    failed_login_threshold: int = Field(
+        default=10,
+        ge=2,
+        description="failed logins that make a burst (failed-login-bursts-per-user and "
+        "-per-ip), at least 2",
+    )
+    failed_login_window: timedelta = Field(
+        default=timedelta(minutes=10),
+        description="the longest time from the first to the last failed login of a burst",
+    )
+    stale_after: timedelta = Field(
+        default=timedelta(hours=26),
+        description="a stream whose evidence ends longer ago than this is stale, and a "
+        "policy snapshot evidences the state for this long (stale-streams, evidence-gaps, "
+        "and the coverage every history check needs to pass)",
+    )
+    required_streams: tuple[str, ...] = Field(
+        default=STREAMS,
+        description="stream kinds that must have evidence in the period "
+        "(snowflake/<ACCOUNT>/<kind>; evidence-gaps, stale-streams)",
+    )
+    dbt_sensitive_classifications: tuple[str, ...] = Field(
+        default=("PII", "PHI"),
+        min_length=1,
+        description="dbt column meta.classification values, model tags and meta keys that "
+        "make a model hold personal data (sensitive-dbt-models-without-contract)",
+    )
+
+    @field_validator(
+        "phi_reader_roles",
+        "phi_tags",
+        "sensitive_tags",
+        "accountadmin_allowlist",
+        "mfa_exempt_users",
+        "required_streams",
+        "dbt_sensitive_classifications",
+        mode="before",
+    )
+    @classmethod
+    def _plain_names(cls, v: object) -> object:
+        # " ANALYST" would never match a role: refuse it rather than strip it silently.
+        for name in v if isinstance(v, list | tuple) else ():
+            if isinstance(name, str) and (not name.strip() or name.strip() != name):
+                raise ValueError(f"{name!r} is not a name: non-empty, no surrounding spaces")
+        return v
+
+    @field_validator("failed_login_threshold", mode="before")
+    @classmethod
+    def _whole_number(cls, v: object) -> object:
+        if isinstance(v, bool):
+            raise ValueError("must be a whole number, e.g. 10")
+        return v
+
+    @field_validator("failed_login_window", "stale_after", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> object:
+        return parse_duration(v)
+
+    @field_validator("failed_login_window", "stale_after")
+    @classmethod
+    def _positive(cls, v: timedelta) -> timedelta:
+        if v <= timedelta(0):
+            raise ValueError("must be more than 0, e.g. 10m or 26h")
+        return v
+
+    @field_validator("required_streams")
+    @classmethod
+    def _known_kinds(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [k for k in v if k not in STREAMS]
+        if unknown:
+            raise ValueError(
+                f"unknown stream kind(s) {', '.join(map(repr, unknown))}; "
+                f"the kinds are {', '.join(STREAMS)}"
+            )
+        return v
+
+
 class Settings(BaseSettings):
     """Everything a run needs. Frozen: library code never changes it."""
 
@@ -304,6 +419,7 @@ class Settings(BaseSettings):
     status: StatusConfig = StatusConfig()
     alerts: AlertsConfig = AlertsConfig()
     schedules: dict[str, ScheduleConfig] = Field(default_factory=dict)
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
 
     @field_validator("schedules")
     @classmethod

@@ -60,6 +60,23 @@ hmac_key = "keys/redaction.key"   # keyed HMAC of query text (query_history)
 # [[dbt]]
 # project = "jaffle_health"
 # target_dir = "/srv/dbt/target"  # or s3://bucket/prefix/target
+
+[checks]
+# What the control checks allow, and when they report a finding. Defaults shown.
+# Names compare case-insensitively. Every value is printed in each report's
+# scope section ("Check settings") and recorded in report.json, so an auditor
+# sees exactly what was allowed: keep the lists short and justified.
+# phi_reader_roles = ["PHI_READER"]     # roles allowed to read PHI; others are findings
+# phi_tags = ["PHI"]                    # tags marking PHI, on a column or a whole table/view
+# sensitive_tags = ["PII", "PHI"]       # tagged columns that need a masking policy
+# accountadmin_allowlist = []           # users approved to hold ACCOUNTADMIN
+# mfa_exempt_users = []                 # human users allowed no MFA (e.g. break-glass)
+# failed_login_threshold = 10           # failed logins that make a burst (at least 2) ...
+# failed_login_window = "10m"           # ... within this long, per user and per client IP
+# stale_after = "26h"                   # evidence older than this is stale
+# required_streams = ["access_history", "login_history", "query_history", "sessions",
+#                     "policy_state"]   # stream kinds that must have evidence in a period
+# dbt_sensitive_classifications = ["PII", "PHI"]  # dbt classifications/tags of personal data
 """
 
 

@@ -17,6 +17,7 @@ from collections import Counter
 
 import pytest
 
+from das_evidence.config import ChecksConfig
 from das_evidence.reports import charts
 from das_evidence.reports.render import build_report_data, render_html
 from tests.unit.reports.test_render import GENERATED, ORIGIN, sample
@@ -104,6 +105,7 @@ def test_report_renders_its_charts_in_headless_chromium(
         title="Browser test report",
         generated_at=GENERATED,
         origin=ORIGIN,
+        checks=ChecksConfig(),
     )
     # every chart has data, so each must draw its own bars or lines
     assert report.charts.logins.days and report.charts.phi_reads.roles

@@ -385,7 +385,7 @@ def pack(
         out=out,
         only=only,
         allow_gaps=allow_gaps,
-        extras=report_files(frameworks),
+        extras=report_files(frameworks, checks=settings.checks),
     )
     summary = {
         "pack": str(result.path),
@@ -440,7 +440,7 @@ def report(
     evidence = from_archive(services.store(), settings.log.origin, start, end, only)
     gaps = select(services.archive(), start, end, only).gaps
     now = clock()
-    results = run_checks_for(evidence, now)
+    results = run_checks_for(evidence, now, settings.checks)
     docs = report_documents(
         evidence,
         results,
@@ -448,6 +448,7 @@ def report(
         generated_at=now.replace(microsecond=0),
         gaps=gaps,
         title=f"Evidence report {settings.log.origin}: {start.date()} to {end.date()}",
+        checks=settings.checks,
     )
     text = renderers[format_](docs["data"])
     if out is None:

@@ -306,7 +306,7 @@ def _build_demo_pack(
         start=start,
         end=end,
         out=out,
-        extras=report_files(),
+        extras=report_files(checks=settings.checks),
     )
     with zipfile.ZipFile(out) as z:
         if "report.html" in z.namelist():

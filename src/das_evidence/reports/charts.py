@@ -15,7 +15,6 @@ A chart whose evidence is missing says so (``note``) instead of drawing zeros:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -25,10 +24,10 @@ from typing import Any
 import pyarrow as pa
 
 from das_evidence.errors import EvidenceError
+from das_evidence.reports.checks.phi import Missing, phi_reads
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
 from das_evidence.timefmt import rfc3339
 
-UNKNOWN_ROLE = "unknown role"
 CHANGE_KINDS = ("added", "removed", "changed")
 DBT_STATUSES = ("passed", "failed", "warned", "errored", "not_evidenced")
 
@@ -91,20 +90,22 @@ class RolePhiReads:
 
 @dataclass(frozen=True)
 class PhiReadsChart:
-    """Reads of tagged columns per role: ACCESS_HISTORY joined to QUERY_HISTORY."""
+    """PHI reads per role (:func:`phi_reads_per_role`): ACCESS_HISTORY joined to QUERY_HISTORY."""
 
     roles: tuple[RolePhiReads, ...]
     tags: tuple[str, ...]
-    tagged_columns: int  # column-level tag references (a table-level tag counts once)
+    tagged_columns: int  # columns with a column-level tag
     snapshot_entry: int | None  # the policy snapshot whose TAG_REFERENCES was used
     entries: tuple[int, ...]
     note: str | None = None
+    tagged_objects: int = 0  # tables and views tagged whole (every column is PHI)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "roles": [r.to_json() for r in self.roles],
             "tags": list(self.tags),
             "tagged_columns": self.tagged_columns,
+            "tagged_objects": self.tagged_objects,
             "snapshot_entry": self.snapshot_entry,
             "entries": list(self.entries),
             "note": self.note,
@@ -265,99 +266,55 @@ def logins_per_day(evidence: EvidenceSet) -> LoginsChart:
     return LoginsChart(days, _indexes(evidence, "login_history"))
 
 
-def _tagged(
-    evidence: EvidenceSet, tags: Sequence[str]
-) -> tuple[EvidenceEntry | None, set[tuple[str, str | None]]]:
-    """The newest snapshot with TAG_REFERENCES, and its (object, column or None) tagged."""
-    wanted = {t.upper() for t in tags}
-    for snap in reversed(evidence.policy_snapshots()):
-        f = snap.file("tag_references.parquet")
-        if f is None:
-            continue
-        try:
-            table = evidence.table(str(f["path"]))
-        except (pa.ArrowException, OSError) as e:
-            raise EvidenceError(
-                f"{f['path']} (entry {snap.index}) could not be read as Parquet: {e}",
-                fix="run `evidence verify` on the archive or pack",
-            ) from e
-        names = ["TAG_NAME", "OBJECT_DATABASE", "OBJECT_SCHEMA", "OBJECT_NAME", "COLUMN_NAME"]
-        deleted = "OBJECT_DELETED" in table.column_names
-        cols = _columns(snap, table, names + (["OBJECT_DELETED"] if deleted else []))
-        out: set[tuple[str, str | None]] = set()
-        for tag, db, schema, name, column, *gone in zip(*cols, strict=True):
-            if str(tag).upper() in wanted and not (gone and gone[0] is not None):
-                out.add((f"{db}.{schema}.{name}", column))
-        return snap, out
-    return None, set()
-
-
-def _base_columns(text: str | None) -> Iterator[tuple[str, str]]:
-    if not text:
-        return
-    try:
-        objects = json.loads(text)
-    except ValueError:
-        return
-    for obj in objects if isinstance(objects, list) else ():
-        if not isinstance(obj, dict):
-            continue
-        for col in obj.get("columns") or ():
-            if isinstance(col, dict) and "columnName" in col:
-                yield str(obj.get("objectName")), str(col["columnName"])
-
-
 def phi_reads_per_role(evidence: EvidenceSet, *, tags: Sequence[str] = ("PHI",)) -> PhiReadsChart:
-    """Reads of columns tagged ``tags`` per role.
+    """Queries that read PHI, per role, as :mod:`~das_evidence.reports.checks.phi` defines a
+    PHI read (the ``phi-reads-outside-allowlist`` check counts the same reads).
 
-    The tags come from the newest policy snapshot in the period with a
-    TAG_REFERENCES file (a tag on a table covers all of its columns); the reads
-    from ACCESS_HISTORY ``BASE_OBJECTS_ACCESSED`` (the underlying columns, so a
-    read through a view counts); the role from QUERY_HISTORY ``ROLE_NAME`` by
-    ``QUERY_ID``, or "unknown role" when the query is not in the period's
-    QUERY_HISTORY evidence.
+    In short: a column tagged ``tags``, or any column of a table or view so tagged, in
+    the newest snapshot of the period that evidences TAG_REFERENCES; read according
+    to ACCESS_HISTORY ``BASE_OBJECTS_ACCESSED``; the role from QUERY_HISTORY
+    ``ROLE_NAME`` by ``QUERY_ID``, or "unknown role" when the query is not in the
+    period's QUERY_HISTORY evidence.
     """
     tag_list = tuple(tags)
-    snap, tagged = _tagged(evidence, tag_list)
-    if snap is None:
+    try:
+        found = phi_reads(evidence, tag_list)
+    except (pa.ArrowException, OSError) as e:
+        raise EvidenceError(
+            f"a PHI-read evidence file could not be read as Parquet: {e}",
+            fix="run `evidence verify` on the archive or pack",
+        ) from e
+    if isinstance(found, Missing):
+        return PhiReadsChart((), tag_list, 0, None, (), note=found.reason)
+    snap = found.tag_view.entry
+    n_columns, n_objects = len(found.tagged.columns), len(found.tagged.objects)
+    if not found.access:
         return PhiReadsChart(
-            (), tag_list, 0, None, (), note="no policy snapshot with TAG_REFERENCES in the period"
+            (),
+            tag_list,
+            n_columns,
+            snap.index,
+            (snap.index,),
+            note="no ACCESS_HISTORY entries",
+            tagged_objects=n_objects,
         )
-    n_columns = sum(1 for _, c in tagged if c is not None)
-    if not evidence.history("access_history"):
-        return PhiReadsChart(
-            (), tag_list, n_columns, snap.index, (snap.index,), note="no ACCESS_HISTORY entries"
-        )
-    tagged_tables = {t for t, c in tagged if c is None}
-    roles: dict[str, str] = {}
-    for _, (query_id, role) in _rows(evidence, "query_history", ("QUERY_ID", "ROLE_NAME")):
-        if role is not None:
-            roles.setdefault(str(query_id), str(role))
-    queries: dict[str, set[str]] = {}
-    reads: dict[str, set[tuple[str, str, str]]] = {}
-    seen: set[str] = set()
-    names = ("QUERY_ID", "QUERY_START_TIME", "BASE_OBJECTS_ACCESSED")
-    for _, (query_id, ts, base) in _rows(evidence, "access_history", names):
-        qid = str(query_id)
-        if not _in_period(evidence, ts) or qid in seen:
-            continue
-        seen.add(qid)
-        hits = {
-            (obj, col)
-            for obj, col in _base_columns(base)
-            if (obj, col) in tagged or obj in tagged_tables
-        }
-        if hits:
-            role = roles.get(qid, UNKNOWN_ROLE)
-            queries.setdefault(role, set()).add(qid)
-            reads.setdefault(role, set()).update((qid, o, c) for o, c in hits)
+    column_reads: dict[str, int] = {}
+    for r in found.reads:
+        column_reads[r.role_name] = column_reads.get(r.role_name, 0) + 1
     rows = sorted(
-        (RolePhiReads(r, len(q), len(reads[r])) for r, q in queries.items()),
+        (
+            RolePhiReads(role, len(q), column_reads[role])
+            for role, q in found.queries_by_role().items()
+        ),
         key=lambda r: (-r.queries, r.role),
     )
-    note = None if tagged else f"the snapshot (entry {snap.index}) tags no column {'/'.join(tags)}"
+    note = None
+    if not found.tagged:
+        note = f"the snapshot (entry {snap.index}) tags no column or table {'/'.join(tags)}"
     used = (snap.index, *_indexes(evidence, "access_history", "query_history"))
-    return PhiReadsChart(tuple(rows), tag_list, n_columns, snap.index, tuple(sorted(used)), note)
+    return PhiReadsChart(
+        tuple(rows), tag_list, n_columns, snap.index, tuple(sorted(used)), note, n_objects
+    )
 
 
 def policy_changes_per_day(evidence: EvidenceSet) -> PolicyChangesChart:

@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -26,6 +26,7 @@ import jinja2
 from markupsafe import Markup
 
 from das_evidence import __version__
+from das_evidence.config import ChecksConfig
 from das_evidence.reports import charts
 from das_evidence.reports.charts import ChartsData, chart_data
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
@@ -79,6 +80,7 @@ class Scope:
     dbt_projects: tuple[str, ...]
     streams: tuple[str, ...]  # streams with entries in the period (dbt grouped per project)
     streams_missing: tuple[str, ...]  # expected by the caller, but with no entry
+    check_settings: ChecksConfig  # the [checks] settings the checks ran with
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +89,8 @@ class Scope:
             "dbt_projects": list(self.dbt_projects),
             "streams": list(self.streams),
             "streams_missing": list(self.streams_missing),
+            # ISO 8601 durations: ChecksConfig.model_validate reads this back as it is.
+            "check_settings": self.check_settings.model_dump(mode="json"),
         }
 
 
@@ -170,9 +174,13 @@ def build_report_data(
     generated_at: datetime,
     origin: str,
     gaps: Iterable[GapLike] = (),
-    phi_tags: Sequence[str] = ("PHI",),
+    checks: ChecksConfig,
 ) -> ReportData:
-    """Everything the report shows; the one step that reads evidence files."""
+    """Everything the report shows; the one step that reads evidence files.
+
+    ``checks`` are the settings ``results`` were computed with: the report prints
+    them, and its PHI chart counts reads of ``checks.phi_tags`` as the check does.
+    """
     groups: dict[str, list[EvidenceEntry]] = {}
     for e in evidence.entries:
         groups.setdefault(_group(e), []).append(e)
@@ -196,6 +204,7 @@ def build_report_data(
         dbt_projects=tuple(sorted({s.stream.split("/")[1] for s in streams if s.kind == "dbt"})),
         streams=tuple(s.stream for s in streams),
         streams_missing=tuple(sorted(set(evidence.streams_expected) - set(evidence.streams()))),
+        check_settings=checks,
     )
     return ReportData(
         title=title,
@@ -204,7 +213,7 @@ def build_report_data(
         period_end=evidence.end,
         scope=scope,
         results=tuple(results),
-        charts=chart_data(evidence, phi_tags=phi_tags),
+        charts=chart_data(evidence, phi_tags=checks.phi_tags),
         streams=streams,
         gaps=tuple(
             ReportGap(g.stream, g.start, g.end)
@@ -273,6 +282,35 @@ def _evidence(refs: Sequence[EvidenceRef]) -> list[dict[str, Any]]:
     ]
 
 
+def duration_text(value: timedelta) -> str:
+    """A duration as ``evidence.toml`` spells it: ``10m``, ``26h``, ``2d``, ``90s``."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, timedelta):
+        return duration_text(value)
+    if isinstance(value, tuple | list):
+        return ", ".join(str(v) for v in value) if value else "(none)"
+    return str(value)
+
+
+def check_settings_rows(settings: ChecksConfig) -> list[dict[str, str]]:
+    """``[checks]`` as the report prints it: setting, value, and what it means."""
+    return [
+        {
+            "name": name,
+            "value": _setting_text(getattr(settings, name)),
+            "meaning": info.description or "",
+        }
+        for name, info in type(settings).model_fields.items()
+    ]
+
+
 def _view(report: ReportData) -> dict[str, Any]:
     used: set[str] = set()
     checks = [
@@ -299,6 +337,7 @@ def _view(report: ReportData) -> dict[str, Any]:
         "counts": report.counts,
         "labels": STATUS_LABELS,
         "checks": checks,
+        "check_settings": check_settings_rows(report.scope.check_settings),
         "svg": {
             "logins": Markup(charts.logins_svg(c.logins)),  # noqa: S704 (built escaped)
             "phi_reads": Markup(charts.phi_reads_svg(c.phi_reads)),  # noqa: S704

@@ -24,6 +24,7 @@ import pytest
 from das_evidence.collectors.snowflake.policy import CHANGES_SCHEMA
 from das_evidence.collectors.snowflake.policy_views import POLICY_VIEWS
 from das_evidence.collectors.snowflake.views import VIEWS
+from das_evidence.config import ChecksConfig
 from das_evidence.errors import EvidenceError
 from das_evidence.reports import charts
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
@@ -33,6 +34,7 @@ from das_evidence.reports.render import (
     ReportData,
     ReportGap,
     build_report_data,
+    duration_text,
     file_href,
     md_escape,
     render_html,
@@ -117,16 +119,25 @@ class EvidenceBuilder:
         baseline: bool = False,
     ) -> EvidenceEntry:
         tables: dict[str, pa.Table] = {}
+        views: dict[str, Any] = {}
         if tags is not None:
             tables["tag_references.parquet"] = pa.Table.from_pylist(
                 list(tags), schema=TAG_REFERENCES.schema()
             )
+            views["TAG_REFERENCES"] = {"status": "evidenced", "rows": len(tags)}
+        else:
+            views["TAG_REFERENCES"] = {
+                "status": "not_evidenced",
+                "reason": "insufficient privileges",
+            }
         tables["changes.parquet"] = pa.Table.from_pylist(list(changes), schema=CHANGES_SCHEMA)
         return self.add(
             f"snowflake/{ACCOUNT}/policy_state",
             as_of,
             as_of,
             tables,
+            as_of=rfc3339(as_of),
+            views=views,
             changes={"baseline": baseline},
         )
 
@@ -331,6 +342,7 @@ def report(**kwargs: Any) -> ReportData:
         generated_at=GENERATED,
         origin=ORIGIN,
         gaps=[ReportGap(f"snowflake/{ACCOUNT}/sessions", START, END)],
+        checks=ChecksConfig(),
     )
 
 
@@ -592,7 +604,12 @@ def test_json_is_canonical_and_complete() -> None:
 
 def test_a_period_without_evidence_says_so_in_every_section() -> None:
     data = build_report_data(
-        EvidenceBuilder().evidence(), [], title="Empty", generated_at=GENERATED, origin=ORIGIN
+        EvidenceBuilder().evidence(),
+        [],
+        title="Empty",
+        generated_at=GENERATED,
+        origin=ORIGIN,
+        checks=ChecksConfig(),
     )
     html = render_html(data)
     for note in (
@@ -617,3 +634,115 @@ def test_same_evidence_same_bytes() -> None:
     assert render_markdown(first) == render_markdown(second)
     assert render_json(first) == render_json(second)
     assert render_html(report(findings_text="other")) != render_html(first)
+
+
+# -- check settings in the scope section ------------------------------------------------
+
+SETTINGS = ChecksConfig(
+    phi_reader_roles=("PHI_READER", "TRANSFORMER"),
+    mfa_exempt_users=("BREAK_GLASS", SCRIPT),
+    failed_login_threshold=5,
+    failed_login_window=timedelta(minutes=15),
+    stale_after=timedelta(days=2),
+)
+
+
+def _with(settings: ChecksConfig) -> ReportData:
+    b, results = sample()
+    return build_report_data(
+        b.evidence(),
+        results,
+        title="ACME access evidence",
+        generated_at=GENERATED,
+        origin=ORIGIN,
+        checks=settings,
+    )
+
+
+class _Rows(HTMLParser):
+    """The cells of every table row inside ``<section id="scope">``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_scope = False
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "section":
+            self.in_scope = dict(attrs).get("id") == "scope"
+        elif self.in_scope and tag == "tr":
+            self.rows.append([])
+        elif self.in_scope and tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "section":
+            self.in_scope = False
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_the_scope_section_prints_every_check_setting_with_its_value() -> None:
+    parser = _Rows()
+    parser.feed(render_html(_with(SETTINGS)))
+    header, *rows = parser.rows
+    assert header == ["Setting", "Value", "Meaning"]
+    table = {name: value for name, value, _ in rows}
+    assert list(table) == list(ChecksConfig.model_fields)
+    assert table["phi_reader_roles"] == "PHI_READER, TRANSFORMER"
+    assert table["mfa_exempt_users"] == f"BREAK_GLASS, {SCRIPT}"  # the parser unescapes
+    assert table["accountadmin_allowlist"] == "(none)"
+    assert table["failed_login_threshold"] == "5"
+    assert table["failed_login_window"] == "15m"
+    assert table["stale_after"] == "2d"
+    meaning = {name: m for name, _, m in rows}
+    assert "ACCOUNTADMIN" in meaning["accountadmin_allowlist"]
+
+
+def test_the_default_settings_are_printed_too() -> None:
+    parser = _Rows()
+    parser.feed(render_html(_with(ChecksConfig())))
+    table = {row[0]: row[1] for row in parser.rows[1:]}
+    assert table["phi_reader_roles"] == "PHI_READER"
+    assert table["failed_login_threshold"] == "10"
+    assert table["failed_login_window"] == "10m"
+    assert table["stale_after"] == "26h"
+    assert table["mfa_exempt_users"] == "(none)"
+
+
+def test_check_settings_are_escaped_in_html_and_markdown() -> None:
+    data = _with(SETTINGS)
+    html = render_html(data)
+    assert SCRIPT not in html and "BREAK_GLASS, &lt;script&gt;" in html
+    md = render_markdown(data)
+    assert "| `phi_reader_roles` | PHI\\_READER, TRANSFORMER |" in md
+    assert "| `mfa_exempt_users` | BREAK\\_GLASS, \\<script\\>alert('x')\\</script\\> |" in md
+    assert "| `failed_login_window` | 15m |" in md
+
+
+def test_the_json_records_the_settings_so_they_can_be_read_back() -> None:
+    doc = json.loads(render_json(_with(SETTINGS)))
+    recorded = doc["scope"]["check_settings"]
+    assert recorded["failed_login_window"] == "PT15M"
+    assert recorded["phi_reader_roles"] == ["PHI_READER", "TRANSFORMER"]
+    assert ChecksConfig.model_validate(recorded) == SETTINGS
+    assert (
+        ChecksConfig.model_validate(json.loads(render_json(report()))["scope"]["check_settings"])
+        == ChecksConfig()
+    )
+
+
+def test_duration_text_uses_the_config_file_units() -> None:
+    assert [duration_text(timedelta(seconds=s)) for s in (90, 600, 3600 * 26, 86400 * 2, 0)] == [
+        "90s",
+        "10m",
+        "26h",
+        "2d",
+        "0s",
+    ]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from das_evidence.config import ChecksConfig
 from das_evidence.errors import FormatError, VerificationError
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.checkpoint import Checkpoint, sign_checkpoint
@@ -70,7 +71,7 @@ def _pack(store: LocalStore, signer: Ed25519Signer, out: Path, **kw: object) -> 
         start=kw.pop("start", datetime(2026, 11, 2, tzinfo=UTC)),  # type: ignore[arg-type]
         end=kw.pop("end", datetime(2026, 11, 4, tzinfo=UTC)),  # type: ignore[arg-type]
         out=out,
-        extras=report_files(),
+        extras=report_files(checks=ChecksConfig()),
         **kw,  # type: ignore[arg-type]
     )
     return out

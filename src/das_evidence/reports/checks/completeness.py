@@ -31,7 +31,7 @@ from das_evidence.reports.checks._support import (
     ts,
     uncovered,
 )
-from das_evidence.reports.checks.interface import Check, ChecksConfig
+from das_evidence.reports.checks.interface import Check, CheckContext
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
 from das_evidence.reports.model import CheckResult, Control, EvidenceRef
 
@@ -42,14 +42,14 @@ def _kind(stream: str) -> str:
     return stream.rsplit("/", 1)[-1]
 
 
-def expected_streams(evidence: EvidenceSet, config: ChecksConfig) -> dict[str, list[EvidenceEntry]]:
+def expected_streams(evidence: EvidenceSet, ctx: CheckContext) -> dict[str, list[EvidenceEntry]]:
     """Stream -> its entries in the period (possibly none), dbt streams left out."""
     streams = {s: e for s, e in evidence.streams().items() if not s.startswith("dbt/")}
     for s in evidence.streams_expected:
         if not s.startswith("dbt/"):
             streams.setdefault(s, [])
     kinds = {_kind(s) for s in streams}
-    for kind in config.required_streams:
+    for kind in ctx.settings.required_streams:
         if kind not in kinds:
             streams[f"snowflake/*/{kind}"] = []
     return dict(sorted(streams.items()))
@@ -59,13 +59,11 @@ def _hours(a: datetime, b: datetime) -> float:
     return round((b - a).total_seconds() / 3600, 2)
 
 
-def _bounding(
-    entries: list[EvidenceEntry], at: datetime, config: ChecksConfig
-) -> list[EvidenceRef]:
+def _bounding(entries: list[EvidenceEntry], at: datetime, ctx: CheckContext) -> list[EvidenceRef]:
     """The files of the entries whose coverage ends or starts at ``at``."""
     refs: list[EvidenceRef] = []
     for e in entries:
-        end = e.end if e.end > e.start else e.start + config.stale_after
+        end = e.end if e.end > e.start else e.start + ctx.settings.stale_after
         if at in (e.start, end):
             refs.extend(e.refs())
     return refs
@@ -78,11 +76,11 @@ class EvidenceGaps(Check):
     title = "Evidence gaps in the period"
     control = Control(soc2=("CC7.2", "CC4.1"), hipaa=_HIPAA)
 
-    def run(self, evidence: EvidenceSet, config: ChecksConfig) -> CheckResult:
-        streams = expected_streams(evidence, config)
+    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
+        streams = expected_streams(evidence, ctx)
         if not streams:
             return self.not_evidenced("no stream in the period and none expected")
-        horizon = config.horizon(evidence)
+        horizon = ctx.horizon(evidence)
         findings: list[dict[str, Any]] = []
         refs: list[EvidenceRef] = []
         for stream, entries in streams.items():
@@ -97,7 +95,7 @@ class EvidenceGaps(Check):
                     }
                 )
                 continue
-            spans = covered(entries, config.stale_after)
+            spans = covered(entries, ctx.settings.stale_after)
             stale = spans[-1][1] <= horizon
             for s, e in uncovered(spans, evidence.start, horizon):
                 if stale and e == horizon:
@@ -111,7 +109,7 @@ class EvidenceGaps(Check):
                         "hours": _hours(s, e),
                     }
                 )
-                refs.extend(_bounding(entries, s, config) + _bounding(entries, e, config))
+                refs.extend(_bounding(entries, s, ctx) + _bounding(entries, e, ctx))
             refs.extend(entries[-1].refs())
         details = {
             "period": {"start": ts(evidence.start), "end": ts(evidence.end)},
@@ -143,12 +141,12 @@ class StaleStreams(Check):
     title = "Stale evidence streams"
     control = Control(soc2=("CC7.2", "CC4.1", "A1.2"), hipaa=_HIPAA)
 
-    def run(self, evidence: EvidenceSet, config: ChecksConfig) -> CheckResult:
-        streams = expected_streams(evidence, config)
+    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
+        streams = expected_streams(evidence, ctx)
         if not streams:
             return self.not_evidenced("no stream in the period and none expected")
-        reference = min(config.now, evidence.end)
-        horizon = config.horizon(evidence)
+        reference = min(ctx.now, evidence.end)
+        horizon = ctx.horizon(evidence)
         findings: list[dict[str, Any]] = []
         refs: list[EvidenceRef] = []
         latest: dict[str, str | None] = {}

@@ -1,18 +1,16 @@
 """Data-protection checks: tags, masking and row-access policies, and who read PHI.
 
 Tags and policy references come from the latest policy-state snapshot of the
-period; policy changes from every snapshot's ``changes.parquet`` and the policy
+period (for PHI reads, the newest one that evidences TAG_REFERENCES); policy changes from every snapshot's ``changes.parquet`` and the policy
 views' own timestamps; reads from ACCESS_HISTORY.
 
-Reads of PHI: each ACCESS_HISTORY row of the period (``BASE_OBJECTS_ACCESSED``
-and ``DIRECT_OBJECTS_ACCESSED``, so a view over a tagged table counts) is matched
-to the columns TAG_REFERENCES tags with one of ``phi_tags`` (a tag on a whole
-table makes every column read from it PHI). ACCESS_HISTORY has no role, so the
-role is QUERY_HISTORY.ROLE_NAME of the same QUERY_ID, when QUERY_HISTORY of the
-period holds that query. Rows whose role cannot be found are not guessed: they
-are listed in ``details.unresolved`` and, unless another read already fails the
-check, make it ``not_evidenced``. Only the primary role is known this way;
-secondary roles (``USE SECONDARY ROLES``) are not in QUERY_HISTORY.
+Reads of PHI are defined once, in :mod:`.phi` (the report's chart counts the
+same reads): a column tagged with one of ``phi_tags``, or any column of a
+table or view so tagged, read according to ACCESS_HISTORY
+``BASE_OBJECTS_ACCESSED`` in the period; the role is QUERY_HISTORY.ROLE_NAME of
+the same QUERY_ID. Reads whose role cannot be found are not guessed: they are
+listed in ``details.unresolved`` (role "unknown role") and, unless another read
+already fails the check, make it ``not_evidenced``.
 
 | check | SOC 2 | HIPAA |
 |---|---|---|
@@ -24,31 +22,32 @@ secondary roles (``USE SECONDARY ROLES``) are not in QUERY_HISTORY.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from das_evidence.reports.checks._support import (
-    HistoryFile,
     Missing,
     SnapshotView,
     coverage_holes,
     describe,
-    history_files,
     holes_json,
     json_value,
     jsonable,
-    rows_in_period,
     snapshot_view,
     ts,
     upper_set,
 )
-from das_evidence.reports.checks.interface import Check, ChecksConfig
+from das_evidence.reports.checks.interface import Check, CheckContext
+from das_evidence.reports.checks.phi import (
+    UNKNOWN_ROLE,
+    ColumnKey,
+    PhiRead,
+    phi_reads,
+    qualified,
+    tagged,
+)
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
 from das_evidence.reports.model import CheckResult, Control, EvidenceRef
 
@@ -57,52 +56,21 @@ ROW_ACCESS = "ROW_ACCESS_POLICY"
 POLICY_VIEW_KIND = {"MASKING_POLICIES": MASKING, "ROW_ACCESS_POLICIES": ROW_ACCESS}
 MAX_LISTED = 20  # query ids listed per finding; counts are always complete
 
-ColumnKey = tuple[str, str, str, str]  # database, schema, object, column
-
-
-def _qualified(*parts: Any) -> str:
-    return ".".join(str(p) for p in parts if p is not None)
-
 
 def _policy(row: Mapping[str, Any]) -> str:
     """The policy a POLICY_REFERENCES row names."""
-    return _qualified(row.get("POLICY_DB"), row.get("POLICY_SCHEMA"), row.get("POLICY_NAME"))
+    return qualified(row.get("POLICY_DB"), row.get("POLICY_SCHEMA"), row.get("POLICY_NAME"))
 
 
 def _referenced(row: Mapping[str, Any], *, column: bool = False) -> str:
     """The object (and with ``column``, the column) a POLICY_REFERENCES row protects."""
     parts = [row.get("REF_DATABASE_NAME"), row.get("REF_SCHEMA_NAME"), row.get("REF_ENTITY_NAME")]
-    return _qualified(*parts, row.get("REF_COLUMN_NAME") if column else None)
+    return qualified(*parts, row.get("REF_COLUMN_NAME") if column else None)
 
 
 def _defined(row: Mapping[str, Any]) -> str:
     """The policy a MASKING_POLICIES / ROW_ACCESS_POLICIES row defines."""
-    return _qualified(row.get("POLICY_CATALOG"), row.get("POLICY_SCHEMA"), row.get("POLICY_NAME"))
-
-
-@dataclass(frozen=True)
-class _Tagged:
-    """Columns and whole objects that carry one of a set of tags."""
-
-    columns: dict[ColumnKey, dict[str, str | None]]  # -> {tag name: tag value}
-    objects: dict[str, dict[str, str | None]]  # qualified object -> {tag name: tag value}
-
-
-def _tagged(tags: SnapshotView, names: Iterable[str]) -> _Tagged:
-    wanted = upper_set(names)
-    columns: dict[ColumnKey, dict[str, str | None]] = {}
-    objects: dict[str, dict[str, str | None]] = {}
-    for r in tags.rows():
-        tag = str(r.get("TAG_NAME") or "")
-        if tag.upper() not in wanted:
-            continue
-        db, schema, name = r.get("OBJECT_DATABASE"), r.get("OBJECT_SCHEMA"), r.get("OBJECT_NAME")
-        if str(r.get("DOMAIN") or "").upper() == "COLUMN" and r.get("COLUMN_NAME"):
-            key = (str(db), str(schema), str(name), str(r["COLUMN_NAME"]))
-            columns.setdefault(key, {})[tag] = r.get("TAG_VALUE")
-        elif str(r.get("DOMAIN") or "").upper() in {"TABLE", "VIEW", "MATERIALIZED VIEW"}:
-            objects.setdefault(_qualified(db, schema, name), {})[tag] = r.get("TAG_VALUE")
-    return _Tagged(columns, objects)
+    return qualified(row.get("POLICY_CATALOG"), row.get("POLICY_SCHEMA"), row.get("POLICY_NAME"))
 
 
 class SensitiveColumnsWithoutMasking(Check):
@@ -118,7 +86,7 @@ class SensitiveColumnsWithoutMasking(Check):
     title = "PII/PHI-tagged columns without a masking policy"
     control = Control(soc2=("CC6.1", "C1.1"), hipaa=("164.312(a)(1)", "164.308(a)(4)"))
 
-    def run(self, evidence: EvidenceSet, config: ChecksConfig) -> CheckResult:
+    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
         tags = snapshot_view(evidence, "TAG_REFERENCES")
         if isinstance(tags, Missing):
             return self.not_evidenced(tags.reason, evidence=tags.evidence)
@@ -126,13 +94,13 @@ class SensitiveColumnsWithoutMasking(Check):
         if isinstance(refs_view, Missing):
             return self.not_evidenced(refs_view.reason, evidence=[tags.ref])
         refs = [tags.ref, refs_view.ref]
-        tagged = _tagged(tags, config.sensitive_tags)
-        if not tagged.columns:
+        sensitive = tagged(tags, ctx.settings.sensitive_tags)
+        if not sensitive.columns:
             return self.not_evidenced(
-                f"no column is tagged {', '.join(config.sensitive_tags)} in "
+                f"no column is tagged {', '.join(ctx.settings.sensitive_tags)} in "
                 f"{describe(tags.entry)}, so nothing identifies the columns to protect",
                 evidence=refs,
-                details={"tagged_objects": sorted(tagged.objects)},
+                details={"tagged_objects": sorted(sensitive.objects)},
             )
         policies: dict[ColumnKey, list[dict[str, Any]]] = {}
         for r in refs_view.rows():
@@ -148,36 +116,36 @@ class SensitiveColumnsWithoutMasking(Check):
                 {
                     "policy": _policy(r),
                     "status": r.get("POLICY_STATUS"),
-                    "via_tag": _qualified(
+                    "via_tag": qualified(
                         r.get("TAG_DATABASE"), r.get("TAG_SCHEMA"), r.get("TAG_NAME")
                     )
                     or None,
                 }
             )
         findings = []
-        for key in sorted(tagged.columns):
+        for key in sorted(sensitive.columns):
             on_column = policies.get(key, [])
             if any(str(p["status"]).upper() == "ACTIVE" for p in on_column):
                 continue
             findings.append(
                 {
-                    "object": _qualified(*key[:3]),
+                    "object": qualified(*key[:3]),
                     "column": key[3],
-                    "tags": dict(sorted(tagged.columns[key].items())),
+                    "tags": dict(sorted(sensitive.columns[key].items())),
                     "masking_policies_not_active": on_column,
                     "as_of": tags.entry.predicate.get("as_of"),
                 }
             )
         details = {
             "as_of": tags.entry.predicate.get("as_of"),
-            "tagged_columns": len(tagged.columns),
-            "tagged_objects": sorted(tagged.objects),
+            "tagged_columns": len(sensitive.columns),
+            "tagged_objects": sorted(sensitive.objects),
         }
         if findings:
             names = ", ".join(f"{f['object']}.{f['column']}" for f in findings)
             return self.result(
                 "fail",
-                f"{len(findings)} of {len(tagged.columns)} tagged columns have no active "
+                f"{len(findings)} of {len(sensitive.columns)} tagged columns have no active "
                 f"masking policy: {names}",
                 findings=findings,
                 evidence=refs,
@@ -185,7 +153,7 @@ class SensitiveColumnsWithoutMasking(Check):
             )
         return self.result(
             "pass",
-            f"all {len(tagged.columns)} tagged columns have an active masking policy",
+            f"all {len(sensitive.columns)} tagged columns have an active masking policy",
             evidence=refs,
             details=details,
         )
@@ -202,7 +170,7 @@ class PolicyReferencesNotActive(Check):
     title = "Policy references not ACTIVE"
     control = Control(soc2=("CC6.1", "CC7.1"), hipaa=("164.312(a)(1)",))
 
-    def run(self, evidence: EvidenceSet, config: ChecksConfig) -> CheckResult:
+    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
         view = snapshot_view(evidence, "POLICY_REFERENCES")
         if isinstance(view, Missing):
             return self.not_evidenced(view.reason, evidence=view.evidence)
@@ -290,7 +258,7 @@ class ProtectionPoliciesChanged(Check):
     title = "Masking or row-access policies changed or dropped in the period"
     control = Control(soc2=("CC8.1", "CC6.1"), hipaa=("164.312(a)(1)", "164.308(a)(1)(ii)(D)"))
 
-    def run(self, evidence: EvidenceSet, config: ChecksConfig) -> CheckResult:
+    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
         snapshots = evidence.policy_snapshots()
         if not snapshots:
             return self.not_evidenced("no policy-state snapshot in the period")
@@ -436,64 +404,53 @@ class ProtectionPoliciesChanged(Check):
 
 
 @dataclass
-class _Read:
-    role: str | None
+class _Reads:
+    """The PHI reads of one (role, user, object): one finding."""
+
+    role: str
     user: str | None
     obj: str
     columns: set[str] = field(default_factory=set)
     masked: set[str] = field(default_factory=set)
-    queries: int = 0
-    first: datetime | None = None
-    last: datetime | None = None
-    query_ids: list[str] = field(default_factory=list)
-    sources: set[tuple[int, str]] = field(default_factory=set)
+    queries: dict[str, datetime] = field(default_factory=dict)  # query id -> start time
+    sources: set[EvidenceRef] = field(default_factory=set)
 
-    def add(self, query_id: str, at: datetime, cols: set[str], masked: set[str]) -> None:
-        self.columns |= cols
-        self.masked |= masked
-        self.queries += 1
-        self.first = at if self.first is None else min(self.first, at)
-        self.last = at if self.last is None else max(self.last, at)
-        if len(self.query_ids) < MAX_LISTED:
-            self.query_ids.append(query_id)
+    def add(self, read: PhiRead) -> None:
+        self.columns.add(read.column)
+        if read.masked:
+            self.masked.add(read.column)
+        self.queries.setdefault(read.query_id, read.at)
+        self.sources.add(read.source)
+        if read.role_source is not None:
+            self.sources.add(read.role_source)
 
     def to_json(self) -> dict[str, Any]:
+        ordered = sorted(self.queries.items(), key=lambda kv: (kv[1], kv[0]))
         return {
             "role": self.role,
             "user": self.user,
             "object": self.obj,
             "columns": sorted(self.columns),
             "masked_columns": sorted(self.masked),
-            "queries": self.queries,
-            "first": ts(self.first) if self.first else None,
-            "last": ts(self.last) if self.last else None,
-            "query_ids": self.query_ids,
-            "evidence": [{"entry": i, "path": p} for i, p in sorted(self.sources)],
+            "queries": len(self.queries),
+            "first": ts(ordered[0][1]),
+            "last": ts(ordered[-1][1]),
+            "query_ids": [q for q, _ in ordered[:MAX_LISTED]],
+            "evidence": [
+                {"entry": r.entry, "path": r.path}
+                for r in sorted(self.sources, key=lambda r: (r.entry, r.path))
+            ],
         }
 
 
-def _objects(text: Any) -> list[Mapping[str, Any]]:
-    value = json_value(text)
-    return [o for o in value if isinstance(o, Mapping)] if isinstance(value, list) else []
-
-
-def _masked_columns(text: Any) -> set[tuple[str, str]]:
-    out = set()
-    for obj in _objects(text):
-        for col in obj.get("columns") or []:
-            kinds = {str(p.get("policyKind", "")).upper() for p in col.get("policies") or []}
-            if MASKING in kinds:
-                out.add((str(obj.get("objectName")), str(col.get("columnName"))))
-    return out
-
-
 class PhiReadsOutsideAllowlist(Check):
-    """Reads of PHI-tagged columns by a role not in ``phi_reader_roles``.
+    """Reads of PHI by a role not in ``phi_reader_roles``.
 
-    Needs TAG_REFERENCES (latest snapshot) and ACCESS_HISTORY of the period; roles
-    come from QUERY_HISTORY by QUERY_ID (see the module docstring). One finding
-    per (role, user, object), with the PHI columns read, which of them a masking
-    policy applied to, the number of queries and the first query ids.
+    A PHI read is as :mod:`.phi` defines it (the report's chart counts the same
+    reads). Needs a snapshot evidencing TAG_REFERENCES and ACCESS_HISTORY of the
+    period. One finding per (role, user, object), with the PHI columns read,
+    which of them a masking policy applied to, the number of queries and the
+    first query ids.
     """
 
     check_id = "phi-reads-outside-allowlist"
@@ -503,63 +460,57 @@ class PhiReadsOutsideAllowlist(Check):
         hipaa=("164.312(b)", "164.312(a)(1)", "164.308(a)(1)(ii)(D)"),
     )
 
-    def run(self, evidence: EvidenceSet, config: ChecksConfig) -> CheckResult:
-        tags = snapshot_view(evidence, "TAG_REFERENCES")
-        if isinstance(tags, Missing):
-            return self.not_evidenced(tags.reason, evidence=tags.evidence)
-        phi = _tagged(tags, config.phi_tags)
-        if not phi.columns and not phi.objects:
+    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
+        settings = ctx.settings
+        found = phi_reads(evidence, settings.phi_tags)
+        if isinstance(found, Missing):
+            return self.not_evidenced(found.reason, evidence=found.evidence)
+        tags = found.tag_view
+        if not found.tagged:
             return self.not_evidenced(
-                f"nothing is tagged {', '.join(config.phi_tags)} in {describe(tags.entry)}, "
+                f"nothing is tagged {', '.join(settings.phi_tags)} in {describe(tags.entry)}, "
                 "so no read can be recognised as a PHI read",
                 evidence=[tags.ref],
             )
-        access = history_files(evidence, "access_history")
-        if not access:
+        if not found.access:
             return self.not_evidenced("no ACCESS_HISTORY window in the period", evidence=[tags.ref])
-        phi_columns: dict[str, set[str]] = {}
-        for db, schema, name, column in phi.columns:
-            phi_columns.setdefault(_qualified(db, schema, name), set()).add(column)
-        names = sorted(set(phi_columns) | set(phi.objects))
+        allowed = upper_set(settings.phi_reader_roles)
 
-        reads = self._phi_reads(evidence, access, names, phi_columns, set(phi.objects))
-        queries = history_files(evidence, "query_history")
-        roles = _roles(queries, {r[0] for r in reads})
-        allowed = upper_set(config.phi_reader_roles)
-
-        flagged: dict[tuple[str, str | None, str], _Read] = {}
-        unresolved: dict[tuple[str | None, str], _Read] = {}
-        allowed_reads = 0
-        for query_id, user, at, obj, cols, masked, source in reads:
-            role = roles.get(query_id)
-            if role is None:
-                item = unresolved.setdefault((user, obj), _Read(None, user, obj))
-            elif role.upper() in allowed:
-                allowed_reads += 1
+        flagged: dict[tuple[str, str, str], _Reads] = {}
+        unresolved: dict[tuple[str, str], _Reads] = {}
+        allowed_queries: set[str] = set()
+        for read in found.reads:
+            if read.role is None:
+                item = unresolved.setdefault(
+                    (str(read.user), read.object), _Reads(UNKNOWN_ROLE, read.user, read.object)
+                )
+            elif read.role.upper() in allowed:
+                allowed_queries.add(read.query_id)
                 continue
             else:
-                item = flagged.setdefault((role, user, obj), _Read(role, user, obj))
-            item.add(query_id, at, cols, masked)
-            item.sources.add(source)
-            if role is not None:
-                item.sources |= roles.sources(query_id)
+                item = flagged.setdefault(
+                    (read.role, str(read.user), read.object),
+                    _Reads(read.role, read.user, read.object),
+                )
+            item.add(read)
 
-        refs = [tags.ref, *(f.ref for f in access), *(f.ref for f in queries)]
+        refs = [tags.ref, *(f.ref for f in found.access), *(f.ref for f in found.queries)]
         holes = coverage_holes(
-            evidence, "access_history", config.horizon(evidence), config.stale_after
+            evidence, "access_history", ctx.horizon(evidence), settings.stale_after
         )
+        unresolved_queries = {q for u in unresolved.values() for q in u.queries}
         details: dict[str, Any] = {
             "as_of": tags.entry.predicate.get("as_of"),
-            "phi_reads": len(reads),
-            "allowed_reads": allowed_reads,
+            "tags_entry": tags.entry.index,
+            "phi_reads": len(found.query_ids()),
+            "phi_column_reads": len(found.reads),
+            "allowed_reads": len(allowed_queries),
             "allowed_roles": sorted(allowed),
-            "unresolved_reads": sum(u.queries for u in unresolved.values()),
-            "unresolved": [
-                u.to_json() for _, u in sorted(unresolved.items(), key=lambda kv: str(kv[0]))
-            ],
+            "unresolved_reads": len(unresolved_queries),
+            "unresolved": [u.to_json() for _, u in sorted(unresolved.items())],
             "coverage_holes": {s: holes_json(h) for s, h in holes.items()},
         }
-        findings = [r.to_json() for _, r in sorted(flagged.items(), key=lambda kv: str(kv[0]))]
+        findings = [r.to_json() for _, r in sorted(flagged.items())]
         if findings:
             who = sorted({f"{f['role']}/{f['user']}" for f in findings})
             return self.result(
@@ -586,104 +537,8 @@ class PhiReadsOutsideAllowlist(Check):
             )
         return self.result(
             "pass",
-            f"all {len(reads)} PHI reads in the period were by allowlisted roles",
+            f"all {details['phi_reads']} queries that read PHI in the period ran under "
+            "allowlisted roles",
             evidence=refs,
             details=details,
         )
-
-    @staticmethod
-    def _phi_reads(
-        evidence: EvidenceSet,
-        files: list[HistoryFile],
-        names: list[str],
-        phi_columns: dict[str, set[str]],
-        phi_objects: set[str],
-    ) -> list[tuple[str, str | None, datetime, str, set[str], set[str], tuple[int, str]]]:
-        """``(query id, user, time, object, PHI columns, of which masked, source)`` per read."""
-        out = []
-        cols = (
-            "QUERY_ID",
-            "QUERY_START_TIME",
-            "USER_NAME",
-            "BASE_OBJECTS_ACCESSED",
-            "DIRECT_OBJECTS_ACCESSED",
-            "POLICIES_REFERENCED",
-        )
-        for f in files:
-            table = rows_in_period(f.table, "QUERY_START_TIME", evidence.start, evidence.end, cols)
-            table = table.filter(_mentions(table, names))  # cheap text filter before parsing JSON
-            for r in table.to_pylist():
-                read: dict[str, set[str]] = {}
-                objects = _objects(r["BASE_OBJECTS_ACCESSED"]) + _objects(
-                    r["DIRECT_OBJECTS_ACCESSED"]
-                )
-                for obj in objects:
-                    name = str(obj.get("objectName"))
-                    columns = {
-                        str(c.get("columnName"))
-                        for c in obj.get("columns") or []
-                        if isinstance(c, Mapping)
-                    }
-                    if name in phi_objects:
-                        hit = columns or {"*"}
-                    else:
-                        hit = columns & phi_columns.get(name, set())
-                    if hit:
-                        read.setdefault(name, set()).update(hit)
-                masked = _masked_columns(r["POLICIES_REFERENCED"])
-                for name, hit in read.items():
-                    out.append(
-                        (
-                            str(r["QUERY_ID"]),
-                            r["USER_NAME"],
-                            r["QUERY_START_TIME"],
-                            name,
-                            hit,
-                            {c for c in hit if (name, c) in masked},
-                            (f.entry.index, f.path),
-                        )
-                    )
-        return out
-
-
-def _mentions(table: pa.Table, names: list[str]) -> pa.ChunkedArray:
-    mask = pa.chunked_array([pa.array([False] * table.num_rows, pa.bool_())])
-    for column in ("BASE_OBJECTS_ACCESSED", "DIRECT_OBJECTS_ACCESSED"):
-        values = table.column(column)
-        for name in names:
-            # The quoted name, as it appears in the JSON, so PATIENTS does not match PATIENTS_X.
-            hit = pc.match_substring(values, json.dumps(name, ensure_ascii=False))
-            mask = pc.or_kleene(mask, pc.fill_null(hit, False))
-    return mask
-
-
-class _Roles:
-    """QUERY_ID -> ROLE_NAME from QUERY_HISTORY, and which file said so."""
-
-    def __init__(self) -> None:
-        self._role: dict[str, str] = {}
-        self._source: dict[str, tuple[int, str]] = {}
-
-    def put(self, query_id: str, role: str, source: tuple[int, str]) -> None:
-        self._role[query_id] = role
-        self._source[query_id] = source
-
-    def get(self, query_id: str) -> str | None:
-        return self._role.get(query_id)
-
-    def sources(self, query_id: str) -> set[tuple[int, str]]:
-        return {self._source[query_id]} if query_id in self._source else set()
-
-
-def _roles(files: list[HistoryFile], query_ids: set[str]) -> _Roles:
-    roles = _Roles()
-    if not query_ids:
-        return roles
-    wanted = pa.array(sorted(query_ids), pa.string())
-    for f in files:
-        table = f.table.select(["QUERY_ID", "ROLE_NAME"])
-        table = table.filter(pc.is_in(table.column("QUERY_ID"), value_set=wanted))
-        for r in table.to_pylist():
-            if r["ROLE_NAME"]:
-                roles.put(str(r["QUERY_ID"]), str(r["ROLE_NAME"]), (f.entry.index, f.path))
-    return roles

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from das_evidence.reports.checks._support import json_value, upper_set
-from das_evidence.reports.checks.interface import Check, ChecksConfig
+from das_evidence.reports.checks.interface import Check, CheckContext
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
 from das_evidence.reports.model import CheckResult, Control, EvidenceRef
 
@@ -52,7 +52,7 @@ class DbtTestsFailedOrSkipped(Check):
     title = "dbt tests failed or skipped"
     control = Control(soc2=("CC8.1", "PI1.3"), hipaa=("164.312(c)(1)",))
 
-    def run(self, evidence: EvidenceSet, config: ChecksConfig) -> CheckResult:
+    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
         invocations = evidence.dbt_invocations()
         if not invocations:
             return self.not_evidenced("no dbt invocation in the period")
@@ -153,7 +153,7 @@ class SensitiveDbtModelsWithoutContract(Check):
     title = "PII/PHI-tagged dbt models without an enforced contract"
     control = Control(soc2=("CC8.1", "C1.1"), hipaa=("164.312(c)(1)", "164.308(a)(1)(ii)(D)"))
 
-    def run(self, evidence: EvidenceSet, config: ChecksConfig) -> CheckResult:
+    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
         latest: dict[str, EvidenceEntry] = {}
         for inv in evidence.dbt_invocations():
             project = str(_invocation(inv)["project"])
@@ -164,7 +164,7 @@ class SensitiveDbtModelsWithoutContract(Check):
                 latest[project] = inv
         if not latest:
             return self.not_evidenced("no dbt invocation in the period")
-        wanted = upper_set(config.dbt_sensitive_classifications)
+        wanted = upper_set(ctx.settings.dbt_sensitive_classifications)
         findings: list[dict[str, Any]] = []
         gaps: list[str] = []
         refs: list[EvidenceRef] = []

@@ -23,7 +23,7 @@ from das_evidence.reports.checks._support import (
     truthy,
     upper_set,
 )
-from das_evidence.reports.checks.interface import Check, ChecksConfig
+from das_evidence.reports.checks.interface import Check, CheckContext
 from das_evidence.reports.evidence import EvidenceSet
 from das_evidence.reports.model import CheckResult, Control, EvidenceRef
 
@@ -47,7 +47,7 @@ class HumanUsersWithoutMfa(Check):
     title = "Human users without MFA"
     control = Control(soc2=("CC6.1",), hipaa=("164.312(d)",))
 
-    def run(self, evidence: EvidenceSet, config: ChecksConfig) -> CheckResult:
+    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
         users = snapshot_view(evidence, "USERS")
         if isinstance(users, Missing):
             return self.not_evidenced(users.reason, evidence=users.evidence)
@@ -55,7 +55,7 @@ class HumanUsersWithoutMfa(Check):
             return self.not_evidenced(
                 f"USERS in {describe(users.entry)} has no HAS_MFA column", evidence=[users.ref]
             )
-        exempt = upper_set(config.mfa_exempt_users)
+        exempt = upper_set(ctx.settings.mfa_exempt_users)
         humans = [u for u in users.rows() if _is_human(u) and not truthy(u.get("DISABLED"))]
         findings = []
         exempted = []
@@ -114,7 +114,7 @@ class AccountadminGrantees(Check):
         soc2=("CC6.1", "CC6.2", "CC6.3"), hipaa=("164.308(a)(4)", "164.308(a)(3)(ii)(B)")
     )
 
-    def run(self, evidence: EvidenceSet, config: ChecksConfig) -> CheckResult:
+    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
         to_users = snapshot_view(evidence, "GRANTS_TO_USERS")
         if isinstance(to_users, Missing):
             return self.not_evidenced(to_users.reason, evidence=to_users.evidence)
@@ -129,7 +129,7 @@ class AccountadminGrantees(Check):
         if isinstance(users, SnapshotView):
             refs.append(users.ref)
             user_rows = {str(u.get("NAME")): u for u in users.rows(current=False)}
-        allowed = upper_set(config.accountadmin_allowlist)
+        allowed = upper_set(ctx.settings.accountadmin_allowlist)
 
         holders: dict[str, dict[str, Any]] = {}
         for g in to_users.rows():

@@ -1,10 +1,11 @@
-"""The control-check contract: a small abstract :class:`Check` and its frozen configuration.
+"""The control-check contract: a small abstract :class:`Check` and the context it runs in.
 
 A check is pure: it reads an :class:`~das_evidence.reports.evidence.EvidenceSet` and
-one :class:`ChecksConfig` (which carries the single reference time, ``now``) and
-returns a :class:`~das_evidence.reports.model.CheckResult`. It never touches a store
-or the network. When the evidence it needs is missing it returns ``not_evidenced``
-with the reason, never ``pass``: a skipped check is a value, not an exception.
+one :class:`CheckContext` (the single reference time, ``now``, and the operator's
+``[checks]`` settings, :class:`~das_evidence.config.ChecksConfig`) and returns a
+:class:`~das_evidence.reports.model.CheckResult`. It never touches a store or the
+network. When the evidence it needs is missing it returns ``not_evidenced`` with
+the reason, never ``pass``: a skipped check is a value, not an exception.
 """
 
 from __future__ import annotations
@@ -12,58 +13,24 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
+from das_evidence.config import ChecksConfig
 from das_evidence.errors import ConfigError
 from das_evidence.reports.evidence import EvidenceSet
 from das_evidence.reports.model import CheckResult, Control, EvidenceRef, Status
 
 _CHECK_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
-#: the history and snapshot streams an account is expected to have (by stream kind)
-DEFAULT_REQUIRED_STREAMS = (
-    "access_history",
-    "login_history",
-    "query_history",
-    "sessions",
-    "policy_state",
-)
-
 
 @dataclass(frozen=True)
-class ChecksConfig:
-    """What the checks take from the operator. ``now`` is the one reference time.
-
-    Names (roles, users, tags, classifications) are compared case-insensitively.
-    """
+class CheckContext:
+    """What one run of the checks shares: the reference time and the ``[checks]`` settings."""
 
     now: datetime
-    #: roles whose reads of PHI-tagged columns are expected. The demo account's masking
-    #: policies show PHI in clear only to PHI_READER (``IS_ROLE_IN_SESSION('PHI_READER')``),
-    #: so that is the default; add pipeline roles (e.g. TRANSFORMER) deliberately.
-    phi_reader_roles: tuple[str, ...] = ("PHI_READER",)
-    #: tag names (TAG_REFERENCES.TAG_NAME, any database/schema) that mark PHI
-    phi_tags: tuple[str, ...] = ("PHI",)
-    #: tag names that mark personal data a masking policy must cover
-    sensitive_tags: tuple[str, ...] = ("PII", "PHI")
-    #: users approved to hold ACCOUNTADMIN; every other grantee is a finding
-    accountadmin_allowlist: tuple[str, ...] = ()
-    #: human users allowed to have no MFA (e.g. a documented break-glass user)
-    mfa_exempt_users: tuple[str, ...] = ()
-    #: a burst is at least this many failed logins ...
-    failed_login_threshold: int = 10
-    #: ... within this long (per user, and separately per client IP)
-    failed_login_window: timedelta = timedelta(minutes=10)
-    #: a stream whose evidence ends longer ago than this is stale; a policy snapshot
-    #: counts as evidence of the state for this long after its ``as_of``
-    stale_after: timedelta = timedelta(hours=26)
-    #: stream kinds that must have entries in the period (``snowflake/<ACCOUNT>/<kind>``)
-    required_streams: tuple[str, ...] = DEFAULT_REQUIRED_STREAMS
-    #: dbt column ``meta.classification`` values, model tags and model ``meta`` keys that
-    #: make a model hold personal data
-    dbt_sensitive_classifications: tuple[str, ...] = ("PII", "PHI")
+    settings: ChecksConfig = field(default_factory=ChecksConfig)
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None or self.now.utcoffset() is None:
@@ -71,19 +38,11 @@ class ChecksConfig:
                 f"checks: now = {self.now.isoformat()} has no time zone",
                 fix="pass an aware UTC datetime from the clock",
             )
-        if self.failed_login_threshold < 2:
-            raise ConfigError(
-                f"checks: failed_login_threshold = {self.failed_login_threshold} is below 2",
-                fix="a burst needs at least two failures; the default is 10",
-            )
-        for name in ("failed_login_window", "stale_after"):
-            if getattr(self, name) <= timedelta(0):
-                raise ConfigError(f"checks: {name} must be positive", fix="e.g. 10m or 26h")
 
     def horizon(self, evidence: EvidenceSet) -> datetime:
         """Evidence is expected up to here: the earlier of ``now`` and the period end,
         less ``stale_after`` (the views' latency and a missed run fit inside it)."""
-        return min(self.now, evidence.end) - self.stale_after
+        return min(self.now, evidence.end) - self.settings.stale_after
 
 
 class Check(ABC):
@@ -104,7 +63,7 @@ class Check(ABC):
             raise TypeError(f"{cls.__name__} must map to SOC 2 and HIPAA")
 
     @abstractmethod
-    def run(self, evidence: EvidenceSet, config: ChecksConfig) -> CheckResult:
+    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
         """Decide pass, fail or not_evidenced from ``evidence`` alone."""
 
     def result(

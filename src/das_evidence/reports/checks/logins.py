@@ -32,7 +32,7 @@ from das_evidence.reports.checks._support import (
     rows_in_period,
     ts,
 )
-from das_evidence.reports.checks.interface import Check, ChecksConfig
+from das_evidence.reports.checks.interface import Check, CheckContext
 from das_evidence.reports.evidence import EvidenceSet
 from das_evidence.reports.model import CheckResult, Control
 
@@ -80,7 +80,8 @@ class _FailedLoginBursts(Check):
     def other(self, failure: _Failure) -> tuple[str, str | None]:
         """The other dimension, listed in each finding: ``(field name, value)``."""
 
-    def run(self, evidence: EvidenceSet, config: ChecksConfig) -> CheckResult:
+    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
+        settings = ctx.settings
         files = history_files(evidence, "login_history")
         if not files:
             return self.not_evidenced("no LOGIN_HISTORY window in the period")
@@ -110,16 +111,17 @@ class _FailedLoginBursts(Check):
         for key in sorted(failures, key=lambda k: (k is None, k or "")):
             events = sorted(failures[key], key=lambda x: (x.at, x.event_id or 0))
             times = [e.at for e in events]
-            for i, j in bursts(times, config.failed_login_threshold, config.failed_login_window):
+            spans = bursts(times, settings.failed_login_threshold, settings.failed_login_window)
+            for i, j in spans:
                 findings.append(self._finding(key, events[i:j]))
         refs = [f.ref for f in files]
         holes = coverage_holes(
-            evidence, "login_history", config.horizon(evidence), config.stale_after
+            evidence, "login_history", ctx.horizon(evidence), settings.stale_after
         )
         details: dict[str, Any] = {
             "failed_logins": total,
-            "threshold": config.failed_login_threshold,
-            "window_seconds": int(config.failed_login_window.total_seconds()),
+            "threshold": settings.failed_login_threshold,
+            "window_seconds": int(settings.failed_login_window.total_seconds()),
             "coverage_holes": {s: holes_json(h) for s, h in holes.items()},
         }
         if findings:
@@ -127,8 +129,8 @@ class _FailedLoginBursts(Check):
             return self.result(
                 "fail",
                 f"{len(findings)} failed-login burst(s) of at least "
-                f"{config.failed_login_threshold} within "
-                f"{_minutes(config.failed_login_window)} by {self.dimension}: {', '.join(keys)}",
+                f"{settings.failed_login_threshold} within "
+                f"{_minutes(settings.failed_login_window)} by {self.dimension}: {', '.join(keys)}",
                 findings=findings,
                 evidence=refs,
                 details=details,
@@ -142,8 +144,8 @@ class _FailedLoginBursts(Check):
             )
         return self.result(
             "pass",
-            f"no {self.dimension} had {config.failed_login_threshold} failed logins within "
-            f"{_minutes(config.failed_login_window)} ({total} failed logins in the period)",
+            f"no {self.dimension} had {settings.failed_login_threshold} failed logins within "
+            f"{_minutes(settings.failed_login_window)} ({total} failed logins in the period)",
             evidence=refs,
             details=details,
         )

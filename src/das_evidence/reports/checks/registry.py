@@ -23,7 +23,7 @@ from das_evidence.reports.checks.dbt import (
     SensitiveDbtModelsWithoutContract,
 )
 from das_evidence.reports.checks.identity import AccountadminGrantees, HumanUsersWithoutMfa
-from das_evidence.reports.checks.interface import Check, ChecksConfig
+from das_evidence.reports.checks.interface import Check, CheckContext
 from das_evidence.reports.checks.logins import FailedLoginBurstsPerIp, FailedLoginBurstsPerUser
 from das_evidence.reports.evidence import EvidenceSet
 from das_evidence.reports.model import CheckResult
@@ -53,7 +53,7 @@ def check_ids(checks: Sequence[Check] = ALL_CHECKS) -> list[str]:
 
 def run_checks(
     evidence: EvidenceSet,
-    config: ChecksConfig,
+    ctx: CheckContext,
     only: Sequence[str] | None = None,
     *,
     checks: Sequence[Check] = ALL_CHECKS,
@@ -74,7 +74,7 @@ def run_checks(
     results = []
     for check in checks:
         try:
-            result = check.run(evidence, config)
+            result = check.run(evidence, ctx)
         except Exception as e:  # the boundary: one broken check must not hide the others
             log.exception("check %s raised", check.check_id)
             result = check.not_evidenced(

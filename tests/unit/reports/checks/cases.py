@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from das_evidence.reports.checks import ChecksConfig
+from das_evidence.reports.checks import CheckContext
 from das_evidence.reports.evidence import EvidenceSet
 from tests.unit.reports.checks.conftest import (
     END,
@@ -34,7 +34,7 @@ from tests.unit.reports.checks.conftest import (
     user_grant,
 )
 
-Case = Callable[[], tuple[EvidenceSet, ChecksConfig]]
+Case = Callable[[], tuple[EvidenceSet, CheckContext]]
 AS_OF = END - timedelta(hours=2)
 BURST_AT = START + timedelta(days=2, hours=9)
 BURST_IP = "203.0.113.45"
@@ -60,11 +60,11 @@ def _users(erin_mfa: bool) -> EvidenceSet:
     return b.build()
 
 
-def mfa_fail() -> tuple[EvidenceSet, ChecksConfig]:
+def mfa_fail() -> tuple[EvidenceSet, CheckContext]:
     return _users(erin_mfa=False), config()
 
 
-def mfa_pass() -> tuple[EvidenceSet, ChecksConfig]:
+def mfa_pass() -> tuple[EvidenceSet, CheckContext]:
     return _users(erin_mfa=True), config()
 
 
@@ -90,11 +90,11 @@ def _admins() -> EvidenceSet:
     return b.build()
 
 
-def accountadmin_fail() -> tuple[EvidenceSet, ChecksConfig]:
+def accountadmin_fail() -> tuple[EvidenceSet, CheckContext]:
     return _admins(), config()
 
 
-def accountadmin_pass() -> tuple[EvidenceSet, ChecksConfig]:
+def accountadmin_pass() -> tuple[EvidenceSet, CheckContext]:
     return _admins(), config(accountadmin_allowlist=("dave_admin",))
 
 
@@ -121,11 +121,11 @@ def _logins(burst: bool) -> EvidenceSet:
     return b.build()
 
 
-def bursts_fail() -> tuple[EvidenceSet, ChecksConfig]:
+def bursts_fail() -> tuple[EvidenceSet, CheckContext]:
     return _logins(burst=True), config()
 
 
-def bursts_pass() -> tuple[EvidenceSet, ChecksConfig]:
+def bursts_pass() -> tuple[EvidenceSet, CheckContext]:
     return _logins(burst=False), config()
 
 
@@ -152,11 +152,11 @@ def _masking(first_name_masked: bool) -> EvidenceSet:
     return b.build()
 
 
-def masking_fail() -> tuple[EvidenceSet, ChecksConfig]:
+def masking_fail() -> tuple[EvidenceSet, CheckContext]:
     return _masking(first_name_masked=False), config()
 
 
-def masking_pass() -> tuple[EvidenceSet, ChecksConfig]:
+def masking_pass() -> tuple[EvidenceSet, CheckContext]:
     return _masking(first_name_masked=True), config()
 
 
@@ -174,11 +174,11 @@ def _references(status: str) -> EvidenceSet:
     return b.build()
 
 
-def references_fail() -> tuple[EvidenceSet, ChecksConfig]:
+def references_fail() -> tuple[EvidenceSet, CheckContext]:
     return _references("MULTIPLE_MASKING_POLICY_ASSIGNED_TO_THE_COLUMN"), config()
 
 
-def references_pass() -> tuple[EvidenceSet, ChecksConfig]:
+def references_pass() -> tuple[EvidenceSet, CheckContext]:
     return _references("ACTIVE"), config()
 
 
@@ -198,7 +198,7 @@ def _policy_views(ssn: dict[str, object]) -> dict[str, list[dict[str, object]]]:
     }
 
 
-def policies_changed_fail() -> tuple[EvidenceSet, ChecksConfig]:
+def policies_changed_fail() -> tuple[EvidenceSet, CheckContext]:
     before = masking_policy(body=OLD_BODY)
     after = masking_policy(body=NEW_BODY, altered=EDITED_AT)
     b = EvidenceBuilder()
@@ -214,7 +214,7 @@ def policies_changed_fail() -> tuple[EvidenceSet, ChecksConfig]:
     return b.build(), config()
 
 
-def policies_changed_pass() -> tuple[EvidenceSet, ChecksConfig]:
+def policies_changed_pass() -> tuple[EvidenceSet, CheckContext]:
     ssn = masking_policy(body=OLD_BODY)
     b = EvidenceBuilder()
     b.snapshot(START + timedelta(hours=22), _policy_views(ssn), changes=[])
@@ -259,11 +259,11 @@ def _phi_reads(analyst_reads_ssn: bool) -> EvidenceSet:
     return b.build()
 
 
-def phi_reads_fail() -> tuple[EvidenceSet, ChecksConfig]:
+def phi_reads_fail() -> tuple[EvidenceSet, CheckContext]:
     return _phi_reads(analyst_reads_ssn=True), config()
 
 
-def phi_reads_pass() -> tuple[EvidenceSet, ChecksConfig]:
+def phi_reads_pass() -> tuple[EvidenceSet, CheckContext]:
     return _phi_reads(analyst_reads_ssn=False), config()
 
 
@@ -274,7 +274,7 @@ SUMMARY_TEST = "test.jaffle_health.not_null_encounter_summary_patient_id.6d10e26
 UNIQUE_TEST = "test.jaffle_health.unique_stg_patients_patient_id.8907d3ccf0"
 
 
-def dbt_tests_fail() -> tuple[EvidenceSet, ChecksConfig]:
+def dbt_tests_fail() -> tuple[EvidenceSet, CheckContext]:
     b = EvidenceBuilder()
     b.dbt(
         END - timedelta(hours=20),
@@ -287,7 +287,7 @@ def dbt_tests_fail() -> tuple[EvidenceSet, ChecksConfig]:
     return b.build(), config()
 
 
-def dbt_tests_pass() -> tuple[EvidenceSet, ChecksConfig]:
+def dbt_tests_pass() -> tuple[EvidenceSet, CheckContext]:
     b = EvidenceBuilder()
     b.dbt(
         END - timedelta(hours=20),
@@ -319,11 +319,11 @@ def _models(stg_patients_contract: bool) -> EvidenceSet:
     return b.build()
 
 
-def dbt_contracts_fail() -> tuple[EvidenceSet, ChecksConfig]:
+def dbt_contracts_fail() -> tuple[EvidenceSet, CheckContext]:
     return _models(stg_patients_contract=False), config()
 
 
-def dbt_contracts_pass() -> tuple[EvidenceSet, ChecksConfig]:
+def dbt_contracts_pass() -> tuple[EvidenceSet, CheckContext]:
     return _models(stg_patients_contract=True), config()
 
 
@@ -338,7 +338,7 @@ def _snapshots_daily(b: EvidenceBuilder) -> None:
         day += timedelta(days=1)
 
 
-def gaps_fail() -> tuple[EvidenceSet, ChecksConfig]:
+def gaps_fail() -> tuple[EvidenceSet, CheckContext]:
     b = EvidenceBuilder()
     for kind in ("login_history", "query_history", "sessions"):
         b.history(kind)
@@ -349,14 +349,14 @@ def gaps_fail() -> tuple[EvidenceSet, ChecksConfig]:
     return b.build(), config()
 
 
-def gaps_pass() -> tuple[EvidenceSet, ChecksConfig]:
+def gaps_pass() -> tuple[EvidenceSet, CheckContext]:
     b = EvidenceBuilder()
     b.all_history()
     _snapshots_daily(b)
     return b.build(), config()
 
 
-def stale_fail() -> tuple[EvidenceSet, ChecksConfig]:
+def stale_fail() -> tuple[EvidenceSet, CheckContext]:
     b = EvidenceBuilder()
     for kind in ("access_history", "query_history", "sessions"):
         b.history(kind)
@@ -366,7 +366,7 @@ def stale_fail() -> tuple[EvidenceSet, ChecksConfig]:
     return b.build(), config()
 
 
-def stale_pass() -> tuple[EvidenceSet, ChecksConfig]:
+def stale_pass() -> tuple[EvidenceSet, CheckContext]:
     return gaps_pass()
 
 

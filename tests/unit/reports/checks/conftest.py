@@ -24,7 +24,7 @@ from das_evidence.collectors.dbt.tables import NODES_SCHEMA, TESTS_SCHEMA
 from das_evidence.collectors.snowflake.policy import CHANGES_SCHEMA
 from das_evidence.collectors.snowflake.policy_views import POLICY_VIEWS
 from das_evidence.collectors.snowflake.views import VIEWS
-from das_evidence.reports.checks import ChecksConfig
+from das_evidence.reports.checks import CheckContext, ChecksConfig
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
 from das_evidence.timefmt import compact, rfc3339
 
@@ -37,8 +37,9 @@ POLICY_SCHEMAS = {v.view: v.schema() for v in POLICY_VIEWS}
 HISTORY_KINDS = ("access_history", "login_history", "query_history", "sessions")
 
 
-def config(**overrides: Any) -> ChecksConfig:
-    return ChecksConfig(now=overrides.pop("now", NOW), **overrides)
+def config(**overrides: Any) -> CheckContext:
+    """The checks' context at ``NOW`` (or ``now=``), with ``[checks]`` settings overridden."""
+    return CheckContext(overrides.pop("now", NOW), ChecksConfig(**overrides))
 
 
 def _table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:

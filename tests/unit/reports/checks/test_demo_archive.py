@@ -7,6 +7,7 @@ then read the archive back with ``from_archive`` and run every check.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from das_evidence.config import load_settings
+from das_evidence.config import ChecksConfig, load_settings
 from das_evidence.demo.policy_seed import (
     EDITED_MASKING_POLICY,
     HUMAN_ACCOUNTADMIN,
@@ -28,7 +29,10 @@ from das_evidence.demo.seed import BURST_ATTEMPTS, BURST_IP, BURST_USER, seed_ac
 from das_evidence.demo.server import FakeSnowflake
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.keyring import write_key_pair
-from das_evidence.reports.checks import ChecksConfig, run_checks
+from das_evidence.reports import charts
+from das_evidence.reports.bundle import report_documents
+from das_evidence.reports.checks import CheckContext, run_checks
+from das_evidence.reports.checks.phi import UNKNOWN_ROLE
 from das_evidence.reports.evidence import EvidenceSet, from_archive
 from das_evidence.reports.model import CheckResult
 from das_evidence.services import Services
@@ -39,6 +43,7 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 DAYS = 2
 START = (NOW - timedelta(days=DAYS)).replace(hour=0)
+PHI_CHECK = "phi-reads-outside-allowlist"
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         second = Services(settings, clock=lambda: NOW).collect(only=None)
     assert first.ok and second.ok
     evidence = from_archive(LocalStore(directory / "archive"), DEMO_ORIGIN, START, NOW)
-    results = run_checks(evidence, ChecksConfig(now=NOW))
+    results = run_checks(evidence, CheckContext(NOW))
     yield Demo(evidence, {r.check_id: r for r in results})
 
 
@@ -145,3 +150,77 @@ def test_refs_name_archived_files(demo: Demo) -> None:
     for result in demo.results.values():
         for ref in result.evidence:
             assert files[(ref.entry, ref.path)] == ref.sha256
+
+
+def _phi_queries_by_hand(evidence: EvidenceSet, tags: set[str]) -> dict[str, set[str]]:
+    """The documented definition, written out independently of reports.checks.phi:
+    query ids per role (``"unknown role"`` when QUERY_HISTORY has no row)."""
+    snap = evidence.policy_snapshots()[-1]  # the demo's newest snapshot has TAG_REFERENCES
+    tag_file = next(f["path"] for f in snap.files if f["path"].endswith("/tag_references.parquet"))
+    columns, objects = set(), set()
+    for t in evidence.table(tag_file).to_pylist():
+        if t["TAG_NAME"] not in tags or t["OBJECT_DELETED"] is not None:
+            continue
+        name = f"{t['OBJECT_DATABASE']}.{t['OBJECT_SCHEMA']}.{t['OBJECT_NAME']}"
+        if t["DOMAIN"] == "COLUMN":
+            columns.add((name, t["COLUMN_NAME"]))
+        else:
+            objects.add(name)
+    roles = {
+        r["QUERY_ID"]: r["ROLE_NAME"]
+        for _, table in evidence.history_rows("query_history")
+        for r in table.select(["QUERY_ID", "ROLE_NAME"]).to_pylist()
+    }
+    out: dict[str, set[str]] = {}
+    for _, table in evidence.history_rows("access_history"):
+        for r in table.to_pylist():
+            if not evidence.start <= r["QUERY_START_TIME"] < evidence.end:
+                continue
+            for obj in json.loads(r["BASE_OBJECTS_ACCESSED"] or "[]"):
+                name = obj.get("objectName")
+                read = [c["columnName"] for c in obj.get("columns") or []]
+                if any(name in objects or (name, c) in columns for c in read):
+                    out.setdefault(roles.get(r["QUERY_ID"]) or UNKNOWN_ROLE, set()).add(
+                        r["QUERY_ID"]
+                    )
+    return out
+
+
+def test_the_phi_chart_and_the_phi_check_count_the_same_reads(demo: Demo) -> None:
+    chart = charts.phi_reads_per_role(demo.evidence, tags=ChecksConfig().phi_tags)
+    per_role = {r.role: r.queries for r in chart.roles}
+    by_hand = _phi_queries_by_hand(demo.evidence, {"PHI"})
+    assert per_role == {role: len(q) for role, q in by_hand.items()}
+    assert per_role[UNKNOWN_ROLE] > 0 and len(per_role) > 2
+    for allowlist in (("PHI_READER",), ("PHI_READER", "TRANSFORMER", "ENGINEER")):
+        settings = ChecksConfig(phi_reader_roles=allowlist)
+        [check] = run_checks(demo.evidence, CheckContext(NOW, settings), only=[PHI_CHECK])
+        total = sum(per_role.values())
+        assert total == check.details["phi_reads"] == len(set().union(*by_hand.values()))
+        allowed = sum(n for role, n in per_role.items() if role in allowlist)
+        assert allowed == check.details["allowed_reads"]
+        assert per_role[UNKNOWN_ROLE] == check.details["unresolved_reads"]
+        flagged = set(per_role) - {*allowlist, UNKNOWN_ROLE}
+        assert flagged and {f["role"] for f in check.findings} == flagged
+    assert check.details["allowed_reads"] > 0  # the second allowlist allows some reads
+
+
+def test_the_report_draws_the_reads_of_the_tags_the_check_was_given(demo: Demo) -> None:
+    settings = ChecksConfig(phi_tags=("PII",), phi_reader_roles=("PHI_READER", "ANALYST"))
+    results = run_checks(demo.evidence, CheckContext(NOW, settings), only=[PHI_CHECK])
+    docs = report_documents(
+        demo.evidence,
+        results,
+        origin=DEMO_ORIGIN,
+        generated_at=NOW,
+        gaps=[],
+        title="demo",
+        checks=settings,
+    )
+    drawn = docs["data"].charts.phi_reads
+    assert drawn.tags == ("PII",)
+    [result] = results
+    assert sum(r.queries for r in drawn.roles) == result.details["phi_reads"] > 0
+    by_hand = _phi_queries_by_hand(demo.evidence, {"PII"})
+    assert {r.role: r.queries for r in drawn.roles} == {k: len(v) for k, v in by_hand.items()}
+    assert docs["data"].scope.check_settings == settings

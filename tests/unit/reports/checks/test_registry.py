@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from das_evidence.config import ChecksConfig
 from das_evidence.errors import ConfigError
-from das_evidence.reports.checks import ALL_CHECKS, Check, ChecksConfig, check_ids, run_checks
+from das_evidence.reports.checks import ALL_CHECKS, Check, CheckContext, check_ids, run_checks
 from das_evidence.reports.evidence import EvidenceSet
 from das_evidence.reports.model import CheckResult, Control
 from tests.unit.reports.checks.cases import FAILING, PASSING
@@ -85,7 +86,7 @@ class Exploding(Check):
     title = "Always raises"
     control = Control(soc2=("CC7.2",), hipaa=("164.312(b)",))
 
-    def run(self, evidence: EvidenceSet, config: ChecksConfig) -> CheckResult:
+    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
         raise RuntimeError("boom")
 
 
@@ -121,8 +122,8 @@ def test_a_check_without_a_kebab_case_id_or_mapping_is_refused() -> None:
             control = Control(soc2=("CC6.1",), hipaa=())
 
 
-def test_config_refuses_a_naive_clock_and_silly_thresholds() -> None:
+def test_the_context_refuses_a_naive_clock() -> None:
+    # Thresholds are validated where the operator sets them: tests/unit/test_config.py.
     with pytest.raises(ConfigError, match="time zone"):
-        ChecksConfig(now=datetime(2026, 11, 27))
-    with pytest.raises(ConfigError, match="failed_login_threshold"):
-        ChecksConfig(now=datetime(2026, 11, 27, tzinfo=UTC), failed_login_threshold=1)
+        CheckContext(datetime(2026, 11, 27))
+    assert CheckContext(datetime(2026, 11, 27, tzinfo=UTC)).settings == ChecksConfig()

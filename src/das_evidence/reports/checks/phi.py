@@ -1,0 +1,288 @@
+"""The one definition of a PHI read, used by ``phi-reads-outside-allowlist`` and by the
+report's "PHI reads per role" chart, so one report never shows two numbers for it.
+
+A PHI read is one column of one base object read by one query in the period:
+
+- **Which tags.** TAG_REFERENCES of the newest policy-state snapshot in the period
+  that evidences it (its current rows: a tag whose object was dropped is gone).
+  A tag counts when its TAG_NAME is one of ``[checks] phi_tags``, in any tag
+  database or schema, compared case-insensitively.
+- **Which columns are PHI.** A column tagged PHI (column-level tag), and every
+  column of a table or view tagged PHI (object-level tag: a tag on an object
+  inside a schema). Tags on a database or a schema are not expanded:
+  ACCOUNT_USAGE.TAG_REFERENCES lists only direct assignments.
+- **Which reads.** ACCESS_HISTORY rows whose ``QUERY_START_TIME`` lies in the
+  period, counted over ``BASE_OBJECTS_ACCESSED``: the tables whose data was
+  actually read. A query through a view therefore counts against the tagged
+  table underneath it, whatever the view is called; a tag on a view alone does
+  not make its reads PHI reads (tag the tables). ``DIRECT_OBJECTS_ACCESSED`` is
+  not counted, so a query is never counted twice, once by its view and once by
+  its table. An access that names no column (``COUNT(*)``) reads no PHI value.
+  Each (query, object, column) counts once, however many rows repeat it.
+- **Which role.** ACCESS_HISTORY has none: it is QUERY_HISTORY.ROLE_NAME of the
+  same QUERY_ID in the set's QUERY_HISTORY files. A query with no such row has
+  role ``None`` (shown as :data:`UNKNOWN_ROLE`), never a guess. Only the
+  primary role is known this way; secondary roles are not in QUERY_HISTORY.
+
+A read is ``masked`` when ACCESS_HISTORY ``POLICIES_REFERENCED`` names a masking
+policy on that column for that query (the value the role saw may be masked; the
+read is still a read of a PHI column).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from das_evidence.reports.checks._support import (
+    HistoryFile,
+    Missing,
+    SnapshotView,
+    history_files,
+    json_value,
+    rows_in_period,
+    snapshot_view,
+    upper_set,
+)
+from das_evidence.reports.evidence import EvidenceSet
+from das_evidence.reports.model import EvidenceRef
+
+__all__ = [
+    "UNKNOWN_ROLE",
+    "ColumnKey",
+    "Missing",
+    "PhiRead",
+    "PhiReads",
+    "Tagged",
+    "phi_reads",
+    "qualified",
+    "tag_references",
+    "tagged",
+]
+
+UNKNOWN_ROLE = "unknown role"
+MASKING = "MASKING_POLICY"
+
+ColumnKey = tuple[str, str, str, str]  # database, schema, object, column
+_NOT_OBJECTS = frozenset({"COLUMN", "DATABASE", "SCHEMA"})
+
+
+def qualified(*parts: Any) -> str:
+    """``DB.SCHEMA.NAME`` as ACCESS_HISTORY's ``objectName`` spells it; ``None`` parts left out."""
+    return ".".join(str(p) for p in parts if p is not None)
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """Columns and whole objects carrying one of a set of tags, from one TAG_REFERENCES."""
+
+    columns: Mapping[ColumnKey, Mapping[str, str | None]]  # -> {tag name: tag value}
+    objects: Mapping[str, Mapping[str, str | None]]  # qualified object -> {tag name: value}
+
+    def __bool__(self) -> bool:
+        return bool(self.columns or self.objects)
+
+    def object_names(self) -> list[str]:
+        """Every qualified object with a tagged column or a tag of its own."""
+        return sorted({qualified(*k[:3]) for k in self.columns} | set(self.objects))
+
+    def covers(self, obj: str, column: str) -> bool:
+        """Is ``column`` of ``obj`` (named as ACCESS_HISTORY names them) tagged, or its object?"""
+        return obj in self.objects or (obj, column) in self._column_names
+
+    @cached_property
+    def _column_names(self) -> frozenset[tuple[str, str]]:
+        return frozenset((qualified(*k[:3]), k[3]) for k in self.columns)
+
+
+def tagged(view: SnapshotView, names: Iterable[str]) -> Tagged:
+    """The columns and objects ``view`` (TAG_REFERENCES) tags with one of ``names``."""
+    wanted = upper_set(names)
+    columns: dict[ColumnKey, dict[str, str | None]] = {}
+    objects: dict[str, dict[str, str | None]] = {}
+    for r in view.rows():
+        tag = str(r.get("TAG_NAME") or "")
+        if tag.upper() not in wanted:
+            continue
+        db, schema, name = r.get("OBJECT_DATABASE"), r.get("OBJECT_SCHEMA"), r.get("OBJECT_NAME")
+        domain = str(r.get("DOMAIN") or "").upper()
+        if domain == "COLUMN" and r.get("COLUMN_NAME"):
+            key = (str(db), str(schema), str(name), str(r["COLUMN_NAME"]))
+            columns.setdefault(key, {})[tag] = r.get("TAG_VALUE")
+        elif domain not in _NOT_OBJECTS and db and schema and name:
+            objects.setdefault(qualified(db, schema, name), {})[tag] = r.get("TAG_VALUE")
+    return Tagged(columns, objects)
+
+
+def tag_references(evidence: EvidenceSet) -> SnapshotView | Missing:
+    """TAG_REFERENCES of the newest snapshot in the period that evidences it."""
+    snapshots = evidence.policy_snapshots()
+    first: Missing | None = None
+    for snap in reversed(snapshots):
+        view = snapshot_view(evidence, "TAG_REFERENCES", snap)
+        if isinstance(view, SnapshotView):
+            return view
+        first = first or view
+    reason = "no policy snapshot with TAG_REFERENCES in the period"
+    if first is None:
+        return Missing(reason)
+    return Missing(f"{reason}: {first.reason}", first.evidence)
+
+
+@dataclass(frozen=True)
+class PhiRead:
+    """One PHI column of one base object, read by one query."""
+
+    query_id: str
+    user: str | None
+    role: str | None  # QUERY_HISTORY.ROLE_NAME; None: the query is not in QUERY_HISTORY
+    object: str  # qualified base object, as ACCESS_HISTORY names it
+    column: str
+    at: datetime  # QUERY_START_TIME
+    masked: bool  # a masking policy applied to this column in this query
+    source: EvidenceRef  # the ACCESS_HISTORY file
+    role_source: EvidenceRef | None  # the QUERY_HISTORY file that named the role
+
+    @property
+    def role_name(self) -> str:
+        return self.role if self.role is not None else UNKNOWN_ROLE
+
+
+@dataclass(frozen=True)
+class PhiReads:
+    """The PHI reads of a period, and the evidence they were decided from."""
+
+    tag_names: tuple[str, ...]
+    tag_view: SnapshotView  # the TAG_REFERENCES used
+    tagged: Tagged
+    access: tuple[HistoryFile, ...]  # ACCESS_HISTORY files of the set
+    queries: tuple[HistoryFile, ...]  # QUERY_HISTORY files of the set
+    reads: tuple[PhiRead, ...]  # in ACCESS_HISTORY order
+
+    def queries_by_role(self) -> dict[str, set[str]]:
+        """Role (or :data:`UNKNOWN_ROLE`) -> the distinct queries that read PHI under it."""
+        out: dict[str, set[str]] = {}
+        for r in self.reads:
+            out.setdefault(r.role_name, set()).add(r.query_id)
+        return out
+
+    def query_ids(self) -> set[str]:
+        return {r.query_id for r in self.reads}
+
+
+_ACCESS_COLUMNS = (
+    "QUERY_ID",
+    "QUERY_START_TIME",
+    "USER_NAME",
+    "BASE_OBJECTS_ACCESSED",
+    "POLICIES_REFERENCED",
+)
+
+
+def phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Missing:
+    """Every PHI read of the period (see the module docstring for what counts).
+
+    :class:`Missing` only when no snapshot in the period evidences TAG_REFERENCES;
+    with nothing tagged or no ACCESS_HISTORY the answer has no reads, and says so
+    through ``tagged`` and ``access``.
+    """
+    tags = tag_references(evidence)
+    if isinstance(tags, Missing):
+        return tags
+    names = tuple(tag_names)
+    marked = tagged(tags, names)
+    access = tuple(history_files(evidence, "access_history"))
+    queries = tuple(history_files(evidence, "query_history"))
+    if not marked or not access:
+        return PhiReads(names, tags, marked, access, queries, ())
+
+    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+    objects = marked.object_names()
+    for f in access:
+        table = rows_in_period(
+            f.table, "QUERY_START_TIME", evidence.start, evidence.end, _ACCESS_COLUMNS
+        )
+        table = table.filter(_mentions(table.column("BASE_OBJECTS_ACCESSED"), objects))
+        for r in table.to_pylist():
+            qid = str(r["QUERY_ID"])
+            masked = _masked_columns(r["POLICIES_REFERENCED"])
+            for obj, column in _base_columns(r["BASE_OBJECTS_ACCESSED"]):
+                if not marked.covers(obj, column):
+                    continue
+                read = found.setdefault(
+                    (qid, obj, column),
+                    {
+                        "user": r["USER_NAME"],
+                        "at": r["QUERY_START_TIME"],
+                        "masked": False,
+                        "source": f.ref,
+                    },
+                )
+                read["masked"] = read["masked"] or (obj, column) in masked
+
+    roles = _roles(queries, {qid for qid, _, _ in found})
+    reads = []
+    for (qid, obj, column), r in found.items():
+        role, role_source = roles.get(qid, (None, None))
+        user, at, masked, source = r["user"], r["at"], r["masked"], r["source"]
+        reads.append(PhiRead(qid, user, role, obj, column, at, masked, source, role_source))
+    return PhiReads(names, tags, marked, access, queries, tuple(reads))
+
+
+def _objects(text: Any) -> list[Mapping[str, Any]]:
+    value = json_value(text)
+    return [o for o in value if isinstance(o, Mapping)] if isinstance(value, list) else []
+
+
+def _base_columns(text: Any) -> list[tuple[str, str]]:
+    """``(objectName, columnName)`` of every column an ``*_OBJECTS_ACCESSED`` array lists."""
+    return [
+        (str(obj.get("objectName")), str(col["columnName"]))
+        for obj in _objects(text)
+        for col in obj.get("columns") or ()
+        if isinstance(col, Mapping) and col.get("columnName") is not None
+    ]
+
+
+def _masked_columns(text: Any) -> set[tuple[str, str]]:
+    out = set()
+    for obj in _objects(text):
+        for col in obj.get("columns") or []:
+            if not isinstance(col, Mapping):
+                continue
+            kinds = {str(p.get("policyKind", "")).upper() for p in col.get("policies") or []}
+            if MASKING in kinds:
+                out.add((str(obj.get("objectName")), str(col.get("columnName"))))
+    return out
+
+
+def _mentions(values: pa.ChunkedArray, names: Sequence[str]) -> pa.ChunkedArray:
+    """Rows whose JSON text names one of ``names``: a cheap filter before parsing JSON."""
+    mask = pa.chunked_array([pa.array([False] * len(values), pa.bool_())])
+    for name in names:
+        # The quoted name, as it appears in the JSON, so PATIENTS does not match PATIENTS_X.
+        hit = pc.match_substring(values, json.dumps(name, ensure_ascii=False))
+        mask = pc.or_kleene(mask, pc.fill_null(hit, False))
+    return mask
+
+
+def _roles(files: Sequence[HistoryFile], query_ids: set[str]) -> dict[str, tuple[str, EvidenceRef]]:
+    """QUERY_ID -> (ROLE_NAME, the file that said so); the first row naming a role wins."""
+    out: dict[str, tuple[str, EvidenceRef]] = {}
+    if not query_ids:
+        return out
+    wanted = pa.array(sorted(query_ids), pa.string())
+    for f in files:
+        table = f.table.select(["QUERY_ID", "ROLE_NAME"])
+        table = table.filter(pc.is_in(table.column("QUERY_ID"), value_set=wanted))
+        for r in table.to_pylist():
+            if r["ROLE_NAME"]:
+                out.setdefault(str(r["QUERY_ID"]), (str(r["ROLE_NAME"]), f.ref))
+    return out
