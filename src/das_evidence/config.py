@@ -30,6 +30,12 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from das_evidence.errors import ConfigError
 from das_evidence.streams import DOCUMENTED_LATENCY, POLICY_STREAM, STREAMS
+from das_evidence.validators import (
+    check_webhook_url,
+    parse_cron,
+    validate_schedule_name,
+    validate_timezone,
+)
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -215,8 +221,6 @@ class WebhookConfig(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> WebhookConfig:
-        from das_evidence.schedules.alerts import check_webhook_url
-
         if self.kind != "pagerduty" and self.url is None:
             raise ValueError(f"a {self.kind} webhook needs url")
         if self.kind == "pagerduty" and not (
@@ -251,15 +255,11 @@ class ScheduleConfig(BaseModel):
     @field_validator("cron")
     @classmethod
     def _cron(cls, v: str) -> str:
-        from das_evidence.schedules.cron import parse_cron
-
         return parse_cron(v).text
 
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, v: str) -> str:
-        from das_evidence.schedules.cron import validate_timezone
-
         return validate_timezone(v)
 
     @field_validator("streams")
@@ -308,8 +308,6 @@ class Settings(BaseSettings):
     @field_validator("schedules")
     @classmethod
     def _schedule_names(cls, v: dict[str, ScheduleConfig]) -> dict[str, ScheduleConfig]:
-        from das_evidence.schedules.cron import validate_schedule_name
-
         for name in v:
             validate_schedule_name(name)
         return v

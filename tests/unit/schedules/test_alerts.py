@@ -22,7 +22,6 @@ from das_evidence.schedules.alerts import (
     Alert,
     Webhook,
     failure_alert,
-    is_secret_name,
     redact_text,
     redact_url,
     scrub,
@@ -30,6 +29,7 @@ from das_evidence.schedules.alerts import (
     stale_alert,
 )
 from das_evidence.schedules.status import stream_status
+from das_evidence.validators import is_secret_name
 
 AT = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
 SOURCE = "evidence.example.org/prod"
@@ -384,7 +384,9 @@ def test_redact_text(text: str, expected: str) -> None:
 
 
 def test_secret_names() -> None:
-    assert all(map(is_secret_name, ["pwd", "PassPhrase", "client_secret", "routingKey"]))
+    assert all(
+        map(is_secret_name, ["pwd", "PassPhrase", "client_secret", "routingKey", "passcode"])
+    )
     assert not any(map(is_secret_name, ["stream", "monkey", "keystone", "exit_code"]))
 
 
