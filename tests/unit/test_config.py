@@ -373,3 +373,11 @@ def test_config_and_the_schedules_share_validators_without_importing_each_other(
         check=True,
     ).stdout
     assert ast.literal_eval(only_validators) == ["das_evidence.validators"]
+
+
+def test_the_starter_config_loads(tmp_path: Path) -> None:
+    from das_evidence.starter import write_starter
+
+    write_starter(tmp_path / "site", origin="evidence.example.com/x", account="ACME_PROD")
+    s = load_settings(tmp_path / "site" / "evidence.toml", environ={})
+    assert s.snowflake.role == "EVIDENCE_COLLECTOR_ROLE" and s.alerts.webhooks == []
