@@ -691,8 +691,16 @@ def _env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[s
                 )
             node = child
         node[path[-1]] = value
-        names[path] = name
+        names.update(dict.fromkeys(_owned_paths(path, value), name))
     return data, names
+
+
+def _owned_paths(path: tuple[str, ...], value: Any) -> list[tuple[str, ...]]:
+    """The paths a variable's value decides: a JSON table merges with the file key by
+    key, so it decides only the keys it has; anything else replaces the file's value."""
+    if isinstance(value, dict) and value:
+        return [p for k, v in value.items() for p in _owned_paths((*path, str(k).lower()), v)]
+    return [path]
 
 
 # --- where a setting came from ----------------------------------------------------------

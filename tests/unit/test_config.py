@@ -271,6 +271,13 @@ def test_each_error_names_its_own_source(tmp_path: Path) -> None:
         f"  {path} line 21: streams.access_history.start: must be an RFC 3339 time with a zone "
         "(e.g. 2026-11-01T00:00:00Z), not a number",
     ]
+    # A JSON table merges with the file: it is the source of its own keys only.
+    with pytest.raises(ConfigError) as e3:
+        load_settings(path, environ={"EVIDENCE_STREAMS": '{"access_history": {"safety": "4h"}}'})
+    assert f"  {path} line 21: streams.access_history.start: " in e3.value.message
+    with pytest.raises(ConfigError) as e4:
+        load_settings(path, environ={"EVIDENCE_STREAMS": '{"access_history": {"start": 1}}'})
+    assert "  EVIDENCE_STREAMS: streams.access_history.start: " in e4.value.message
     flagged = pytest.raises(ConfigError)
     with flagged as e2:
         load_settings(path, {"snowflake": {"port": "x"}}, environ={})
