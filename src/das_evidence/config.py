@@ -670,15 +670,16 @@ def _env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[s
             )
         raw = environ[name]
         value: Any = EnvText(raw)
-        if _is_structured(_target_type(path)):
+        target = _target_type(path)
+        if _is_structured(target):
             try:
                 value = json.loads(raw)
             except json.JSONDecodeError as e:
+                shape = "list ([...])" if get_origin(target) in (list, tuple) else "object ({...})"
                 # e.msg and the position only: the text may hold a secret.
                 raise ConfigError(
                     f"{name}: {'.'.join(path)} is not valid JSON: {e.msg} (character {e.pos + 1})",
-                    fix=f"set {name} to a JSON table or list, e.g. "
-                    '\'[{"kind": "slack", "url": "https://..."}]\'',
+                    fix=f"set {name} to a JSON {shape}",
                 ) from None
         node = data
         for i, part in enumerate(path[:-1]):
