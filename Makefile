@@ -25,6 +25,7 @@ lint: venv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) evidence-demo evidence-demo-s3 .pytest_cache .mypy_cache .ruff_cache

@@ -5,22 +5,43 @@ environment (through :func:`load_settings`). Snowflake settings use the
 connector's own argument names and pass any other connector argument through,
 so one file points at a real account or at a local server. Relative paths
 resolve against the directory of the config file.
+
+Types are strict where coercion would hide a mistake: a time is a TOML
+datetime or an RFC 3339 string with a zone, a number is a number and a
+boolean is ``true`` or ``false``, never a quoted string (``start = 42`` is not
+1970). Values from ``EVIDENCE_*`` variables are text: numbers and booleans are
+read from that text, tables and lists from JSON. A bad value is a
+:class:`~das_evidence.errors.ConfigError` that names the key and where it came
+from: ``evidence.toml line 12: streams.access_history.start: ...`` or
+``EVIDENCE_SNOWFLAKE__PORT: snowflake.port: ...``.
+
+Every secret is a ``SecretStr``: the declared ones, a connector argument
+passed through under a secret-looking name (:func:`~das_evidence.validators.is_secret_name`),
+and webhook URLs and routing keys. ``repr``, ``str`` and JSON dumps show
+``**********``; :meth:`SnowflakeConfig.connector_args` reveals them, for the
+connector call only.
 """
 
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 import re
 import tomllib
-from datetime import UTC, datetime, timedelta
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     SecretStr,
     ValidationError,
     field_validator,
@@ -30,45 +51,218 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from das_evidence.errors import ConfigError
 from das_evidence.streams import DOCUMENTED_LATENCY, POLICY_STREAM, STREAMS
+from das_evidence.timefmt import parse_rfc3339
+from das_evidence.validators import (
+    WebhookError,
+    check_webhook_url,
+    is_secret_name,
+    parse_cron,
+    validate_schedule_name,
+    validate_timezone,
+)
+
+ENV_PREFIX = "EVIDENCE_"
+ENV_DELIMITER = "__"
+
+# --- strict value types ---------------------------------------------------------------
+
+
+class EnvText(str):
+    """A value read from an ``EVIDENCE_*`` variable: text, from which a number or a
+    boolean may be read. A quoted ``"8123"`` in the file is text and stays text."""
+
+
+class _AtKey(ValueError):
+    """A ValueError about ``key`` below the value being checked: the message names it."""
+
+    def __init__(self, key: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text in quotes"
+    if isinstance(value, datetime | date):
+        return "a date"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+_INT_TEXT = re.compile(r"[+-]?\d+")
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+def _strict_int(value: object) -> object:
+    if isinstance(value, EnvText):
+        if _INT_TEXT.fullmatch(value.strip()):
+            return int(value)
+        raise ValueError("must be a whole number")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        raise ValueError("must be a whole number, not text: write it without quotes")
+    raise ValueError(f"must be a whole number, not {_kind(value)}")
+
+
+def _strict_bool(value: object) -> object:
+    if isinstance(value, EnvText):
+        text = value.strip().lower()
+        if text in _TRUE | _FALSE:
+            return text in _TRUE
+        raise ValueError("must be true or false")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        raise ValueError("must be true or false, not text: write it without quotes")
+    raise ValueError(f"must be true or false, not {_kind(value)}")
+
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
+_LOCAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
+_TIME_EXAMPLE = "e.g. 2026-11-01T00:00:00Z"
+
+
+def _aware_time(value: object) -> object:
+    """A TOML offset datetime, or an RFC 3339 string with a zone; as UTC."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"needs a time zone, {_TIME_EXAMPLE}")
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        raise ValueError(f"needs a time of day and a time zone, {_TIME_EXAMPLE}")
+    if isinstance(value, str):
+        text = value.strip()
+        if _RFC3339.fullmatch(text):
+            try:
+                return parse_rfc3339(text.upper())
+            except ValueError:
+                raise ValueError(f"{text!r} is not a valid date and time") from None
+        if _LOCAL_TIME.fullmatch(text):
+            raise ValueError(f"needs a time zone, {_TIME_EXAMPLE}")
+        raise ValueError(f"must be an RFC 3339 time with a zone, {_TIME_EXAMPLE}")
+    raise ValueError(f"must be an RFC 3339 time with a zone ({_TIME_EXAMPLE}), not {_kind(value)}")
+
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(value: object) -> object:
-    """Accept ``"3h"``, ``"45m"``, ``"2d"``, ``"90s"`` besides what pydantic accepts."""
+def _duration(value: object) -> object:
+    """``"90s"``, ``"45m"``, ``"3h"``, ``"2d"``; a bare number is refused (which unit?)."""
+    if isinstance(value, timedelta):
+        return value
     if isinstance(value, str) and (m := _DURATION.match(value)):
         return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
-    return value
+    example = 'a duration such as "90s", "45m", "3h" or "2d"'
+    if isinstance(value, str):
+        raise ValueError(f"must be {example}")
+    raise ValueError(f"must be {example}, not {_kind(value)}")
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("needs a time zone, e.g. 2026-11-01T00:00:00Z")
-    return value.astimezone(UTC)
+Int = Annotated[int, BeforeValidator(_strict_int)]
+Bool = Annotated[bool, BeforeValidator(_strict_bool)]
+Time = Annotated[datetime, BeforeValidator(_aware_time)]
+
+
+def format_duration(value: timedelta) -> str:
+    """The inverse of the duration syntax: the largest unit that is exact (``"10m"``)."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+# Written back as "10m" (in JSON dumps, report scopes), so a dump reads back in.
+Duration = Annotated[
+    timedelta, BeforeValidator(_duration), PlainSerializer(format_duration, when_used="json")
+]
+
+# --- sections -------------------------------------------------------------------------
 
 
 class SnowflakeConfig(BaseModel):
-    """Connector arguments; unknown keys pass through to ``snowflake.connector.connect``."""
+    """Connector arguments, named as ``snowflake.connector.connect`` names them.
+
+    The arguments declared here are checked by type. Any other passes through
+    unchanged, except that text under a secret-looking name (``*token*``,
+    ``*secret*``, ``*pwd*``, ...) is held as a ``SecretStr`` like the declared
+    secrets. :meth:`connector_args` is the one place that reveals them.
+    """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     account: str | None = None
     user: str | None = None
-    password: SecretStr | None = None
-    private_key_file: Path | None = None
-    private_key_file_pwd: SecretStr | None = None
+    role: str | None = None
+    warehouse: str | None = None
+    database: str | None = None
+    # "schema" would shadow a BaseModel attribute.
+    schema_: str | None = Field(default=None, alias="schema")
+    region: str | None = None
+    application: str | None = None
+    host: str | None = None
+    port: Int | None = Field(default=None, ge=1, le=65535)
+    protocol: Literal["https", "http"] | None = None
+    # Credentials: one of password, private_key_file (+ private_key_file_pwd),
+    # token (authenticator = "oauth"), or connection_name.
     authenticator: str | None = None
     connection_name: str | None = None
-    login_timeout: int = 60
-    network_timeout: int = 600
+    password: SecretStr | None = None
+    passcode: SecretStr | None = None
+    passcode_in_password: Bool | None = None
+    private_key_file: Path | None = None
+    private_key_file_pwd: SecretStr | None = None
+    private_key: SecretStr | None = None
+    token: SecretStr | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: SecretStr | None = None
+    proxy_password: SecretStr | None = None
+    client_store_temporary_credential: Bool | None = None
+    client_request_mfa_token: Bool | None = None
+    # Timeouts in seconds.
+    login_timeout: Int = Field(default=60, ge=1)
+    network_timeout: Int = Field(default=600, ge=1)
+    socket_timeout: Int | None = Field(default=None, ge=1)
+    external_browser_timeout: Int | None = Field(default=None, ge=1)
+    client_prefetch_threads: Int | None = Field(default=None, ge=1)
+    client_session_keep_alive: Bool | None = None
+    client_session_keep_alive_heartbeat_frequency: Int | None = Field(default=None, ge=1)
+    validate_default_parameters: Bool | None = None
+    ocsp_fail_open: Bool | None = None
+    disable_ocsp_checks: Bool | None = None
+    autocommit: Bool | None = None
+    session_parameters: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hold_passed_through_secrets(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        known = {f.alias or name for name, f in cls.model_fields.items()}
+        out: dict[str, Any] = {}
+        for name, value in data.items():
+            if name not in known:
+                if isinstance(value, EnvText):
+                    value = str(value)
+                if isinstance(value, str) and is_secret_name(str(name)):
+                    value = SecretStr(value)
+            out[name] = value
+        return out
 
     def connector_args(self) -> dict[str, Any]:
         """The keyword arguments for the connector, secrets revealed, ``None`` dropped."""
         args: dict[str, Any] = {}
-        for name, value in self.model_dump().items():
+        for name, value in self.model_dump(by_alias=True).items():
             if value is None:
                 continue
             if isinstance(value, SecretStr):
@@ -87,7 +281,7 @@ class StoreConfig(BaseModel):
     endpoint_url: str | None = None
     region: str | None = None
     lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"
-    retention_days: int = Field(default=2557, ge=1, le=36500)
+    retention_days: Int = Field(default=2557, ge=1, le=36500)
 
 
 class SigningConfig(BaseModel):
@@ -125,34 +319,25 @@ class StreamConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = True
-    start: datetime | None = None
-    safety: timedelta | None = None
-    max_window: timedelta = timedelta(days=1)
-    min_window: timedelta = timedelta(minutes=15)
+    enabled: Bool = True
+    start: Time | None = None
+    safety: Duration | None = None
+    max_window: Duration = timedelta(days=1)
+    min_window: Duration = timedelta(minutes=15)
     # Only query_history: keep raw query text (PHI risk): an explicit opt-in.
-    keep_query_text: bool = False
+    keep_query_text: Bool = False
     # S3 Object Lock retention of this stream's files; default store.retention_days.
-    retention_days: int | None = Field(default=None, ge=1, le=36500)
+    retention_days: Int | None = Field(default=None, ge=1, le=36500)
     # Only policy_state: how often to snapshot, and USERS personal data per column.
-    interval: timedelta = timedelta(days=1)
+    interval: Duration = timedelta(days=1)
     personal_data: dict[str, Literal["keep", "hmac", "drop"]] = Field(default_factory=dict)
-
-    _dur = field_validator("safety", "max_window", "min_window", "interval", mode="before")(
-        classmethod(lambda cls, v: parse_duration(v))
-    )
-
-    @field_validator("start")
-    @classmethod
-    def _start_utc(cls, v: datetime | None) -> datetime | None:
-        return _utc(v)
 
     @model_validator(mode="after")
     def _windows(self) -> StreamConfig:
         if self.max_window <= timedelta(0) or self.max_window > timedelta(days=1):
-            raise ValueError("max_window must be more than 0 and at most 1 day")
+            raise _AtKey(("max_window",), "must be more than 0 and at most 1 day")
         if self.min_window < timedelta(0) or self.min_window > self.max_window:
-            raise ValueError("min_window must be between 0 and max_window")
+            raise _AtKey(("min_window",), "must be between 0 and max_window")
         return self
 
 
@@ -164,7 +349,7 @@ class DbtConfig(BaseModel):
     project: str = Field(min_length=1)
     target_dir: str = Field(min_length=1)
     endpoint_url: str | None = None
-    max_bytes: int = Field(default=512 * 1024**2, ge=1)
+    max_bytes: Int = Field(default=512 * 1024**2, ge=1)
 
 
 class StatusConfig(BaseModel):
@@ -174,28 +359,20 @@ class StatusConfig(BaseModel):
 
     # Allowed lag beyond each stream's own latency (its safety margin; policy_state:
     # the views' 2 h plus any interval beyond a day); see status.default_objectives.
-    objective: timedelta = timedelta(hours=26)
+    objective: Duration = timedelta(hours=26)
     # Stream names or globs (matched as --only matches) -> allowed lag, taken as written.
-    objectives: dict[str, timedelta] = Field(default_factory=dict)
+    objectives: dict[str, Duration] = Field(default_factory=dict)
     # Written by `evidence run` after every run and read by `evidence status`; kept
     # outside the archive, which stays immutable. Relative to the config file.
     last_run_file: Path | None = None
 
-    @field_validator("objective", mode="before")
-    @classmethod
-    def _objective(cls, v: object) -> object:
-        return parse_duration(v)
-
-    @field_validator("objectives", mode="before")
-    @classmethod
-    def _objectives(cls, v: object) -> object:
-        return {k: parse_duration(x) for k, x in v.items()} if isinstance(v, dict) else v
-
     @model_validator(mode="after")
     def _positive(self) -> StatusConfig:
-        for name, d in [("objective", self.objective), *self.objectives.items()]:
+        if self.objective <= timedelta(0):
+            raise _AtKey(("objective",), "an objective must be more than 0")
+        for name, d in self.objectives.items():
             if d <= timedelta(0):
-                raise ValueError(f"{name}: an objective must be more than 0")
+                raise _AtKey(("objectives", name), "an objective must be more than 0")
         return self
 
 
@@ -211,25 +388,26 @@ class WebhookConfig(BaseModel):
     routing_key: SecretStr | None = None
     on: tuple[Literal["failure", "stale", "retention"], ...] = ("failure", "stale")
     # Plain http to a host other than loopback: an explicit, named opt-in.
-    insecure_allow_http: bool = False
+    insecure_allow_http: Bool = False
 
     @model_validator(mode="after")
     def _complete(self) -> WebhookConfig:
-        from das_evidence.schedules.alerts import check_webhook_url
-
         if self.kind != "pagerduty" and self.url is None:
-            raise ValueError(f"a {self.kind} webhook needs url")
+            raise _AtKey(("url",), f"a {self.kind} webhook needs url")
         if self.kind == "pagerduty" and not (
             self.routing_key and self.routing_key.get_secret_value()
         ):
-            raise ValueError("a pagerduty webhook needs routing_key")
+            raise _AtKey(("routing_key",), "a pagerduty webhook needs routing_key")
         if self.kind != "pagerduty" and self.routing_key is not None:
-            raise ValueError("routing_key is only for pagerduty webhooks")
+            raise _AtKey(("routing_key",), "routing_key is only for pagerduty webhooks")
         if not self.on:
-            raise ValueError("on must list at least one of failure, stale, retention")
+            raise _AtKey(("on",), "must list at least one of failure, stale, retention")
         if self.url is not None:
-            # The message never contains the URL: it is a secret.
-            check_webhook_url(self.url.get_secret_value(), allow_http=self.insecure_allow_http)
+            try:
+                check_webhook_url(self.url.get_secret_value(), allow_http=self.insecure_allow_http)
+            except WebhookError as e:
+                # The message never contains the URL: it is a secret.
+                raise _AtKey(("url",), str(e)) from None
         return self
 
 
@@ -251,15 +429,11 @@ class ScheduleConfig(BaseModel):
     @field_validator("cron")
     @classmethod
     def _cron(cls, v: str) -> str:
-        from das_evidence.schedules.cron import parse_cron
-
         return parse_cron(v).text
 
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, v: str) -> str:
-        from das_evidence.schedules.cron import validate_timezone
-
         return validate_timezone(v)
 
     @field_validator("streams")
@@ -270,15 +444,28 @@ class ScheduleConfig(BaseModel):
         return v
 
 
-_file_data: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("_file_data")
+@dataclass(frozen=True)
+class _Layers:
+    file: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, Any] = field(default_factory=dict)
 
 
-class _FileSource(PydanticBaseSettingsSource):
+_layers: contextvars.ContextVar[_Layers] = contextvars.ContextVar("_layers")
+
+
+class _LayerSource(PydanticBaseSettingsSource):
+    """One layer that :func:`load_settings` has already read (the file, or the environment)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], layer: Literal["file", "env"]) -> None:
+        super().__init__(settings_cls)
+        self.layer = layer
+
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # unused: __call__ returns the whole file
+        return None, field_name, False  # unused: __call__ returns the whole layer
 
     def __call__(self) -> dict[str, Any]:
-        return _file_data.get({})
+        layers = _layers.get(_Layers())
+        return dict(getattr(layers, self.layer))
 
 
 class ChecksConfig(BaseModel):
@@ -325,11 +512,11 @@ class ChecksConfig(BaseModel):
         description="failed logins that make a burst (failed-login-bursts-per-user and "
         "-per-ip), at least 2",
     )
-    failed_login_window: timedelta = Field(
+    failed_login_window: Duration = Field(
         default=timedelta(minutes=10),
         description="the longest time from the first to the last failed login of a burst",
     )
-    stale_after: timedelta = Field(
+    stale_after: Duration = Field(
         default=timedelta(hours=26),
         description="a stream whose evidence ends longer ago than this is stale, and a "
         "policy snapshot evidences the state for this long (stale-streams, evidence-gaps, "
@@ -372,11 +559,6 @@ class ChecksConfig(BaseModel):
             raise ValueError("must be a whole number, e.g. 10")
         return v
 
-    @field_validator("failed_login_window", "stale_after", mode="before")
-    @classmethod
-    def _duration(cls, v: object) -> object:
-        return parse_duration(v)
-
     @field_validator("failed_login_window", "stale_after")
     @classmethod
     def _positive(cls, v: timedelta) -> timedelta:
@@ -399,12 +581,9 @@ class ChecksConfig(BaseModel):
 class Settings(BaseSettings):
     """Everything a run needs. Frozen: library code never changes it."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="EVIDENCE_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        frozen=True,
-    )
+    # The environment is read by load_settings (see _env_layer), not by pydantic-settings:
+    # an error must name the variable it came from.
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
 
     snowflake: SnowflakeConfig = SnowflakeConfig()
     store: StoreConfig = StoreConfig()
@@ -413,9 +592,9 @@ class Settings(BaseSettings):
     redaction: RedactionConfig = RedactionConfig()
     streams: dict[str, StreamConfig] = Field(default_factory=dict)
     dbt: list[DbtConfig] = Field(default_factory=list)
-    default_history_days: int = Field(default=7, ge=1, le=365)
+    default_history_days: Int = Field(default=7, ge=1, le=365)
     # `evidence run` re-counts windows closed this many days back; late rows are amended.
-    reconcile_days: int = Field(default=2, ge=0, le=30)
+    reconcile_days: Int = Field(default=2, ge=0, le=30)
     status: StatusConfig = StatusConfig()
     alerts: AlertsConfig = AlertsConfig()
     schedules: dict[str, ScheduleConfig] = Field(default_factory=dict)
@@ -424,10 +603,11 @@ class Settings(BaseSettings):
     @field_validator("schedules")
     @classmethod
     def _schedule_names(cls, v: dict[str, ScheduleConfig]) -> dict[str, ScheduleConfig]:
-        from das_evidence.schedules.cron import validate_schedule_name
-
         for name in v:
-            validate_schedule_name(name)
+            try:
+                validate_schedule_name(name)
+            except ValueError as e:
+                raise _AtKey((name,), str(e)) from None
         return v
 
     @field_validator("streams")
@@ -435,14 +615,17 @@ class Settings(BaseSettings):
     def _known_streams(cls, v: dict[str, StreamConfig]) -> dict[str, StreamConfig]:
         for name in v:
             if name not in STREAMS:
-                raise ValueError(f"unknown stream {name!r}; the streams are {', '.join(STREAMS)}")
+                raise _AtKey(
+                    (name,), f"unknown stream {name!r}; the streams are {', '.join(STREAMS)}"
+                )
         for name, stream in v.items():
             if name == POLICY_STREAM:
                 continue
             if stream.safety is not None and stream.safety < DOCUMENTED_LATENCY[name]:
-                raise ValueError(
-                    f"streams.{name}.safety {stream.safety} is shorter than the view's "
-                    f"documented latency {DOCUMENTED_LATENCY[name]}; rows would be missed"
+                raise _AtKey(
+                    (name, "safety"),
+                    f"{stream.safety} is shorter than the view's documented latency "
+                    f"{DOCUMENTED_LATENCY[name]}; rows would be missed",
                 )
         return v
 
@@ -450,9 +633,11 @@ class Settings(BaseSettings):
     @classmethod
     def _unique_projects(cls, v: list[DbtConfig]) -> list[DbtConfig]:
         names = [d.project for d in v]
-        for name in names:
-            if names.count(name) > 1:
-                raise ValueError(f"dbt project {name!r} is listed twice; give each its own name")
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise _AtKey(
+                    (i, "project"), f"dbt project {name!r} is listed twice; give each its own name"
+                )
         return v
 
     @classmethod
@@ -464,7 +649,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _FileSource(settings_cls))
+        env, file = _LayerSource(settings_cls, "env"), _LayerSource(settings_cls, "file")
+        return (init_settings, env, file)
 
     def stream(self, name: str) -> StreamConfig:
         return self.streams.get(name, StreamConfig())
@@ -512,7 +698,8 @@ def _resolve(path: str | Path, base: Path) -> Path:
     return p if p.is_absolute() else (base / p)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    """The text of a TOML file (for finding a key's line) and its data."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -523,7 +710,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e}") from e
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        return text, tomllib.loads(text)
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path} is not UTF-8 text", fix="save the file as UTF-8") from e
     except tomllib.TOMLDecodeError as e:
@@ -535,45 +723,294 @@ def _connections_toml_account(name: str) -> str | None:
     path = home / "connections.toml"
     if not path.is_file():
         return None
-    conns = _read_toml(path)
+    _, conns = _read_toml(path)
     entry = conns.get(name)
     if isinstance(entry, dict) and isinstance(entry.get("account"), str):
         return str(entry["account"])
     return None
 
 
-def describe_validation_error(e: ValidationError, source: str) -> str:
-    lines = [f"invalid configuration in {source}:"]
+# --- the environment layer --------------------------------------------------------------
+
+Loc = tuple[str | int, ...]
+
+
+def _unwrap(tp: Any) -> Any:
+    """``X`` from ``Annotated[X, ...]`` and ``X | None``."""
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+        elif origin in (Union, types.UnionType):
+            args = [a for a in get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        else:
+            return tp
+
+
+def _target_type(path: tuple[str, ...]) -> Any:
+    """The declared type at ``path`` below :class:`Settings`; None below a pass-through key."""
+    tp: Any = Settings
+    for part in path:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            fields = {f.alias or name: f for name, f in tp.model_fields.items()}
+            if part not in fields:
+                return None
+            tp = fields[part].annotation
+        elif get_origin(tp) is dict:
+            tp = get_args(tp)[1]
+        else:
+            return None
+    return _unwrap(tp)
+
+
+def _is_structured(tp: Any) -> bool:
+    return (isinstance(tp, type) and issubclass(tp, BaseModel)) or get_origin(tp) in (
+        dict,
+        list,
+        tuple,
+    )
+
+
+def _env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+    """The ``EVIDENCE_*`` variables as nested data, and the variable behind each path.
+
+    ``EVIDENCE_SNOWFLAKE__PORT=443`` sets ``snowflake.port`` to the text "443"
+    (:class:`EnvText`, read as a number by the field); a table or a list is
+    JSON, e.g. ``EVIDENCE_ALERTS__WEBHOOKS='[{"kind": "slack", "url": "..."}]'``.
+    Names are case-insensitive; variables that name no setting (``EVIDENCE_NOW``,
+    ``EVIDENCE_CONFIG``) are not settings and are left alone.
+    """
+    data: dict[str, Any] = {}
+    names: dict[tuple[str, ...], str] = {}
+    found = []
+    for name in environ:
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX):
+            continue
+        path = tuple(upper[len(ENV_PREFIX) :].lower().split(ENV_DELIMITER))
+        if path[0] in Settings.model_fields:
+            found.append((path, name))
+    # A whole table first, then the variables that set single keys inside it.
+    for path, name in sorted(found, key=lambda p: (len(p[0]), p[0])):
+        if "" in path:
+            raise ConfigError(
+                f"{name}: an empty part between '{ENV_DELIMITER}' names no setting",
+                fix=f"write one '{ENV_DELIMITER}' between section and key, "
+                "e.g. EVIDENCE_SNOWFLAKE__ROLE",
+            )
+        raw = environ[name]
+        value: Any = EnvText(raw)
+        target = _target_type(path)
+        if _is_structured(target):
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as e:
+                shape = "list ([...])" if get_origin(target) in (list, tuple) else "object ({...})"
+                # e.msg and the position only: the text may hold a secret.
+                raise ConfigError(
+                    f"{name}: {'.'.join(path)} is not valid JSON: {e.msg} (character {e.pos + 1})",
+                    fix=f"set {name} to a JSON {shape}",
+                ) from None
+        node = data
+        for i, part in enumerate(path[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(
+                    f"{name}: {'.'.join(path[: i + 1])} is already set as a whole by "
+                    f"{names.get(path[: i + 1], 'another variable')}",
+                    fix=f"unset one of them, or set {name}'s value inside the other",
+                )
+            node = child
+        node[path[-1]] = value
+        names.update(dict.fromkeys(_owned_paths(path, value), name))
+    return data, names
+
+
+def _owned_paths(path: tuple[str, ...], value: Any) -> list[tuple[str, ...]]:
+    """The paths a variable's value decides: a JSON table merges with the file key by
+    key, so it decides only the keys it has; anything else replaces the file's value."""
+    if isinstance(value, dict) and value:
+        return [p for k, v in value.items() for p in _owned_paths((*path, str(k).lower()), v)]
+    return [path]
+
+
+# --- where a setting came from ----------------------------------------------------------
+
+_KEY_PART = re.compile(r"""\s*(?:([A-Za-z0-9_-]+)|"((?:[^"\\]|\\.)*)"|'([^']*)')\s*""")
+
+
+def _dotted_key(text: str) -> tuple[tuple[str, ...], str] | None:
+    """A TOML dotted key at the start of ``text``, and the rest of the text."""
+    parts: list[str] = []
+    pos = 0
+    while True:
+        m = _KEY_PART.match(text, pos)
+        if not m or m.end() == pos:
+            return None
+        parts.append(next(g for g in m.groups() if g is not None))
+        pos = m.end()
+        if not text.startswith(".", pos):
+            return tuple(parts), text[pos:]
+        pos += 1
+
+
+def _key_lines(text: str) -> dict[Loc, int]:
+    """The line (from 1) of every table header and key in a TOML text, by its path.
+
+    A plain scan, not a parser: it only has to find keys in a file that
+    ``tomllib`` has already read. ``[[array]]`` tables count from 0, as
+    pydantic's locations do; a prefix maps to its first line.
+    """
+    lines: dict[Loc, int] = {}
+    counts: dict[tuple[str, ...], int] = {}
+    table: Loc = ()
+    open_quote: str | None = None
+
+    def add(path: Loc, n: int) -> None:
+        for i in range(1, len(path) + 1):
+            lines.setdefault(path[:i], n)
+
+    for n, line in enumerate(text.splitlines(), 1):
+        if open_quote is not None:  # inside a multi-line string
+            if line.count(open_quote) % 2:
+                open_quote = None
+            continue
+        s = line.strip()
+        array = s.startswith("[[")
+        header = _dotted_key(s[2:] if array else s[1:]) if s.startswith("[") else None
+        if header is not None and header[1].lstrip().startswith("]"):
+            parts = header[0]
+            if array:
+                index = counts.get(parts, 0)
+                counts[parts] = index + 1
+                table = (*parts, index)
+            else:
+                table = parts
+            add(table, n)
+            continue
+        key = _dotted_key(s)
+        if key is not None and key[1].startswith("="):
+            add((*table, *key[0]), n)
+        for quote in ('"""', "'''"):
+            if line.count(quote) % 2:
+                open_quote = quote
+                break
+    return lines
+
+
+def _flat_paths(data: Mapping[str, Any], prefix: Loc = ()) -> list[Loc]:
+    out: list[Loc] = []
+    for k, v in data.items():
+        if isinstance(v, Mapping) and v:
+            out.extend(_flat_paths(v, (*prefix, k)))
+        else:
+            out.append((*prefix, k))
+    return out
+
+
+def _is_prefix(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    return b[: len(a)] == a
+
+
+@dataclass(frozen=True)
+class _Origins:
+    """Where each setting came from: flags, an ``EVIDENCE_*`` variable, or a line of the file."""
+
+    config: Path | None = None
+    lines: Mapping[Loc, int] = field(default_factory=dict)
+    env: Mapping[tuple[str, ...], str] = field(default_factory=dict)
+    flags: tuple[Loc, ...] = ()
+
+    def where(self, loc: Loc) -> str | None:
+        """The source of the value at ``loc``, in the order the layers override each other."""
+        if any(_is_prefix(p, loc) or _is_prefix(loc, p) for p in self.flags):
+            return "command line"
+        lower = tuple(str(p).lower() for p in loc)
+        above = [p for p in self.env if _is_prefix(p, lower)]
+        if above:
+            return self.env[max(above, key=len)]
+        below = sorted(p for p in self.env if _is_prefix(lower, p))
+        if below:
+            return self.env[below[0]]
+        if self.config is None:
+            return None
+        for i in range(len(loc), 0, -1):
+            if loc[:i] in self.lines:
+                return f"{self.config} line {self.lines[loc[:i]]}"
+        return str(self.config)
+
+
+def _key_name(loc: Loc) -> str:
+    out = ""
+    for p in loc:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(top level)"
+
+
+def _message(err: Mapping[str, Any]) -> str:
+    error = (err.get("ctx") or {}).get("error")
+    if err["type"] == "value_error" and isinstance(error, ValueError):
+        return str(error)
+    if err["type"] == "missing":
+        return "is required but not set"
+    if err["type"] == "extra_forbidden":
+        return "is not a known setting (check the spelling)"
+    if err["type"] == "string_type":
+        return f"must be text in quotes, not {_kind(err['input'])}"
+    # pydantic's messages name the expected type or values, never the input.
+    msg = str(err["msg"])
+    lead = "Input should be "
+    return "must be " + msg[len(lead) :] if msg.startswith(lead) else msg
+
+
+def describe_validation_error(e: ValidationError, origins: _Origins | None = None) -> str:
+    """One line per problem: ``<where>: <key>: <what is wrong>``."""
+    origins = origins or _Origins()
+    lines = ["invalid configuration:"]
     for err in e.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
-        if err["type"] == "missing":
-            msg = "is required but not set"
-        elif err["type"] == "extra_forbidden":
-            msg = "is not a known setting (check the spelling)"
-        lines.append(f"  {key}: {msg}")
+        loc: Loc = tuple(p for p in err["loc"] if p != "[key]")
+        error = (err.get("ctx") or {}).get("error")
+        if isinstance(error, _AtKey):
+            loc = (*loc, *error.key)
+        where = origins.where(loc)
+        prefix = f"{where}: " if where else ""
+        lines.append(f"  {prefix}{_key_name(loc)}: {_message(err)}")
     return "\n".join(lines)
 
 
-def load_settings(config: Path | None, overrides: dict[str, Any] | None = None) -> Settings:
-    """Read ``config`` (TOML), then ``EVIDENCE_*`` variables, then ``overrides`` (flags)."""
+def load_settings(
+    config: Path | None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read ``config`` (TOML), then ``EVIDENCE_*`` variables, then ``overrides`` (flags).
+
+    ``environ`` defaults to ``os.environ``. Raises ConfigError naming every bad key
+    and where it came from."""
     data: dict[str, Any] = {}
+    text = ""
     base = Path.cwd()
-    source = "the environment"
     if config is not None:
-        data = _read_toml(config)
+        text, data = _read_toml(config)
         base = config.resolve().parent
-        source = str(config)
-    token = _file_data.set(data)
+    env_data, env_names = _env_layer(os.environ if environ is None else environ)
+    token = _layers.set(_Layers(file=data, env=env_data))
     try:
         settings = Settings(**(overrides or {}))
     except ValidationError as e:
-        raise ConfigError(
-            describe_validation_error(e, source),
-            fix="correct the keys named above (see `evidence init` for a commented example)",
-        ) from None
+        origins = _Origins(config, _key_lines(text), env_names, tuple(_flat_paths(overrides or {})))
+        message = describe_validation_error(e, origins)
+        fix = "correct the keys named above (see `evidence init` for a commented example)"
+        if any(name in message for name in env_names.values()):
+            fix += ", or the EVIDENCE_* variables named"
+        raise ConfigError(message, fix=fix) from None
     finally:
-        _file_data.reset(token)
+        _layers.reset(token)
 
     # Resolve relative paths against the config file's directory.
     store_uri = settings.store.uri

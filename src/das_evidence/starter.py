@@ -9,15 +9,23 @@ from das_evidence.manifests.keyring import write_key_pair
 
 STARTER = """\
 # das-evidence configuration. Every key can also be set as EVIDENCE_<SECTION>__<KEY>
-# (e.g. EVIDENCE_SNOWFLAKE__PASSWORD); relative paths resolve against this file.
+# (e.g. EVIDENCE_SNOWFLAKE__PASSWORD; a table or list as JSON), which overrides the
+# file; relative paths resolve against this file. Values are typed: numbers and
+# true/false without quotes, times with a zone (2026-11-01T00:00:00Z). A wrong one
+# stops every command with the key and where it came from (line, or variable).
 
 [snowflake]
-# Connector arguments, named as snowflake-connector-python names them; any other
-# connector argument (role, warehouse, host, port, protocol, ...) passes through.
+# Connector arguments, named as snowflake-connector-python names them (role,
+# warehouse, database, schema, host, port, protocol, login_timeout, ... are checked
+# by type); any other connector argument passes through unchanged.
 account = "{account}"
 user = "EVIDENCE_COLLECTOR"
-# One of: password, private_key_file (+ private_key_file_pwd), authenticator,
-# or connection_name (a section of ~/.snowflake/connections.toml).
+# One of: password (+ passcode for MFA), private_key_file (+ private_key_file_pwd),
+# authenticator (e.g. "oauth" + token), or connection_name (a section of
+# ~/.snowflake/connections.toml).
+# Secrets (password, private_key_file_pwd, token, passcode, oauth_client_secret and
+# any passed-through key named like *secret*, *token*, *password*, *pwd*) are never
+# printed; set them as EVIDENCE_SNOWFLAKE__<KEY> rather than writing them here.
 # password = "set EVIDENCE_SNOWFLAKE__PASSWORD instead of writing it here"
 private_key_file = "keys/snowflake_rsa_key.p8"
 role = "EVIDENCE_COLLECTOR_ROLE"  # deploy/snowflake/setup.sql creates it
@@ -60,6 +68,12 @@ hmac_key = "keys/redaction.key"   # keyed HMAC of query text (query_history)
 # [[dbt]]
 # project = "jaffle_health"
 # target_dir = "/srv/dbt/target"  # or s3://bucket/prefix/target
+
+# Alerts from `evidence run`. A webhook URL and a routing key are secrets: set them as
+# EVIDENCE_ALERTS__WEBHOOKS='[{{"kind": "slack", "url": "https://hooks.slack.com/..."}}]'.
+# [[alerts.webhooks]]
+# kind = "slack"                  # generic, slack or pagerduty (+ routing_key)
+# on = ["failure", "stale"]       # and/or "retention"
 
 [checks]
 # What the control checks allow, and when they report a finding. Defaults shown.

@@ -111,8 +111,10 @@ def test_settings_round_trip_through_json() -> None:
 def test_a_bad_value_names_the_key(tmp_path: Path, line: str, key: str) -> None:
     with pytest.raises(ConfigError) as e:
         _load(tmp_path, line + "\n")
-    # The key, or the key and the index of the bad list item (checks.mfa_exempt_users.0).
-    assert re.search(rf"^  {re.escape(key)}(\.\d+)?: ", str(e.value), re.M), str(e.value)
+    # The key, or the key and the index of the bad list item (checks.mfa_exempt_users[0]).
+    # Each problem names its source (file and line) and its key.
+    pattern = rf"^  \S*evidence\.toml line \d+: {re.escape(key)}(\[\d+\])?: "
+    assert re.search(pattern, str(e.value), re.M), str(e.value)
     assert e.value.exit_code == 2
 
 

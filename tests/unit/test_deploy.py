@@ -847,10 +847,9 @@ def test_sql_checks_every_view_the_collector_reads(sql: list[exp.Expression]) ->
 def test_sql_names_match_the_example_config() -> None:
     text = SETUP_SQL.read_text()
     sf = load_settings(K8S_CONFIG).snowflake
-    extra = sf.model_extra or {}
     assert f"CREATE USER IF NOT EXISTS {sf.user}" in text
-    assert f"CREATE ROLE IF NOT EXISTS {extra['role']}" in text
-    assert f"CREATE WAREHOUSE IF NOT EXISTS {extra['warehouse']}" in text
+    assert f"CREATE ROLE IF NOT EXISTS {sf.role}" in text
+    assert f"CREATE WAREHOUSE IF NOT EXISTS {sf.warehouse}" in text
 
 
 # -- docs ----------------------------------------------------------------------------

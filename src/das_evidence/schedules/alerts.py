@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 from pydantic import SecretStr
 
 from das_evidence.timefmt import rfc3339
+from das_evidence.validators import WebhookError, check_webhook_url, is_secret_name
 
 if TYPE_CHECKING:
     from das_evidence.schedules.status import StatusReport
@@ -49,29 +50,12 @@ PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 ALERT_SCHEMA = "https://das-evidence.dev/alerts/v1"
 REDACTED = "[redacted]"
 MAX_TEXT = 1000
-_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 # --- scrubbing ----------------------------------------------------------------------
 
-# Any name containing one of these is a secret ...
-_SECRET_WORDS = (
-    "password",
-    "passwd",
-    "passphrase",
-    "secret",
-    "token",
-    "authorization",
-    "credential",
-    "apikey",
-    "privatekey",
-    "cookie",
-)
-# ... and so is a name with one of these as a word of its own (not "monkey", "keystone").
-_SECRET_TOKENS = {"key", "pwd", "auth", "pass", "pin"}
-_NAME_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _PEM = re.compile(r"-----BEGIN[^-]*-----.*?(?:-----END[^-]*-----|\Z)", re.DOTALL)
 _INLINE = re.compile(
-    r"(?i)(?<![a-z0-9])(password|passwd|passphrase|pwd|secret|token|api[_-]?key|"
+    r"(?i)(?<![a-z0-9])(password|passwd|passphrase|passcode|pwd|secret|token|api[_-]?key|"
     r"private[_-]?key|routing[_-]?key|authorization|auth)(?![a-z0-9])"
     r"([\"']?\s*[:=]\s*[\"']?)([^\s\"',;&]+)"
 )
@@ -83,14 +67,6 @@ _KNOWN_TOKENS = re.compile(
     r"|\bgh[pousr]_[A-Za-z0-9]{20,}"  # GitHub tokens
     r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"  # JWTs
 )
-
-
-def is_secret_name(name: str) -> bool:
-    """True for names like ``password``, ``api_key``, ``apiKey``, ``private_key_file_pwd``."""
-    flat = re.sub(r"[^a-z0-9]", "", name.lower())
-    if any(w in flat for w in _SECRET_WORDS):
-        return True
-    return any(w.lower() in _SECRET_TOKENS for w in _NAME_WORDS.findall(name))
 
 
 def redact_text(text: str) -> str:
@@ -296,26 +272,6 @@ def redact_url(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{p.scheme or '?'}://{host}{f':{port}' if port else ''}/…"
-
-
-class WebhookError(ValueError):
-    """A webhook that cannot be used as configured. A ValueError, so that a config
-    validator can call :func:`check_webhook_url`; ``send_alerts`` never lets it out."""
-
-
-def check_webhook_url(url: str, *, allow_http: bool = False) -> None:
-    """Refuse what is not ``https://host/...`` (``http`` only to loopback, or by name)."""
-    try:
-        p = urllib.parse.urlsplit(url)
-        p.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise WebhookError("the URL cannot be parsed") from None
-    if p.scheme not in ("https", "http") or not p.hostname:
-        raise WebhookError("the URL must be https://host/...")
-    if p.username is not None or p.password is not None:
-        raise WebhookError("the URL must not carry user:password@")
-    if p.scheme == "http" and not allow_http and p.hostname not in _LOOPBACK:
-        raise WebhookError("plain http is refused (set insecure_allow_http to allow it)")
 
 
 def _mrkdwn(text: str) -> str:

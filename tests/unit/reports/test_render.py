@@ -729,7 +729,7 @@ def test_check_settings_are_escaped_in_html_and_markdown() -> None:
 def test_the_json_records_the_settings_so_they_can_be_read_back() -> None:
     doc = json.loads(render_json(_with(SETTINGS)))
     recorded = doc["scope"]["check_settings"]
-    assert recorded["failed_login_window"] == "PT15M"
+    assert recorded["failed_login_window"] == "15m"
     assert recorded["phi_reader_roles"] == ["PHI_READER", "TRANSFORMER"]
     assert ChecksConfig.model_validate(recorded) == SETTINGS
     assert (

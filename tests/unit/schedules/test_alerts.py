@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -22,7 +19,6 @@ from das_evidence.schedules.alerts import (
     Alert,
     Webhook,
     failure_alert,
-    is_secret_name,
     redact_text,
     redact_url,
     scrub,
@@ -30,6 +26,8 @@ from das_evidence.schedules.alerts import (
     stale_alert,
 )
 from das_evidence.schedules.status import stream_status
+from das_evidence.validators import is_secret_name
+from tests.webhook_receiver import Receiver, receiving
 
 AT = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
 SOURCE = "evidence.example.org/prod"
@@ -41,51 +39,10 @@ PEM = (
 CANARIES = ("hunter2-CANARY", "passphrase-CANARY", "tok-CANARY", "PEMCANARY", "inline-CANARY")
 
 
-@dataclass
-class Receiver:
-    host: str
-    port: int
-    statuses: list[int] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://{self.host}:{self.port}{path}"
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    rec = Receiver("127.0.0.1", 0)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            rec.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-            status = rec.statuses.pop(0) if rec.statuses else 202
-            self.send_response(status)
-            if status in (301, 302, 307, 308):
-                self.send_header("Location", f"http://127.0.0.1:{rec.port}/elsewhere")
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def do_GET(self) -> None:
-            rec.requests.append({"path": self.path, "headers": dict(self.headers), "body": b""})
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    rec.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with receiving() as rec:
         yield rec
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _alert(**details: Any) -> Alert:
@@ -384,7 +341,9 @@ def test_redact_text(text: str, expected: str) -> None:
 
 
 def test_secret_names() -> None:
-    assert all(map(is_secret_name, ["pwd", "PassPhrase", "client_secret", "routingKey"]))
+    assert all(
+        map(is_secret_name, ["pwd", "PassPhrase", "client_secret", "routingKey", "passcode"])
+    )
     assert not any(map(is_secret_name, ["stream", "monkey", "keystone", "exit_code"]))
 
 

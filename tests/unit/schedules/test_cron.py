@@ -11,12 +11,11 @@ from das_evidence.schedules.cron import (
     dump_yaml,
     k8s_cronjobs,
     make_schedule,
-    parse_cron,
     render_crontab,
     render_k8s,
     schedules_from,
-    validate_timezone,
 )
+from das_evidence.validators import parse_cron, validate_timezone
 
 yaml = pytest.importorskip("yaml")
 
