@@ -19,7 +19,8 @@ is a failed check, not an exception; a missing bucket or an unreachable
 endpoint raises :class:`StoreError` (exit 3).
 
 The boto3 S3 client is passed in (``evidence_store.s3.make_client`` builds one):
-this module imports neither boto3 nor botocore.
+this module imports neither boto3 nor botocore; their error types come from the
+client (``client.exceptions.ClientError``) and from ``evidence_store.s3``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 
 from das_evidence.errors import ConfigError, StoreError
 from das_evidence.evidence_store.interface import LOCK_MODES
+from das_evidence.evidence_store.s3 import TRANSPORT_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -160,11 +162,6 @@ _READS = {
 }
 
 
-def _is_sdk_error(e: BaseException) -> bool:
-    """botocore's own errors (no route, timeout, no credentials), known without importing it."""
-    return any(c.__module__.startswith("botocore") for c in type(e).__mro__)
-
-
 def _read(client: Any, bucket: str, read: _Read) -> Answer:
     try:
         body = getattr(client, read.method)(Bucket=bucket)
@@ -186,9 +183,7 @@ def _read(client: Any, bucket: str, read: _Read) -> Answer:
             f"reading the {read.what} of bucket {bucket!r} failed: {code or status}: {e}",
             fix="check the credentials, region and endpoint, then run the check again",
         ) from e
-    except Exception as e:
-        if not _is_sdk_error(e):
-            raise
+    except TRANSPORT_ERRORS as e:
         raise StoreError(
             f"cannot reach S3 to read the {read.what} of bucket {bucket!r}: {e}",
             fix="check store.endpoint_url (or AWS_ENDPOINT_URL), the network and the "

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from das_evidence.errors import ConfigError, StoreError
+from das_evidence.errors import ConfigError
 
 CHECKPOINT_KEY = "log/checkpoint"
 CHECKPOINTS_PREFIX = "log/checkpoints/"
@@ -47,10 +47,6 @@ def validate_key(key: str) -> str:
 
 
 ANY = object()  # replace_checkpoint: no condition
-
-
-class CheckpointConflict(StoreError):
-    """Another writer replaced the checkpoint first."""
 
 
 def entry_key(index: int) -> str:

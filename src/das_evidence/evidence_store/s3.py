@@ -30,12 +30,11 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from das_evidence.errors import ConfigError, PutOnceError, StoreError
+from das_evidence.errors import CheckpointConflict, ConfigError, PutOnceError, StoreError
 from das_evidence.evidence_store.interface import (
     ANY,
     CHECKPOINT_KEY,
     LOCK_MODES,
-    CheckpointConflict,
     EvidenceStore,
     ObjectInfo,
     PutResult,
@@ -47,6 +46,11 @@ log = logging.getLogger(__name__)
 
 # S3's limit for a single PUT; evidence files are far smaller.
 _MAX_SINGLE_PUT = 5 * 1024**3
+
+#: botocore's own errors (no credentials, no route, timeouts, a bad parameter), for
+#: modules handed a client by :func:`make_client` that do not import botocore; they
+#: catch service errors as ``client.exceptions.ClientError``.
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (BotoCoreError,)
 
 
 def make_client(service: str, *, endpoint_url: str | None = None, region: str | None = None) -> Any:
@@ -175,11 +179,18 @@ class S3Store(EvidenceStore):
         self, key: str, source: bytes | Path, *, retain_until: datetime | None = None
     ) -> PutResult:
         if isinstance(source, Path):
-            digest, size = sha256_file(source)
-            if size > _MAX_SINGLE_PUT:
-                raise StoreError(f"{source} is larger than a single S3 PUT allows")
-            # A seekable file: botocore streams it, and can rewind it to retry.
-            body: Any = source.open("rb")
+            try:
+                digest, size = sha256_file(source)
+                if size > _MAX_SINGLE_PUT:
+                    raise StoreError(f"{source} is larger than a single S3 PUT allows")
+                # A seekable file: botocore streams it, and can rewind it to retry.
+                body: Any = source.open("rb")
+            except OSError as e:
+                raise StoreError(
+                    f"cannot read {source} to put it as s3://{self.bucket}/{self._k(key)}: "
+                    f"{e.strerror or e}",
+                    fix="check the spool directory (TMPDIR) is readable and not full",
+                ) from e
         else:
             digest, size = hashlib.sha256(source).hexdigest(), len(source)
             body = source

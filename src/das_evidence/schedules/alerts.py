@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 from pydantic import SecretStr
 
+from das_evidence.errors import WebhookError
 from das_evidence.timefmt import rfc3339
 
 if TYPE_CHECKING:
@@ -296,11 +297,6 @@ def redact_url(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{p.scheme or '?'}://{host}{f':{port}' if port else ''}/…"
-
-
-class WebhookError(ValueError):
-    """A webhook that cannot be used as configured. A ValueError, so that a config
-    validator can call :func:`check_webhook_url`; ``send_alerts`` never lets it out."""
 
 
 def check_webhook_url(url: str, *, allow_http: bool = False) -> None:

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from das_evidence.errors import GapError
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.checkpoint import Checkpoint, sign_checkpoint
 from das_evidence.manifests.log import ArchiveLog, EvidenceFile
 from das_evidence.manifests.note import SignedNote
 from das_evidence.manifests.signers import Ed25519Signer
 from das_evidence.reports.bundle import report_files
-from das_evidence.reports.pack import GapError, build_pack, sha256sums
+from das_evidence.reports.pack import build_pack, sha256sums
 from das_evidence.verify import verify_target
 
 ORIGIN = "evidence.example.com/pack-test"
