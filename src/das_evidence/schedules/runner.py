@@ -11,6 +11,7 @@ summary line; the exit code is 0 when all is well, 1 when a check failed and
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from typing import Any
 
 from das_evidence.collect import collect_settings, open_settings_store, signers_for
 from das_evidence.config import Settings
-from das_evidence.errors import ConfigError, EvidenceError
+from das_evidence.errors import ConfigError, EvidenceError, InternalError
 from das_evidence.evidence_store.interface import CHECKPOINT_KEY, entry_key
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.log import ZERO_HASH, ArchiveLog
@@ -37,6 +38,8 @@ from das_evidence.schedules.status import (
 from das_evidence.timefmt import rfc3339
 from das_evidence.verify.archive import Trust, check_entry
 from das_evidence.verify.findings import Report
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -256,24 +259,45 @@ def run(
     only: str | None = None,
     schedule: str | None = None,
 ) -> RunSummary:
+    """Collect, seal and verify; never raises for what went wrong, it is in the summary.
+
+    An unexpected exception becomes exit 4 (a bug) in the summary, with its
+    traceback logged at DEBUG, so that the last-run record and the alerts tell
+    the truth about it. Only an interrupt (exit 130) is raised again, after
+    both are written.
+    """
     summary = RunSummary(started_at=clock().replace(microsecond=0), schedule=schedule)
     try:
         summary = _run(settings, clock=clock, only=only, schedule=schedule, summary=summary)
+    except Exception as e:  # the cron boundary: a bug still gets its record and alert
+        log.debug("evidence run failed unexpectedly", exc_info=True)
+        summary.error = InternalError.from_exception(e).message
+        summary.exit_code = InternalError.exit_code
+        summary.finished_at = clock().replace(microsecond=0)
+    except KeyboardInterrupt:
+        summary.error = "interrupted"
+        summary.exit_code = 130
+        raise
     finally:
         now = clock().replace(microsecond=0)
         if settings.status.last_run_file is not None:
-            write_last_run(
-                settings.status.last_run_file,
-                LastRun(
-                    schedule,
-                    summary.started_at,
-                    now,
-                    summary.exit_code,
-                    entries_written=len(summary.new_entries),
-                    failed_streams=sum(1 for s in summary.streams if s.get("error")),
-                    verify_ok=not summary.findings,
-                ),
-            )
+            try:
+                write_last_run(
+                    settings.status.last_run_file,
+                    LastRun(
+                        schedule,
+                        summary.started_at,
+                        now,
+                        summary.exit_code,
+                        entries_written=len(summary.new_entries),
+                        failed_streams=sum(1 for s in summary.streams if s.get("error")),
+                        verify_ok=not summary.findings,
+                    ),
+                )
+            except EvidenceError as e:
+                log.error("%s", e)
+                if summary.exit_code == 0:
+                    summary.error, summary.exit_code = str(e), e.exit_code
         _alert(settings, summary, now)
     return summary
 
