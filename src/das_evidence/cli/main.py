@@ -651,7 +651,8 @@ def _show(e: EvidenceError) -> None:
     """A product error: its message and fix; the traceback (and the vendor error
     it wraps) only with --verbose."""
     _traceback(e)
-    err_console.print(f"error: {e}", markup=False, highlight=False)
+    prefix = "" if isinstance(e, InternalError) else "error: "  # it says "internal error:"
+    err_console.print(f"{prefix}{e}", markup=False, highlight=False)
 
 
 def _show_bug(e: Exception) -> InternalError:

@@ -227,7 +227,11 @@ def build_pack(
         produced = extras(evidence, sel, origin, generated_at)
         for name, data in produced.items():
             if name in files:
-                raise InternalError(f"report writer tried to replace {name}")
+                raise InternalError(
+                    f"internal error: the report writer tried to replace {name} in the pack "
+                    "— this is a bug",
+                    fix="report it; no pack was written",
+                )
             files[name] = data
         if "checks.json" in produced:
             for r in json.loads(produced["checks.json"]):
