@@ -311,7 +311,7 @@ def run_cmd(
         summary = RunSummary(started, schedule=schedule, error="interrupted", exit_code=130)
     except Exception as e:  # the cron boundary: a bug still prints its JSON line
         bug = _show_bug(e)
-        summary = RunSummary(started, schedule=schedule, error=bug.message, exit_code=4)
+        summary = RunSummary(started, schedule=schedule, error=bug.message, exit_code=bug.exit_code)
     if summary.finished_at is None:
         summary.finished_at = datetime.now(UTC).replace(microsecond=0)
     sys.stdout.write(_json.dumps(summary.to_json(), sort_keys=True) + "\n")
