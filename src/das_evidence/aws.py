@@ -20,6 +20,7 @@ from das_evidence.errors import ConfigError, StoreError
 
 __all__ = [
     "SDK_ERRORS",
+    "TRANSPORT_ERRORS",
     "BotoCoreError",
     "ClientError",
     "S3Reader",
@@ -30,6 +31,9 @@ __all__ = [
 
 #: Everything the SDK raises for a failed call: service answers and client-side failures.
 SDK_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError)
+#: botocore's own errors (no credentials, no route, timeouts, a bad parameter), for
+#: callers that catch service answers as ``client.exceptions.ClientError``.
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (BotoCoreError,)
 
 
 def make_client(service: str, *, endpoint_url: str | None = None, region: str | None = None) -> Any:

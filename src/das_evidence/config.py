@@ -49,11 +49,10 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from das_evidence.errors import ConfigError
+from das_evidence.errors import ConfigError, ConfigKeyError, WebhookError
 from das_evidence.streams import DOCUMENTED_LATENCY, POLICY_STREAM, STREAMS
 from das_evidence.timefmt import parse_rfc3339
 from das_evidence.validators import (
-    WebhookError,
     check_webhook_url,
     is_secret_name,
     parse_cron,
@@ -70,14 +69,6 @@ ENV_DELIMITER = "__"
 class EnvText(str):
     """A value read from an ``EVIDENCE_*`` variable: text, from which a number or a
     boolean may be read. A quoted ``"8123"`` in the file is text and stays text."""
-
-
-class _AtKey(ValueError):
-    """A ValueError about ``key`` below the value being checked: the message names it."""
-
-    def __init__(self, key: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.key = key
 
 
 def _kind(value: object) -> str:
@@ -335,9 +326,9 @@ class StreamConfig(BaseModel):
     @model_validator(mode="after")
     def _windows(self) -> StreamConfig:
         if self.max_window <= timedelta(0) or self.max_window > timedelta(days=1):
-            raise _AtKey(("max_window",), "must be more than 0 and at most 1 day")
+            raise ConfigKeyError("must be more than 0 and at most 1 day", key=("max_window",))
         if self.min_window < timedelta(0) or self.min_window > self.max_window:
-            raise _AtKey(("min_window",), "must be between 0 and max_window")
+            raise ConfigKeyError("must be between 0 and max_window", key=("min_window",))
         return self
 
 
@@ -369,10 +360,16 @@ class StatusConfig(BaseModel):
     @model_validator(mode="after")
     def _positive(self) -> StatusConfig:
         if self.objective <= timedelta(0):
-            raise _AtKey(("objective",), "an objective must be more than 0")
+            raise ConfigKeyError("an objective must be more than 0", key=("objective",))
         for name, d in self.objectives.items():
             if d <= timedelta(0):
-                raise _AtKey(("objectives", name), "an objective must be more than 0")
+                raise ConfigKeyError(
+                    "an objective must be more than 0",
+                    key=(
+                        "objectives",
+                        name,
+                    ),
+                )
         return self
 
 
@@ -393,21 +390,21 @@ class WebhookConfig(BaseModel):
     @model_validator(mode="after")
     def _complete(self) -> WebhookConfig:
         if self.kind != "pagerduty" and self.url is None:
-            raise _AtKey(("url",), f"a {self.kind} webhook needs url")
+            raise ConfigKeyError(f"a {self.kind} webhook needs url", key=("url",))
         if self.kind == "pagerduty" and not (
             self.routing_key and self.routing_key.get_secret_value()
         ):
-            raise _AtKey(("routing_key",), "a pagerduty webhook needs routing_key")
+            raise ConfigKeyError("a pagerduty webhook needs routing_key", key=("routing_key",))
         if self.kind != "pagerduty" and self.routing_key is not None:
-            raise _AtKey(("routing_key",), "routing_key is only for pagerduty webhooks")
+            raise ConfigKeyError("routing_key is only for pagerduty webhooks", key=("routing_key",))
         if not self.on:
-            raise _AtKey(("on",), "must list at least one of failure, stale, retention")
+            raise ConfigKeyError("must list at least one of failure, stale, retention", key=("on",))
         if self.url is not None:
             try:
                 check_webhook_url(self.url.get_secret_value(), allow_http=self.insecure_allow_http)
             except WebhookError as e:
                 # The message never contains the URL: it is a secret.
-                raise _AtKey(("url",), str(e)) from None
+                raise ConfigKeyError(str(e), key=("url",)) from None
         return self
 
 
@@ -607,7 +604,7 @@ class Settings(BaseSettings):
             try:
                 validate_schedule_name(name)
             except ValueError as e:
-                raise _AtKey((name,), str(e)) from None
+                raise ConfigKeyError(str(e), key=(name,)) from None
         return v
 
     @field_validator("streams")
@@ -615,17 +612,17 @@ class Settings(BaseSettings):
     def _known_streams(cls, v: dict[str, StreamConfig]) -> dict[str, StreamConfig]:
         for name in v:
             if name not in STREAMS:
-                raise _AtKey(
-                    (name,), f"unknown stream {name!r}; the streams are {', '.join(STREAMS)}"
+                raise ConfigKeyError(
+                    f"unknown stream {name!r}; the streams are {', '.join(STREAMS)}", key=(name,)
                 )
         for name, stream in v.items():
             if name == POLICY_STREAM:
                 continue
             if stream.safety is not None and stream.safety < DOCUMENTED_LATENCY[name]:
-                raise _AtKey(
-                    (name, "safety"),
+                raise ConfigKeyError(
                     f"{stream.safety} is shorter than the view's documented latency "
                     f"{DOCUMENTED_LATENCY[name]}; rows would be missed",
+                    key=(name, "safety"),
                 )
         return v
 
@@ -635,8 +632,9 @@ class Settings(BaseSettings):
         names = [d.project for d in v]
         for i, name in enumerate(names):
             if name in names[:i]:
-                raise _AtKey(
-                    (i, "project"), f"dbt project {name!r} is listed twice; give each its own name"
+                raise ConfigKeyError(
+                    f"dbt project {name!r} is listed twice; give each its own name",
+                    key=(i, "project"),
                 )
         return v
 
@@ -974,7 +972,7 @@ def describe_validation_error(e: ValidationError, origins: _Origins | None = Non
     for err in e.errors():
         loc: Loc = tuple(p for p in err["loc"] if p != "[key]")
         error = (err.get("ctx") or {}).get("error")
-        if isinstance(error, _AtKey):
+        if isinstance(error, ConfigKeyError):
             loc = (*loc, *error.key)
         where = origins.where(loc)
         prefix = f"{where}: " if where else ""

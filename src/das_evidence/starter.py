@@ -95,13 +95,23 @@ hmac_key = "keys/redaction.key"   # keyed HMAC of query text (query_history)
 
 
 def write_starter(directory: Path, *, origin: str, account: str) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
     config = directory / "evidence.toml"
     if config.exists():
         raise ConfigError(
             f"{config} already exists; refusing to overwrite it",
             fix="choose another directory, or edit the file you have",
         )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot create {directory}: {e.strerror or e}", fix="choose a writable directory"
+        ) from e
     keys = write_key_pair(directory / "keys", origin)
-    config.write_text(STARTER.format(origin=origin, account=account))
+    try:
+        config.write_text(STARTER.format(origin=origin, account=account))
+    except OSError as e:
+        raise ConfigError(
+            f"cannot write {config}: {e.strerror or e}", fix="choose a writable directory"
+        ) from e
     return [config, *keys.values()]

@@ -22,6 +22,8 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from das_evidence.errors import WebhookError
+
 # --- cron expressions ---------------------------------------------------------------
 
 MONTHS = {name.upper(): i for i, name in enumerate(calendar.month_abbr) if name}
@@ -155,11 +157,6 @@ def validate_schedule_name(name: str) -> str:
 # --- webhook URLs -------------------------------------------------------------------
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-
-
-class WebhookError(ValueError):
-    """A webhook that cannot be used as configured. A ValueError, so that a config
-    validator can call :func:`check_webhook_url`; alert delivery never lets it out."""
 
 
 def check_webhook_url(url: str, *, allow_http: bool = False) -> None:

@@ -1,15 +1,19 @@
 """The ``evidence`` command: thin typer commands that parse, call the library and render.
 
 Errors from the library carry their own message and fix; :func:`main` is the
-one place that turns them into output and an exit code (0 ok, 1 evidence
-failed a check, 2 usage or configuration, 3 could not reach or read).
+one place that turns them into output and an exit code: 0 ok, 1 evidence
+failed a check, 2 usage or configuration, 3 could not reach or read a source,
+the store or the signer, 4 an unexpected exception (a bug: one line, and the
+traceback only with ``--verbose``), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,7 +22,7 @@ import typer
 
 from das_evidence import __version__
 from das_evidence.cli.output import console, err_console, print_json, setup_logging
-from das_evidence.errors import ConfigError, EvidenceError
+from das_evidence.errors import EXIT_CODES, ConfigError, EvidenceError, InternalError
 from das_evidence.manifests.log import LogEntry
 
 if TYPE_CHECKING:
@@ -30,6 +34,9 @@ app = typer.Typer(
         "Collect audit evidence from Snowflake into a signed, append-only archive, "
         "and verify it.\n\nStart with `evidence demo`, or `evidence init` for a real account."
     ),
+    epilog="Exit codes: "
+    + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items())
+    + ".",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -67,6 +74,16 @@ def clock() -> datetime:
     return t.astimezone(UTC)
 
 
+@dataclass
+class _Options:
+    """Root options the error boundary in :func:`main` needs after the command ran."""
+
+    verbose: bool = False
+
+
+OPTIONS = _Options()
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"das-evidence {__version__}")
@@ -75,12 +92,29 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Debug logging, and the traceback of an error."),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
+    OPTIONS.verbose = verbose
     setup_logging(verbose)
+
+
+def _write_out(out: Path, text: str | bytes) -> None:
+    """Write what a command produced to the ``--out`` path the user named."""
+    try:
+        if isinstance(text, bytes):
+            out.write_bytes(text)
+        else:
+            out.write_text(text)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot write {out}: {e.strerror or e}", fix="choose a writable --out path"
+        ) from e
 
 
 @app.command()
@@ -141,9 +175,14 @@ def keys_export_public(
 
     signer, note_signer = Services(load_settings(config), clock=clock).signers()
     vkey = VerifierKey.from_public_key(note_signer.name, note_signer.public_key_raw())
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "signing.pub").write_bytes(signer.public_key_pem())
-    (out / "signing.vkey").write_text(vkey.to_string() + "\n")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot create {out}: {e.strerror or e}", fix="choose a writable --out directory"
+        ) from e
+    _write_out(out / "signing.pub", signer.public_key_pem())
+    _write_out(out / "signing.vkey", vkey.to_string() + "\n")
     console.print(f"pub        {out / 'signing.pub'}  (key id {signer.key_id})")
     console.print(f"vkey       {out / 'signing.vkey'}  ({vkey.to_string()})")
 
@@ -257,16 +296,35 @@ def run_cmd(
 ) -> None:
     """The cron entry point: collect, seal, verify what was appended, print one JSON line.
 
-    Exit 0 when everything is collected and verified, 1 when a check failed,
-    2 on a configuration error, 3 when a source or the store could not be reached.
+    The JSON line is printed on every exit: exit 0 when everything is collected
+    and verified, 1 when a check failed, 2 on a configuration error, 3 when a
+    source, the store or the signer could not be reached, 4 on an internal
+    error (a bug), 130 when interrupted.
     """
     import json as _json
 
-    from das_evidence.config import load_settings
-    from das_evidence.schedules.runner import run
+    from das_evidence.schedules.runner import RunSummary
 
-    settings = load_settings(config)
-    summary = run(settings, clock=clock, only=only, schedule=schedule)
+    try:
+        started = clock()
+    except ConfigError:
+        started = datetime.now(UTC)  # the error is reported below, by clock() again
+    started = started.replace(microsecond=0)
+    try:
+        from das_evidence.config import load_settings
+        from das_evidence.schedules.runner import run
+
+        summary = run(load_settings(config), clock=clock, only=only, schedule=schedule)
+    except EvidenceError as e:
+        _show(e)
+        summary = RunSummary(started, schedule=schedule, error=str(e), exit_code=e.exit_code)
+    except KeyboardInterrupt:
+        summary = RunSummary(started, schedule=schedule, error="interrupted", exit_code=130)
+    except Exception as e:  # the cron boundary: a bug still prints its JSON line
+        bug = _show_bug(e)
+        summary = RunSummary(started, schedule=schedule, error=bug.message, exit_code=bug.exit_code)
+    if summary.finished_at is None:
+        summary.finished_at = datetime.now(UTC).replace(microsecond=0)
     sys.stdout.write(_json.dumps(summary.to_json(), sort_keys=True) + "\n")
     sys.stdout.flush()
     raise typer.Exit(summary.exit_code)
@@ -454,7 +512,7 @@ def report(
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text)
+        _write_out(out, text)
         console.print(f"wrote {out}")
 
 
@@ -595,20 +653,46 @@ def schedule_render(
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text)
+        _write_out(out, text)
         console.print(f"wrote {out}")
 
 
+def _traceback(e: BaseException) -> None:
+    if OPTIONS.verbose:
+        traceback.print_exception(e, file=sys.stderr)
+
+
+def _show(e: EvidenceError) -> None:
+    """A product error: its message and fix; the traceback (and the vendor error
+    it wraps) only with --verbose."""
+    _traceback(e)
+    prefix = "" if isinstance(e, InternalError) else "error: "  # it says "internal error:"
+    err_console.print(f"{prefix}{e}", markup=False, highlight=False)
+
+
+def _show_bug(e: Exception) -> InternalError:
+    """An unexpected exception: one line naming it as a bug; the traceback only with
+    --verbose."""
+    _traceback(e)
+    bug = InternalError.from_exception(e, traceback_shown=OPTIONS.verbose)
+    err_console.print(bug.message, markup=False, highlight=False)
+    return bug
+
+
 def main() -> None:
-    """Entry point: click handles usage errors (exit 2); product errors end here."""
+    """Entry point and the one error boundary: click handles usage errors (exit 2),
+    product errors exit with their own code, anything else is a bug (exit 4)."""
+    OPTIONS.verbose = False
     try:
         app()
     except EvidenceError as e:
-        err_console.print(f"error: {e}", markup=False, highlight=False)
+        _show(e)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+    except Exception as e:  # the boundary: whatever was not wrapped is a bug
+        sys.exit(_show_bug(e).exit_code)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Rendering for the CLI: logging set-up, JSON output, and the one error boundary."""
+"""Rendering for the CLI: logging set-up and JSON output."""
 
 from __future__ import annotations
 
@@ -14,6 +14,12 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class JsonLines(logging.Formatter):
+    """One JSON object a line; tracebacks only when asked for (``--verbose``)."""
+
+    def __init__(self, tracebacks: bool = False) -> None:
+        super().__init__()
+        self.tracebacks = tracebacks
+
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
@@ -24,6 +30,8 @@ class JsonLines(logging.Formatter):
         evidence = getattr(record, "evidence", None)
         if isinstance(evidence, dict):
             line.update(evidence)
+        if record.exc_info and self.tracebacks:
+            line["traceback"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
 
 
@@ -39,7 +47,7 @@ def setup_logging(verbose: bool = False) -> None:
         handler = RichHandler(console=err_console, show_path=False, show_time=False)
     else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonLines())
+        handler.setFormatter(JsonLines(tracebacks=verbose))
     handler.setLevel(level)
     root.addHandler(handler)
     root.setLevel(level)

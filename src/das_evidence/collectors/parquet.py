@@ -4,15 +4,24 @@ Writer settings are fixed, no wall-clock metadata is written, and rows are
 re-chunked into row groups of exactly :data:`ROW_GROUP_ROWS` rows, so the
 batch boundaries a server happens to send do not change the file. Batches are
 streamed: at most one row group is held in memory.
+
+pyarrow's errors (and the OSErrors of the spool file) are wrapped here into
+:class:`~das_evidence.errors.CollectorError` naming the file, for the
+collectors that write Parquet and the runner that reads archived Parquet back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from das_evidence.errors import CollectorError
 
 ROW_GROUP_ROWS = 65_536
 
@@ -25,6 +34,16 @@ _WRITER_OPTIONS = {
     "data_page_version": "1.0",
 }
 
+#: What pyarrow raises for bytes or rows it cannot handle, and for the file beneath.
+PARQUET_ERRORS = (pa.ArrowException, OSError)
+
+
+def _write_failed(path: Path, e: Exception) -> CollectorError:
+    return CollectorError(
+        f"cannot write {path} as Parquet: {type(e).__name__}: {e}",
+        fix="check the spool directory (TMPDIR) has space; if it has, report this",
+    )
+
 
 class DeterministicParquetWriter:
     """Stream record batches of one pinned schema into a Parquet file."""
@@ -35,29 +54,40 @@ class DeterministicParquetWriter:
         self.rows = 0
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
-        self._writer = pq.ParquetWriter(str(path), schema, **_WRITER_OPTIONS)
+        try:
+            self._writer = pq.ParquetWriter(str(path), schema, **_WRITER_OPTIONS)
+        except PARQUET_ERRORS as e:
+            raise _write_failed(path, e) from e
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
-        self._pending.append(batch)
-        self._pending_rows += batch.num_rows
-        while self._pending_rows >= ROW_GROUP_ROWS:
-            table = pa.Table.from_batches(self._pending, schema=self.schema)
-            self._writer.write_table(table.slice(0, ROW_GROUP_ROWS), row_group_size=ROW_GROUP_ROWS)
-            rest = table.slice(ROW_GROUP_ROWS)
-            self._pending = rest.combine_chunks().to_batches() if rest.num_rows else []
-            self._pending_rows = rest.num_rows
-            self.rows += ROW_GROUP_ROWS
+        try:
+            self._pending.append(batch)
+            self._pending_rows += batch.num_rows
+            while self._pending_rows >= ROW_GROUP_ROWS:
+                table = pa.Table.from_batches(self._pending, schema=self.schema)
+                self._writer.write_table(
+                    table.slice(0, ROW_GROUP_ROWS), row_group_size=ROW_GROUP_ROWS
+                )
+                rest = table.slice(ROW_GROUP_ROWS)
+                self._pending = rest.combine_chunks().to_batches() if rest.num_rows else []
+                self._pending_rows = rest.num_rows
+                self.rows += ROW_GROUP_ROWS
+        except PARQUET_ERRORS as e:
+            raise _write_failed(self.path, e) from e
 
     def close(self) -> int:
         """Flush the last row group and close; returns the number of rows written."""
-        if self._pending_rows:
-            table = pa.Table.from_batches(self._pending, schema=self.schema)
-            self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-            self.rows += self._pending_rows
-            self._pending, self._pending_rows = [], 0
-        self._writer.close()
+        try:
+            if self._pending_rows:
+                table = pa.Table.from_batches(self._pending, schema=self.schema)
+                self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+                self.rows += self._pending_rows
+                self._pending, self._pending_rows = [], 0
+            self._writer.close()
+        except PARQUET_ERRORS as e:
+            raise _write_failed(self.path, e) from e
         return self.rows
 
     def __enter__(self) -> DeterministicParquetWriter:
@@ -72,9 +102,36 @@ class DeterministicParquetWriter:
         if exc_type is None:
             self.close()
         else:
-            self._writer.close()
+            # The error already on its way out says more than one from closing.
+            with contextlib.suppress(*PARQUET_ERRORS):
+                self._writer.close()
 
 
 def parquet_rows(path: Path) -> int:
     """Row count from a Parquet footer, without reading the data."""
-    return int(pq.ParquetFile(str(path)).metadata.num_rows)
+    try:
+        return int(pq.ParquetFile(str(path)).metadata.num_rows)
+    except PARQUET_ERRORS as e:
+        raise CollectorError(f"cannot read {path} as Parquet: {type(e).__name__}: {e}") from e
+
+
+def read_parquet(data: bytes, name: str, columns: Sequence[str] | None = None) -> pa.Table:
+    """Archived Parquet bytes as a table; ``name`` is the file's archive path, for the message."""
+    try:
+        return pq.read_table(io.BytesIO(data), columns=list(columns) if columns else None)
+    except PARQUET_ERRORS as e:
+        raise CollectorError(
+            f"archived file {name} cannot be read as Parquet: {type(e).__name__}: {e}",
+            fix="run `evidence verify` on the archive",
+        ) from e
+
+
+def read_parquet_rows(data: bytes, name: str) -> int:
+    """Row count of archived Parquet bytes, from the footer."""
+    try:
+        return int(pq.ParquetFile(io.BytesIO(data)).metadata.num_rows)
+    except PARQUET_ERRORS as e:
+        raise CollectorError(
+            f"archived file {name} cannot be read as Parquet: {type(e).__name__}: {e}",
+            fix="run `evidence verify` on the archive",
+        ) from e

@@ -2,13 +2,14 @@
 
 The runner owns the write order (evidence files, entry, checkpoint) through
 :class:`~das_evidence.manifests.log.ArchiveLog`, and isolates streams: one
-stream failing (a missing column, a permission) does not stop the others.
+stream failing (a missing column, a permission, even a bug) does not stop the
+others. An unexpected exception fails its stream as a :class:`CollectorError`
+that calls it a bug; its traceback is logged at DEBUG.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import tempfile
 import time
@@ -18,8 +19,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, cast, runtime_checkable
 
-import pyarrow.parquet as pq
-
 from das_evidence.collectors.interface import (
     PARQUET_MEDIA_TYPE,
     ArchiveReader,
@@ -28,9 +27,10 @@ from das_evidence.collectors.interface import (
     Collector,
     Window,
 )
-from das_evidence.errors import CollectorError, EvidenceError, PutOnceError
+from das_evidence.collectors.parquet import read_parquet, read_parquet_rows
+from das_evidence.errors import CollectorError, EvidenceError, LogRaceError, PutOnceError
 from das_evidence.evidence_store.interface import EvidenceStore, ObjectInfo
-from das_evidence.manifests.log import ArchiveLog, EvidenceFile, LogEntry, LogRaceError
+from das_evidence.manifests.log import ArchiveLog, EvidenceFile, LogEntry
 from das_evidence.manifests.signers import NoteSigner, Signer
 from das_evidence.streams import stream_matches
 from das_evidence.timefmt import parse_rfc3339, rfc3339
@@ -158,9 +158,19 @@ class Runner:
                 self._run_stream(collector, now, result, on_entry)
                 if self.reconcile is not None and isinstance(collector, Reconcilable):
                     self._reconcile(collector, now, result, on_entry)
-            except CollectorError as e:
+            except EvidenceError as e:
                 log.error("stream %s failed: %s", collector.stream, e)
+                log.debug("stream %s failed", collector.stream, exc_info=True)
                 result.error = e
+            except Exception as e:  # the stream boundary: a bug in one stream fails only it
+                log.error(
+                    "stream %s failed unexpectedly: %s: %s", collector.stream, type(e).__name__, e
+                )
+                log.debug("stream %s failed unexpectedly", collector.stream, exc_info=True)
+                result.error = CollectorError(
+                    f"{collector.stream} failed unexpectedly (a bug): {type(e).__name__}: {e}",
+                    fix="rerun with --verbose for the traceback and report it",
+                )
         return report
 
     def _run_stream(
@@ -242,7 +252,7 @@ class Runner:
             for part in parts:
                 for subject in part.statement.subjects:
                     data = read_verified(self.store.get, subject.name, subject.sha256, part.index)
-                    table = pq.read_table(io.BytesIO(data), columns=[collector.key_column])
+                    table = read_parquet(data, subject.name, columns=[collector.key_column])
                     keys.update(table.column(0).to_pylist())
             with tempfile.TemporaryDirectory(prefix="evidence-spool-") as spool:
                 collection = collector.amend(window, keys, len(parts), Path(spool))
@@ -286,7 +296,7 @@ class Runner:
         data = self.store.get(f.key)
         rows = None
         if f.media_type == PARQUET_MEDIA_TYPE:
-            rows = int(pq.ParquetFile(io.BytesIO(data)).metadata.num_rows)
+            rows = read_parquet_rows(data, f.key)
         log.warning("adopting %s left by an interrupted run", f.key)
         info = self.store.head(f.key) or ObjectInfo(f.key, len(data), "")
         return (

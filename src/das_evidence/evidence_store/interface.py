@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from das_evidence.errors import ConfigError, StoreError
+from das_evidence.errors import ConfigError
 
 if TYPE_CHECKING:
     from das_evidence.evidence_store.bucket_check import BucketSettings
@@ -50,10 +50,6 @@ def validate_key(key: str) -> str:
 
 
 ANY = object()  # replace_checkpoint: no condition
-
-
-class CheckpointConflict(StoreError):
-    """Another writer replaced the checkpoint first."""
 
 
 def entry_key(index: int) -> str:

@@ -6,10 +6,16 @@ refuses to overwrite, so two writers can never both win and a crash never
 leaves a half-written file under a real key; the directory is fsynced after.
 Leftover staging files from a crash are ignored by ``list`` and removed on the
 next write.
+
+Every OSError (a read-only mount, a file where a directory should be, a
+missing parent, a full disk) becomes a :class:`StoreError` naming the path.
+A new archive directory is created, but never its parent: a missing parent is
+more often a volume that is not mounted than a directory to make.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -22,11 +28,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from das_evidence.errors import PutOnceError, StoreError
+from das_evidence.errors import CheckpointConflict, PutOnceError, StoreError
 from das_evidence.evidence_store.interface import (
     ANY,
     CHECKPOINT_KEY,
-    CheckpointConflict,
     EvidenceStore,
     ObjectInfo,
     PutResult,
@@ -36,6 +41,18 @@ from das_evidence.evidence_store.interface import (
 
 STAGING = ".staging"
 _STALE_SECONDS = 3600
+_WRITABLE_FIX = (
+    "make the archive directory writable by the user that runs evidence "
+    "(a read-only mount or volume?), or point store.uri at one that is"
+)
+
+
+def _why(e: OSError, path: Path) -> str:
+    """The OS's reason, and the file it concerned when that is not ``path``."""
+    reason = e.strerror or str(e)
+    if e.filename is not None and Path(str(e.filename)) != path:
+        return f"{reason} ({e.filename})"
+    return reason
 
 
 def _fsync_dir(path: Path) -> None:
@@ -52,23 +69,53 @@ class LocalStore(EvidenceStore):
     def __init__(self, root: Path, *, create: bool = False) -> None:
         self.root = root
         self.uri = root.as_uri() if root.is_absolute() else str(root)
-        if not root.is_dir():
-            if not create:
-                raise StoreError(
-                    f"archive directory {root} does not exist",
-                    fix="check the path, or run `evidence collect` to create a new archive",
-                )
-            root.mkdir(parents=True, exist_ok=True)
         self._staging = root / STAGING
+        try:
+            if root.is_dir():
+                return
+            exists = root.exists()
+        except OSError as e:  # e.g. no permission to look inside the parent
+            raise self._fail("open archive directory", root, e) from e
+        if exists:
+            raise StoreError(
+                f"archive path {root} is not a directory",
+                fix="point store.uri at a directory (an archive is a directory, not a file)",
+            )
+        if not create:
+            raise StoreError(
+                f"archive directory {root} does not exist",
+                fix="check the path, or run `evidence collect` to create a new archive",
+            )
+        self._create()
+
+    def _create(self) -> None:
+        parent = self.root.absolute().parent
+        if not parent.is_dir():
+            what = "is not a directory" if parent.exists() else "does not exist"
+            raise StoreError(
+                f"cannot create archive directory {self.root}: its parent {parent} {what}",
+                fix=f"create {parent} (or mount the volume there) first; evidence creates "
+                "only the archive directory itself",
+            )
+        try:
+            self.root.mkdir()
+        except FileExistsError:
+            pass  # a concurrent run made it
+        except OSError as e:
+            raise StoreError(
+                f"cannot create archive directory {self.root}: {_why(e, self.root)}",
+                fix=f"make {parent} writable by the user that runs evidence, "
+                "or point store.uri elsewhere",
+            ) from e
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*validate_key(key).split("/"))
 
     def _stage(self, source: bytes | Path) -> tuple[Path, str, int]:
-        self._staging.mkdir(exist_ok=True)
-        self._sweep_staging()
         tmp = self._staging / f"{secrets.token_hex(8)}.tmp"
         try:
+            self._staging.mkdir(exist_ok=True)
+            self._sweep_staging()
             if isinstance(source, Path):
                 with source.open("rb") as src, tmp.open("xb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
@@ -83,9 +130,17 @@ class LocalStore(EvidenceStore):
                 digest, size = hashlib.sha256(source).hexdigest(), len(source)
             os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
         except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise StoreError(f"cannot write to archive {self.root}: {e}") from e
+            self._discard(tmp)
+            raise self._fail("write to", self._staging, e) from e
         return tmp, digest, size
+
+    def _fail(self, action: str, path: Path, e: OSError) -> StoreError:
+        return StoreError(f"cannot {action} {path}: {_why(e, path)}", fix=_WRITABLE_FIX)
+
+    @staticmethod
+    def _discard(tmp: Path) -> None:
+        with contextlib.suppress(OSError):  # a staging leftover; the next write sweeps it
+            tmp.unlink(missing_ok=True)
 
     def _sweep_staging(self) -> None:
         # Only old files: a concurrent writer may own a fresh one.
@@ -117,11 +172,17 @@ class LocalStore(EvidenceStore):
                 fix="an interrupted or concurrent run; run `evidence verify` on the archive",
             ) from None
         except OSError as e:
-            raise StoreError(f"cannot write {key} in {self.root}: {e}") from e
+            raise self._fail("write", final, e) from e
         finally:
-            tmp.unlink(missing_ok=True)
-        _fsync_dir(final.parent)
+            self._discard(tmp)
+        self._sync(final.parent)
         return PutResult(ObjectInfo(key, size, digest), created=True)
+
+    def _sync(self, directory: Path) -> None:
+        try:
+            _fsync_dir(directory)
+        except OSError as e:
+            raise self._fail("sync", directory, e) from e
 
     def get_checkpoint(self) -> tuple[bytes, str] | None:
         path = self._path(CHECKPOINT_KEY)
@@ -129,12 +190,18 @@ class LocalStore(EvidenceStore):
             data = path.read_bytes()
         except FileNotFoundError:
             return None
+        except OSError as e:
+            raise self._fail("read", path, e) from e
         return data, hashlib.sha256(data).hexdigest()
 
     @contextmanager
     def lock(self, timeout: float = 600.0) -> Iterator[None]:
         """An exclusive flock on ``.lock``: concurrent collects wait their turn."""
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        path = self.root / ".lock"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise self._fail("lock", path, e) from e
         try:
             deadline = time.monotonic() + timeout
             while True:
@@ -148,6 +215,8 @@ class LocalStore(EvidenceStore):
                             fix="wait for it to finish, or check for a hung process",
                         ) from None
                     time.sleep(0.2)
+                except OSError as e:
+                    raise self._fail("lock", path, e) from e
             yield
         finally:
             os.close(fd)  # closing releases the lock
@@ -164,9 +233,9 @@ class LocalStore(EvidenceStore):
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
         except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise StoreError(f"cannot write {CHECKPOINT_KEY} in {self.root}: {e}") from e
-        _fsync_dir(final.parent)
+            self._discard(tmp)
+            raise self._fail("write", final, e) from e
+        self._sync(final.parent)
         return digest
 
     def get(self, key: str) -> bytes:
@@ -175,7 +244,7 @@ class LocalStore(EvidenceStore):
         except FileNotFoundError:
             raise StoreError(f"{key} is missing from {self.root}") from None
         except OSError as e:
-            raise StoreError(f"cannot read {key} in {self.root}: {e}") from e
+            raise self._fail("read", self._path(key), e) from e
 
     def head(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
@@ -184,7 +253,7 @@ class LocalStore(EvidenceStore):
         try:
             digest, size = sha256_file(path)
         except OSError as e:
-            raise StoreError(f"cannot read {key} in {self.root}: {e}") from e
+            raise self._fail("read", path, e) from e
         return ObjectInfo(key, size, digest)
 
     def exists(self, key: str) -> bool:
@@ -192,7 +261,12 @@ class LocalStore(EvidenceStore):
 
     def list(self, prefix: str = "") -> Iterator[str]:
         keys: list[str] = []
-        for dirpath, dirnames, filenames in os.walk(self.root):
+
+        def unreadable(e: OSError) -> None:
+            # os.walk skips what it cannot read; an archive listing must not.
+            raise self._fail("list", Path(e.filename or self.root), e) from e
+
+        for dirpath, dirnames, filenames in os.walk(self.root, onerror=unreadable):
             rel = Path(dirpath).relative_to(self.root)
             if rel.parts[:1] == (STAGING,):
                 dirnames.clear()

@@ -10,7 +10,8 @@ key that gets new versions.
 
 Credentials come from the AWS default chain; the endpoint from the config key,
 or boto3's own ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3``. Retries use
-botocore's standard mode. botocore exceptions never leave this module.
+botocore's standard mode. botocore exceptions never leave this module (clients and error
+types come from :mod:`das_evidence.aws`).
 """
 
 from __future__ import annotations
@@ -26,14 +27,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from das_evidence.aws import BotoCoreError, ClientError, error_code, http_status, make_client
-from das_evidence.errors import ConfigError, PutOnceError, StoreError
+from das_evidence.aws import (
+    BotoCoreError,
+    ClientError,
+    error_code,
+    http_status,
+    make_client,
+)
+from das_evidence.errors import CheckpointConflict, ConfigError, PutOnceError, StoreError
 from das_evidence.evidence_store.bucket_check import BucketSettings, read_settings
 from das_evidence.evidence_store.interface import (
     ANY,
     CHECKPOINT_KEY,
     LOCK_MODES,
-    CheckpointConflict,
     EvidenceStore,
     ObjectInfo,
     PutResult,
@@ -155,11 +161,18 @@ class S3Store(EvidenceStore):
         self, key: str, source: bytes | Path, *, retain_until: datetime | None = None
     ) -> PutResult:
         if isinstance(source, Path):
-            digest, size = sha256_file(source)
-            if size > _MAX_SINGLE_PUT:
-                raise StoreError(f"{source} is larger than a single S3 PUT allows")
-            # A seekable file: botocore streams it, and can rewind it to retry.
-            body: Any = source.open("rb")
+            try:
+                digest, size = sha256_file(source)
+                if size > _MAX_SINGLE_PUT:
+                    raise StoreError(f"{source} is larger than a single S3 PUT allows")
+                # A seekable file: botocore streams it, and can rewind it to retry.
+                body: Any = source.open("rb")
+            except OSError as e:
+                raise StoreError(
+                    f"cannot read {source} to put it as s3://{self.bucket}/{self._k(key)}: "
+                    f"{e.strerror or e}",
+                    fix="check the spool directory (TMPDIR) is readable and not full",
+                ) from e
         else:
             digest, size = hashlib.sha256(source).hexdigest(), len(source)
             body = source

@@ -53,7 +53,6 @@ def load_signers(
 
 def write_key_pair(out: Path, origin: str, *, force: bool = False) -> dict[str, Path]:
     """Write signing.key (0600), signing.pub, signing.vkey and redaction.key into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
     paths = {
         "key": out / "signing.key",
         "pub": out / "signing.pub",
@@ -70,10 +69,17 @@ def write_key_pair(out: Path, origin: str, *, force: bool = False) -> dict[str, 
     private_pem, public_pem = generate_ed25519_key()
     signer = Ed25519Signer.from_pem(private_pem, origin)
     vkey = VerifierKey.from_public_key(origin, signer.public_key_raw()).to_string()
-    _write_private(paths["key"], private_pem)
-    _write_private(paths["redaction"], secrets.token_hex(32).encode() + b"\n")
-    paths["pub"].write_bytes(public_pem)
-    paths["vkey"].write_text(vkey + "\n")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_private(paths["key"], private_pem)
+        _write_private(paths["redaction"], secrets.token_hex(32).encode() + b"\n")
+        paths["pub"].write_bytes(public_pem)
+        paths["vkey"].write_text(vkey + "\n")
+    except OSError as e:
+        raise KeyFileError(
+            f"cannot write the key files into {out}: {e.strerror or e}",
+            fix="choose a writable --out directory",
+        ) from e
     return paths
 
 
@@ -99,6 +105,11 @@ def load_hmac_key(path: Path) -> bytes:
         ) from None
     except OSError as e:
         raise KeyFileError(f"cannot read redaction key {path}: {e}") from e
+    except UnicodeDecodeError:
+        raise KeyFileError(
+            f"redaction key {path} is not hex text",
+            fix="write 64 hex characters, e.g. `openssl rand -hex 32`",
+        ) from None
     try:
         key = bytes.fromhex(text)
     except ValueError:

@@ -17,11 +17,11 @@ Every signature KMS returns is verified here against the key's public key
 before it is handed out, so a wrong or garbled answer raises instead of
 producing an archive that fails verification later.
 
-The KMS client is passed in (``aws.make_client("kms")``): this
-module imports neither boto3 nor botocore, and wraps their errors where they
-enter: :class:`ConfigError` (exit 2) when the key or its permissions are wrong,
-:class:`EvidenceError` (exit 3) when KMS could not be reached or answered
-something unusable.
+The KMS client is passed in (``aws.make_client("kms")``): this module imports
+neither boto3 nor botocore (their error types come from ``aws``), and wraps their
+errors where they enter: :class:`KmsKeyError` (a :class:`ConfigError`, exit 2)
+when the key or its permissions are wrong, :class:`KmsError` (exit 3) when KMS
+could not be reached or answered something unusable.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from das_evidence.errors import ConfigError, EvidenceError
+from das_evidence.aws import TRANSPORT_ERRORS
+from das_evidence.errors import KmsError, KmsKeyError
 from das_evidence.manifests.note import VerifierKey
 from das_evidence.manifests.signers import (
     ECDSA_P256_SHA256,
@@ -100,16 +101,16 @@ class KmsKeyRef:
 
     @classmethod
     def parse(cls, ref: str) -> KmsKeyRef:
-        """Accept ``kms:<key id | key ARN | alias name | alias ARN>``; raise ``ConfigError``."""
+        """Accept ``kms:<key id | key ARN | alias name | alias ARN>``; raise ``KmsKeyError``."""
         if not ref.startswith(KMS_PREFIX):
-            raise ConfigError(
+            raise KmsKeyError(
                 f"key reference {ref!r} is not a KMS reference (it does not start with 'kms:')",
                 fix=_REF_FIX,
             )
         key_id = ref[len(KMS_PREFIX) :]
         problem = _key_id_problem(key_id)
         if problem:
-            raise ConfigError(f"KMS key reference {ref!r} {problem}", fix=_REF_FIX)
+            raise KmsKeyError(f"KMS key reference {ref!r} {problem}", fix=_REF_FIX)
         return cls(key_id)
 
     @property
@@ -187,7 +188,7 @@ class KmsPublicKey:
         """Call GetPublicKey; refuse a reference whose ARN region differs from the client's."""
         client_region = getattr(getattr(client, "meta", None), "region_name", None)
         if ref.region and isinstance(client_region, str) and client_region != ref.region:
-            raise ConfigError(
+            raise KmsKeyError(
                 f"KMS key {ref} is in region {ref.region}, but the KMS client is for "
                 f"{client_region}",
                 fix=f"set the AWS region to {ref.region} for signing",
@@ -217,38 +218,36 @@ def _call(client: Any, operation: str, ref: KmsKeyRef, **params: Any) -> dict[st
         code = str(error.get("Code", ""))
         detail = f"{code}: {error.get('Message', e)}"
         if code in _CONFIG_CODES:
-            raise ConfigError(
+            raise KmsKeyError(
                 f"KMS key {ref} {_CONFIG_CODES[code]} ({detail})",
                 fix="check the key reference, its region and state, and that the credentials "
                 "may call kms:GetPublicKey and kms:Sign on it",
             ) from e
-        raise EvidenceError(
-            f"KMS {operation} with key {ref} failed ({detail})", fix=_SERVICE_FIX
-        ) from e
-    except Exception as e:  # botocore's own errors: no credentials, no connection, timeouts
-        raise EvidenceError(
+        raise KmsError(f"KMS {operation} with key {ref} failed ({detail})", fix=_SERVICE_FIX) from e
+    except TRANSPORT_ERRORS as e:  # no credentials, no connection, timeouts
+        raise KmsError(
             f"KMS {operation} with key {ref} failed: {type(e).__name__}: {e}", fix=_SERVICE_FIX
         ) from e
     if not isinstance(response, dict):
-        raise EvidenceError(f"KMS {operation} with key {ref} returned {type(response).__name__}")
+        raise KmsError(f"KMS {operation} with key {ref} returned {type(response).__name__}")
     return response
 
 
 def _require_sign_key(info: KmsPublicKey, spec: str, algorithm: str, role: str) -> PublicKey:
     """Check spec, usage and algorithm, then load the public key the signatures must match."""
     if info.key_spec != spec:
-        raise ConfigError(
+        raise KmsKeyError(
             f"KMS key {info.ref} has key spec {info.key_spec}; {role} needs KeySpec {spec}",
             fix=f"create a KMS key with KeySpec={spec} and KeyUsage={USAGE_SIGN}",
         )
     if info.key_usage != USAGE_SIGN:
-        raise ConfigError(
+        raise KmsKeyError(
             f"KMS key {info.ref} has key usage {info.key_usage}, not {USAGE_SIGN}",
             fix=f"create a KMS key with KeySpec={spec} and KeyUsage={USAGE_SIGN}",
         )
     if algorithm not in info.signing_algorithms:
         offered = ", ".join(info.signing_algorithms) or "none"
-        raise ConfigError(
+        raise KmsKeyError(
             f"KMS key {info.ref} does not offer the signing algorithm {algorithm} "
             f"(it offers {offered})",
             fix=f"create a KMS key with KeySpec={spec} and KeyUsage={USAGE_SIGN}",
@@ -256,7 +255,7 @@ def _require_sign_key(info: KmsPublicKey, spec: str, algorithm: str, role: str) 
     try:
         key = serialization.load_der_public_key(info.der)
     except (ValueError, UnsupportedAlgorithm) as e:
-        raise EvidenceError(
+        raise KmsError(
             f"KMS GetPublicKey for {info.ref} returned no valid DER SubjectPublicKeyInfo"
         ) from e
     if spec == SPEC_ED25519:
@@ -264,7 +263,7 @@ def _require_sign_key(info: KmsPublicKey, spec: str, algorithm: str, role: str) 
     else:
         matches = isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)
     if not matches:
-        raise EvidenceError(
+        raise KmsError(
             f"KMS GetPublicKey for {info.ref} returned a {type(key).__name__.lstrip('_')}, "
             f"which does not match its key spec {spec}"
         )
@@ -274,13 +273,13 @@ def _require_sign_key(info: KmsPublicKey, spec: str, algorithm: str, role: str) 
 def _signature(response: dict[str, Any], ref: KmsKeyRef) -> bytes:
     sig = response.get("Signature")
     if not isinstance(sig, bytes | bytearray) or not sig:
-        raise EvidenceError(f"KMS Sign with key {ref} returned no signature", fix=_SERVICE_FIX)
+        raise KmsError(f"KMS Sign with key {ref} returned no signature", fix=_SERVICE_FIX)
     return bytes(sig)
 
 
 def _check_signature(public: PublicKey, sig: bytes, data: bytes, ref: KmsKeyRef) -> bytes:
     if not public.verify(sig, data):
-        raise EvidenceError(
+        raise KmsError(
             f"KMS Sign with key {ref} returned a signature that does not verify against the "
             "key's public key; nothing was signed with it",
             fix="retry; if it persists, check that the key was not replaced or re-imported",
@@ -374,7 +373,7 @@ class KmsEd25519Signer(Signer, NoteSigner):
 
     def _sign_raw(self, data: bytes, what: str) -> bytes:
         if not 0 < len(data) <= MAX_RAW_MESSAGE:
-            raise ConfigError(
+            raise KmsKeyError(
                 f"cannot sign {what} of {len(data)} bytes with the Ed25519 KMS key "
                 f"{self._key.ref}: KMS signs Ed25519 messages of 1 to {MAX_RAW_MESSAGE} bytes",
                 fix="use an ECC_NIST_P256 KMS key as signing.key (it signs a digest, any size) "
@@ -418,14 +417,14 @@ def kms_signers(
     elif info.key_spec == SPEC_P256:
         signer = KmsEcdsaSigner(client, info)
     else:
-        raise ConfigError(
+        raise KmsKeyError(
             f"signing.key {ref} has key spec {info.key_spec}; only {SPEC_P256} (ECDSA) and "
             f"{SPEC_ED25519} (Ed25519) KMS keys can sign evidence",
             fix=f"create a KMS key with KeySpec={SPEC_ED25519} (or {SPEC_P256} plus an "
             f"Ed25519 signing.note_key) and KeyUsage={USAGE_SIGN}",
         )
     if note_ref is None:
-        raise ConfigError(
+        raise KmsKeyError(
             f"signing.key {ref} is an ECDSA P-256 key, which cannot sign checkpoints: "
             "checkpoints are signed notes and need an Ed25519 key",
             fix=f'set signing.note_key = "kms:<Ed25519 key>" to a KMS key with '
@@ -433,7 +432,7 @@ def kms_signers(
         )
     note_info = info if note_ref == ref else KmsPublicKey.fetch(client, note_ref)
     if note_info.key_spec != SPEC_ED25519:
-        raise ConfigError(
+        raise KmsKeyError(
             f"signing.note_key {note_ref} has key spec {note_info.key_spec}; checkpoints are "
             f"signed notes and need an Ed25519 ({SPEC_ED25519}) key",
             fix=f"create a KMS key with KeySpec={SPEC_ED25519} and KeyUsage={USAGE_SIGN}",

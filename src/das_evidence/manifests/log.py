@@ -22,11 +22,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from das_evidence.errors import FormatError, PutOnceError, StoreError
+from das_evidence.errors import (
+    CheckpointConflict,
+    FormatError,
+    LogRaceError,
+    PutOnceError,
+    StoreError,
+)
 from das_evidence.evidence_store.interface import (
     CHECKPOINT_KEY,
     ENTRIES_PREFIX,
-    CheckpointConflict,
     EvidenceStore,
     checkpoint_key,
     entry_key,
@@ -39,10 +44,6 @@ from das_evidence.manifests.signers import NoteSigner, Signer
 from das_evidence.manifests.statement import Statement, Subject, build_statement
 
 log = logging.getLogger(__name__)
-
-
-class LogRaceError(StoreError):
-    """Another writer took the next index first; reload and plan again."""
 
 
 PREDICATE_TYPE = "https://das-evidence.dev/predicates/collection/v1"

@@ -20,7 +20,7 @@ from typing import Any
 
 from das_evidence import __version__
 from das_evidence.config import ChecksConfig
-from das_evidence.errors import EvidenceError
+from das_evidence.errors import ReportError
 from das_evidence.reports.evidence import EvidenceSet
 from das_evidence.reports.model import CheckResult
 from das_evidence.reports.pack import Gap, ReportHook, Selection
@@ -40,7 +40,7 @@ def check_settings_of(report_json: bytes) -> ChecksConfig:
         data = json.loads(report_json)
         return ChecksConfig.model_validate(data["scope"]["check_settings"])
     except (ValueError, KeyError, TypeError) as e:
-        raise EvidenceError(
+        raise ReportError(
             f"report.json does not record valid check settings: {e}",
             fix="use a pack made by das-evidence with [checks] support, or verify the pack",
         ) from e

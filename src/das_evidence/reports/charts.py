@@ -23,7 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from das_evidence.errors import EvidenceError
+from das_evidence.errors import ReportError
 from das_evidence.reports.checks.phi import Missing, phi_reads
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
 from das_evidence.timefmt import rfc3339
@@ -220,7 +220,7 @@ def _days(start: datetime, end: datetime) -> list[date]:
 def _columns(entry: EvidenceEntry, table: pa.Table, names: Sequence[str]) -> list[list[Any]]:
     missing = [n for n in names if n not in table.column_names]
     if missing:
-        raise EvidenceError(
+        raise ReportError(
             f"entry {entry.index} ({entry.stream}) has no column {', '.join(missing)}",
             fix="check the entry's schema fingerprint against docs/FORMAT.md",
         )
@@ -235,7 +235,7 @@ def _rows(
             for row in zip(*_columns(entry, table, names), strict=True):
                 yield entry, row
     except (pa.ArrowException, OSError) as e:
-        raise EvidenceError(
+        raise ReportError(
             f"a {view} evidence file could not be read as Parquet: {e}",
             fix="run `evidence verify` on the archive or pack",
         ) from e
@@ -280,7 +280,7 @@ def phi_reads_per_role(evidence: EvidenceSet, *, tags: Sequence[str] = ("PHI",))
     try:
         found = phi_reads(evidence, tag_list)
     except (pa.ArrowException, OSError) as e:
-        raise EvidenceError(
+        raise ReportError(
             f"a PHI-read evidence file could not be read as Parquet: {e}",
             fix="run `evidence verify` on the archive or pack",
         ) from e
@@ -338,7 +338,7 @@ def policy_changes_per_day(evidence: EvidenceSet) -> PolicyChangesChart:
         try:
             table = evidence.table(str(f["path"]))
         except (pa.ArrowException, OSError) as e:
-            raise EvidenceError(
+            raise ReportError(
                 f"{f['path']} (entry {snap.index}) could not be read as Parquet: {e}",
                 fix="run `evidence verify` on the archive or pack",
             ) from e

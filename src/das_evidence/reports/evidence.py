@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from das_evidence.errors import ReportError
 from das_evidence.reports.model import EvidenceRef
 from das_evidence.timefmt import parse_rfc3339
 
@@ -81,7 +82,14 @@ class EvidenceSet:
         return self._read(path)
 
     def _table(self, path: str) -> pa.Table:
-        return pq.read_table(io.BytesIO(self._read(path)))
+        data = self._read(path)
+        try:
+            return pq.read_table(io.BytesIO(data))
+        except (pa.ArrowException, OSError) as e:
+            raise ReportError(
+                f"{path} cannot be read as Parquet: {type(e).__name__}: {e}",
+                fix="run `evidence verify` on the archive or pack",
+            ) from e
 
     def table(self, path: str) -> pa.Table:
         return self._tables(path)

@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from das_evidence import __version__
-from das_evidence.errors import ConfigError, EvidenceError, VerificationError
+from das_evidence.errors import (
+    ConfigError,
+    EvidenceError,
+    GapError,
+    InternalError,
+    ReportError,
+    VerificationError,
+)
 from das_evidence.evidence_store.interface import CHECKPOINT_KEY, EvidenceStore, entry_key
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.log import ArchiveLog, LogEntry
@@ -40,12 +47,6 @@ from das_evidence.verify.findings import Report
 
 # 1980-01-01, the earliest time a zip can hold: no member carries a wall-clock time.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-
-
-class GapError(EvidenceError):
-    """The archive does not cover the requested period for every stream."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -116,9 +117,15 @@ def sha256sums(files: Mapping[str, bytes]) -> bytes:
 
 
 def write_zip(files: Mapping[str, bytes], out: Path) -> None:
-    """Deterministic zip, written to a temporary file and renamed into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".pack-", suffix=".zip", dir=out.parent)
+    """Deterministic zip, written to a temporary file and renamed into place.
+
+    Raises :class:`ConfigError` when ``out`` cannot be written.
+    """
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".pack-", suffix=".zip", dir=out.parent)
+    except OSError as e:
+        raise _unwritable(out, e) from e
     try:
         with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w") as z:
             for name in sorted(files):
@@ -129,9 +136,17 @@ def write_zip(files: Mapping[str, bytes], out: Path) -> None:
                 z.writestr(info, files[name], compresslevel=9)
         os.chmod(tmp, 0o644)  # a pack is meant to be handed out
         os.replace(tmp, out)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _unwritable(out, e) from e
         raise
+
+
+def _unwritable(out: Path, e: OSError) -> ConfigError:
+    return ConfigError(
+        f"cannot write the pack {out}: {e.strerror or e}", fix="choose a writable --out path"
+    )
 
 
 @dataclass(frozen=True)
@@ -163,7 +178,7 @@ def build_pack(
     """Write the pack for ``[start, end)`` to ``out``; nothing is written on any error."""
     archive = ArchiveLog(store, origin)
     if archive.size == 0:
-        raise EvidenceError(f"the archive {store.uri} has no entries", fix="run `evidence collect`")
+        raise ReportError(f"the archive {store.uri} has no entries", fix="run `evidence collect`")
     sel = select(archive, start, end, only)
     if not sel.entries:
         raise GapError(
@@ -193,7 +208,7 @@ def build_pack(
             fix="run `evidence verify` on the archive; do not hand out a damaged pack",
         ) from None
     if cp.size != archive.size or cp.root_hash != archive.root():
-        raise EvidenceError(
+        raise ReportError(
             f"{CHECKPOINT_KEY} does not cover the log ({cp.size} of {archive.size} entries)",
             fix="run `evidence collect` (it seals the log) or `evidence verify`",
         )
@@ -233,7 +248,11 @@ def build_pack(
         produced = extras(evidence, sel, origin, generated_at)
         for name, data in produced.items():
             if name in files:
-                raise EvidenceError(f"report writer tried to replace {name}")
+                raise InternalError(
+                    f"internal error: the report writer tried to replace {name} in the pack "
+                    "— this is a bug",
+                    fix="report it; no pack was written",
+                )
             files[name] = data
         if "checks.json" in produced:
             for r in json.loads(produced["checks.json"]):

@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 from pydantic import SecretStr
 
+from das_evidence.errors import WebhookError
 from das_evidence.timefmt import rfc3339
-from das_evidence.validators import WebhookError, check_webhook_url, is_secret_name
+from das_evidence.validators import check_webhook_url, is_secret_name
 
 if TYPE_CHECKING:
     from das_evidence.schedules.status import StatusReport

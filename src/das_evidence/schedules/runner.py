@@ -1,22 +1,25 @@
 """`evidence run`: what a cron container calls every night.
 
 Collect every due stream (of one schedule, or all), seal the checkpoint, then
-verify what was appended: each new entry's signature, statement, chain link
-and evidence digests, the new checkpoint's signature and root, and its
-consistency with the checkpoint the run started from. The result is one JSON
-summary line; the exit code is 0 when all is well, 1 when a check failed and
-3 when a source or the store could not be reached.
+verify the archive with the one verification core (``verify.check_archive``),
+trusting the run's own keys and the checkpoint it started from: the log must
+extend that checkpoint, every entry's signature, statement, chain link and
+evidence digests must hold, and every window must tile. The result is one JSON
+summary line; the exit code is 0 when all is well, 1 when a check failed, 2 on
+a configuration error, 3 when a source or the store could not be reached and 4
+on an internal error (a bug).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from das_evidence.config import Settings
-from das_evidence.errors import ConfigError, EvidenceError, FormatError
+from das_evidence.errors import ConfigError, EvidenceError, FormatError, InternalError
 from das_evidence.evidence_store.interface import CHECKPOINT_KEY
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.log import ArchiveLog
@@ -35,6 +38,8 @@ from das_evidence.streams import HISTORY_STREAMS, StreamId
 from das_evidence.timefmt import rfc3339
 from das_evidence.verify.archive import check_archive, load_archive
 from das_evidence.verify.findings import Report
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -228,26 +233,47 @@ def run(
     only: str | None = None,
     schedule: str | None = None,
 ) -> RunSummary:
+    """Collect, seal and verify; never raises for what went wrong, it is in the summary.
+
+    An unexpected exception becomes exit 4 (a bug) in the summary, with its
+    traceback logged at DEBUG, so that the last-run record and the alerts tell
+    the truth about it. Only an interrupt (exit 130) is raised again, after
+    both are written.
+    """
     summary = RunSummary(started_at=clock().replace(microsecond=0), schedule=schedule)
     services = Services(settings, clock=clock)
     try:
         summary = _run(services, only=only, schedule=schedule, summary=summary)
+    except Exception as e:  # the cron boundary: a bug still gets its record and alert
+        log.debug("evidence run failed unexpectedly", exc_info=True)
+        summary.error = InternalError.from_exception(e).message
+        summary.exit_code = InternalError.exit_code
+        summary.finished_at = clock().replace(microsecond=0)
+    except KeyboardInterrupt:
+        summary.error = "interrupted"
+        summary.exit_code = 130
+        raise
     finally:
         services.close()
         now = clock().replace(microsecond=0)
         if settings.status.last_run_file is not None:
-            write_last_run(
-                settings.status.last_run_file,
-                LastRun(
-                    schedule,
-                    summary.started_at,
-                    now,
-                    summary.exit_code,
-                    entries_written=len(summary.new_entries),
-                    failed_streams=sum(1 for s in summary.streams if s.get("error")),
-                    verify_ok=not summary.findings,
-                ),
-            )
+            try:
+                write_last_run(
+                    settings.status.last_run_file,
+                    LastRun(
+                        schedule,
+                        summary.started_at,
+                        now,
+                        summary.exit_code,
+                        entries_written=len(summary.new_entries),
+                        failed_streams=sum(1 for s in summary.streams if s.get("error")),
+                        verify_ok=not summary.findings,
+                    ),
+                )
+            except EvidenceError as e:
+                log.error("%s", e)
+                if summary.exit_code == 0:
+                    summary.error, summary.exit_code = str(e), e.exit_code
         _alert(services, summary, now)
     return summary
 
@@ -291,7 +317,7 @@ def _run(
             summary.exit_code = collected.exit_code
     except EvidenceError as e:
         summary.error = str(e)
-        summary.exit_code = e.exit_code if e.exit_code in (1, 2, 3) else 3
+        summary.exit_code = e.exit_code
     summary.finished_at = clock().replace(microsecond=0)
     return summary
 

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from das_evidence.errors import ConfigError
 from das_evidence.streams import POLICY_LATENCY, POLICY_STREAM, STREAMS, StreamId, stream_matches
 from das_evidence.timefmt import parse_signed, rfc3339
 
@@ -288,19 +289,34 @@ class LastRun:
 
 
 def write_last_run(path: Path, run: LastRun) -> None:
-    """Replace ``path`` atomically (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Replace ``path`` atomically (a reader never sees half a file).
+
+    Raises :class:`ConfigError` when ``path`` cannot be written.
+    """
     data = (json.dumps(run.to_json(), sort_keys=True, indent=2) + "\n").encode()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise _unwritable(path, e) from e
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _unwritable(path, e) from e
         raise
+
+
+def _unwritable(path: Path, e: OSError) -> ConfigError:
+    return ConfigError(
+        f"cannot write the last-run record {path}: {e.strerror or e}",
+        fix="point [status] last_run_file at a writable path, or remove it",
+    )
 
 
 def load_last_run(path: Path | None) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from das_evidence.collectors.interface import (
 from das_evidence.collectors.parquet import DeterministicParquetWriter
 from das_evidence.collectors.runner import Runner, select
 from das_evidence.collectors.snowflake.history import plan_windows
-from das_evidence.errors import CollectorError
+from das_evidence.errors import CollectorError, StoreError
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.log import ArchiveLog
 from das_evidence.manifests.signers import Ed25519Signer, PublicKey
@@ -83,6 +84,40 @@ def test_one_failing_stream_does_not_stop_the_others(
     assert not report.ok and report.exit_code == 3
     assert report.streams[0].entries == [] and len(report.streams[1].entries) == 5
     assert not list(store.list("evidence/a/"))
+    assert _verify(store, pub) == []
+
+
+class BuggyCollector(FakeCollector):
+    """A collector with a bug: it raises what no collector should let out."""
+
+    def collect(self, window: Window, spool: Path) -> Collection:
+        raise KeyError("ROWS_PRODUCED")
+
+
+class StorelessCollector(FakeCollector):
+    """A collector whose source sits behind a store that went away."""
+
+    def collect(self, window: Window, spool: Path) -> Collection:
+        raise StoreError(f"{self.stream}: the dbt target bucket is unreachable")
+
+
+def test_a_bug_in_one_stream_fails_only_that_stream(
+    setup: tuple[LocalStore, Ed25519Signer, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    store, signer, pub = setup
+    with caplog.at_level(logging.DEBUG, logger="das_evidence.collectors.runner"):
+        report = _runner(store, signer).run(
+            [BuggyCollector("a"), StorelessCollector("b"), FakeCollector("c")]
+        )
+    bug, unreachable, ok = report.streams
+    assert isinstance(bug.error, CollectorError) and bug.entries == []
+    assert str(bug.error).startswith("a failed unexpectedly (a bug): KeyError: 'ROWS_PRODUCED'")
+    assert isinstance(unreachable.error, StoreError) and unreachable.entries == []
+    assert ok.error is None and len(ok.entries) == 5
+    assert not report.ok and report.exit_code == 3
+    # The bug's traceback is there for --verbose (DEBUG), not in the error line.
+    traced = [r.exc_info[0] for r in caplog.records if r.exc_info and r.levelno == logging.DEBUG]
+    assert KeyError in traced
     assert _verify(store, pub) == []
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,55 @@ def test_open_store_uris(tmp_path: Path) -> None:
         open_store("ftp://x/y")
     with pytest.raises(StoreError, match="does not exist"):
         open_store(str(tmp_path / "missing"))
+
+
+# -- OSErrors become StoreErrors that name the path ----------------------------------
+
+
+def test_a_file_where_the_archive_should_be_is_a_store_error(tmp_path: Path) -> None:
+    a_file = tmp_path / "archive"
+    a_file.write_text("notes")
+    with pytest.raises(StoreError, match="is not a directory") as e:
+        LocalStore(a_file, create=True)
+    assert str(a_file) in e.value.message and e.value.fix
+    assert a_file.read_text() == "notes"
+
+
+def test_a_missing_parent_is_not_created(tmp_path: Path) -> None:
+    """A missing parent is more often an unmounted volume than a directory to make."""
+    target = tmp_path / "mnt" / "evidence" / "archive"
+    with pytest.raises(StoreError, match=r"its parent .* does not exist") as e:
+        LocalStore(target, create=True)
+    assert e.value.exit_code == 3 and e.value.fix and "mount" in e.value.fix
+    assert not (tmp_path / "mnt").exists()
+
+
+def test_a_parent_that_is_a_file_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "mnt").write_text("")
+    with pytest.raises(StoreError, match="is not a directory"):
+        LocalStore(tmp_path / "mnt" / "archive", create=True)
+
+
+def test_a_directory_the_listing_cannot_read_fails_it(
+    store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """os.walk skips what it cannot read; a listing of evidence must not."""
+    store.put_once("evidence/a/x.json", b"{}")
+    store.put_once("log/entries/000000000000.dsse.json", b"{}")
+    real_scandir = os.scandir
+    hidden = store.root / "evidence" / "a"
+
+    def scandir(path: Any) -> Any:
+        if Path(path) == hidden:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(StoreError, match=r"cannot list .*evidence/a: Permission denied"):
+        list(store.list())
+
+
+def test_a_checkpoint_that_cannot_be_read_is_a_store_error(store: LocalStore) -> None:
+    (store.root / "log" / "checkpoint").mkdir(parents=True)  # a directory, not a file
+    with pytest.raises(StoreError, match=r"cannot read .*checkpoint"):
+        store.get_checkpoint()

@@ -25,8 +25,8 @@ from moto import mock_aws
 from moto.kms.exceptions import ValidationException
 from moto.kms.responses import KmsResponse
 
-from das_evidence.errors import ConfigError, EvidenceError
-from das_evidence.evidence_store.s3 import make_client
+from das_evidence.aws import make_client
+from das_evidence.errors import ConfigError, EvidenceError, KmsError, KmsKeyError
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from das_evidence.manifests.dsse import Envelope, pae, sign_envelope, verify_envelope
 from das_evidence.manifests.kms import (
@@ -393,11 +393,11 @@ def test_ed25519_refuses_bad_note_name(kms: StubbedKms, ed_key: Ed25519PrivateKe
 @pytest.mark.parametrize(
     ("code", "error_type", "exit_code"),
     [
-        ("AccessDeniedException", ConfigError, 2),
-        ("DisabledException", ConfigError, 2),
-        ("KMSInvalidStateException", ConfigError, 2),
-        ("KMSInternalException", EvidenceError, 3),
-        ("KeyUnavailableException", EvidenceError, 3),
+        ("AccessDeniedException", KmsKeyError, 2),
+        ("DisabledException", KmsKeyError, 2),
+        ("KMSInvalidStateException", KmsKeyError, 2),
+        ("KMSInternalException", KmsError, 3),
+        ("KeyUnavailableException", KmsError, 3),
     ],
 )
 def test_kms_errors_are_wrapped(

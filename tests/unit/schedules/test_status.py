@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from das_evidence.collectors.interface import Window
 from das_evidence.config import Settings
+from das_evidence.errors import ConfigError
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.log import PREDICATE_TYPE, ArchiveLog, EvidenceFile, LogEntry
 from das_evidence.manifests.merkle import leaf_hash
@@ -209,6 +210,18 @@ def test_last_run_round_trips_and_shows_in_the_report(tmp_path: Path) -> None:
     assert report.last_run == run.to_json()
     assert json.loads(render_json(report))["last_run"]["schedule"] == "nightly"
     assert "last run: " in render_table(report)
+
+
+def test_a_last_run_record_that_cannot_be_written_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "state").write_text("a file where the directory should be")
+    path = tmp_path / "state" / "last-run.json"
+    with pytest.raises(ConfigError, match="cannot write the last-run record") as e:
+        write_last_run(path, LastRun("nightly", T0, T0 + H, 0))
+    assert str(path) in e.value.message and e.value.fix and "last_run_file" in e.value.fix
+    (tmp_path / "dir.json").mkdir()  # the rename fails: no temporary file stays behind
+    with pytest.raises(ConfigError):
+        write_last_run(tmp_path / "dir.json", LastRun("nightly", T0, T0 + H, 0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.json", "state"]
 
 
 def test_a_missing_or_damaged_last_run_is_ignored(

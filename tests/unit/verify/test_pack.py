@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from das_evidence.config import ChecksConfig
-from das_evidence.errors import FormatError, VerificationError
+from das_evidence.errors import ConfigError, FormatError, GapError, InternalError, VerificationError
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.checkpoint import Checkpoint, sign_checkpoint
 from das_evidence.manifests.log import ArchiveLog, EvidenceFile
@@ -22,7 +22,7 @@ from das_evidence.manifests.note import SignedNote
 from das_evidence.manifests.signers import Ed25519Signer
 from das_evidence.reports.bundle import report_files
 from das_evidence.reports.evidence import from_archive
-from das_evidence.reports.pack import GapError, build_pack, sha256sums
+from das_evidence.reports.pack import build_pack, sha256sums
 from das_evidence.verify import verify_target
 
 ORIGIN = "evidence.example.com/pack-test"
@@ -71,7 +71,7 @@ def _pack(store: LocalStore, signer: Ed25519Signer, out: Path, **kw: object) -> 
         start=kw.pop("start", datetime(2026, 11, 2, tzinfo=UTC)),  # type: ignore[arg-type]
         end=kw.pop("end", datetime(2026, 11, 4, tzinfo=UTC)),  # type: ignore[arg-type]
         out=out,
-        extras=report_files(checks=ChecksConfig()),
+        extras=kw.pop("extras", report_files(checks=ChecksConfig())),  # type: ignore[arg-type]
         **kw,  # type: ignore[arg-type]
     )
     return out
@@ -142,6 +142,26 @@ def test_a_period_the_archive_does_not_cover_names_the_missing_windows(
     pack = _pack(store, signer, tmp_path / "p.zip", end=late, allow_gaps=True)
     assert verify_target(str(pack), pubs=[pub]).ok
     assert b"2026-11-05T00:00:00Z" in zipfile.ZipFile(pack).read("pack.json")
+
+
+def test_a_report_writer_replacing_a_pack_file_is_a_bug_and_writes_nothing(
+    archive: tuple[LocalStore, Ed25519Signer, Path], tmp_path: Path
+) -> None:
+    store, signer, _ = archive
+    with pytest.raises(InternalError, match="tried to replace checkpoint") as e:
+        _pack(store, signer, tmp_path / "p.zip", extras=lambda *_: {"checkpoint": b"x"})
+    assert e.value.exit_code == 4
+    assert not (tmp_path / "p.zip").exists()
+
+
+def test_a_pack_that_cannot_be_written_is_a_config_error(
+    archive: tuple[LocalStore, Ed25519Signer, Path], tmp_path: Path
+) -> None:
+    store, signer, _ = archive
+    (tmp_path / "out").write_text("a file where the directory should be")
+    with pytest.raises(ConfigError, match="cannot write the pack") as e:
+        _pack(store, signer, tmp_path / "out" / "p.zip")
+    assert e.value.fix == "choose a writable --out path"
 
 
 # -- attacks -----------------------------------------------------------------

@@ -7,17 +7,12 @@
 
 from __future__ import annotations
 
-from das_evidence.collectors.dbt.artifacts import (
-    DEFAULT_MAX_BYTES,
-    SUPPORTED_VERSIONS,
-    ArtifactError,
-)
+from das_evidence.collectors.dbt.artifacts import DEFAULT_MAX_BYTES, SUPPORTED_VERSIONS
 from das_evidence.collectors.dbt.collector import DbtCollector, dbt_collectors
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "SUPPORTED_VERSIONS",
-    "ArtifactError",
     "DbtCollector",
     "dbt_collectors",
 ]

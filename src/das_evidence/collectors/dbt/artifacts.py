@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from das_evidence.errors import CollectorError, EvidenceError, StoreError
+from das_evidence.errors import ArtifactError, EvidenceError, StoreError
 
 DEFAULT_MAX_BYTES = 512 * 1024**2
 
@@ -73,10 +73,6 @@ SUPPORTED_VERSIONS: Mapping[str, tuple[int, ...]] = {
 
 _SCHEMA_URL = re.compile(r"^https://schemas\.getdbt\.com/dbt/([a-z-]+)/v(\d+)\.json$")
 _CHUNK = 1 << 20
-
-
-class ArtifactError(CollectorError):
-    """A dbt target or artifact that cannot be archived as evidence; nothing was written."""
 
 
 def _versions(artifact: str) -> str:

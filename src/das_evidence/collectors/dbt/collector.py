@@ -43,7 +43,6 @@ from das_evidence.collectors.dbt.artifacts import (
     DEFAULT_MAX_BYTES,
     FILENAMES,
     SCHEMA_KINDS,
-    ArtifactError,
     DbtTarget,
     TargetSource,
     open_target,
@@ -64,7 +63,7 @@ from das_evidence.collectors.interface import (
     Window,
 )
 from das_evidence.collectors.parquet import DeterministicParquetWriter
-from das_evidence.errors import CollectorError, ConfigError
+from das_evidence.errors import ArtifactError, CollectorError, ConfigError
 from das_evidence.evidence_store.interface import validate_key
 from das_evidence.streams import StreamId
 from das_evidence.timefmt import rfc3339

@@ -29,7 +29,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from das_evidence.collectors.dbt.artifacts import Artifact, ArtifactError, DbtTarget, parse_time
+from das_evidence.collectors.dbt.artifacts import Artifact, DbtTarget, parse_time
+from das_evidence.errors import ArtifactError
 
 NOT_EVIDENCED = "not_evidenced"
 

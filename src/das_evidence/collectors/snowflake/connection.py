@@ -62,6 +62,19 @@ class SnowflakeSession:
                 f"cannot connect to Snowflake at {target}: {getattr(e, 'msg', e)}",
                 fix="check host/account and the network; the next run retries",
             ) from None
+        except OSError as e:
+            if e.filename:
+                # A private_key_file or connections.toml the connector could not read.
+                raise ConfigError(
+                    f"cannot read {e.filename} for the Snowflake connection to {target}: "
+                    f"{e.strerror or e}",
+                    fix="check private_key_file (or connection_name and connections.toml) "
+                    "in [snowflake]",
+                ) from None
+            raise CollectorError(
+                f"cannot connect to Snowflake at {target}: {e.strerror or e}",
+                fix="check host/account and the network; the next run retries",
+            ) from None
         except (TypeError, ValueError) as e:
             if "password" in str(e).lower() or "decrypt" in str(e).lower():
                 # A wrong private-key passphrase is a wrong credential (exit 3).
@@ -86,9 +99,18 @@ class SnowflakeSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _cursor(self) -> Any:
+        try:
+            return self._conn.cursor()
+        except sf_errors.Error as e:
+            raise CollectorError(
+                f"the Snowflake session is unusable: {getattr(e, 'msg', e)}",
+                fix="the next run reconnects",
+            ) from None
+
     def columns(self, view: str) -> list[str]:
         """The column names of ``view`` as the server reports them (a zero-row probe)."""
-        cur = self._conn.cursor()
+        cur = self._cursor()
         try:
             cur.execute(f"SELECT * FROM {view} LIMIT 0")
             return [str(d.name).upper() for d in cur.description]
@@ -102,7 +124,7 @@ class SnowflakeSession:
 
     def query_arrow(self, sql: str, params: Sequence[Any]) -> QueryResult:
         """Run ``sql`` with bound ``params`` and stream the result as Arrow batches."""
-        cur = self._conn.cursor()
+        cur = self._cursor()
         try:
             cur.execute(sql, tuple(params))
         except sf_errors.Error as e:
@@ -118,13 +140,18 @@ class SnowflakeSession:
                 raise CollectorError(
                     f"reading the result of query {query_id} failed: {getattr(e, 'msg', e)}"
                 ) from None
+            except pa.ArrowException as e:
+                raise CollectorError(
+                    f"the result of query {query_id} cannot be read as Arrow: {e}",
+                    fix="the view returned a type the connector cannot convert; report this",
+                ) from e
             finally:
                 cur.close()
 
         return QueryResult(query_id, batches())
 
     def count(self, sql: str, params: Sequence[Any]) -> int:
-        cur = self._conn.cursor()
+        cur = self._cursor()
         try:
             cur.execute(sql, tuple(params))
             row = cur.fetchone()

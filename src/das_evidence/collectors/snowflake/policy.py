@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from das_evidence.collectors.interface import (
     PARQUET_MEDIA_TYPE,
@@ -35,7 +33,7 @@ from das_evidence.collectors.interface import (
     Collector,
     Window,
 )
-from das_evidence.collectors.parquet import DeterministicParquetWriter
+from das_evidence.collectors.parquet import DeterministicParquetWriter, read_parquet
 from das_evidence.collectors.snowflake.policy_views import (
     POLICY_VIEWS,
     USERS_PERSONAL_COLUMNS,
@@ -210,7 +208,7 @@ class PolicyStateCollector(Collector):
             return None
         predicate, files = found
         tables = {
-            path.rsplit("/", 1)[-1].removesuffix(".parquet"): pq.read_table(io.BytesIO(data))
+            path.rsplit("/", 1)[-1].removesuffix(".parquet"): read_parquet(data, path)
             for path, data in files.items()
         }
         return predicate, tables

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from das_evidence.collectors.dbt import DEFAULT_MAX_BYTES, ArtifactError, dbt_collectors
+from das_evidence.collectors.dbt import DEFAULT_MAX_BYTES, dbt_collectors
 from das_evidence.collectors.dbt.artifacts import LocalTarget, parse_artifact, read_target
 from das_evidence.collectors.interface import Window
 from das_evidence.collectors.runner import Runner
-from das_evidence.errors import CollectorError
+from das_evidence.errors import ArtifactError, CollectorError
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.log import ArchiveLog
 from das_evidence.manifests.signers import Ed25519Signer
