@@ -34,19 +34,24 @@ SCHEMA = pa.schema([pa.field("N", pa.int64())])
 class FakeCollector(Collector):
     """A collector whose rows are chosen by the test (a Collector subclass, not a mock)."""
 
-    def __init__(self, stream: str, rows: int = 3, fail: bool = False) -> None:
+    def __init__(
+        self, stream: str, rows: int = 3, fail: bool = False, error: Exception | None = None
+    ) -> None:
         self.stream = stream
         self.name = "fake"
         self.rows = rows
         self.fail = fail
+        self.error = error  # what the "source" raises while collecting
 
-    def due_windows(self, last_end: datetime | None, now: datetime) -> list[Window]:
+    def _due_windows(self, last_end: datetime | None, now: datetime) -> list[Window]:
         start = last_end or datetime(2026, 11, 1, tzinfo=UTC)
         return plan_windows(start, now, timedelta(hours=3))
 
-    def collect(self, window: Window, spool: Path) -> Collection:
+    def _collect(self, window: Window, spool: Path) -> Collection:
         if self.fail:
             raise CollectorError(f"{self.stream} is broken")
+        if self.error is not None:
+            raise self.error
         key = f"evidence/{self.stream}/{window.start:%Y%m%dT%H%M%SZ}.parquet"
         path = spool / "f.parquet"
         with DeterministicParquetWriter(path, SCHEMA) as w:
@@ -83,6 +88,19 @@ def test_one_failing_stream_does_not_stop_the_others(
     assert not report.ok and report.exit_code == 3
     assert report.streams[0].entries == [] and len(report.streams[1].entries) == 5
     assert not list(store.list("evidence/a/"))
+    assert _verify(store, pub) == []
+
+
+def test_a_bug_in_one_collector_fails_only_its_stream(
+    setup: tuple[LocalStore, Ed25519Signer, Path],
+) -> None:
+    store, signer, pub = setup
+    broken = FakeCollector("a", error=KeyError("N"))
+    report = _runner(store, signer).run([broken, FakeCollector("b")])
+    error = report.streams[0].error
+    assert isinstance(error, CollectorError) and isinstance(error.__cause__, KeyError)
+    assert str(error).startswith("a: unexpected KeyError: 'N'")
+    assert report.exit_code == 3 and len(report.streams[1].entries) == 5
     assert _verify(store, pub) == []
 
 
