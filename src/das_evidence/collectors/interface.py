@@ -102,7 +102,11 @@ def _utc(t: datetime) -> bool:
 
 
 def check_plan(stream: str, last_end: datetime | None, windows: list[Window]) -> None:
-    """Due windows are UTC, in order, not overlapping, and none before ``last_end``."""
+    """Due windows are UTC, in order, and cover nothing already collected or planned.
+
+    A window may start where the previous one ended, but must end after it, so a
+    snapshot ``[t, t]`` is never planned twice (the runner would archive it forever).
+    """
     previous_end = last_end
     for w in windows:
         if not (_utc(w.start) and _utc(w.end)) or w.start > w.end:
@@ -110,10 +114,10 @@ def check_plan(stream: str, last_end: datetime | None, windows: list[Window]) ->
                 f"{stream}: planned the window {w!r}, which is not an ordered pair of UTC times "
                 "(a bug in the collector)"
             )
-        if previous_end is not None and w.start < previous_end:
+        if previous_end is not None and (w.start < previous_end or w.end <= previous_end):
             raise CollectorError(
-                f"{stream}: planned a window starting {rfc3339(w.start)}, before "
-                f"{rfc3339(previous_end)} which is already collected or planned "
+                f"{stream}: planned the window {w.to_json()}, but everything up to "
+                f"{rfc3339(previous_end)} is already collected or planned "
                 "(a bug in the collector)"
             )
         previous_end = w.end

@@ -226,8 +226,10 @@ def test_a_good_collection_passes_as_it_is(tmp_path: Path) -> None:
     [
         (None, [Window(T.replace(tzinfo=None), T.replace(tzinfo=None))], "not an ordered pair"),
         (None, [Window(T + timedelta(hours=1), T)], "not an ordered pair"),
-        (None, [W, Window(T + timedelta(minutes=30), T + timedelta(hours=2))], "before"),
+        (None, [W, Window(T + timedelta(minutes=30), T + timedelta(hours=2))], "planned"),
         (T + timedelta(minutes=1), [W], "already collected or planned"),
+        (T, [Window(T, T)], "everything up to 2026-11-01T00:00:00Z"),
+        (None, [Window(T, T), Window(T, T)], "already collected or planned"),
     ],
 )
 def test_a_plan_that_overlaps_or_is_not_utc_is_a_collector_error(
