@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from das_evidence.collectors.interface import (
@@ -21,14 +19,11 @@ from das_evidence.collectors.interface import (
 )
 from das_evidence.errors import CollectorError, ConfigError, StoreError
 
+from .conformance import UNEXPECTED, NoArchive
+
 T = datetime(2026, 11, 1, tzinfo=UTC)
 W = Window(T, T + timedelta(hours=1))
 STREAM = "test/scripted"
-
-
-class NoArchive(ArchiveReader):
-    def last_files(self, stream: str) -> None:
-        return None
 
 
 class Scripted(Collector):
@@ -73,16 +68,6 @@ def _raise(e: Exception) -> Callable[..., None]:
         raise e
 
     return hook
-
-
-UNEXPECTED: dict[str, Callable[[], Exception]] = {
-    "KeyError": lambda: KeyError("QUERY_ID"),
-    "OSError": lambda: OSError(errno.ENOSPC, "No space left on device"),
-    "ConnectionResetError": lambda: OSError(errno.ECONNRESET, "Connection reset by peer"),
-    "ArrowInvalid": lambda: pa.ArrowInvalid("Float value 1.5 was truncated"),
-    "RecursionError": lambda: RecursionError("maximum recursion depth exceeded"),
-    "MemoryError": lambda: MemoryError(),
-}
 
 
 def _call(method: str, hook: Callable[..., None], spool: Path) -> None:
