@@ -35,19 +35,24 @@ SCHEMA = pa.schema([pa.field("N", pa.int64())])
 class FakeCollector(Collector):
     """A collector whose rows are chosen by the test (a Collector subclass, not a mock)."""
 
-    def __init__(self, stream: str, rows: int = 3, fail: bool = False) -> None:
+    def __init__(
+        self, stream: str, rows: int = 3, fail: bool = False, error: Exception | None = None
+    ) -> None:
         self.stream = stream
         self.name = "fake"
         self.rows = rows
         self.fail = fail
+        self.error = error  # what the "source" raises while collecting
 
-    def due_windows(self, last_end: datetime | None, now: datetime) -> list[Window]:
+    def _due_windows(self, last_end: datetime | None, now: datetime) -> list[Window]:
         start = last_end or datetime(2026, 11, 1, tzinfo=UTC)
         return plan_windows(start, now, timedelta(hours=3))
 
-    def collect(self, window: Window, spool: Path) -> Collection:
+    def _collect(self, window: Window, spool: Path) -> Collection:
         if self.fail:
             raise CollectorError(f"{self.stream} is broken")
+        if self.error is not None:
+            raise self.error
         key = f"evidence/{self.stream}/{window.start:%Y%m%dT%H%M%SZ}.parquet"
         path = spool / "f.parquet"
         with DeterministicParquetWriter(path, SCHEMA) as w:
@@ -90,34 +95,48 @@ def test_one_failing_stream_does_not_stop_the_others(
 class BuggyCollector(FakeCollector):
     """A collector with a bug: it raises what no collector should let out."""
 
-    def collect(self, window: Window, spool: Path) -> Collection:
+    def _collect(self, window: Window, spool: Path) -> Collection:
         raise KeyError("ROWS_PRODUCED")
 
 
 class StorelessCollector(FakeCollector):
     """A collector whose source sits behind a store that went away."""
 
-    def collect(self, window: Window, spool: Path) -> Collection:
+    def _collect(self, window: Window, spool: Path) -> Collection:
         raise StoreError(f"{self.stream}: the dbt target bucket is unreachable")
 
 
 def test_a_bug_in_one_stream_fails_only_that_stream(
     setup: tuple[LocalStore, Ed25519Signer, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
-    store, signer, pub = setup
-    with caplog.at_level(logging.DEBUG, logger="das_evidence.collectors.runner"):
+    store, signer, _ = setup
+    with caplog.at_level(logging.DEBUG):
         report = _runner(store, signer).run(
             [BuggyCollector("a"), StorelessCollector("b"), FakeCollector("c")]
         )
     bug, unreachable, ok = report.streams
     assert isinstance(bug.error, CollectorError) and bug.entries == []
-    assert str(bug.error).startswith("a failed unexpectedly (a bug): KeyError: 'ROWS_PRODUCED'")
-    assert isinstance(unreachable.error, StoreError) and unreachable.entries == []
+    assert str(bug.error).startswith("a: unexpected KeyError: 'ROWS_PRODUCED'")
+    assert unreachable.error is not None and unreachable.entries == []
+    assert "the dbt target bucket is unreachable" in str(unreachable.error)
+    assert unreachable.error.exit_code == 3
     assert ok.error is None and len(ok.entries) == 5
     assert not report.ok and report.exit_code == 3
     # The bug's traceback is there for --verbose (DEBUG), not in the error line.
     traced = [r.exc_info[0] for r in caplog.records if r.exc_info and r.levelno == logging.DEBUG]
     assert KeyError in traced
+
+
+def test_a_bug_in_one_collector_fails_only_its_stream(
+    setup: tuple[LocalStore, Ed25519Signer, Path],
+) -> None:
+    store, signer, pub = setup
+    broken = FakeCollector("a", error=KeyError("N"))
+    report = _runner(store, signer).run([broken, FakeCollector("b")])
+    error = report.streams[0].error
+    assert isinstance(error, CollectorError) and isinstance(error.__cause__, KeyError)
+    assert str(error).startswith("a: unexpected KeyError: 'N'")
+    assert report.exit_code == 3 and len(report.streams[1].entries) == 5
     assert _verify(store, pub) == []
 
 

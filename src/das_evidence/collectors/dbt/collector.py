@@ -3,9 +3,11 @@
 A :class:`DbtCollector` reads and validates its target directory once, on
 first use (building one is cheap), because the stream name carries the invocation id:
 ``dbt/<project>/<invocation_id>``. A target that fails validation keeps its
-:class:`~das_evidence.collectors.dbt.artifacts.ArtifactError`, takes the stream
-``dbt/<project>/invalid`` and raises the error from :meth:`due_windows` (which
-the runner reports per stream, with a non-zero exit, writing nothing).
+:class:`~das_evidence.collectors.dbt.artifacts.ArtifactError` (and one that
+cannot be read for any other reason, that reason as a CollectorError), takes
+the stream ``dbt/<project>/invalid`` and raises the error from
+:meth:`due_windows` (which the runner reports per stream, with a non-zero exit,
+writing nothing).
 
 Collect right after the dbt command whose results matter (``dbt build``, ``run`` or
 ``test``): ``dbt source freshness`` rewrites manifest.json (so run_results no
@@ -61,6 +63,7 @@ from das_evidence.collectors.interface import (
     Collection,
     Collector,
     Window,
+    as_collector_error,
 )
 from das_evidence.collectors.parquet import DeterministicParquetWriter
 from das_evidence.errors import ArtifactError, CollectorError, ConfigError
@@ -139,7 +142,7 @@ class DbtCollector(Collector):
         self._stream = ""
         self._target: DbtTarget | None = None
         self._tables: DbtTables | None = None
-        self._error: ArtifactError | None = None
+        self._error: CollectorError | None = None
 
     def _load(self) -> None:
         if self._loaded:
@@ -148,10 +151,15 @@ class DbtCollector(Collector):
         try:
             self._target = read_target(self.source, max_bytes=self.max_bytes)
             self._tables = _build(self._target)
-        except ArtifactError as e:
-            log.error("dbt project %s: %s", self.project, e)
-            self._error = e
+        except Exception as e:
+            # Reading happens here, outside the template methods: whatever a target
+            # source raises (a refusal, or a bug) becomes this stream's error, which
+            # due_windows raises, so the runner reports it with the other streams.
             self._stream = str(StreamId.dbt(self.project, "invalid"))
+            self._error = as_collector_error(self._stream, e)
+            log.error("dbt project %s: %s", self.project, self._error)
+            if self._error is not e:
+                self._error.__cause__ = e
         else:
             self._stream = str(StreamId.dbt(self.project, self._target.invocation_id))
 
@@ -162,8 +170,8 @@ class DbtCollector(Collector):
         return self._stream
 
     @property
-    def error(self) -> ArtifactError | None:
-        """Why the target cannot be archived, or None."""
+    def error(self) -> CollectorError | None:
+        """Why the target cannot be archived (usually an ArtifactError), or None."""
         self._load()
         return self._error
 
@@ -186,7 +194,7 @@ class DbtCollector(Collector):
         t = self.target.run_results.generated_at
         return Window(t, t)
 
-    def due_windows(self, last_end: datetime | None, now: datetime) -> list[Window]:
+    def _due_windows(self, last_end: datetime | None, now: datetime) -> list[Window]:
         self._valid()
         return [self.window()] if last_end is None else []
 
@@ -195,7 +203,7 @@ class DbtCollector(Collector):
         day = target.run_results.generated_at.astimezone(UTC).strftime("%Y-%m-%d")
         return f"evidence/dbt/{self.project}/date={day}/invocation_id={target.invocation_id}/"
 
-    def collect(self, window: Window, spool: Path) -> Collection:
+    def _collect(self, window: Window, spool: Path) -> Collection:
         target, tables = self._valid()
         if window != self.window():
             raise CollectorError(

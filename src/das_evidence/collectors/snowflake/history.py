@@ -29,7 +29,7 @@ from das_evidence.collectors.interface import (
 )
 from das_evidence.collectors.parquet import DeterministicParquetWriter
 from das_evidence.collectors.snowflake.views import ViewSpec, cast_batch, schema_fingerprint
-from das_evidence.errors import CollectorError, SchemaMismatchError
+from das_evidence.errors import SchemaMismatchError
 from das_evidence.streams import StreamId
 from das_evidence.timefmt import compact, rfc3339
 
@@ -106,7 +106,7 @@ class HistoryCollector(Collector):
     def output_schema(self) -> pa.Schema:
         return self._out_schema
 
-    def due_windows(self, last_end: datetime | None, now: datetime) -> list[Window]:
+    def _due_windows(self, last_end: datetime | None, now: datetime) -> list[Window]:
         start = last_end if last_end is not None else self._first_start
         return plan_windows(
             start,
@@ -166,7 +166,8 @@ class HistoryCollector(Collector):
         return self.spec.order_by[-1]
 
     def recount(self, window: Window) -> int:
-        return int(self._session().count(self.count_sql(window), ()))
+        with self._errors():
+            return int(self._session().count(self.count_sql(window), ()))
 
     def amend(
         self, window: Window, archived_keys: set[Any], amendment: int, spool: Path
@@ -180,17 +181,16 @@ class HistoryCollector(Collector):
                 mask = pa.array([k not in archived_keys for k in keys], pa.bool_())
                 yield batch.filter(mask)
 
-        collection = self.collect(
-            window,
-            spool,
-            key=self.key(window).removesuffix(".parquet") + f".amend-{amendment}.parquet",
-            select=missing,
+        key = self.key(window).removesuffix(".parquet") + f".amend-{amendment}.parquet"
+        # The runner calls amend directly: the same error wrapping and checks as collect.
+        collection = self._checked(
+            window, spool, lambda: self._collect(window, spool, key=key, select=missing)
         )
         if collection.predicate["rows"] == 0:
             return None
         return collection
 
-    def collect(
+    def _collect(
         self,
         window: Window,
         spool: Path,
@@ -215,7 +215,7 @@ class HistoryCollector(Collector):
             with DeterministicParquetWriter(path, self._out_schema) as writer:
                 for batch in batches:
                     writer.write(batch)
-        except CollectorError:
+        except BaseException:
             path.unlink(missing_ok=True)
             raise
         digest = hashlib.sha256()

@@ -157,10 +157,10 @@ class PolicyStateCollector(Collector):
             raise CollectorError("policy_state needs the redaction HMAC key for USERS columns")
         self._archive: ArchiveReader | None = None
 
-    def attach(self, archive: ArchiveReader) -> None:
+    def _attach(self, archive: ArchiveReader) -> None:
         self._archive = archive
 
-    def due_windows(self, last_end: datetime | None, now: datetime) -> list[Window]:
+    def _due_windows(self, last_end: datetime | None, now: datetime) -> list[Window]:
         as_of = (now - POLICY_LATENCY).replace(microsecond=0)
         if last_end is not None and as_of - last_end < self._interval:
             return []
@@ -217,7 +217,7 @@ class PolicyStateCollector(Collector):
         day = as_of.astimezone(UTC).strftime("%Y-%m-%d")
         return f"evidence/snowflake/{self.account}/policy_state/date={day}/{compact(as_of)}"
 
-    def collect(self, window: Window, spool: Path) -> Collection:
+    def _collect(self, window: Window, spool: Path) -> Collection:
         session = self._session()
         prefix = self.key_prefix(window.start)
         files: list[CollectedFile] = []
