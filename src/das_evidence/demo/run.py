@@ -22,6 +22,7 @@ from das_evidence.collectors.runner import CollectReport, StreamResult
 from das_evidence.config import Settings, load_settings
 from das_evidence.manifests.keyring import write_key_pair
 from das_evidence.services import Services
+from das_evidence.streams import StreamId
 from das_evidence.verify import verify_target
 
 # The demo talks to a person on a terminal; the CLI's own console is not imported here.
@@ -168,9 +169,7 @@ def run_demo(
             table.add_column(col)
         for s in report.streams:
             table.add_row(
-                "/".join(s.stream.split("/")[:2])
-                if s.stream.startswith("dbt/")
-                else s.stream.split("/")[-1],
+                str(sid.family()) if (sid := StreamId.parse(s.stream)).is_dbt else sid.name,
                 str(len(s.entries)),
                 f"{s.rows:,}",
                 f"{s.bytes:,}",
@@ -268,7 +267,8 @@ def _show_new_evidence(settings: Settings) -> None:
     log = Services(settings, clock=lambda: datetime.now(UTC)).archive()
     for entry in log.entries:
         p = entry.predicate
-        if p["stream"].endswith("/policy_state"):
+        sid = StreamId.parse(p["stream"])
+        if sid.is_policy:
             c = p["changes"]
             what = "baseline" if c["baseline"] else f"changes since {c['since']}: {c['counts']}"
             missing = [v for v, d in p["views"].items() if d["status"] != "evidenced"]
@@ -276,7 +276,7 @@ def _show_new_evidence(settings: Settings) -> None:
                 f"policy_state as of {p['as_of']}: {len(p['views'])} views"
                 f"{', not evidenced: ' + ', '.join(missing) if missing else ''}; {what}"
             )
-        elif p["stream"].startswith("dbt/"):
+        elif sid.is_dbt:
             d = p["dbt"]
             console.print(
                 f"dbt {d['project']} invocation {d['invocation_id']}: tests {d['tests']}, "

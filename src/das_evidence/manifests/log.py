@@ -42,6 +42,7 @@ from das_evidence.manifests.merkle import leaf_hash, root_hash
 from das_evidence.manifests.note import SignedNote
 from das_evidence.manifests.signers import NoteSigner, Signer
 from das_evidence.manifests.statement import Statement, Subject, build_statement
+from das_evidence.timefmt import parse_signed
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +171,12 @@ class ArchiveLog:
         """Make ``log/checkpoint`` cover every entry. Returns True if anything was written.
 
         ``log/checkpoint`` is replaced with a compare-and-swap, so a slower writer
-        can never put back a smaller checkpoint over a newer one.
+        can never put back a smaller checkpoint over a newer one. Without
+        ``retain_until`` (sealing what a crashed run left), ``log/checkpoints/N``
+        is locked as long as the newest entry's evidence, as its entry signed.
         """
+        if retain_until is None and self.store.locks and self.entries:
+            retain_until = _signed_retention(self.entries[-1])
         for _ in range(20):
             current = self.checkpoint_size()
             if current is None and self.size == 0:
@@ -265,3 +270,15 @@ class ArchiveLog:
         self.entries.append(entry)
         self.seal(note_signer, retain_until)
         return entry
+
+
+def _signed_retention(entry: LogEntry) -> datetime | None:
+    """The latest retain-until an entry signed for its stored objects, or None."""
+    storage = entry.predicate.get("storage")
+    objects = storage.get("objects") if isinstance(storage, Mapping) else None
+    untils = [
+        t
+        for o in (objects if isinstance(objects, list) else [])
+        if isinstance(o, Mapping) and (t := parse_signed(o.get("retain_until"))) is not None
+    ]
+    return max(untils, default=None)

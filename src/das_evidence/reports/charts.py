@@ -369,11 +369,12 @@ def dbt_tests_per_invocation(evidence: EvidenceSet) -> DbtTestsChart:
     for entry in evidence.dbt_invocations():
         dbt = entry.predicate.get("dbt") or {}
         tests = dbt.get("tests") or {}
+        sid = entry.stream_id
         out.append(
             DbtInvocationTests(
                 entry=entry.index,
-                project=str(dbt.get("project") or entry.stream.split("/")[1]),
-                invocation_id=str(dbt.get("invocation_id") or entry.stream.split("/")[-1]),
+                project=str(dbt.get("project") or (sid.project if sid else "")),
+                invocation_id=str(dbt.get("invocation_id") or (sid.invocation_id if sid else "")),
                 generated_at=entry.start,
                 command=dbt.get("command"),
                 counts={s: int(tests.get(s, 0)) for s in DBT_STATUSES},

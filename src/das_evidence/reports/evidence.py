@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from das_evidence.errors import ReportError
 from das_evidence.reports.model import EvidenceRef
+from das_evidence.streams import StreamId
 from das_evidence.timefmt import parse_rfc3339
 
 
@@ -30,10 +31,21 @@ class EvidenceEntry:
     predicate: Mapping[str, Any]
 
     @property
+    def stream_id(self) -> StreamId | None:
+        """The stream's parts, or None for a name that is not a stream (never from us)."""
+        return StreamId.try_parse(self.stream)
+
+    @property
     def kind(self) -> str:
         """``access_history`` ... ``sessions``, ``policy_state`` or ``dbt``."""
-        parts = self.stream.split("/")
-        return "dbt" if parts[0] == "dbt" else parts[-1]
+        sid = self.stream_id
+        return sid.kind if sid is not None else self.stream
+
+    @property
+    def family(self) -> str:
+        """The stream as reports group it: ``dbt/<project>`` for dbt invocations."""
+        sid = self.stream_id
+        return str(sid.family()) if sid is not None else self.stream
 
     @property
     def start(self) -> datetime:

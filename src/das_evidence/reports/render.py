@@ -154,11 +154,6 @@ class ReportData:
         }
 
 
-def _group(entry: EvidenceEntry) -> str:
-    parts = entry.stream.split("/")
-    return "/".join(parts[:2]) if entry.kind == "dbt" else entry.stream
-
-
 def _rows(entry: EvidenceEntry) -> int:
     rows = entry.predicate.get("rows")
     if isinstance(rows, int):
@@ -183,7 +178,7 @@ def build_report_data(
     """
     groups: dict[str, list[EvidenceEntry]] = {}
     for e in evidence.entries:
-        groups.setdefault(_group(e), []).append(e)
+        groups.setdefault(e.family, []).append(e)
     streams = tuple(
         StreamSummary(
             stream=name,
@@ -197,11 +192,11 @@ def build_report_data(
         )
         for name, es in sorted(groups.items())
     )
-    snowflake = [e.stream.split("/") for e in evidence.entries if e.stream.startswith("snowflake/")]
+    ids = [sid for e in evidence.entries if (sid := e.stream_id) is not None]
     scope = Scope(
         origin=origin,
-        accounts=tuple(sorted({p[1] for p in snowflake if len(p) > 2})),
-        dbt_projects=tuple(sorted({s.stream.split("/")[1] for s in streams if s.kind == "dbt"})),
+        accounts=tuple(sorted({sid.scope for sid in ids if sid.is_snowflake})),
+        dbt_projects=tuple(sorted({sid.scope for sid in ids if sid.is_dbt})),
         streams=tuple(s.stream for s in streams),
         streams_missing=tuple(sorted(set(evidence.streams_expected) - set(evidence.streams()))),
         check_settings=checks,

@@ -13,23 +13,36 @@ from das_evidence.collectors.snowflake.history import HistoryCollector
 from das_evidence.collectors.snowflake.policy_views import USERS_PERSONAL_COLUMNS
 from das_evidence.collectors.snowflake.views import VIEWS
 from das_evidence.config import Settings
+from das_evidence.errors import EvidenceError
 from das_evidence.streams import POLICY_STREAM
 
 __all__ = ["HistoryCollector", "LazySession", "history_collector", "policy_collector"]
 
 
 class LazySession:
-    """Opens one Snowflake session on first use and shares it between streams."""
+    """Opens one Snowflake session on first use and shares it between streams.
+
+    A login that failed is not tried again by the next stream: every stream of
+    the run reports the same error, and the account sees one failed login, not one
+    per stream.
+    """
 
     def __init__(self, connector_args: dict[str, Any]) -> None:
         self._args = connector_args
         self._session: Any = None
+        self._failed: EvidenceError | None = None
 
     def __call__(self) -> Any:
+        if self._failed is not None:
+            raise self._failed
         if self._session is None:
             from das_evidence.collectors.snowflake.connection import SnowflakeSession
 
-            self._session = SnowflakeSession(self._args)
+            try:
+                self._session = SnowflakeSession(self._args)
+            except EvidenceError as e:
+                self._failed = e
+                raise
         return self._session
 
     def close(self) -> None:

@@ -34,24 +34,31 @@ from das_evidence.reports.checks._support import (
 from das_evidence.reports.checks.interface import Check, CheckContext
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
 from das_evidence.reports.model import CheckResult, Control, EvidenceRef
+from das_evidence.streams import StreamId
 
 _HIPAA = ("164.312(b)", "164.308(a)(1)(ii)(D)")
 
 
+def _is_dbt(stream: str) -> bool:
+    sid = StreamId.try_parse(stream)
+    return sid is not None and sid.is_dbt
+
+
 def _kind(stream: str) -> str:
-    return stream.rsplit("/", 1)[-1]
+    sid = StreamId.try_parse(stream)
+    return sid.kind if sid is not None else stream
 
 
 def expected_streams(evidence: EvidenceSet, ctx: CheckContext) -> dict[str, list[EvidenceEntry]]:
     """Stream -> its entries in the period (possibly none), dbt streams left out."""
-    streams = {s: e for s, e in evidence.streams().items() if not s.startswith("dbt/")}
+    streams = {s: e for s, e in evidence.streams().items() if not _is_dbt(s)}
     for s in evidence.streams_expected:
-        if not s.startswith("dbt/"):
+        if not _is_dbt(s):
             streams.setdefault(s, [])
     kinds = {_kind(s) for s in streams}
     for kind in ctx.settings.required_streams:
         if kind not in kinds:
-            streams[f"snowflake/*/{kind}"] = []
+            streams[str(StreamId.snowflake("*", kind))] = []
     return dict(sorted(streams.items()))
 
 

@@ -27,10 +27,10 @@ FAILING = frozenset({"failed", "errored", "not_evidenced"})
 
 def _invocation(entry: EvidenceEntry) -> dict[str, Any]:
     dbt = entry.predicate.get("dbt") or {}
-    parts = entry.stream.split("/")
+    sid = entry.stream_id
     return {
-        "project": dbt.get("project") or (parts[1] if len(parts) > 1 else None),
-        "invocation_id": dbt.get("invocation_id") or parts[-1],
+        "project": dbt.get("project") or (sid.project if sid else None),
+        "invocation_id": dbt.get("invocation_id") or (sid.invocation_id if sid else None),
         "generated_at": entry.predicate.get("window", {}).get("start"),
     }
 
