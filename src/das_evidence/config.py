@@ -51,7 +51,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from das_evidence.errors import ConfigError, ConfigKeyError, WebhookError
 from das_evidence.streams import DOCUMENTED_LATENCY, POLICY_STREAM, STREAMS
-from das_evidence.timefmt import parse_rfc3339
+from das_evidence.timefmt import format_duration, parse_rfc3339
 from das_evidence.validators import (
     check_webhook_url,
     is_secret_name,
@@ -162,15 +162,6 @@ def _duration(value: object) -> object:
 Int = Annotated[int, BeforeValidator(_strict_int)]
 Bool = Annotated[bool, BeforeValidator(_strict_bool)]
 Time = Annotated[datetime, BeforeValidator(_aware_time)]
-
-
-def format_duration(value: timedelta) -> str:
-    """The inverse of the duration syntax: the largest unit that is exact (``"10m"``)."""
-    seconds = int(value.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 # Written back as "10m" (in JSON dumps, report scopes), so a dump reads back in.

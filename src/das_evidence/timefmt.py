@@ -6,7 +6,7 @@ and parses times through these three functions and nothing else.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def rfc3339(t: datetime) -> str:
@@ -37,3 +37,13 @@ def parse_signed(value: object) -> datetime | None:
     except ValueError:
         return None
     return t.astimezone(UTC)
+
+
+def format_duration(value: timedelta) -> str:
+    """A duration as ``evidence.toml`` spells it, in the largest exact unit: ``10m``, ``26h``,
+    ``2d``, ``90s``. The config reads it back; reports print it."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

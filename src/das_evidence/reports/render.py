@@ -31,7 +31,7 @@ from das_evidence.reports import charts
 from das_evidence.reports.charts import ChartsData, chart_data
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
 from das_evidence.reports.model import CheckResult, EvidenceRef
-from das_evidence.timefmt import rfc3339
+from das_evidence.timefmt import format_duration, rfc3339
 
 REPORT_FORMAT = "das-evidence report v1"
 TEMPLATES = Path(__file__).with_name("templates")
@@ -277,18 +277,9 @@ def _evidence(refs: Sequence[EvidenceRef]) -> list[dict[str, Any]]:
     ]
 
 
-def duration_text(value: timedelta) -> str:
-    """A duration as ``evidence.toml`` spells it: ``10m``, ``26h``, ``2d``, ``90s``."""
-    seconds = int(value.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def _setting_text(value: Any) -> str:
     if isinstance(value, timedelta):
-        return duration_text(value)
+        return format_duration(value)
     if isinstance(value, tuple | list):
         return ", ".join(str(v) for v in value) if value else "(none)"
     return str(value)

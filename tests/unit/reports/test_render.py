@@ -34,14 +34,13 @@ from das_evidence.reports.render import (
     ReportData,
     ReportGap,
     build_report_data,
-    duration_text,
     file_href,
     md_escape,
     render_html,
     render_json,
     render_markdown,
 )
-from das_evidence.timefmt import compact, rfc3339
+from das_evidence.timefmt import compact, format_duration, rfc3339
 
 ACCOUNT = "ACME_PROD"
 ORIGIN = "evidence.example.com/report-test"
@@ -739,7 +738,7 @@ def test_the_json_records_the_settings_so_they_can_be_read_back() -> None:
 
 
 def test_duration_text_uses_the_config_file_units() -> None:
-    assert [duration_text(timedelta(seconds=s)) for s in (90, 600, 3600 * 26, 86400 * 2, 0)] == [
+    assert [format_duration(timedelta(seconds=s)) for s in (90, 600, 3600 * 26, 86400 * 2, 0)] == [
         "90s",
         "10m",
         "26h",
