@@ -128,12 +128,19 @@ def init(
     account: Annotated[str, typer.Option(help="Your Snowflake account identifier.")] = "ACME_PROD",
 ) -> None:
     """Write a commented starter evidence.toml and a new key pair into DIRECTORY."""
+    from das_evidence.manifests.keyring import fingerprint_of_file
     from das_evidence.starter import write_starter
 
     written = write_starter(directory, origin=origin, account=account)
     for path in written:
-        console.print(f"wrote {path}")
-    console.print("next: edit the [snowflake] section, then run `evidence collect`")
+        console.print(f"wrote {path}", markup=False)
+        if path.name == "signing.pub":
+            console.print(f"  fingerprint {fingerprint_of_file(path)[0]}", markup=False)
+    console.print(
+        "next: edit the [snowflake] section, then run `evidence collect`; publish the "
+        "fingerprint out of band (docs/OPERATIONS.md)",
+        markup=False,
+    )
 
 
 @keys_app.command("generate")
@@ -152,9 +159,57 @@ def keys_generate(
 
     if origin is None:
         origin = load_settings(config).log.origin
+    from das_evidence.manifests.keyring import fingerprint_of_file
+
     paths = write_key_pair(out, origin, force=force)
     for kind, path in paths.items():
-        console.print(f"{kind:10} {path}")
+        console.print(f"{kind:10} {path}", markup=False)
+    console.print(f"fingerprint {fingerprint_of_file(paths['pub'])[0]}", markup=False)
+
+
+@keys_app.command("fingerprint")
+def keys_fingerprint(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Public key files (signing.pub, note.pub, signing.vkey); "
+            "default: the configured signing keys.",
+            metavar="[PUBLIC_KEY_FILE]...",
+        ),
+    ] = None,
+    config: ConfigOpt = Path("evidence.toml"),
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the fingerprints as JSON.")
+    ] = False,
+) -> None:
+    """Print key fingerprints: SHA256: and the hex SHA-256 of the DER SubjectPublicKeyInfo.
+
+    The one fingerprint used everywhere: `evidence init`, the pack's
+    keys/FINGERPRINTS.txt and pack.json, VERIFY.md and docs/OPERATIONS.md. Publish it
+    out of band. Reproduce it by hand with
+    `openssl pkey -pubin -in signing.pub -outform DER | sha256sum`.
+    """
+    from das_evidence.manifests.keyring import fingerprint_of_file
+
+    rows: list[tuple[str, str, str]] = []
+    if files:
+        for path in files:
+            fp, what = fingerprint_of_file(path)
+            rows.append((fp, str(path), what))
+    else:
+        from das_evidence.config import load_settings
+        from das_evidence.manifests.signers import PublicKey
+        from das_evidence.services import Services
+
+        signer, note_signer = Services(load_settings(config), clock=clock).signers()
+        note = PublicKey.from_ed25519_raw(note_signer.public_key_raw())
+        rows.append((signer.fingerprint, "signing key", f"{signer.algorithm}, signs entries"))
+        rows.append((note.fingerprint, "note key", f"{note.algorithm}, signs checkpoints"))
+    if json_out:
+        print_json([{"fingerprint": f, "key": k, "what": w} for f, k, w in rows])
+    else:
+        for f, k, w in rows:
+            console.print(f"{f}  {k}  ({w})", markup=False)
 
 
 @keys_app.command("export-public")
@@ -183,7 +238,7 @@ def keys_export_public(
         ) from e
     _write_out(out / "signing.pub", signer.public_key_pem())
     _write_out(out / "signing.vkey", vkey.to_string() + "\n")
-    console.print(f"pub        {out / 'signing.pub'}  (key id {signer.key_id})")
+    console.print(f"pub        {out / 'signing.pub'}  ({signer.fingerprint})", markup=False)
     console.print(f"vkey       {out / 'signing.vkey'}  ({vkey.to_string()})")
 
 

@@ -124,3 +124,31 @@ def load_hmac_key(path: Path) -> bytes:
 
 def key_fingerprint(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def fingerprint_of_file(path: Path) -> tuple[str, str]:
+    """(fingerprint, what) of a public key file: SPKI PEM, or a note verifier key."""
+    from das_evidence.errors import FormatError
+    from das_evidence.manifests.signers import PublicKey
+
+    try:
+        text = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise KeyFileError(
+            f"cannot read {path}: {getattr(e, 'strerror', None) or e}",
+            fix="pass a public key file (signing.pub, note.pub or signing.vkey)",
+        ) from e
+    if text.startswith("-----BEGIN"):
+        key = PublicKey.from_file(path)
+        return key.fingerprint, f"{key.algorithm} public key"
+    try:
+        vkey = VerifierKey.from_string(text)
+    except FormatError:
+        raise KeyFileError(
+            f"{path} is neither a PEM public key nor a note verifier key",
+            fix="pass signing.pub, note.pub or signing.vkey",
+        ) from None
+    return (
+        PublicKey.from_ed25519_raw(vkey.public_key).fingerprint,
+        f"note verifier key {vkey.name}",
+    )

@@ -39,6 +39,18 @@ def _spki_der(key: Ed25519PublicKey | ec.EllipticCurvePublicKey) -> bytes:
     )
 
 
+FINGERPRINT_PREFIX = "SHA256:"
+#: Reproduces a fingerprint by hand: the hex after ``SHA256:`` is what this prints.
+FINGERPRINT_COMMAND = "openssl pkey -pubin -in {path} -outform DER | sha256sum"
+
+
+def fingerprint(der: bytes) -> str:
+    """The one key fingerprint: ``SHA256:`` and the hex SHA-256 of the DER
+    SubjectPublicKeyInfo (see :data:`FINGERPRINT_COMMAND`). For the entry key it
+    is the DSSE ``keyid`` with the prefix."""
+    return FINGERPRINT_PREFIX + hashlib.sha256(der).hexdigest()
+
+
 def _der_to_pem(der: bytes) -> bytes:
     key = serialization.load_der_public_key(der)
     return key.public_bytes(
@@ -79,6 +91,10 @@ class Signer(ABC):
     def key_id(self) -> str:
         """Hex SHA-256 of the DER SubjectPublicKeyInfo: the DSSE ``keyid``."""
         return hashlib.sha256(self.public_key_der()).hexdigest()
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public_key_der())
 
     def public_key_pem(self) -> bytes:
         return _der_to_pem(self.public_key_der())
@@ -245,6 +261,18 @@ class PublicKey:
         return cls(_pem_to_der(data, "public key"))
 
     @classmethod
+    def from_ed25519_raw(cls, raw: bytes) -> PublicKey:
+        """The SubjectPublicKeyInfo of a raw 32-byte Ed25519 key (a note verifier key's)."""
+        try:
+            key = Ed25519PublicKey.from_public_bytes(raw)
+        except ValueError as e:
+            raise KeyFileError("not a 32-byte Ed25519 public key", fix=_GENERATE_FIX) from e
+        der = key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return cls(der)
+
+    @classmethod
     def from_file(cls, path: str | Path) -> PublicKey:
         return cls(_pem_to_der(_read_key_file(path, "public key"), f"public key file {path}"))
 
@@ -256,6 +284,10 @@ class PublicKey:
     def key_id(self) -> str:
         """Hex SHA-256 of the DER SubjectPublicKeyInfo."""
         return hashlib.sha256(self.der).hexdigest()
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.der)
 
     def to_pem(self) -> bytes:
         return _der_to_pem(self.der)

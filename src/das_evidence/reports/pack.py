@@ -35,7 +35,12 @@ from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.log import ArchiveLog, LogEntry
 from das_evidence.manifests.merkle import MerkleTree
 from das_evidence.manifests.note import VerifierKey
-from das_evidence.manifests.signers import NoteSigner, PublicKey, Signer
+from das_evidence.manifests.signers import (
+    FINGERPRINT_COMMAND,
+    NoteSigner,
+    PublicKey,
+    Signer,
+)
 from das_evidence.manifests.tlog_proof import TlogProof
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, in_period
 from das_evidence.streams import stream_matches
@@ -235,7 +240,7 @@ def build_pack(
 
     generated_at = max(parse_rfc3339(e.predicate["collected_at"]) for e in sel.entries)
     files.update(_keys(signer, vkey))
-    files["pack.json"] = _pack_json(sel, origin, cp, generated_at, signer)
+    files["pack.json"] = _pack_json(sel, origin, cp, generated_at, signer, vkey)
 
     evidence = EvidenceSet(
         [EvidenceEntry(e.index, str(e.predicate["stream"]), e.predicate) for e in sel.entries],
@@ -275,26 +280,34 @@ def build_pack(
 
 def _keys(signer: Signer, vkey: VerifierKey) -> dict[str, bytes]:
     pem = signer.public_key_pem()
+    note = PublicKey.from_ed25519_raw(vkey.public_key)
     text = (
         "Compare these fingerprints with the ones your auditee published out of band\n"
-        "(a policy page, a signed letter). Keys inside a pack prove nothing on their own:\n"
-        "anyone who can write a pack can put a key in it.\n\n"
-        f"signing.pub   SHA-256 of the DER SubjectPublicKeyInfo (DSSE keyid): {signer.key_id}\n"
-        f"              algorithm: {signer.algorithm}\n"
-        f"signing.vkey  note verifier key: {vkey.to_string()}\n"
-        "note.pub      the same Ed25519 note key as PEM, for openssl\n"
-        f"              key id: {vkey.key_id.hex()}\n"
+        "(a policy page, a signed letter; `evidence keys fingerprint` prints them).\n"
+        "Keys inside a pack prove nothing on their own: anyone who can write a pack\n"
+        "can put a key in it. A fingerprint is SHA256: and the hex SHA-256 of the\n"
+        f"key's DER SubjectPublicKeyInfo; `{FINGERPRINT_COMMAND.format(path='keys/signing.pub')}`\n"
+        "prints the same hex.\n\n"
+        f"signing.pub   {signer.fingerprint}\n"
+        f"              algorithm: {signer.algorithm} (the DSSE keyid is the hex part)\n"
+        f"note.pub      {note.fingerprint}\n"
+        f"              the Ed25519 checkpoint key; as a note verifier key: {vkey.to_string()}\n"
     )
     return {
         "keys/signing.pub": pem,
-        "keys/note.pub": _ed25519_pem(vkey.public_key),
+        "keys/note.pub": note.to_pem(),
         "keys/signing.vkey": (vkey.to_string() + "\n").encode(),
         "keys/FINGERPRINTS.txt": text.encode(),
     }
 
 
 def _pack_json(
-    sel: Selection, origin: str, cp: Checkpoint, generated_at: datetime, signer: Signer
+    sel: Selection,
+    origin: str,
+    cp: Checkpoint,
+    generated_at: datetime,
+    signer: Signer,
+    note_key: VerifierKey,
 ) -> bytes:
     streams: dict[str, dict[str, Any]] = {}
     for e in sel.entries:
@@ -314,6 +327,13 @@ def _pack_json(
         "only": sel.only,
         "checkpoint": {"size": cp.size, "root_hash": cp.root_hash.hex()},
         "signing_keyid": signer.key_id,
+        "keys": {
+            "signing": {"fingerprint": signer.fingerprint, "algorithm": signer.algorithm},
+            "note": {
+                "fingerprint": PublicKey.from_ed25519_raw(note_key.public_key).fingerprint,
+                "vkey": note_key.to_string(),
+            },
+        },
         "streams": streams,
         "gaps": [g.to_json() for g in sel.gaps],
     }
@@ -358,6 +378,13 @@ def verify_guide(
         "",
         "Compare `keys/FINGERPRINTS.txt` with the fingerprints your auditee published out",
         "of band. Use keys you obtained that way in place of `keys/` if they differ.",
+        "A fingerprint is `SHA256:` and the hex SHA-256 of the key's DER",
+        "SubjectPublicKeyInfo; these print the hex of the two keys in the pack:",
+        "",
+        "```sh",
+        FINGERPRINT_COMMAND.format(path="keys/signing.pub"),
+        FINGERPRINT_COMMAND.format(path="keys/note.pub"),
+        "```",
         "",
         "## 1. Every file is as listed (prints `OK` for each, and no `FAILED`)",
         "",
@@ -454,13 +481,3 @@ def _inclusion_steps(index: int, size: int, proof: Sequence[bytes]) -> list[tupl
         fn >>= 1
         sn >>= 1
     return steps
-
-
-def _ed25519_pem(raw: bytes) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    key = Ed25519PublicKey.from_public_bytes(raw)
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )

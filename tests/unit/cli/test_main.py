@@ -287,3 +287,19 @@ def test_an_unexpected_error_before_run_is_a_json_line_with_exit_4(
     assert r.summary()["exit_code"] == 4
     assert r.err_lines == [r.summary()["error"]]
     assert "Traceback" not in r.err
+
+
+def test_keys_fingerprint_prints_one_fingerprint_for_pem_vkey_and_config(
+    evidence: Evidence, site: Path
+) -> None:
+    keys = site.parent / "keys"
+    by_file = evidence("keys", "fingerprint", str(keys / "signing.pub"), str(keys / "signing.vkey"))
+    assert by_file.code == 0, by_file.err
+    from_config = evidence("keys", "fingerprint", "-c", str(site), "--json")
+    assert from_config.code == 0, from_config.err
+    fingerprints = {line.split()[0] for line in by_file.out.splitlines()}
+    fingerprints |= {row["fingerprint"] for row in json.loads(from_config.out)}
+    [fingerprint] = fingerprints
+    assert fingerprint.startswith("SHA256:") and len(fingerprint) == 7 + 64
+    bad = evidence("keys", "fingerprint", str(site))
+    assert bad.code == 2 and "neither a PEM public key nor a note verifier key" in bad.err

@@ -170,3 +170,23 @@ def test_public_keys_compare_by_der() -> None:
     _, pub = generate_ed25519_key()
     assert PublicKey.from_pem(pub) == PublicKey.from_pem(pub)
     assert PublicKey.from_pem(pub) != PublicKey.from_pem(generate_ed25519_key()[1])
+
+
+def test_the_fingerprint_is_what_openssl_prints_for_the_der_spki(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from das_evidence.manifests.keyring import fingerprint_of_file, write_key_pair
+    from das_evidence.manifests.signers import FINGERPRINT_COMMAND, fingerprint
+
+    paths = write_key_pair(tmp_path / "keys", "evidence.example.com/fp")
+    signer = Ed25519Signer.from_file(paths["key"], "evidence.example.com/fp")
+    assert signer.fingerprint == fingerprint(signer.public_key_der())
+    assert signer.fingerprint == "SHA256:" + signer.key_id
+    # The PEM file, the note verifier key and the configured signer agree.
+    assert fingerprint_of_file(paths["pub"])[0] == signer.fingerprint
+    assert fingerprint_of_file(paths["vkey"])[0] == signer.fingerprint
+    if shutil.which("openssl"):
+        cmd = FINGERPRINT_COMMAND.format(path=paths["pub"])
+        out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, check=True)
+        assert out.stdout.split()[0] == signer.fingerprint.removeprefix("SHA256:")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -109,11 +110,19 @@ def test_verify_md_commands_work_as_written(
     zipfile.ZipFile(pack).extractall(unzipped)
     guide = (unzipped / "VERIFY.md").read_text()
     blocks = re.findall(r"```sh\n(.*?)```", guide, flags=re.S)
-    assert len(blocks) == 5
+    assert len(blocks) == 6
     script = "set -e\n" + "\n".join(blocks)
     run = subprocess.run(["bash", "-c", script], cwd=unzipped, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout + run.stderr
+    # Step 0 prints the hex of the fingerprints FINGERPRINTS.txt and pack.json publish.
+    fingerprints = (unzipped / "keys" / "FINGERPRINTS.txt").read_text()
+    assert signer.fingerprint in fingerprints
+    assert signer.fingerprint.removeprefix("SHA256:") in out
+    keys = json.loads((unzipped / "pack.json").read_text())["keys"]
+    assert keys["signing"]["fingerprint"] == signer.fingerprint
+    assert keys["note"]["fingerprint"].removeprefix("SHA256:") in out
+    assert keys["note"]["fingerprint"] in fingerprints
     assert "FAILED" not in out
     assert out.count("Signature Verified Successfully") == 3  # sums, entry, checkpoint
     assert "leaf hash OK" in out and "root matches checkpoint" in out
