@@ -22,7 +22,7 @@ from das_evidence.reports import charts
 from das_evidence.reports.render import build_report_data, render_html
 from tests.unit.reports.test_render import GENERATED, ORIGIN, sample
 
-WIDTH, HEIGHT = 1280, 2400
+WIDTH, HEIGHT = 1280, 3400  # the whole sample report, charts included
 
 
 def _chromium() -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -139,12 +140,16 @@ def run_demo(
             fake.duck, end=end, days=days + 1, access_rows_per_day=access_rows_per_day
         )
         console.print(f"seeded {summary}")
-        policy = seed_policy_state(fake.duck, now=now - timedelta(days=1, hours=3))
+        policy = seed_policy_state(fake.duck, now=now - timedelta(days=2, hours=3))
         console.print(f"seeded policy state: {policy.counts}")
         config = write_demo_config(directory, port=fake.port, start=start, store=store_section)
         if DBT_TARGET.is_dir():
+            # The nightly dbt build ran at 22:00 yesterday: the fixture's artifacts,
+            # re-stamped to demo time, so the pack (which ends at midnight) holds it.
+            dbt_ran = now.replace(hour=0, minute=0, second=0) - timedelta(hours=2)
+            target = restamp_dbt_target(DBT_TARGET, directory / "dbt-target", dbt_ran)
             with config.open("a") as out:
-                out.write(f'\n[[dbt]]\nproject = "jaffle_health"\ntarget_dir = "{DBT_TARGET}"\n')
+                out.write(f'\n[[dbt]]\nproject = "jaffle_health"\ntarget_dir = "{target}"\n')
         settings = load_settings(config)
         if endpoint is not None:
             _show_bucket_checks(settings)
@@ -154,12 +159,17 @@ def run_demo(
         quiet.setLevel(logging.WARNING)
         try:
             with console.status("collecting through the Snowflake connector..."):
-                # Yesterday's run: history so far and the first policy snapshot...
-                yesterday = now - timedelta(days=1)
-                report = _collect(settings, yesterday)
-                # ...then controls change during the day, and tonight's run records it.
-                for change in apply_policy_changes(fake.duck, at=now - timedelta(hours=12)):
+                # Three nightly runs. The first takes the baseline policy snapshot...
+                report = _collect(settings, now - timedelta(days=2), only="snowflake/*")
+                # ...controls change during the day, and the next night's run records it
+                # (inside the pack's period, which ends at today's midnight)...
+                changed_at = now - timedelta(days=1, hours=12)
+                for change in apply_policy_changes(fake.duck, at=changed_at):
                     console.print(f"policy change: {change}")
+                report = _merge(
+                    report, _collect(settings, now - timedelta(days=1), only="snowflake/*")
+                )
+                # ...and tonight's run brings everything up to date, dbt's last build too.
                 report = _merge(report, _collect(settings, now))
         finally:
             quiet.setLevel(level)
@@ -196,28 +206,97 @@ def run_demo(
             _download(settings, copy)
             console.print(f"downloaded {archive} to {copy} (the local S3 server stops now)")
             archive = str(copy)
-    pub = keys / "signing.pub"
-    console.print(
-        f"""
-where everything is:
-  config        {config}
-  archive       {archive}
-  pack          {pack_path}  (for the auditor; report.html beside it)
-  signing key   {keys / "signing.key"}  (keep secret)
-  public key    {pub}
-  note key      {keys / "signing.vkey"}
-
-try:
-  .venv/bin/evidence verify {pack_path} --pub {pub}
-  .venv/bin/evidence verify {archive} --pub {pub}
-  python ../shared/conformance/eaf_verify.py {archive} --pub {pub}
-  duckdb -c "select user_name, count(*)
-    from '{archive}/evidence/snowflake/*/access_history/*/*.parquet' group by 1"
-"""
-    )
+    console.print(_where_and_hints(directory, config, archive, pack_path, keys, local=not endpoint))
     if not report.ok:
         return report.exit_code
     return 0 if verdict.ok else 1
+
+
+def _where_and_hints(
+    directory: Path, config: Path, archive: str, pack: Path, keys: Path, *, local: bool
+) -> str:
+    """Where everything is, and commands to try: each one works as printed."""
+    import shlex
+    import shutil
+    import sys
+
+    exe = Path(sys.executable).with_name("evidence")
+    evidence = str(exe) if exe.exists() else (shutil.which("evidence") or "evidence")
+    pub, vkey = keys / "signing.pub", keys / "signing.vkey"
+    trust = f"--pub {pub} --vkey {vkey}"
+    lines = [
+        "",
+        "where everything is:",
+        f"  config        {config}",
+        f"  archive       {archive}",
+        f"  pack          {pack}  (for the auditor; report.html beside it)",
+        f"  signing key   {keys / 'signing.key'}  (keep secret)",
+        f"  public keys   {pub}, {vkey}",
+        "",
+        "try:",
+        f"  {evidence} verify {pack} {trust}",
+        f"  {evidence} verify {archive} {trust}",
+        f"  {evidence} keys fingerprint {pub}",
+    ]
+    if local:
+        lines += [
+            f"  {evidence} status -c {config}",
+            f"  {evidence} report -c {config} --from {_pack_start(pack)} --to {_pack_end(pack)}"
+            f" --format md",
+        ]
+    checker = Path(__file__).resolve().parents[3].parent / "shared" / "conformance"
+    if (checker / "eaf_verify.py").is_file():
+        # The independent checker takes the verifier key itself, not a file.
+        vkey_text = shlex.quote(vkey.read_text().strip())
+        lines.append(
+            f"  {sys.executable} {checker / 'eaf_verify.py'} {archive} --pub {pub} "
+            f"--vkey {vkey_text}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _pack_period(pack: Path) -> dict[str, str]:
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(pack) as z:
+        period = json.loads(z.read("pack.json"))["period"]
+    return {k: str(v)[:10] for k, v in period.items()}
+
+
+def _pack_start(pack: Path) -> str:
+    return _pack_period(pack)["start"]
+
+
+def _pack_end(pack: Path) -> str:
+    return _pack_period(pack)["end"]
+
+
+_TIME = re.compile(r'"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?"')
+
+
+def restamp_dbt_target(source: Path, dest: Path, ran_at: datetime) -> Path:
+    """Copy a dbt target, moving every time in its artifacts by one offset so that the
+    invocation ran at ``ran_at``: the demo's dbt run is as fresh as its Snowflake data.
+    Only times move; ids, results and the relations between times stay as dbt wrote them.
+    """
+    import json
+
+    run_results = json.loads((source / "run_results.json").read_text())
+    generated = datetime.fromisoformat(
+        run_results["metadata"]["generated_at"].replace("Z", "+00:00")
+    )
+    offset = ran_at - generated
+
+    def shift(m: re.Match[str]) -> str:
+        base, fraction, zone = m.group(1), m.group(2) or "", m.group(3) or ""
+        t = datetime.fromisoformat(base).replace(tzinfo=UTC) + offset
+        return f'"{t.strftime("%Y-%m-%dT%H:%M:%S")}{fraction}{zone}"'
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*.json")):
+        (dest / path.name).write_text(_TIME.sub(shift, path.read_text()))
+    return dest
 
 
 def _show_bucket_checks(settings: Settings) -> None:
@@ -245,10 +324,10 @@ def _download(settings: Settings, dest: Path) -> None:
             target.put_once(key, data)
 
 
-def _collect(settings: Settings, at: datetime) -> CollectReport:
+def _collect(settings: Settings, at: datetime, only: str | None = None) -> CollectReport:
     """One nightly collect at the time ``at``."""
     with Services(settings, clock=lambda: at) as services:
-        return services.collect(only=None)
+        return services.collect(only=only)
 
 
 def _merge(a: CollectReport, b: CollectReport) -> CollectReport:

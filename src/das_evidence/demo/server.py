@@ -50,6 +50,23 @@ def _quiet_logging() -> None:
     )
 
 
+def _remove_stage_dir_at_exit() -> None:
+    """fakesnow makes a ``fakesnow_bucket_*`` directory in $TMPDIR when it is imported
+    (for stages the demo never uses) and never removes it; remove it when we exit."""
+    import atexit
+    import shutil
+
+    from fakesnow.transforms import stage
+
+    path = getattr(stage, "LOCAL_BUCKET_PATH", None)
+    if isinstance(path, str) and path not in _REMOVE_AT_EXIT:
+        _REMOVE_AT_EXIT.add(path)
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+
+
+_REMOVE_AT_EXIT: set[str] = set()
+
+
 def _keep_null_timestamps() -> None:
     """fakesnow sends a NULL timestamp as 1970-01-01; real Snowflake sends NULL.
 
@@ -151,6 +168,7 @@ class FakeSnowflake:
 
         _quiet_logging()
         _keep_null_timestamps()
+        _remove_stage_dir_at_exit()
         # A fresh instance per FakeSnowflake: login_request reads the module global at request
         # time, so every session of this server shares this database.
         instance = FakeSnow()
