@@ -28,7 +28,18 @@ TEXT_ROWS = 1000
 def sql(
     query: Annotated[
         str | None,
-        typer.Argument(help='The SQL, e.g. "SELECT * FROM login_history LIMIT 5".'),
+        typer.Argument(
+            help='The SQL, e.g. "SELECT * FROM login_history LIMIT 5" (SQL that starts '
+            "with -- goes after a lone --, or in --file).",
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            "-f",
+            help="Read the SQL from this file ('-': standard input) instead of the argument.",
+        ),
     ] = None,
     config: Annotated[
         Path,
@@ -98,9 +109,13 @@ def sql(
 
     if format_ not in FORMATS:
         raise ConfigError(f"--format {format_!r}", fix="use text, json or csv")
+    if file is not None:
+        if query is not None:
+            raise ConfigError("a query and --file together", fix="pass one of them")
+        query = _read_sql(file)
     if not list_ and query is None:
         raise ConfigError(
-            "no query given", fix='pass one, e.g. evidence sql "SELECT ..." or --list'
+            "no query given", fix='pass one: evidence sql "SELECT ...", --file q.sql, or --list'
         )
     if (pub or vkey) and not verified:
         raise ConfigError("--pub and --vkey only apply with --verified", fix="add --verified")
@@ -121,6 +136,16 @@ def sql(
         shown = limit if limit is not None or format_ != "text" else TEXT_ROWS + 1
         result = archive.query(query or "", limit=shown)
     _show_rows(result, format_, cut=limit is None and format_ == "text")
+
+
+def _read_sql(file: Path) -> str:
+    try:
+        return sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(
+            f"cannot read the SQL from {file}: {getattr(e, 'strerror', None) or e}",
+            fix="pass a readable UTF-8 file, or '-' for standard input",
+        ) from e
 
 
 def _show_rows(frame: pl.DataFrame, format_: str, *, cut: bool) -> None:

@@ -197,6 +197,14 @@ def run_demo(
             console.print(f"downloaded {archive} to {copy} (the local S3 server stops now)")
             archive = str(copy)
     pub = keys / "signing.pub"
+    # The local S3 is gone when the demo ends; the SQL hint needs the store the config names.
+    sql_hint = (
+        f"  .venv/bin/evidence sql -c {config} --list\n"
+        f'  .venv/bin/evidence sql -c {config} "SELECT USER_NAME, COUNT(*) AS n '
+        'FROM access_history GROUP BY 1"\n'
+        if store == "local"
+        else ""
+    )
     console.print(
         f"""
 where everything is:
@@ -211,9 +219,7 @@ try:
   .venv/bin/evidence verify {pack_path} --pub {pub}
   .venv/bin/evidence verify {archive} --pub {pub}
   python ../shared/conformance/eaf_verify.py {archive} --pub {pub}
-  duckdb -c "select user_name, count(*)
-    from '{archive}/evidence/snowflake/*/access_history/*/*.parquet' group by 1"
-"""
+{sql_hint}"""
     )
     if not report.ok:
         return report.exit_code

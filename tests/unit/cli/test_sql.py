@@ -159,3 +159,16 @@ def test_verified_exits_1_on_a_swapped_file_which_a_direct_query_reads(
     r = sql(users, "--verified", "--format", "json")
     assert r.code == 1 and r.out == ""
     assert "does not match the digest its entry signed" in r.err
+
+
+def test_sql_from_a_file_or_stdin_may_start_with_a_comment(
+    sql: Sql, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    query = "-- failed logins\nSELECT COUNT(*) AS n FROM login_history WHERE IS_SUCCESS = 'NO'\n"
+    (tmp_path / "q.sql").write_text(query)
+    assert json.loads(sql("--file", str(tmp_path / "q.sql"), "--format", "json").out) == [{"n": 2}]
+    monkeypatch.setattr(sys, "stdin", io.StringIO(query))
+    assert json.loads(sql("-f", "-", "--format", "json").out) == [{"n": 2}]
+    assert json.loads(sql("--format", "json", "--", query).out) == [{"n": 2}]
+    assert sql("--file", str(tmp_path / "missing.sql")).code == 2
+    assert sql("SELECT 1", "--file", str(tmp_path / "q.sql")).code == 2

@@ -219,9 +219,7 @@ class PolicyStateCollector(Collector):
         view. Older snapshots have a bare ``<compact>`` segment instead and stay valid:
         nothing reads keys back (SQL views, reports and verification go by the signed log)."""
         day = as_of.astimezone(UTC).strftime("%Y-%m-%d")
-        return (
-            f"evidence/snowflake/{self.account}/policy_state/date={day}/as_of={compact(as_of)}"
-        )
+        return f"evidence/snowflake/{self.account}/policy_state/date={day}/as_of={compact(as_of)}"
 
     def _collect(self, window: Window, spool: Path) -> Collection:
         session = self._session()
