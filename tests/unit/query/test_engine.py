@@ -11,7 +11,7 @@ import pytest
 from das_evidence.errors import QueryError, StoreError, VerificationError
 from das_evidence.manifests.keyring import write_key_pair
 from das_evidence.query.engine import ArchiveSql
-from das_evidence.verify import load_trust
+from das_evidence.verify import load_trust, verify_target
 from das_evidence.verify.archive import Trust
 from tests.unit.query.conftest import ORIGIN, T0, ArchiveBuilder, objects, parquet
 
@@ -145,6 +145,8 @@ def test_old_and_new_policy_keys_query_as_one(builder: ArchiveBuilder) -> None:
     assert [r["GRANTEE_NAME"] for r in rows] == ["ANALYST", "ENGINEER"]
     assert "/date=2026-11-20/20261120T040000Z/" in str(rows[0]["_file"])
     assert "/date=2026-11-21/as_of=20261121T040000Z/" in str(rows[1]["_file"])
+    report = verify_target(str(builder.store.root), pubs=[builder.pub])
+    assert report.ok, report.findings  # verification does not depend on key shape either
 
 
 def test_dbt_views_carry_the_invocation(builder: ArchiveBuilder) -> None:
