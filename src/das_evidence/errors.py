@@ -71,6 +71,10 @@ class ConfigKeyError(ConfigError, ValueError):
         self.key = key
 
 
+class QueryError(ConfigError):
+    """SQL that the engine refuses, or that names a view the archive does not have: exit 2."""
+
+
 class WebhookError(ConfigError, ValueError):
     """A webhook that cannot be used as configured.
 

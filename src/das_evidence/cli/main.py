@@ -45,6 +45,9 @@ keys_app = typer.Typer(help="Create and export signing keys.", no_args_is_help=T
 app.add_typer(keys_app, name="keys")
 store_app = typer.Typer(help="Inspect the evidence store.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+from das_evidence.cli.sql import sql as _sql  # noqa: E402 (one file per command)
+
+app.command("sql")(_sql)
 
 ConfigOpt = Annotated[
     Path,

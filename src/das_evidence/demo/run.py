@@ -239,8 +239,12 @@ def _where_and_hints(
         f"  {evidence} keys fingerprint {pub}",
     ]
     if local:
+        # The local S3 is gone when the demo ends: these need the store the config names.
+        query = "SELECT USER_NAME, COUNT(*) AS n FROM access_history GROUP BY 1 ORDER BY n DESC"
         lines += [
             f"  {evidence} status -c {config}",
+            f"  {evidence} sql -c {config} --list",
+            f"  {evidence} sql -c {config} {shlex.quote(query)}",
             f"  {evidence} report -c {config} --from {_pack_start(pack)} --to {_pack_end(pack)}"
             f" --format md",
         ]

@@ -123,3 +123,14 @@ def test_sql_is_bounded_explicit_and_ordered() -> None:
     assert "EVENT_TIMESTAMP < '2026-11-02T00:00:00Z'::TIMESTAMP_LTZ" in sql
     assert sql.endswith("ORDER BY EVENT_TIMESTAMP, EVENT_ID")
     assert set(VIEWS) == {"access_history", "login_history", "query_history", "sessions"}
+
+
+def test_keys_are_one_date_partition_below_the_stream() -> None:
+    from das_evidence.collectors.interface import Window
+
+    start = T + timedelta(hours=5)
+    key = _collector().key(Window(start, T + timedelta(days=1)))
+    assert key == (
+        "evidence/snowflake/ACME/login_history/date=2026-11-01/"
+        "20261101T050000Z_20261102T000000Z.parquet"
+    )

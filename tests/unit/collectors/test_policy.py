@@ -234,3 +234,14 @@ def test_diff_ignores_deleted_rows_on_both_sides() -> None:
     old = pa.Table.from_pylist([_row(g, PRIVILEGE="X", NAME="A", DELETED_ON=T)], schema=g.schema())
     new = pa.Table.from_pylist([_row(g, PRIVILEGE="X", NAME="A", DELETED_ON=T)], schema=g.schema())
     assert diff_tables(g, old, new) == []
+
+
+def test_keys_are_hive_partitions_below_the_stream(tmp_path: Path) -> None:
+    """Every directory below ``policy_state/`` is ``key=value`` (date, then as_of), so each
+    view of the stream reads as one Hive-partitioned table."""
+    c = _collector(FakeSession(_state()), MemoryArchive())
+    [window] = c.due_windows(None, T)
+    keys = sorted(f.key for f in c.collect(window, tmp_path).files)
+    prefix = "evidence/snowflake/ACME/policy_state/date=2026-11-20/as_of=20261120T040000Z/"
+    assert keys and all(k.startswith(prefix) and "/" not in k[len(prefix) :] for k in keys)
+    assert prefix + "changes.parquet" in keys and prefix + "grants_to_roles.parquet" in keys

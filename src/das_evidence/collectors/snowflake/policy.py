@@ -214,8 +214,12 @@ class PolicyStateCollector(Collector):
         return predicate, tables
 
     def key_prefix(self, as_of: datetime) -> str:
+        """``.../policy_state/date=<day>/as_of=<compact>``: every directory below the stream
+        is a Hive ``key=value`` partition, so the stream reads as one partitioned table per
+        view. Older snapshots have a bare ``<compact>`` segment instead and stay valid:
+        nothing reads keys back (SQL views, reports and verification go by the signed log)."""
         day = as_of.astimezone(UTC).strftime("%Y-%m-%d")
-        return f"evidence/snowflake/{self.account}/policy_state/date={day}/{compact(as_of)}"
+        return f"evidence/snowflake/{self.account}/policy_state/date={day}/as_of={compact(as_of)}"
 
     def _collect(self, window: Window, spool: Path) -> Collection:
         session = self._session()

@@ -136,7 +136,7 @@ class EvidenceBuilder:
         """A policy-state snapshot; ``changes=None`` makes it the stream's baseline."""
         prefix = (
             f"evidence/snowflake/{ACCOUNT}/policy_state/"
-            f"date={as_of.strftime('%Y-%m-%d')}/{compact(as_of)}"
+            f"date={as_of.strftime('%Y-%m-%d')}/as_of={compact(as_of)}"
         )
         files = []
         status: dict[str, Any] = {}
