@@ -6,6 +6,10 @@ file: inline CSS (with a print stylesheet), inline SVG charts, no script, and
 a Content-Security-Policy that forbids every fetch, so opening it makes no
 network request. Every value is escaped by the templates (Jinja2 autoescape
 for HTML; a Markdown escape applied to every printed value for Markdown).
+Findings and details are tables of human values (:mod:`.cells`), never raw JSON:
+long lists are a count that expands, each finding links to its log entries, and
+each chart is drawn beside the first check it supports. The scope section's
+coverage statement is the evidence-gaps check's result (:func:`coverage_of`).
 Links to evidence are relative to the root of an auditor pack
 (``entries/<index>.dsse.json``, ``evidence/...``), where the report sits.
 Nothing reads the clock: the same data gives the same bytes.

@@ -31,6 +31,7 @@ from das_evidence.reports.checks import CheckContext, run_checks
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
 from das_evidence.reports.model import CheckResult, Control, EvidenceRef
 from das_evidence.reports.render import (
+    FINDINGS_SHOWN,
     VERIFY_COMMAND,
     ReportData,
     ReportGap,
@@ -951,3 +952,19 @@ def test_the_scope_adds_missing_archive_windows_the_check_does_not_cover() -> No
     assert f"sessions</span>: {rfc3339(at(19, 4))} to {rfc3339(END)} (20 h; no window" in html
     [gap] = json.loads(render_json(data))["coverage"]["gaps"]
     assert (gap["source"], gap["kind"], gap["hours"]) == ("archive", "window", 20)
+
+
+def test_a_long_findings_table_shows_its_first_rows_and_the_rest_expand() -> None:
+    many = CheckResult(
+        "many-findings",
+        "Many findings",
+        "fail",
+        "30 users without MFA",
+        Control(("CC6.1",), ("164.312(d)",)),
+        findings=tuple({"user": f"USER_{i:02d}"} for i in range(30)),
+    )
+    article = _article(render_html(_human([many])), "many-findings")
+    shown, more = article.split("<details><summary>5 more findings</summary>")
+    assert shown.count("<td>USER_") == FINDINGS_SHOWN == 25
+    assert more.count("<td>USER_") == 5 and "<td>USER_29</td>" in more
+    assert "| USER\\_29 |" in render_markdown(_human([many]))  # Markdown has no <details>
