@@ -1,19 +1,32 @@
-"""The HTML report in a real browser: headless Chromium draws its four SVG charts.
+"""The HTML report in a real browser: headless Chromium draws and lays it out.
 
 The page is opened from a file with networking features off; the screenshot is
 decoded with the standard library and must show each chart's own colours (the
 page's CSS uses none of them), so a blank page, a page whose SVG did not render
 or a chart that lost its bars all fail.
+
+The demo's report is measured at 1400 px: a copy of it with a measuring script
+(the report itself has none, and its CSP forbids one) writes what the layout
+engine found into the DOM, which ``--dump-dom`` returns. No table cell's content
+overflows the cell, no column is narrower than the longest unbreakable word of
+one of its cells (a column squeezed to a few characters), nothing is wider than
+the page, and with every ``<details>`` closed the page is at most 10,000 px tall.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import os
+import re
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +35,32 @@ from das_evidence.reports import charts
 from das_evidence.reports.render import build_report_data, render_html
 from tests.unit.reports.test_render import GENERATED, ORIGIN, sample
 
-WIDTH, HEIGHT = 1280, 3400  # the whole sample report, charts included
+WIDTH, MIN_HEIGHT = 1280, 1500
+DEMO_WIDTH, DEMO_MAX_HEIGHT = 1400, 10_000
+DEMO_NOW = "2026-11-27T06:00:00Z"
+
+
+def _headless(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _chromium() -> str:
@@ -119,33 +157,16 @@ def test_report_renders_its_charts_in_headless_chromium(
     png = out / "report.png"
     png.unlink(missing_ok=True)
     profile = tmp_path_factory.mktemp("chromium-profile")
-    proc = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            f"--user-data-dir={profile}",
-            f"--screenshot={png}",
-            f"--window-size={WIDTH},{HEIGHT}",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    # the whole page: its charts sit below the findings
+    full = measure_layout(chromium, page, profile, WIDTH)["closed"]["scroll_height"]
+    proc = _headless(
+        chromium, profile, f"--screenshot={png}", f"--window-size={WIDTH},{full}", page.as_uri()
     )
     print(f"report screenshot: {png}")
     assert proc.returncode == 0 and png.exists(), proc.stderr[-2000:]
 
     width, height, rows = decode_png(png.read_bytes())
-    assert (width, height) == (WIDTH, HEIGHT)
+    assert (width, height) == (WIDTH, full) and full > MIN_HEIGHT
     pixels: Counter[tuple[int, int, int]] = Counter()
     for row in rows:
         pixels.update(zip(row[0::3], row[1::3], row[2::3], strict=True))
@@ -178,3 +199,154 @@ def test_report_renders_its_charts_in_headless_chromium(
     print(f"chart pixels: {drawn}")
     for name, count in drawn.items():
         assert count >= 300, f"{name} drew {count} pixels: {drawn}"
+
+
+# -- the demo's report, laid out at 1400 px ------------------------------------------------
+
+# Runs in a copy of the report. For each rendered table cell: does its content overflow
+# it (scrollWidth > clientWidth), and is its content box narrower than the content's
+# min-content width with ordinary line breaking (its longest unbreakable word, found by
+# laying the cell's content out again in a min-content box)? Also: boxes wider than
+# their parent's content box, and the document's size. Once with every <details>
+# closed, once with every one open.
+MEASURE_JS = """
+(function () {
+  function rendered(el) {
+    return el.getClientRects().length > 0 && !el.closest('details:not([open])');
+  }
+  function measure(open) {
+    document.querySelectorAll('details').forEach(function (d) { d.open = open; });
+    var probe = document.createElement('div');
+    probe.style.cssText = 'position:absolute;left:0;top:0;visibility:hidden;width:min-content;' +
+      'white-space:normal;word-break:normal;overflow-wrap:normal;';
+    document.body.appendChild(probe);
+    var out = {cells: 0, overflowing: [], narrower_than_a_word: [], wider_than_parent: []};
+    document.querySelectorAll('td, th').forEach(function (c) {
+      if (!rendered(c)) return;
+      out.cells++;
+      var cs = getComputedStyle(c);
+      var inner = c.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+      var text = c.textContent.trim().replace(/\\s+/g, ' ').slice(0, 80);
+      if (c.scrollWidth > c.clientWidth + 1) {
+        out.overflowing.push([text, c.scrollWidth, c.clientWidth]);
+      }
+      probe.style.font = cs.font;
+      probe.style.letterSpacing = cs.letterSpacing;
+      probe.replaceChildren();
+      c.childNodes.forEach(function (n) { probe.appendChild(n.cloneNode(true)); });
+      probe.querySelectorAll('details:not([open]) > :not(summary)').forEach(function (n) {
+        n.remove();
+      });
+      var need = probe.getBoundingClientRect().width;
+      if (inner + 1 < need) {
+        out.narrower_than_a_word.push([text, Math.round(need), Math.round(inner)]);
+      }
+    });
+    probe.remove();
+    document.querySelectorAll('table, pre, figure, p, ul, dl').forEach(function (el) {
+      if (!rendered(el)) return;
+      var p = el.parentElement, ps = getComputedStyle(p), r = el.getBoundingClientRect();
+      var right = p.getBoundingClientRect().right - parseFloat(ps.paddingRight) -
+        parseFloat(ps.borderRightWidth);
+      if (r.right > right + 1) {
+        out.wider_than_parent.push([el.tagName, el.textContent.trim().slice(0, 60),
+                                    Math.round(r.right - right)]);
+      }
+    });
+    out.scroll_height = document.documentElement.scrollHeight;
+    out.scroll_width = document.documentElement.scrollWidth;
+    out.viewport_width = window.innerWidth;
+    out.details = document.querySelectorAll('details').length;
+    return out;
+  }
+  var result = {closed: measure(false), open: measure(true)};
+  document.querySelectorAll('details').forEach(function (d) { d.open = false; });
+  var pre = document.createElement('pre');
+  pre.id = 'layout-measurements';
+  pre.textContent = JSON.stringify(result);
+  document.body.appendChild(pre);
+})();
+"""
+
+
+def measure_layout(chromium: str, report: Path, profile: Path, width: int) -> dict[str, Any]:
+    """What Chromium's layout of ``report`` at ``width`` px found (see MEASURE_JS)."""
+    text = report.read_text(encoding="utf-8")
+    csp = "default-src 'none';"
+    assert text.count(csp) == 1 and "<script" not in text
+    text = text.replace(csp, csp + " script-src 'unsafe-inline';")
+    text = text.replace("</body>", f"<script>{MEASURE_JS}</script></body>")
+    page = report.with_name("measured.html")
+    page.write_text(text, encoding="utf-8")
+    proc = _headless(chromium, profile, f"--window-size={width},1000", "--dump-dom", page.as_uri())
+    found = re.search(r'<pre id="layout-measurements">(.*?)</pre>', proc.stdout, re.S)
+    assert found, proc.stderr[-2000:]
+    result: dict[str, Any] = json.loads(html.unescape(found.group(1)))
+    return result
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``evidence demo``'s report.html, as an auditor gets it."""
+    _chromium()  # skip before spending the demo's time when there is no browser
+    directory = tmp_path_factory.mktemp("demo") / "evidence-demo"
+    proc = subprocess.run(
+        [sys.executable, "-m", "das_evidence.cli.main", "demo", "--dir", str(directory)],
+        env=dict(os.environ, EVIDENCE_NOW=DEMO_NOW),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    report = directory / "report.html"
+    assert report.exists(), (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    return report
+
+
+def test_the_demo_report_fits_its_columns_and_10000_px_at_1400_px(
+    demo_report: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    chromium = _chromium()
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    m = measure_layout(chromium, demo_report, profile, DEMO_WIDTH)
+    closed, opened = m["closed"], m["open"]
+    print(f"demo report at {DEMO_WIDTH} px: {json.dumps(m, indent=1)[:4000]}")
+    assert closed["viewport_width"] == DEMO_WIDTH
+    assert closed["details"] > 10 and opened["cells"] > closed["cells"] > 100
+    for state in (closed, opened):
+        assert state["overflowing"] == []
+        assert state["narrower_than_a_word"] == []
+        assert state["wider_than_parent"] == []
+        assert state["scroll_width"] <= DEMO_WIDTH
+    assert closed["scroll_height"] <= DEMO_MAX_HEIGHT
+
+    # The screenshot an auditor would see, the whole page with details closed.
+    png = demo_report.with_name("report-1400.png")
+    height = closed["scroll_height"]
+    shot = _headless(
+        chromium,
+        profile,
+        f"--screenshot={png}",
+        f"--window-size={DEMO_WIDTH},{height}",
+        demo_report.as_uri(),
+    )
+    print(f"demo report screenshot: {png}")
+    assert shot.returncode == 0 and png.exists(), shot.stderr[-2000:]
+    width, rows_height, rows = decode_png(png.read_bytes())
+    assert (width, rows_height) == (DEMO_WIDTH, height)
+    pixels: Counter[tuple[int, int, int]] = Counter()
+    for row in rows:
+        pixels.update(zip(row[0::3], row[1::3], row[2::3], strict=True))
+    # the logins and PHI-reads charts are drawn (beside their checks)
+    for name in ("login_succeeded", "phi_reads"):
+        assert pixels[_hex(charts.COLORS[name])] >= 300, name
+
+
+def test_the_demo_report_has_no_json_in_a_table_cell(demo_report: Path) -> None:
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", demo_report.read_text(encoding="utf-8"), re.S)
+    assert len(cells) > 100
+    # JSON: a list or object, or "key": pairs. A quoted name (a dbt relation such as
+    # "db"."schema"."table") is a value as the source wrote it, not JSON.
+    json_like = r"^\s*[\[{]|(&#34;|&quot;|\")[\w .-]*(&#34;|&quot;|\")\s*:"
+    raw = [c for c in cells if re.search(json_like, c)]
+    assert raw == []

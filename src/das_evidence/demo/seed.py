@@ -13,9 +13,12 @@ first deletes what the four views hold inside it, so re-seeding is idempotent.
 Per UTC day:
 
 * ``access_rows_per_day`` queries that touch objects, one ACCESS_HISTORY row each;
-* the first ``query_rows_per_day`` of them also appear in QUERY_HISTORY (same
-  QUERY_ID, user, start time and text), plus about 1% failed queries that have
-  no ACCESS_HISTORY row;
+* each of them also in QUERY_HISTORY, as in Snowflake: same QUERY_ID, user and
+  start time, with the user's role (ROLE_NAME), so a report finds the role of
+  every read; plus about 1% failed queries that have no ACCESS_HISTORY row.
+  ``query_rows_per_day`` keeps only the first that many of a day in QUERY_HISTORY
+  (benchmarks use it to keep QUERY_HISTORY small); the others' reads then have
+  no role, and a report shows them as "unknown role";
 * ``login_rows_per_day`` LOGIN_HISTORY events, about 4% of human logins failing
   with 390100, and one SESSIONS row per successful login (LOGIN_EVENT_ID).
 
@@ -790,7 +793,7 @@ def seed_window(
         raise ValueError(f"empty window: start {start.isoformat()} >= end {end.isoformat()}")
     if access_rows_per_day <= 0:
         raise ValueError(f"access_rows_per_day must be positive, got {access_rows_per_day}")
-    queries = max(1, access_rows_per_day // 4) if query_rows_per_day is None else query_rows_per_day
+    queries = access_rows_per_day if query_rows_per_day is None else query_rows_per_day
     queries = min(queries, access_rows_per_day)
     failures = max(1, queries // 100)
     logins = (

@@ -388,6 +388,7 @@ def dbt_tests_per_invocation(evidence: EvidenceSet) -> DbtTestsChart:
 # -- SVG ------------------------------------------------------------------------
 
 WIDTH, HEIGHT = 640, 300
+EMPTY_HEIGHT = 64
 LEFT, RIGHT, TOP = 56, 16, 44
 BOTTOM, BOTTOM_ROTATED = 36, 100  # room for x labels, level or at -35 degrees
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
@@ -420,21 +421,23 @@ def _short(label: str) -> str:
     return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "\u2026"
 
 
-def _open(chart_id: str, title: str, description: str) -> list[str]:
+def _open(chart_id: str, title: str, description: str, height: int = HEIGHT) -> list[str]:
     return [
         f'<svg xmlns="http://www.w3.org/2000/svg" id="{chart_id}" class="chart" role="img" '
-        f'aria-labelledby="{chart_id}-title {chart_id}-desc" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'width="{WIDTH}" height="{HEIGHT}" font-family="{FONT}" font-size="12">',
+        f'aria-labelledby="{chart_id}-title {chart_id}-desc" viewBox="0 0 {WIDTH} {height}" '
+        f'width="{WIDTH}" height="{height}" font-family="{FONT}" font-size="12">',
         f'<title id="{chart_id}-title">{escape(title)}</title>',
         f'<desc id="{chart_id}-desc">{escape(description)}</desc>',
-        f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
+        f'<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="#ffffff"/>',
     ]
 
 
 def _empty(chart_id: str, title: str, description: str, message: str) -> str:
-    parts = _open(chart_id, title, description)
+    """A chart with nothing to draw: its message in a low box, not an empty plot."""
+    height = EMPTY_HEIGHT
+    parts = _open(chart_id, title, description, height)
     parts.append(
-        f'<text x="{WIDTH // 2}" y="{HEIGHT // 2}" text-anchor="middle" fill="#444444" '
+        f'<text x="{WIDTH // 2}" y="{height // 2 + 5}" text-anchor="middle" fill="#444444" '
         f'font-size="14">{escape(message)}</text>'
     )
     parts.append("</svg>")

@@ -6,6 +6,10 @@ file: inline CSS (with a print stylesheet), inline SVG charts, no script, and
 a Content-Security-Policy that forbids every fetch, so opening it makes no
 network request. Every value is escaped by the templates (Jinja2 autoescape
 for HTML; a Markdown escape applied to every printed value for Markdown).
+Findings and details are tables of human values (:mod:`.cells`), never raw JSON:
+long lists are a count that expands, each finding links to its log entries, and
+each chart is drawn beside the first check it supports. The scope section's
+coverage statement is the evidence-gaps check's result (:func:`coverage_of`).
 Links to evidence are relative to the root of an auditor pack
 (``entries/<index>.dsse.json``, ``evidence/...``), where the report sits.
 Nothing reads the clock: the same data gives the same bytes.
@@ -23,19 +27,37 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from das_evidence import __version__
 from das_evidence.config import ChecksConfig
-from das_evidence.reports import charts
+from das_evidence.reports import cells, charts
+from das_evidence.reports.cells import Cell, entry_href
 from das_evidence.reports.charts import ChartsData, chart_data
+from das_evidence.reports.checks.completeness import EvidenceGaps
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
-from das_evidence.reports.model import CheckResult, EvidenceRef
-from das_evidence.timefmt import format_duration, rfc3339
+from das_evidence.reports.model import CheckResult, EvidenceRef, Status
+from das_evidence.timefmt import format_duration, parse_signed, rfc3339
 
 REPORT_FORMAT = "das-evidence report v1"
 TEMPLATES = Path(__file__).with_name("templates")
 MAX_FINDING_ROWS = 200  # per check in HTML and Markdown; the JSON has them all
+FINDINGS_SHOWN = 25  # rows of a findings table shown open; the rest expand below it
+# The chart beside each check it supports: drawn once, with the first of them in the report.
+CHART_OF_CHECK = {
+    "failed-login-bursts-per-user": "logins",
+    "failed-login-bursts-per-ip": "logins",
+    "phi-reads-outside-allowlist": "phi_reads",
+    "protection-policies-changed": "policy_changes",
+    "dbt-tests-failed-or-skipped": "dbt_tests",
+}
+CHARTS = ("logins", "phi_reads", "policy_changes", "dbt_tests")
+CHART_TITLES = {
+    "logins": "Logins and failed logins per UTC day",
+    "phi_reads": "PHI reads per role",
+    "policy_changes": "Policy changes per UTC day",
+    "dbt_tests": "dbt test results per invocation",
+}
 STATUSES = ("pass", "fail", "not_evidenced")
 STATUS_LABELS = {"pass": "PASS", "fail": "FAIL", "not_evidenced": "NOT EVIDENCED"}
 
@@ -71,6 +93,80 @@ class ReportGap:
 
     def to_json(self) -> dict[str, str]:
         return {"stream": self.stream, "start": rfc3339(self.start), "end": rfc3339(self.end)}
+
+
+@dataclass(frozen=True)
+class CoverageGap:
+    """Time of the period a stream has no evidence for, and who says so.
+
+    ``source`` is ``evidence-gaps`` (the check's finding: ``kind`` gap or missing)
+    or ``archive`` (the pack found no window of a windowed stream there: ``kind``
+    window).
+    """
+
+    stream: str
+    start: datetime
+    end: datetime
+    kind: str
+    source: str
+
+    @property
+    def hours(self) -> float:
+        return round((self.end - self.start).total_seconds() / 3600, 2)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stream": self.stream,
+            "start": rfc3339(self.start),
+            "end": rfc3339(self.end),
+            "hours": self.hours,
+            "kind": self.kind,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the report says about the period's coverage, in one place.
+
+    The evidence-gaps check's own result (``status`` and ``summary``, ``None`` when
+    it was not run) and its gap findings, and the windows the archive is missing
+    (``ReportData.gaps``) that no finding of the check already covers: the scope
+    section states these, so it never contradicts the check.
+    """
+
+    check_id: str
+    status: Status | None
+    summary: str
+    gaps: tuple[CoverageGap, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "check": None
+            if self.status is None
+            else {"check_id": self.check_id, "status": self.status, "summary": self.summary},
+            "gaps": [g.to_json() for g in self.gaps],
+        }
+
+
+def coverage_of(results: Sequence[CheckResult], gaps: Sequence[ReportGap]) -> Coverage:
+    """The coverage statement from the evidence-gaps result and the archive's missing windows."""
+    check = next((r for r in results if r.check_id == EvidenceGaps.check_id), None)
+    found: list[CoverageGap] = []
+    for f in check.findings if check is not None else ():
+        start, end = parse_signed(f.get("start")), parse_signed(f.get("end"))
+        if start is not None and end is not None:
+            kind = str(f.get("kind"))
+            found.append(CoverageGap(str(f.get("stream")), start, end, kind, EvidenceGaps.check_id))
+    for g in gaps:
+        if not any(c.stream == g.stream and c.start <= g.start and g.end <= c.end for c in found):
+            found.append(CoverageGap(g.stream, g.start, g.end, "window", "archive"))
+    return Coverage(
+        check_id=EvidenceGaps.check_id,
+        status=check.status if check is not None else None,
+        summary=check.summary if check is not None else "",
+        gaps=tuple(sorted(found, key=lambda c: (c.stream, c.start, c.source))),
+    )
 
 
 @dataclass(frozen=True)
@@ -128,7 +224,8 @@ class ReportData:
     results: tuple[CheckResult, ...]
     charts: ChartsData
     streams: tuple[StreamSummary, ...]
-    gaps: tuple[ReportGap, ...]
+    gaps: tuple[ReportGap, ...]  # windows the archive is missing (the pack's selection)
+    coverage: Coverage
     verification: str
     verify_command: str
     generator_version: str
@@ -149,6 +246,7 @@ class ReportData:
             "results": [r.to_json() for r in self.results],
             "streams": [s.to_json() for s in self.streams],
             "gaps": [g.to_json() for g in self.gaps],
+            "coverage": self.coverage.to_json(),
             "charts": self.charts.to_json(),
             "verification": {"text": self.verification, "command": self.verify_command},
         }
@@ -201,6 +299,9 @@ def build_report_data(
         streams_missing=tuple(sorted(set(evidence.streams_expected) - set(evidence.streams()))),
         check_settings=checks,
     )
+    missing = tuple(
+        ReportGap(g.stream, g.start, g.end) for g in sorted(gaps, key=lambda g: (g.stream, g.start))
+    )
     return ReportData(
         title=title,
         generated_at=generated_at,
@@ -210,10 +311,8 @@ def build_report_data(
         results=tuple(results),
         charts=chart_data(evidence, phi_tags=checks.phi_tags),
         streams=streams,
-        gaps=tuple(
-            ReportGap(g.stream, g.start, g.end)
-            for g in sorted(gaps, key=lambda g: (g.stream, g.start))
-        ),
+        gaps=missing,
+        coverage=coverage_of(results, missing),
         verification=VERIFICATION,
         verify_command=VERIFY_COMMAND,
         generator_version=__version__,
@@ -221,10 +320,6 @@ def build_report_data(
 
 
 # -- view model shared by the HTML and Markdown templates -----------------------------
-
-
-def entry_href(index: int) -> str:
-    return f"entries/{index:012d}.dsse.json"
 
 
 def file_href(path: str) -> str:
@@ -243,38 +338,50 @@ def _anchor(check_id: str, used: set[str]) -> str:
     return anchor
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=_json_default)
-
-
-def _findings(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
-    shown = rows[:MAX_FINDING_ROWS]
+def _findings(r: CheckResult) -> dict[str, Any]:
+    """The findings table: the first rows open, the rest (up to the cap) expandable."""
+    rows = r.findings[:MAX_FINDING_ROWS]
+    t = cells.table(rows, check_refs=r.evidence)
     return {
-        "columns": columns,
-        "rows": [[_cell(r.get(c)) for c in columns] for r in shown],
-        "hidden": len(rows) - len(shown),
+        "table": t,
+        "shown": t.rows[:FINDINGS_SHOWN],
+        "more": t.rows[FINDINGS_SHOWN:],
+        "hidden": len(r.findings) - len(rows),
     }
 
 
-def _evidence(refs: Sequence[EvidenceRef]) -> list[dict[str, Any]]:
-    return [
-        {
-            "entry": r.entry,
-            "entry_name": f"entry {r.entry}",
-            "entry_href": entry_href(r.entry),
-            "path": r.path,
-            "href": file_href(r.path),
-            "sha256": r.sha256,
-        }
-        for r in refs
-    ]
+def _details(details: Mapping[str, Any], refs: Sequence[EvidenceRef]) -> dict[str, Any]:
+    """A check's ``details``: values as setting/value rows, lists of objects as tables."""
+    values: list[tuple[str, Cell]] = []
+    tables: list[tuple[str, cells.Table]] = []
+    for key, value in details.items():
+        if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            tables.append((cells.header(key), cells.table(value, check_refs=refs)))
+        else:
+            values.append((cells.header(key), cells.cell(key, value)))
+    return {"pairs": values, "tables": tables}
+
+
+def _evidence(refs: Sequence[EvidenceRef]) -> dict[str, Any]:
+    entries = sorted({r.entry for r in refs})
+    files = "file" if len(refs) == 1 else "files"
+    where = cells.entries_cell({e: [] for e in entries}).text
+    return {
+        "summary": f"{len(refs)} {files} of {where}" if refs else "",
+        "rows": [
+            {
+                "entry": r.entry,
+                "entry_name": f"entry {r.entry}",
+                "entry_href": entry_href(r.entry),
+                "path": r.path,
+                # a line may break after each "/" and "_" of a long path, nowhere else
+                "path_parts": re.findall(r"[^/_]*[/_]?", r.path)[:-1] or [r.path],
+                "href": file_href(r.path),
+                "sha256": r.sha256,
+            }
+            for r in refs
+        ],
+    }
 
 
 def _setting_text(value: Any) -> str:
@@ -297,24 +404,35 @@ def check_settings_rows(settings: ChecksConfig) -> list[dict[str, str]]:
     ]
 
 
+def _chart_entries(entries: Sequence[int]) -> Cell:
+    return cells.entries_cell({e: [] for e in entries})
+
+
 def _view(report: ReportData) -> dict[str, Any]:
     used: set[str] = set()
-    checks = [
-        {
-            "r": r,
-            "anchor": _anchor(r.check_id, used),
-            "label": STATUS_LABELS.get(r.status, r.status.upper()),
-            "findings": _findings(r.findings),
-            "details": json.dumps(
-                r.details, sort_keys=True, indent=2, ensure_ascii=False, default=_json_default
-            )
-            if r.details
-            else "",
-            "evidence": _evidence(r.evidence),
-        }
-        for r in report.results
-    ]
-    c = report.charts
+    placed: dict[str, dict[str, str]] = {}  # chart -> the check it is drawn with
+    checks: list[dict[str, Any]] = []
+    for r in report.results:
+        anchor = _anchor(r.check_id, used)
+        chart = CHART_OF_CHECK.get(r.check_id)
+        draws = chart is not None and chart not in placed
+        if chart is not None and draws:
+            placed[chart] = {"anchor": anchor, "title": r.title}
+        checks.append(
+            {
+                "r": r,
+                "anchor": anchor,
+                "label": STATUS_LABELS.get(r.status, r.status.upper()),
+                "findings": _findings(r),
+                "details": _details(r.details, r.evidence),
+                "evidence": _evidence(r.evidence),
+                "chart": chart if draws else None,
+                # the check whose article draws this check's chart
+                "chart_elsewhere": placed.get(chart) if chart is not None and not draws else None,
+            }
+        )
+    data = report.charts
+    cov = report.coverage
     return {
         "report": report,
         "format": REPORT_FORMAT,
@@ -324,11 +442,28 @@ def _view(report: ReportData) -> dict[str, Any]:
         "labels": STATUS_LABELS,
         "checks": checks,
         "check_settings": check_settings_rows(report.scope.check_settings),
+        "coverage": {
+            "c": cov,
+            "label": STATUS_LABELS[cov.status] if cov.status is not None else "",
+            "anchor": next((c["anchor"] for c in checks if c["r"].check_id == cov.check_id), ""),
+        },
+        "charts_placed": [
+            {"name": name, "title": CHART_TITLES[name], "anchor": placed[name]["anchor"]}
+            for name in CHARTS
+            if name in placed
+        ],
+        "charts_unplaced": [name for name in CHARTS if name not in placed],
+        "chart_titles": CHART_TITLES,
+        "chart_entries": {
+            "logins": _chart_entries(data.logins.entries),
+            "phi_reads": _chart_entries(data.phi_reads.entries),
+            "policy_changes": _chart_entries(data.policy_changes.entries),
+        },
         "svg": {
-            "logins": Markup(charts.logins_svg(c.logins)),  # noqa: S704 (built escaped)
-            "phi_reads": Markup(charts.phi_reads_svg(c.phi_reads)),  # noqa: S704
-            "policy_changes": Markup(charts.policy_changes_svg(c.policy_changes)),  # noqa: S704
-            "dbt_tests": Markup(charts.dbt_tests_svg(c.dbt_tests)),  # noqa: S704
+            "logins": Markup(charts.logins_svg(data.logins)),  # noqa: S704 (built escaped)
+            "phi_reads": Markup(charts.phi_reads_svg(data.phi_reads)),  # noqa: S704
+            "policy_changes": Markup(charts.policy_changes_svg(data.policy_changes)),  # noqa: S704
+            "dbt_tests": Markup(charts.dbt_tests_svg(data.dbt_tests)),  # noqa: S704
         },
         "dbt_statuses": charts.DBT_STATUSES,
         "change_kinds": charts.CHANGE_KINDS,
@@ -343,8 +478,28 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-able: {value!r}")
 
 
+_LONG_TOKEN = re.compile(r"\S{25,}")
+
+
+def breakable(text: str) -> Markup:
+    """``text`` escaped, with line-break chances after ``.``, ``_`` and ``/`` inside long
+    names (dbt test ids, object paths), so a column is not as wide as its longest id."""
+    out: list[str] = []
+    last = 0
+    for m in _LONG_TOKEN.finditer(text):
+        out.append(str(escape(text[last : m.start()])))
+        out.append(re.sub(r"([._/])", r"\1<wbr>", str(escape(m.group(0)))))
+        last = m.end()
+    out.append(str(escape(text[last:])))
+    return Markup("".join(out))  # noqa: S704 - every piece escaped above
+
+
 def _rfc3339_filter(value: datetime) -> str:
     return rfc3339(value)
+
+
+def _hours_filter(value: float) -> str:
+    return f"{value:g} h"
 
 
 # -- HTML -------------------------------------------------------------------------
@@ -358,6 +513,8 @@ _html = jinja2.Environment(
     keep_trailing_newline=True,
 )
 _html.filters["rfc3339"] = _rfc3339_filter
+_html.filters["breakable"] = breakable
+_html.filters["hours"] = _hours_filter
 _html.globals["entry_href"] = entry_href
 
 
@@ -407,6 +564,24 @@ def _md_link(text: Any, href: str) -> Markup:
     return Markup(f"[{md_escape(text)}](<{href}>)")  # noqa: S704
 
 
+MD_ITEMS = 5  # items of a long list a Markdown cell writes out before "…"
+
+
+def _md_cell(cell: Cell) -> Markup:
+    """A cell in a Markdown table: entry links, a long list cut short, or its text."""
+    if cell.runs:
+        runs = ", ".join(
+            "–".join(_md_link(link.text, link.href) for link in run) for run in cell.runs
+        )
+        noun = ("entry " if len(cell.links) == 1 else "entries ") if cell.noun else ""
+        return Markup(noun + runs)  # noqa: S704 (Markdown built from escaped parts)
+    if cell.items:
+        shown = ", ".join(md_escape(i) for i in cell.items[:MD_ITEMS])
+        more = ", …" if len(cell.items) > MD_ITEMS else ""
+        return Markup(f"{md_escape(cell.text)}: {shown}{more}")  # noqa: S704
+    return Markup(md_escape(cell.text))  # noqa: S704
+
+
 _md = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES),
     autoescape=False,  # noqa: S701 (Markdown: escaped by _md_finalize instead)
@@ -419,7 +594,9 @@ _md = jinja2.Environment(
 _md.filters["code"] = _md_code
 _md.filters["link"] = _md_link
 _md.filters["code_block"] = _md_code_block
+_md.filters["cell"] = _md_cell
 _md.filters["rfc3339"] = _rfc3339_filter
+_md.filters["hours"] = _hours_filter
 
 
 def render_markdown(report: ReportData) -> str:

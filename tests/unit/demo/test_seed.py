@@ -13,6 +13,7 @@ from das_evidence.demo.seed import (
     BURST_IP,
     BURST_USER,
     DEFAULT_PHI_CANARY,
+    USERS,
     seed_account_usage,
     seed_window,
 )
@@ -131,6 +132,41 @@ def test_canary_appears_once_as_literal_and_once_as_bind(
         > 0
     )
     assert _count(seeded, f"SELECT count(*) FROM {qh} WHERE BIND_VALUES IS NOT NULL") > 1
+
+
+def test_every_access_history_query_is_in_query_history_with_its_user_and_role(
+    seeded: duckdb.DuckDBPyConnection,
+) -> None:
+    ah, qh = au.qualified_name(au.ACCESS_HISTORY), au.qualified_name(au.QUERY_HISTORY)
+    roles = {u.name: u.role for u in USERS}
+    rows = seeded.execute(
+        f"""
+        SELECT a.QUERY_ID, a.USER_NAME, q.USER_NAME, q.ROLE_NAME,
+               a.QUERY_START_TIME = q.START_TIME
+        FROM {ah} a LEFT JOIN {qh} q USING (QUERY_ID)
+        """
+    ).fetchall()
+    assert len(rows) == _count(seeded, f"SELECT count(*) FROM {ah}") > 1000
+    missing = [r[0] for r in rows if r[2] is None]
+    assert missing == []
+    assert all(r[1] == r[2] and r[3] == roles[r[1]] and r[4] for r in rows)
+    # The failed queries (about 1%) are the only QUERY_HISTORY rows without an access row.
+    unmatched = seeded.execute(
+        f"SELECT EXECUTION_STATUS, count(*) FROM {qh} q ANTI JOIN {ah} a USING (QUERY_ID) "
+        "GROUP BY 1"
+    ).fetchall()
+    assert [status for status, _ in unmatched] == ["FAIL"]
+    assert 0 < unmatched[0][1] < len(rows) // 50
+
+
+def test_query_rows_per_day_leaves_the_other_reads_without_a_role() -> None:
+    duck = duckdb.connect()
+    summary = seed_window(
+        duck, END - timedelta(days=1), END, access_rows_per_day=400, query_rows_per_day=100
+    )
+    ah, qh = au.qualified_name(au.ACCESS_HISTORY), au.qualified_name(au.QUERY_HISTORY)
+    orphans = _count(duck, f"SELECT count(*) FROM {ah} ANTI JOIN {qh} USING (QUERY_ID)")
+    assert 0 < orphans < summary.access_history
 
 
 def test_access_history_json_shape(seeded: duckdb.DuckDBPyConnection) -> None:

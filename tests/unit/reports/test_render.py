@@ -27,9 +27,11 @@ from das_evidence.collectors.snowflake.views import VIEWS
 from das_evidence.config import ChecksConfig
 from das_evidence.errors import EvidenceError
 from das_evidence.reports import charts
+from das_evidence.reports.checks import CheckContext, run_checks
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
 from das_evidence.reports.model import CheckResult, Control, EvidenceRef
 from das_evidence.reports.render import (
+    FINDINGS_SHOWN,
     VERIFY_COMMAND,
     ReportData,
     ReportGap,
@@ -745,3 +747,224 @@ def test_duration_text_uses_the_config_file_units() -> None:
         "2d",
         "0s",
     ]
+
+
+# -- findings an auditor reads: human tables, charts beside their checks, coverage ---------
+
+LOGINS = "evidence/snowflake/ACME_PROD/login_history/date=2026-11-18/w.parquet"
+
+
+def _burst(check_id: str = "failed-login-bursts-per-user") -> CheckResult:
+    return CheckResult(
+        check_id,
+        "Failed-login bursts per user",
+        "fail",
+        "1 failed-login burst(s) by user: DAVE_ADMIN",
+        Control(("CC6.1",), ("164.308(a)(5)(ii)(C)",)),
+        findings=(
+            {
+                "user": "DAVE_ADMIN",
+                "failures": 40,
+                "first": "2026-11-18T15:36:00.079655Z",
+                "client_ips": ["203.0.113.45"],
+                "event_ids": [207789000000 + i for i in range(40)],
+                "evidence": [{"entry": 8, "path": LOGINS}],
+            },
+        ),
+        evidence=(EvidenceRef(8, LOGINS, "cd" * 32),),
+        details={"threshold": 10, "coverage_holes": {}},
+    )
+
+
+def _human(results: Sequence[CheckResult], **kwargs: Any) -> ReportData:
+    b, _ = sample()
+    return build_report_data(
+        b.evidence(),
+        results,
+        title="Human",
+        generated_at=GENERATED,
+        origin=ORIGIN,
+        checks=ChecksConfig(),
+        **kwargs,
+    )
+
+
+class _Cells(HTMLParser):
+    """The text of every table cell, and every tag inside one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[str] = []
+        self.tags_in_cells: set[str] = set()
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("td", "th"):
+            self._cell = []
+        elif self._cell is not None:
+            self.tags_in_cells.add(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.cells.append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_findings_are_tables_of_human_values_linked_to_their_entries() -> None:
+    _, results = sample()
+    html = render_html(_human([*results, _burst()]))
+    parser = _Cells()
+    parser.feed(html)
+    raw = [c for c in parser.cells if c.startswith(("[", "{")) or '"entry"' in c]
+    assert raw == []
+    assert "10.0.0.1" in parser.cells  # ["10.0.0.1"] before
+    article = html[html.index('id="check-failed-login-bursts-per-user"') :]
+    article = article[: article.index("</article>")]
+    for text in (
+        '<th scope="col">Client IPs</th>',
+        '<th scope="col" class="num">Failures</th>',
+        '<time datetime="2026-11-18T15:36:00.079655Z">',
+        '2026-11-18</span> <span class="nw">15:36:00 UTC',
+        "<details><summary>40 event IDs</summary>",
+        "<li>207789000039</li>",  # the whole list, behind its count
+        f'<a href="entries/000000000008.dsse.json" title="{LOGINS}">8</a>',
+    ):
+        assert text in article, text
+    assert '<details class="aside"><summary>Details</summary>' in article
+    assert "<details><summary>Evidence: 1 file of entry 8</summary>" in article
+
+
+def test_markdown_findings_are_human_tables_too() -> None:
+    md = render_markdown(_human([_burst()]))
+    assert "| User | Failures | First | Client IPs | Event IDs | Log entries |" in md
+    assert "|---|--:|---|---|---|---|" in md
+    assert (
+        "| DAVE\\_ADMIN | 40 | 2026-11-18 15:36:00 UTC | 203.0.113.45 | 40 event IDs: "
+        "207789000000, 207789000001, 207789000002, 207789000003, 207789000004, … "
+        "| [8](<entries/000000000008.dsse.json>) |"
+    ) in md
+    assert "- Threshold: 10" in md and '"entry"' not in md
+
+
+def test_json_keeps_findings_as_structured_values() -> None:
+    doc = json.loads(render_json(_human([_burst()])))
+    [finding] = doc["results"][0]["findings"]
+    assert finding["event_ids"][0] == 207789000000 and len(finding["event_ids"]) == 40
+    assert finding["evidence"] == [{"entry": 8, "path": LOGINS}]
+    assert doc["results"][0]["details"] == {"threshold": 10, "coverage_holes": {}}
+
+
+def _article(html: str, check_id: str) -> str:
+    start = html.index(f'<article class="check" id="check-{check_id}">')
+    return html[start : html.index("</article>", start)]
+
+
+def test_each_chart_is_drawn_beside_the_first_check_it_supports() -> None:
+    b, _ = sample()
+    evidence = b.evidence()
+    results = run_checks(evidence, CheckContext(GENERATED))
+    data = build_report_data(
+        evidence,
+        results,
+        title="Charts",
+        generated_at=GENERATED,
+        origin=ORIGIN,
+        checks=ChecksConfig(),
+    )
+    html = render_html(data)
+    assert html.count("<svg ") == 4
+    for check_id, chart in (
+        ("failed-login-bursts-per-user", "chart-logins"),
+        ("phi-reads-outside-allowlist", "chart-phi-reads"),
+        ("protection-policies-changed", "chart-policy-changes"),
+        ("dbt-tests-failed-or-skipped", "chart-dbt-tests"),
+    ):
+        assert f'id="{chart}"' in _article(html, check_id), check_id
+    per_ip = _article(html, "failed-login-bursts-per-ip")
+    assert "<svg " not in per_ip
+    assert 'drawn with <a href="#check-failed-login-bursts-per-user">' in per_ip
+    charts_section = html[html.index('<section id="charts">') :]
+    assert "<svg " not in charts_section[: charts_section.index("</section>")]
+    assert '<a href="#check-phi-reads-outside-allowlist">PHI reads per role</a>' in html
+    md = render_markdown(data)
+    phi = md[md.index('<a id="check-phi-reads-outside-allowlist">') :]
+    assert phi.index("#### Queries reading PHI-tagged columns, per role") < phi.index(
+        '<a id="check-', 1
+    )
+
+
+def test_the_scope_states_the_gaps_the_evidence_gaps_check_found() -> None:
+    b, _ = sample()
+    evidence = b.evidence(streams_expected=[f"snowflake/{ACCOUNT}/sessions"])
+    [gaps] = run_checks(evidence, CheckContext(GENERATED), only=["evidence-gaps"])
+    assert gaps.status == "fail" and len(gaps.findings) >= 2
+    data = build_report_data(
+        evidence,
+        [gaps],
+        title="Gaps",
+        generated_at=GENERATED,
+        origin=ORIGIN,
+        checks=ChecksConfig(),
+        gaps=[],  # the archive's windows tile the period: the check still finds gaps
+    )
+    html = render_html(data)
+    scope = html[html.index('<section id="scope">') : html.index('<section id="controls">')]
+    assert "No missing windows" not in html
+    assert 'check reports <span class="badge fail">FAIL</span>' in scope
+    assert '<a href="#check-evidence-gaps">evidence-gaps</a>' in scope
+    for f in gaps.findings:
+        line = (
+            f'<span class="mono">{f["stream"]}</span>: {f["start"]} to {f["end"]} ({f["hours"]:g} h'
+        )
+        assert line in scope, line
+    doc = json.loads(render_json(data))
+    assert doc["coverage"]["check"] == {
+        "check_id": "evidence-gaps",
+        "status": "fail",
+        "summary": gaps.summary,
+    }
+    assert [(g["stream"], g["start"], g["end"], g["kind"]) for g in doc["coverage"]["gaps"]] == [
+        (f["stream"], f["start"], f["end"], f["kind"]) for f in gaps.findings
+    ]
+    md = render_markdown(data)
+    assert "No missing windows" not in md and "check reports **FAIL**" in md
+
+
+def test_the_scope_adds_missing_archive_windows_the_check_does_not_cover() -> None:
+    passed = CheckResult(
+        "evidence-gaps",
+        "Evidence gaps in the period",
+        "pass",
+        "all 4 streams cover the period up to 2026-11-19T04:00:00Z without gaps",
+        Control(("CC7.2",), ("164.312(b)",)),
+    )
+    html = render_html(_human([passed]))
+    assert '<div class="warn ok" role="note" id="coverage">' in html
+    assert "without gaps." in html and "No missing windows" not in html
+    tail = ReportGap(f"snowflake/{ACCOUNT}/sessions", at(19, 4), END)
+    data = _human([passed], gaps=[tail])
+    html = render_html(data)
+    assert '<div class="warn" role="note" id="coverage">' in html
+    assert f"sessions</span>: {rfc3339(at(19, 4))} to {rfc3339(END)} (20 h; no window" in html
+    [gap] = json.loads(render_json(data))["coverage"]["gaps"]
+    assert (gap["source"], gap["kind"], gap["hours"]) == ("archive", "window", 20)
+
+
+def test_a_long_findings_table_shows_its_first_rows_and_the_rest_expand() -> None:
+    many = CheckResult(
+        "many-findings",
+        "Many findings",
+        "fail",
+        "30 users without MFA",
+        Control(("CC6.1",), ("164.312(d)",)),
+        findings=tuple({"user": f"USER_{i:02d}"} for i in range(30)),
+    )
+    article = _article(render_html(_human([many])), "many-findings")
+    shown, more = article.split("<details><summary>5 more findings</summary>")
+    assert shown.count("<td>USER_") == FINDINGS_SHOWN == 25
+    assert more.count("<td>USER_") == 5 and "<td>USER_29</td>" in more
+    assert "| USER\\_29 |" in render_markdown(_human([many]))  # Markdown has no <details>
