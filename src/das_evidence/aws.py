@@ -14,7 +14,16 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
 
 from das_evidence.errors import ConfigError, StoreError
 
@@ -25,6 +34,7 @@ __all__ = [
     "ClientError",
     "S3Reader",
     "error_code",
+    "explain",
     "http_status",
     "make_client",
 ]
@@ -60,6 +70,48 @@ def error_code(e: ClientError) -> str:
 
 def http_status(e: ClientError) -> int:
     return int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+_RETRIES = "; the next run retries"
+_CREDENTIAL_CODES = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken")
+
+
+def explain(e: Exception) -> tuple[str, str]:
+    """What a failed SDK call means and what fixes it: ``(cause, fix)``.
+
+    The cause is the SDK's own words, prefixed with what they mean (no
+    credentials, no route to the endpoint, a refusal by the service), so a
+    message never blames a key or a path for a network or credential problem.
+    """
+    if isinstance(e, NoCredentialsError | PartialCredentialsError):
+        return (
+            f"no usable AWS credentials ({e})",
+            "configure the AWS default credential chain: AWS_PROFILE, AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or an instance or pod role",
+        )
+    if isinstance(
+        e, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError | ConnectionClosedError
+    ):
+        return (
+            f"cannot reach the endpoint ({e})",
+            "check the endpoint (endpoint_url, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3), "
+            "the network and any proxy" + _RETRIES,
+        )
+    if isinstance(e, ClientError):
+        code = error_code(e) or str(http_status(e))
+        if code in ("AccessDenied", "AllAccessDisabled", "403"):
+            fix = "grant this identity the IAM permissions in deploy/aws/ for the bucket and prefix"
+        elif code in _CREDENTIAL_CODES:
+            fix = "check the AWS credentials: the key, the secret and the session token"
+        elif code == "NoSuchBucket":
+            fix = "check the bucket name in the store URI, or create the bucket (deploy/aws/)"
+        else:
+            fix = "check the credentials, the endpoint and the bucket" + _RETRIES
+        return f"{code}: {e}", fix
+    return (
+        f"{type(e).__name__}: {e}",
+        "check the credentials, the endpoint and the bucket" + _RETRIES,
+    )
 
 
 class S3Reader:
@@ -107,8 +159,5 @@ class S3Reader:
             raise self._error(name, e) from e
 
     def _error(self, name: str, e: Exception) -> StoreError:
-        code = error_code(e) if isinstance(e, ClientError) else type(e).__name__
-        return StoreError(
-            f"s3://{self.bucket}/{self._key(name)}: {code}: {e}",
-            fix="check the credentials, the endpoint and the bucket",
-        )
+        cause, fix = explain(e)
+        return StoreError(f"s3://{self.bucket}/{self._key(name)}: {cause}", fix=fix)

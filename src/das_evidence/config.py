@@ -241,6 +241,30 @@ class SnowflakeConfig(BaseModel):
             out[name] = value
         return out
 
+    def check_files(self) -> None:
+        """Fail before a run writes anything when the key file the login needs is missing.
+
+        The connector would find out only at the first login, after the archive
+        directory was made; the starter configuration names a key file that
+        ``evidence init`` does not write (the collector's Snowflake key pair).
+        """
+        path = self.private_key_file
+        if path is None or (path.is_file() and os.access(path, os.R_OK)):
+            return
+        if not path.exists():
+            what = "does not exist"
+        elif not path.is_file():
+            what = "is not a file"
+        else:
+            what = "cannot be read by this user"
+        raise ConfigError(
+            f"snowflake.private_key_file {path} {what}",
+            fix="create the collector's key pair and register its public key "
+            "(docs/OPERATIONS.md, section 1, and deploy/snowflake/setup.sql), or point "
+            "private_key_file in [snowflake] at the PKCS#8 file you have "
+            "(or use password or connection_name instead)",
+        )
+
     def connector_args(self) -> dict[str, Any]:
         """The keyword arguments for the connector, secrets revealed, ``None`` dropped."""
         args: dict[str, Any] = {}

@@ -75,6 +75,19 @@ class QueryError(ConfigError):
     """SQL that the engine refuses, or that names a view the archive does not have: exit 2."""
 
 
+class NothingSelectedError(ConfigError):
+    """A selection that selects nothing: exit 2, in every command.
+
+    The one rule: when the streams (``--only``, ``--schedule``) and the period
+    (``--from``/``--to``) given to ``collect``, ``run``, ``pack``, ``report`` or
+    ``status`` select nothing to collect or show, the command names the
+    selection and how to see what there is, writes nothing, and exits 2 like
+    any other usage error. A period the archive covers only in part is not
+    empty: its missing windows are gaps (``pack`` exits 1 unless
+    ``--allow-gaps``; ``report`` lists them).
+    """
+
+
 class WebhookError(ConfigError, ValueError):
     """A webhook that cannot be used as configured.
 

@@ -19,13 +19,13 @@ from das_evidence.collectors.interface import Collector
 from das_evidence.collectors.runner import CollectReport, Runner
 from das_evidence.collectors.snowflake import LazySession
 from das_evidence.config import Settings
-from das_evidence.errors import ConfigError, EvidenceError
+from das_evidence.errors import EvidenceError, NothingSelectedError
 from das_evidence.evidence_store import open_store
 from das_evidence.evidence_store.interface import EvidenceStore
 from das_evidence.manifests.keyring import load_signers
 from das_evidence.manifests.log import ArchiveLog, LogEntry
 from das_evidence.manifests.signers import NoteSigner, Signer
-from das_evidence.streams import StreamId
+from das_evidence.streams import SNOWFLAKE, StreamId
 from das_evidence.verify.archive import Trust
 
 log = logging.getLogger(__name__)
@@ -117,10 +117,24 @@ class Services:
             self._session = LazySession(self.settings.snowflake.connector_args())
         collectors = build_collectors(self.settings, self._session, now, only)
         if only and not collectors:
-            raise ConfigError(
-                f"--only {only!r} matches no configured stream",
-                fix="use a stream name such as access_history, or a glob like '*history'",
+            # A run with nothing configured still seals and verifies the archive.
+            what = f"--only {only!r}" if isinstance(only, str) else f"streams {', '.join(only)}"
+            raise NothingSelectedError(
+                f"nothing selected: {what} matches no configured stream",
+                fix="use a stream name such as access_history, or a glob like '*history' "
+                "(`evidence status` lists the streams)",
             )
+        return collectors
+
+    def preflight(self, only: str | Sequence[str] | None) -> list[Collector]:
+        """The selected collectors, once the files their sources need are known to be there.
+
+        Runs before the store is created or locked, so a configuration error
+        leaves nothing behind: no archive directory, no lock file.
+        """
+        collectors = self.collectors(only, self.clock())
+        if any(StreamId.parse(c.stream).source == SNOWFLAKE for c in collectors):
+            self.settings.snowflake.check_files()
         return collectors
 
     def collect(
@@ -129,9 +143,13 @@ class Services:
         only: str | Sequence[str] | None,
         on_entry: Callable[[LogEntry], None] | None = None,
         reconcile: timedelta | None = None,
+        progress: Callable[[int, int, str], None] | None = None,
     ) -> CollectReport:
-        """Collect every due window of the selected streams (``evidence collect``)."""
-        collectors = self.collectors(only, self.clock())
+        """Collect every due window of the selected streams (``evidence collect``).
+
+        ``progress(done, total, what)`` hears of each stream and each entry.
+        """
+        collectors = self.preflight(only)
         signer, note_signer = self.signers()
         store = self.store(create=True)
         self.warn_on_bucket()
@@ -151,7 +169,7 @@ class Services:
                 ),
                 reconcile=reconcile,
             )
-            return runner.run(collectors, on_entry=on_entry)
+            return runner.run(collectors, on_entry=on_entry, progress=progress)
 
     def close(self) -> None:
         if self._session is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import stat
 import subprocess
 import sys
@@ -67,3 +69,52 @@ def test_help_teaches(tmp_path: Path) -> None:
         assert command in r.stdout
     c = evidence("collect", "--help", cwd=tmp_path)
     assert "--only" in c.stdout and "--config" in c.stdout
+
+
+def test_the_starter_config_run_unedited_is_a_clear_config_error(tmp_path: Path) -> None:
+    """The first thing a new user tries: `evidence init d && evidence collect -c d/...`."""
+    assert evidence("init", "d", cwd=tmp_path).returncode == 0
+    r = evidence("collect", "-c", "d/evidence.toml", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.splitlines()[0] == (
+        f"error: snowflake.private_key_file {tmp_path / 'd' / 'keys' / 'snowflake_rsa_key.p8'} "
+        "does not exist"
+    )
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "d" / "archive").exists()
+    assert not list(tmp_path.rglob(".lock"))
+
+
+def test_help_is_plain_text_that_keeps_its_brackets(tmp_path: Path) -> None:
+    r = evidence("init", "-h", cwd=tmp_path)
+    assert r.returncode == 0
+    assert r.stdout.startswith("Usage: evidence init [OPTIONS] [DIR]")
+    assert "edit the [snowflake] section" in r.stdout
+    assert "\x1b[" not in r.stdout
+
+
+def test_verify_shows_progress_on_a_terminal_and_nothing_elsewhere(
+    tmp_path: Path, vectors: Path
+) -> None:
+    args = [sys.executable, "-m", "das_evidence.cli.main", "verify", str(vectors / "archive")]
+    args += ["--pub", str(vectors / "signing.pub")]
+    main_fd, terminal = pty.openpty()
+    with subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=terminal) as p:
+        os.close(terminal)
+        screen = b""
+        while True:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            screen += chunk
+        out = p.stdout.read() if p.stdout else b""
+    os.close(main_fd)
+    assert p.returncode == 0, screen
+    assert out.startswith(b"PASS: ")
+    assert b"verify" in screen and b"checking entries" in screen, screen
+
+    plain = evidence(*args[3:], cwd=tmp_path)
+    assert plain.returncode == 0 and plain.stderr == ""

@@ -12,42 +12,94 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
 
 from das_evidence import __version__
-from das_evidence.cli.output import console, err_console, print_json, setup_logging
+from das_evidence.cli.output import console, err_console, print_json, progress_bar, setup_logging
 from das_evidence.errors import EXIT_CODES, ConfigError, EvidenceError, InternalError
-from das_evidence.manifests.log import LogEntry
 
-if TYPE_CHECKING:
-    from das_evidence.collectors.runner import CollectReport
+#: ``-h`` as well as ``--help``, on every command (sub-commands inherit it); help
+#: as wide as the terminal up to 100 columns.
+CONTEXT: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
-app = typer.Typer(
+
+def _typer(help_text: str, **kwargs: Any) -> typer.Typer:
+    """A command group as every group of ``evidence`` is made.
+
+    Help is plain text (``rich_markup_mode=None``): help texts name TOML tables
+    like [snowflake] and [[dbt]], which Rich markup would swallow as styles.
+    """
+    return typer.Typer(
+        help=help_text,
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        context_settings=CONTEXT,
+        pretty_exceptions_enable=False,
+        **kwargs,
+    )
+
+
+app = _typer(
+    "Collect audit evidence from Snowflake into a signed, append-only archive, "
+    "and verify it.\n\nStart with `evidence demo`, or `evidence init` for a real account. "
+    "An empty selection (--only, --schedule or a period that selects nothing) is a usage "
+    "error in every command: exit 2, naming the selection.",
     name="evidence",
-    help=(
-        "Collect audit evidence from Snowflake into a signed, append-only archive, "
-        "and verify it.\n\nStart with `evidence demo`, or `evidence init` for a real account."
-    ),
     epilog="Exit codes: "
     + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items())
     + ".",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
-keys_app = typer.Typer(help="Create and export signing keys.", no_args_is_help=True)
+keys_app = _typer("Create and export signing keys.")
 app.add_typer(keys_app, name="keys")
-store_app = typer.Typer(help="Inspect the evidence store.", no_args_is_help=True)
+store_app = _typer("Inspect the evidence store.")
 app.add_typer(store_app, name="store")
 from das_evidence.cli.sql import sql as _sql  # noqa: E402 (one file per command)
 
 app.command("sql")(_sql)
+
+
+class OutputFormat(StrEnum):
+    """What a command prints on standard output."""
+
+    text = "text"
+    json = "json"
+
+
+class StatusFormat(StrEnum):
+    text = "text"
+    json = "json"
+    prometheus = "prometheus"
+
+
+class ReportFormat(StrEnum):
+    html = "html"
+    md = "md"
+    json = "json"
+
+
+class ScheduleFormat(StrEnum):
+    crontab = "crontab"
+    k8s = "k8s"
+
+
+class LockMode(StrEnum):
+    """S3 Object Lock modes (``LOCK_MODES`` of the store interface)."""
+
+    COMPLIANCE = "COMPLIANCE"
+    GOVERNANCE = "GOVERNANCE"
+
+
+class DemoStore(StrEnum):
+    local = "local"
+    s3 = "s3"
+
 
 ConfigOpt = Annotated[
     Path,
@@ -55,9 +107,41 @@ ConfigOpt = Annotated[
         "--config",
         "-c",
         envvar="EVIDENCE_CONFIG",
+        metavar="FILE",
         help="The evidence.toml to read (EVIDENCE_* variables override it).",
     ),
 ]
+FormatOpt = Annotated[
+    OutputFormat | None,
+    typer.Option("--format", "-f", help="text (the default) for people, json for machines."),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", hidden=True, help="The same as --format json (kept for scripts).")
+]
+OnlyOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="GLOB", help="Only streams matching this glob, e.g. 'login_history' or '*history'."
+    ),
+]
+FromOpt = Annotated[
+    str,
+    typer.Option(
+        "--from", metavar="DATE", help="Start of the period: YYYY-MM-DD (UTC) or RFC 3339."
+    ),
+]
+ToOpt = Annotated[str, typer.Option("--to", metavar="DATE", help="End of the period, exclusive.")]
+
+
+def _format(format_: OutputFormat | None, json_flag: bool) -> OutputFormat:
+    """``--format``, or its old spelling ``--json``; both, disagreeing, is a usage error."""
+    if json_flag:
+        if format_ not in (None, OutputFormat.json):
+            raise ConfigError(
+                f"--json and --format {format_} together", fix="pass one of them: --format json"
+            )
+        return OutputFormat.json
+    return format_ or OutputFormat.text
 
 
 def clock() -> datetime:
@@ -79,9 +163,10 @@ def clock() -> datetime:
 
 @dataclass
 class _Options:
-    """Root options the error boundary in :func:`main` needs after the command ran."""
+    """Root options the commands and the error boundary in :func:`main` read."""
 
     verbose: bool = False
+    quiet: bool = False
 
 
 OPTIONS = _Options()
@@ -99,16 +184,29 @@ def _root(
         bool,
         typer.Option("--verbose", "-v", help="Debug logging, and the traceback of an error."),
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Only errors and the final result: no progress, no log records."
+        ),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
+    if verbose and quiet:
+        raise ConfigError("--verbose and --quiet together", fix="pass one of them")
     OPTIONS.verbose = verbose
-    setup_logging(verbose)
+    OPTIONS.quiet = quiet
+    setup_logging(verbose, quiet)
 
 
-def _write_out(out: Path, text: str | bytes) -> None:
+def _write_out(out: Path, text: str | bytes, *, example: str = "out.txt") -> None:
     """Write what a command produced to the ``--out`` path the user named."""
+    if out.is_dir():
+        raise ConfigError(
+            f"--out {out} is a directory", fix=f"name a file in it, e.g. --out {out / example}"
+        )
     try:
         if isinstance(text, bytes):
             out.write_bytes(text)
@@ -123,35 +221,53 @@ def _write_out(out: Path, text: str | bytes) -> None:
 @app.command()
 def init(
     directory: Annotated[
-        Path, typer.Argument(help="Where to write evidence.toml and keys/.")
+        Path, typer.Argument(metavar="DIR", help="Where to write evidence.toml and keys/.")
     ] = Path("."),
     origin: Annotated[
-        str, typer.Option(help="The log's origin: a name you own, e.g. evidence.example.com/prod.")
+        str,
+        typer.Option(
+            metavar="NAME", help="The log's origin: a name you own, e.g. evidence.example.com/prod."
+        ),
     ] = "evidence.example.com/acme-prod",
-    account: Annotated[str, typer.Option(help="Your Snowflake account identifier.")] = "ACME_PROD",
+    account: Annotated[
+        str, typer.Option(metavar="ACCOUNT", help="Your Snowflake account identifier.")
+    ] = "ACME_PROD",
 ) -> None:
-    """Write a commented starter evidence.toml and a new key pair into DIRECTORY."""
+    """Write a commented starter evidence.toml and a new key pair into DIR.
+
+    Then edit the [snowflake] section (the collector's user and its key pair)
+    and run `evidence collect`. Publish the signing key's fingerprint (printed)
+    out of band for auditors.
+    """
     from das_evidence.manifests.keyring import fingerprint_of_file
     from das_evidence.starter import write_starter
 
     written = write_starter(directory, origin=origin, account=account)
-    for path in written:
-        console.print(f"wrote {path}", markup=False)
-        if path.name == "signing.pub":
-            console.print(f"  fingerprint {fingerprint_of_file(path)[0]}", markup=False)
+    pub = next(p for p in written if p.name == "signing.pub")
+    if not OPTIONS.quiet:
+        for path in written:
+            console.print(f"wrote {path}")
+        console.print(
+            f"signing key fingerprint {fingerprint_of_file(pub)[0]}: publish it out of band "
+            "for auditors (docs/OPERATIONS.md)"
+        )
     console.print(
-        "next: edit the [snowflake] section, then run `evidence collect`; publish the "
-        "fingerprint out of band (docs/OPERATIONS.md)",
-        markup=False,
+        f"next: edit the [snowflake] section of {directory / 'evidence.toml'}, "
+        "then run `evidence collect`"
     )
 
 
 @keys_app.command("generate")
 def keys_generate(
-    out: Annotated[Path, typer.Option(help="Directory for the key files.")] = Path("keys"),
+    out: Annotated[Path, typer.Option(metavar="DIR", help="Directory for the key files.")] = Path(
+        "keys"
+    ),
     origin: Annotated[
         str | None,
-        typer.Option(help="Log origin (the note key name); default: log.origin of the config."),
+        typer.Option(
+            metavar="NAME",
+            help="Log origin (the note key name); default: log.origin of the config.",
+        ),
     ] = None,
     config: ConfigOpt = Path("evidence.toml"),
     force: Annotated[bool, typer.Option(help="Overwrite existing key files.")] = False,
@@ -177,13 +293,12 @@ def keys_fingerprint(
         typer.Argument(
             help="Public key files (signing.pub, note.pub, signing.vkey); "
             "default: the configured signing keys.",
-            metavar="[PUBLIC_KEY_FILE]...",
+            metavar="FILE...",
         ),
     ] = None,
     config: ConfigOpt = Path("evidence.toml"),
-    json_out: Annotated[
-        bool, typer.Option("--json", help="Print the fingerprints as JSON.")
-    ] = False,
+    format_: FormatOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Print key fingerprints: SHA256: and the hex SHA-256 of the DER SubjectPublicKeyInfo.
 
@@ -208,7 +323,7 @@ def keys_fingerprint(
         note = PublicKey.from_ed25519_raw(note_signer.public_key_raw())
         rows.append((signer.fingerprint, "signing key", f"{signer.algorithm}, signs entries"))
         rows.append((note.fingerprint, "note key", f"{note.algorithm}, signs checkpoints"))
-    if json_out:
+    if _format(format_, json_out) is OutputFormat.json:
         print_json([{"fingerprint": f, "key": k, "what": w} for f, k, w in rows])
     else:
         for f, k, w in rows:
@@ -218,9 +333,9 @@ def keys_fingerprint(
 @keys_app.command("export-public")
 def keys_export_public(
     config: ConfigOpt = Path("evidence.toml"),
-    out: Annotated[Path, typer.Option(help="Directory for signing.pub and signing.vkey.")] = Path(
-        "keys"
-    ),
+    out: Annotated[
+        Path, typer.Option(metavar="DIR", help="Directory for signing.pub and signing.vkey.")
+    ] = Path("keys"),
 ) -> None:
     """Write signing.pub (SPKI PEM) and signing.vkey for the configured key (file or kms:).
 
@@ -248,16 +363,25 @@ def keys_export_public(
 @store_app.command("check")
 def store_check(
     uri: Annotated[
-        str | None, typer.Argument(help="s3://bucket/prefix; default: store.uri of the config.")
+        str | None,
+        typer.Argument(metavar="URI", help="s3://bucket/prefix; default: store.uri of the config."),
     ] = None,
     config: ConfigOpt = Path("evidence.toml"),
     retention_days: Annotated[
         int | None,
-        typer.Option(help="Required default retention; default: the config's shortest."),
+        typer.Option(
+            metavar="DAYS", help="Required default retention; default: the config's shortest."
+        ),
     ] = None,
-    lock_mode: Annotated[str | None, typer.Option(help="COMPLIANCE or GOVERNANCE.")] = None,
-    endpoint_url: Annotated[str | None, typer.Option(help="S3 endpoint URL.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+    lock_mode: Annotated[
+        LockMode | None,
+        typer.Option(help="The Object Lock mode required; default: the config's."),
+    ] = None,
+    endpoint_url: Annotated[
+        str | None, typer.Option(metavar="URL", help="S3 endpoint URL.")
+    ] = None,
+    format_: FormatOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Check the bucket holds evidence safely: a pass/fail list with the fix for each.
 
@@ -270,6 +394,7 @@ def store_check(
     from das_evidence.evidence_store import open_store
     from das_evidence.evidence_store.bucket_check import BucketReport, check_store
 
+    fmt = _format(format_, json_out)
     settings = load_settings(config) if (uri is None or config.exists()) else None
     target = uri or (settings.store.uri if settings else "")
     if not target.startswith("s3://"):
@@ -277,64 +402,53 @@ def store_check(
             f"{target or 'no store'}: `store check` is for s3:// stores",
             fix="pass s3://bucket/prefix, or point --config at an S3 store",
         )
-    mode = lock_mode or (settings.store.lock_mode if settings else "COMPLIANCE")
+    mode = str(lock_mode) if lock_mode else (settings.store.lock_mode if settings else "COMPLIANCE")
     days = retention_days or (settings.shortest_retention_days() if settings else 2557)
     endpoint = endpoint_url or (settings.store.endpoint_url if settings else None)
     store = open_store(target, endpoint_url=endpoint, lock_mode=mode)
     checks = check_store(store, required_retention_days=days, lock_mode=mode) or []
     report = BucketReport(tuple(checks), bucket=target.removeprefix("s3://").split("/", 1)[0])
-    if json_out:
+    if fmt is OutputFormat.json:
         print_json(report.to_json())
     else:
         for c in checks:
-            console.print(f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.detail}", markup=False)
+            if OPTIONS.quiet and c.passed:
+                continue
+            console.print(f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.detail}")
             if not c.passed and c.fix:
-                console.print(f"     fix: {c.fix}", markup=False)
+                console.print(f"     fix: {c.fix}")
     raise typer.Exit(0 if report.ok else 1)
 
 
 @app.command()
 def collect(
     config: ConfigOpt = Path("evidence.toml"),
-    only: Annotated[
-        str | None,
-        typer.Option(help="Only streams matching this glob, e.g. 'login_history' or '*history'."),
-    ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    only: OnlyOpt = None,
+    format_: FormatOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Collect every due window of every configured stream into the archive.
 
-    Each window becomes evidence files, then a signed log entry, then a new
-    checkpoint. Safe to re-run at any time: nothing due means nothing written,
-    and an interrupted run is completed by the next one.
+    The streams are the [streams.<view>] of [snowflake] and each [[dbt]]
+    project. Each window becomes evidence files, then a signed log entry, then
+    a new checkpoint. Safe to re-run at any time: nothing due means nothing
+    written, and an interrupted run is completed by the next one. A
+    configuration error (e.g. a missing private_key_file) stops the command
+    before anything is written.
     """
     from das_evidence.config import load_settings
     from das_evidence.services import Services
 
+    fmt = _format(format_, json_out)
     services = Services(load_settings(config), clock=clock)
-
-    def collect_all(on_entry: Callable[[LogEntry], None] | None = None) -> CollectReport:
-        with services:
-            return services.collect(only=only, on_entry=on_entry)
-
-    if sys.stderr.isatty() and not json_out:
-        # A person is watching: a live line per entry instead of log records.
-        with err_console.status("collecting...") as status:
-
-            def progress(entry: LogEntry) -> None:
-                p = entry.predicate
-                status.update(
-                    f"entry {entry.index}: {p['stream']} {p['window']['start']} "
-                    f"({p.get('rows', 0):,} rows)"
-                )
-
-            report = collect_all(progress)
-    else:
-        report = collect_all()
-    if json_out:
+    with services, progress_bar("collect", enabled=not OPTIONS.quiet) as progress:
+        report = services.collect(only=only, progress=progress)
+    if fmt is OutputFormat.json:
         print_json(report.to_json())
     else:
         for s in report.streams:
+            if OPTIONS.quiet and not s.error:
+                continue
             state = "failed" if s.error else "ok"
             console.print(
                 f"{s.stream}: {state}, {len(s.entries)} new entries, {s.rows} rows, {s.bytes} bytes"
@@ -348,9 +462,10 @@ def collect(
 def run_cmd(
     config: ConfigOpt = Path("evidence.toml"),
     schedule: Annotated[
-        str | None, typer.Option(help="Only the streams of this named schedule.")
+        str | None,
+        typer.Option(metavar="NAME", help="Only the streams of this [schedules.<name>]."),
     ] = None,
-    only: Annotated[str | None, typer.Option(help="Only streams matching this glob.")] = None,
+    only: OnlyOpt = None,
 ) -> None:
     """The cron entry point: collect, seal, verify what was appended, print one JSON line.
 
@@ -391,25 +506,40 @@ def run_cmd(
 @app.command()
 def verify(
     target: Annotated[
-        str, typer.Argument(help="An archive directory, file:// URI, or s3://bucket/prefix.")
+        str,
+        typer.Argument(
+            metavar="TARGET",
+            help="An archive directory, file:// URI, s3://bucket/prefix, or a pack .zip.",
+        ),
     ],
     pub: Annotated[
         list[Path],
-        typer.Option(help="Trusted public key (SPKI PEM) of the entry signer; repeatable."),
+        typer.Option(
+            metavar="FILE", help="Trusted public key (SPKI PEM) of the entry signer; repeatable."
+        ),
     ],
     vkey: Annotated[
         str | None,
-        typer.Option(help="Note verifier key (name+hex8+base64), or a file holding it."),
+        typer.Option(
+            metavar="KEY", help="Note verifier key (name+hex8+base64), or a file holding it."
+        ),
     ] = None,
-    origin: Annotated[str | None, typer.Option(help="The log origin to expect.")] = None,
+    origin: Annotated[
+        str | None, typer.Option(metavar="NAME", help="The log origin to expect.")
+    ] = None,
     endpoint_url: Annotated[
         str | None,
-        typer.Option(help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS)."),
+        typer.Option(
+            metavar="URL",
+            help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS).",
+        ),
     ] = None,
     lock_mode: Annotated[
-        str, typer.Option(help="The Object Lock mode every S3 object must have.")
-    ] = "COMPLIANCE",
-    json_out: Annotated[bool, typer.Option("--json", help="Print findings as JSON.")] = False,
+        LockMode,
+        typer.Option(help="The Object Lock mode every S3 object must have."),
+    ] = LockMode.COMPLIANCE,
+    format_: FormatOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Check every entry, signature, evidence file, checkpoint and window of TARGET.
 
@@ -423,10 +553,18 @@ def verify(
     """
     from das_evidence.verify import verify_target
 
-    report = verify_target(
-        target, pubs=pub, vkey=vkey, origin=origin, endpoint_url=endpoint_url, lock_mode=lock_mode
-    )
-    if json_out:
+    fmt = _format(format_, json_out)
+    with progress_bar("verify", enabled=not OPTIONS.quiet) as progress:
+        report = verify_target(
+            target,
+            pubs=pub,
+            vkey=vkey,
+            origin=origin,
+            endpoint_url=endpoint_url,
+            lock_mode=str(lock_mode),
+            progress=progress,
+        )
+    if fmt is OutputFormat.json:
         print_json(report.to_json())
     else:
         for f in report.findings:
@@ -455,22 +593,38 @@ def _day(value: str, flag: str) -> datetime:
     return t.astimezone(UTC)
 
 
+_FRAMEWORKS = ("soc2", "hipaa", "soc2,hipaa")
+
+
+def _frameworks(controls: str) -> tuple[str, ...]:
+    frameworks = tuple(sorted({c.strip().lower() for c in controls.split(",") if c.strip()}))
+    if not frameworks or not set(frameworks) <= {"soc2", "hipaa"}:
+        raise ConfigError(f"--controls {controls!r}", fix="use soc2, hipaa or soc2,hipaa")
+    return frameworks
+
+
 @app.command()
 def pack(
-    from_: Annotated[str, typer.Option("--from", help="Start of the period (YYYY-MM-DD, UTC).")],
-    to: Annotated[str, typer.Option("--to", help="End of the period, exclusive.")],
-    out: Annotated[Path, typer.Option(help="Where to write the pack.")] = Path("pack.zip"),
-    only: Annotated[
-        str | None, typer.Option(help="Only streams matching this glob, e.g. 'snowflake/*'.")
-    ] = None,
+    from_: FromOpt,
+    to: ToOpt,
+    out: Annotated[Path, typer.Option(metavar="FILE", help="Where to write the pack.")] = Path(
+        "pack.zip"
+    ),
+    only: OnlyOpt = None,
     controls: Annotated[
-        str, typer.Option(help="Frameworks for the control mapping: soc2, hipaa or both.")
+        str,
+        typer.Option(
+            metavar="|".join(_FRAMEWORKS),
+            autocompletion=lambda: list(_FRAMEWORKS),
+            help="Frameworks for the control mapping: soc2, hipaa or both.",
+        ),
     ] = "soc2,hipaa",
     allow_gaps: Annotated[
         bool, typer.Option(help="Build even if windows are missing; list them in the report.")
     ] = False,
     config: ConfigOpt = Path("evidence.toml"),
-    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    format_: FormatOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Build a signed auditor pack for a period: evidence, proofs, report, OSCAL, VERIFY.md.
 
@@ -478,31 +632,35 @@ def pack(
     checks it offline with `evidence verify pack.zip --pub keys/signing.pub`, or by
     hand with sha256sum and openssl (VERIFY.md inside). The same selection always
     gives a byte-identical zip. A period the archive does not fully cover is an
-    error naming the missing windows, unless --allow-gaps.
+    error naming the missing windows (exit 1), unless --allow-gaps; a period
+    with no entries at all is an empty selection (exit 2). The report's checks
+    run with the [checks] settings of the config.
     """
     from das_evidence.config import load_settings
     from das_evidence.reports.bundle import report_files
     from das_evidence.reports.pack import build_pack
     from das_evidence.services import Services
 
-    frameworks = tuple(sorted({c.strip().lower() for c in controls.split(",") if c.strip()}))
-    if not frameworks or not set(frameworks) <= {"soc2", "hipaa"}:
-        raise ConfigError(f"--controls {controls!r}", fix="use soc2, hipaa or soc2,hipaa")
+    fmt = _format(format_, json_out)
+    frameworks = _frameworks(controls)
     settings = load_settings(config)
     services = Services(settings, clock=clock)
     signer, note_signer = services.signers()
-    result = build_pack(
-        services.store(),
-        origin=settings.log.origin,
-        signer=signer,
-        note_signer=note_signer,
-        start=_day(from_, "--from"),
-        end=_day(to, "--to"),
-        out=out,
-        only=only,
-        allow_gaps=allow_gaps,
-        extras=report_files(frameworks, checks=settings.checks),
-    )
+    start, end = _day(from_, "--from"), _day(to, "--to")
+    with progress_bar("pack", enabled=not OPTIONS.quiet) as progress:
+        result = build_pack(
+            services.store(),
+            origin=settings.log.origin,
+            signer=signer,
+            note_signer=note_signer,
+            start=start,
+            end=end,
+            out=out,
+            only=only,
+            allow_gaps=allow_gaps,
+            extras=report_files(frameworks, checks=settings.checks),
+            progress=progress,
+        )
     summary = {
         "pack": str(result.path),
         "entries": result.entries,
@@ -511,7 +669,7 @@ def pack(
         "gaps": [g.to_json() for g in result.gaps],
         "checks": result.checks,
     }
-    if json_out:
+    if fmt is OutputFormat.json:
         print_json(summary)
     else:
         console.print(
@@ -524,37 +682,43 @@ def pack(
 
 @app.command()
 def report(
-    from_: Annotated[str, typer.Option("--from", help="Start of the period (YYYY-MM-DD, UTC).")],
-    to: Annotated[str, typer.Option("--to", help="End of the period, exclusive.")],
-    format_: Annotated[str, typer.Option("--format", help="html, md or json.")] = "html",
+    from_: FromOpt,
+    to: ToOpt,
+    format_: Annotated[
+        ReportFormat, typer.Option("--format", "-f", help="The report's format.")
+    ] = ReportFormat.html,
     out: Annotated[
-        Path | None, typer.Option(help="Write to this file instead of standard output.")
+        Path | None,
+        typer.Option(metavar="FILE", help="Write to this file instead of standard output."),
     ] = None,
-    only: Annotated[str | None, typer.Option(help="Only streams matching this glob.")] = None,
+    only: OnlyOpt = None,
     config: ConfigOpt = Path("evidence.toml"),
 ) -> None:
     """Run the control checks over a period of the archive and render the report.
 
     The same report, with OSCAL results and everything an auditor needs to
     check it, is inside every pack (`evidence pack`); this command is for a
-    quick look at the archive.
+    quick look at the archive. The checks run with the [checks] settings of
+    the config. A period with no entries is an empty selection (exit 2).
     """
     from das_evidence.config import load_settings
     from das_evidence.reports.bundle import report_documents, run_checks_for
     from das_evidence.reports.evidence import from_archive
     from das_evidence.reports.pack import select
     from das_evidence.reports.render import render_html, render_json, render_markdown
-
-    renderers = {"html": render_html, "md": render_markdown, "json": render_json}
-    if format_ not in renderers:
-        raise ConfigError(f"--format {format_!r}", fix="use html, md or json")
     from das_evidence.services import Services
 
+    renderers = {
+        ReportFormat.html: render_html,
+        ReportFormat.md: render_markdown,
+        ReportFormat.json: render_json,
+    }
     settings = load_settings(config)
     services = Services(settings, clock=clock)
     start, end = _day(from_, "--from"), _day(to, "--to")
+    selection = select(services.archive(), start, end, only)
+    selection.require_entries()
     evidence = from_archive(services.store(), settings.log.origin, start, end, only)
-    gaps = select(services.archive(), start, end, only).gaps
     now = clock()
     results = run_checks_for(evidence, now, settings.checks)
     docs = report_documents(
@@ -562,7 +726,7 @@ def report(
         results,
         origin=settings.log.origin,
         generated_at=now.replace(microsecond=0),
-        gaps=gaps,
+        gaps=selection.gaps,
         title=f"Evidence report {settings.log.origin}: {start.date()} to {end.date()}",
         checks=settings.checks,
     )
@@ -570,22 +734,23 @@ def report(
     if out is None:
         sys.stdout.write(text)
     else:
-        _write_out(out, text)
+        _write_out(out, text, example=f"report.{format_}")
         console.print(f"wrote {out}")
 
 
 @app.command()
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="Where to put the demo.")] = Path(
-        "evidence-demo"
-    ),
-    days: Annotated[int, typer.Option(help="Days of activity to seed.")] = 7,
+    directory: Annotated[
+        Path, typer.Option("--dir", metavar="DIR", help="Where to put the demo.")
+    ] = Path("evidence-demo"),
+    days: Annotated[int, typer.Option(metavar="N", help="Days of activity to seed.")] = 7,
     access_rows_per_day: Annotated[
-        int, typer.Option(help="ACCESS_HISTORY rows per seeded day.")
+        int, typer.Option(metavar="N", help="ACCESS_HISTORY rows per seeded day.")
     ] = 8000,
     store: Annotated[
-        str, typer.Option(help="local: a directory; s3: a local moto_server with Object Lock.")
-    ] = "local",
+        DemoStore,
+        typer.Option(help="local: a directory; s3: a local moto_server with Object Lock."),
+    ] = DemoStore.local,
 ) -> None:
     """Run the whole product on a local fake Snowflake: seed, collect, verify, summarise."""
     import importlib.util
@@ -597,33 +762,36 @@ def demo(
         )
     from das_evidence.demo.run import run_demo
 
-    if store not in ("local", "s3"):
-        raise ConfigError(f"--store {store!r}", fix="use --store local or --store s3")
     code = run_demo(
-        directory, days=days, access_rows_per_day=access_rows_per_day, clock=clock, store=store
+        directory, days=days, access_rows_per_day=access_rows_per_day, clock=clock, store=str(store)
     )
     raise typer.Exit(code)
 
 
-schedule_app = typer.Typer(
-    help="Render the named schedules for cron or Kubernetes.", no_args_is_help=True
-)
+schedule_app = _typer("Render the named schedules for cron or Kubernetes.")
 app.add_typer(schedule_app, name="schedule")
 
 
 @app.command()
 def status(
     config: ConfigOpt = Path("evidence.toml"),
-    json_out: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    only: OnlyOpt = None,
+    format_: Annotated[
+        StatusFormat | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="text (the default), json, or Prometheus text exposition "
+            "(for node_exporter's textfile collector).",
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
     prometheus: Annotated[
         bool,
-        typer.Option(
-            "--prometheus",
-            help="Print Prometheus text exposition (for node_exporter's textfile collector).",
-        ),
+        typer.Option("--prometheus", hidden=True, help="The same as --format prometheus."),
     ] = False,
 ) -> None:
-    """How far behind each stream is. Exit 1 if any stream is stale.
+    """How far behind each stream is; exit 1 if one is stale.
 
     A stream is stale when the end of its newest window is further back than its
     objective ([status] objective, plus the stream's own latency, or as set in
@@ -637,17 +805,30 @@ def status(
         render_table,
     )
 
-    if json_out and prometheus:
-        raise ConfigError("--json and --prometheus together", fix="pass one of them")
+    given = {StatusFormat.json: json_out, StatusFormat.prometheus: prometheus}
+    chosen = {f for f, flag in given.items() if flag} | ({format_} if format_ else set())
+    if len(chosen) > 1:
+        raise ConfigError(
+            "more than one output format: " + " and ".join(sorted(chosen)),
+            fix="pass one --format: text, json or prometheus",
+        )
+    fmt = chosen.pop() if chosen else StatusFormat.text
     from das_evidence.config import load_settings
     from das_evidence.schedules.runner import status_report
     from das_evidence.services import Services
 
     settings = load_settings(config)
     report = status_report(
-        Services(settings, clock=clock), clock(), load_last_run(settings.status.last_run_file)
+        Services(settings, clock=clock),
+        clock(),
+        load_last_run(settings.status.last_run_file),
+        only=only,
     )
-    render = render_json if json_out else render_prometheus if prometheus else render_table
+    render = {
+        StatusFormat.text: render_table,
+        StatusFormat.json: render_json,
+        StatusFormat.prometheus: render_prometheus,
+    }[fmt]
     sys.stdout.write(render(report))
     sys.stdout.flush()
     raise typer.Exit(report.exit_code)
@@ -655,29 +836,41 @@ def status(
 
 @schedule_app.command("render")
 def schedule_render(
-    format_: Annotated[str, typer.Option("--format", help="crontab or k8s.")] = "crontab",
+    format_: Annotated[
+        ScheduleFormat, typer.Option("--format", "-f", help="What to print.")
+    ] = ScheduleFormat.crontab,
     config: ConfigOpt = Path("evidence.toml"),
     config_path: Annotated[
         str | None,
         typer.Option(
-            help="crontab: the config path the cron line passes; default: --config, absolute."
+            metavar="PATH",
+            help="crontab: the config path the cron line passes; default: --config, absolute.",
         ),
     ] = None,
-    command: Annotated[str, typer.Option(help="crontab: the evidence executable.")] = "evidence",
-    image: Annotated[str | None, typer.Option(help="k8s: the container image (required).")] = None,
+    command: Annotated[
+        str, typer.Option(metavar="PATH", help="crontab: the evidence executable.")
+    ] = "evidence",
+    image: Annotated[
+        str | None, typer.Option(metavar="IMAGE", help="k8s: the container image (required).")
+    ] = None,
     config_volume: Annotated[
         str,
         typer.Option(
             "--config-secret",
+            metavar="NAME",
             help="k8s: the Secret holding evidence.toml (and key files beside it).",
         ),
     ] = "evidence-config",
-    namespace: Annotated[str, typer.Option(help="k8s: the CronJobs' namespace.")] = "evidence",
+    namespace: Annotated[
+        str, typer.Option(metavar="NAME", help="k8s: the CronJobs' namespace.")
+    ] = "evidence",
     service_account: Annotated[
-        str | None, typer.Option(help="k8s: the pods' service account (e.g. for IRSA).")
+        str | None,
+        typer.Option(metavar="NAME", help="k8s: the pods' service account (e.g. for IRSA)."),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Write to this file instead of standard output.")
+        Path | None,
+        typer.Option(metavar="FILE", help="Write to this file instead of standard output."),
     ] = None,
 ) -> None:
     """Print the [schedules.<name>] of the config as crontab lines or Kubernetes CronJobs.
@@ -690,11 +883,11 @@ def schedule_render(
 
     settings = load_settings(config)
     schedules = schedules_from(settings.schedules)
-    if format_ == "crontab":
+    if format_ is ScheduleFormat.crontab:
         text = render_crontab(
             schedules, command=command, config_path=config_path or str(config.resolve())
         )
-    elif format_ == "k8s":
+    else:
         if not image:
             raise ConfigError(
                 "--format k8s needs --image", fix="pass --image registry/das-evidence:<version>"
@@ -706,12 +899,11 @@ def schedule_render(
             namespace=namespace,
             service_account=service_account,
         )
-    else:
-        raise ConfigError(f"--format {format_!r}", fix="use --format crontab or --format k8s")
     if out is None:
         sys.stdout.write(text)
     else:
-        _write_out(out, text)
+        example = "crontab" if format_ is ScheduleFormat.crontab else "k8s.yaml"
+        _write_out(out, text, example=example)
         console.print(f"wrote {out}")
 
 
@@ -725,7 +917,7 @@ def _show(e: EvidenceError) -> None:
     it wraps) only with --verbose."""
     _traceback(e)
     prefix = "" if isinstance(e, InternalError) else "error: "  # it says "internal error:"
-    err_console.print(f"{prefix}{e}", markup=False, highlight=False)
+    err_console.print(f"{prefix}{e}")
 
 
 def _show_bug(e: Exception) -> InternalError:
@@ -733,16 +925,36 @@ def _show_bug(e: Exception) -> InternalError:
     --verbose."""
     _traceback(e)
     bug = InternalError.from_exception(e, traceback_shown=OPTIONS.verbose)
-    err_console.print(bug.message, markup=False, highlight=False)
+    err_console.print(bug.message)
     return bug
+
+
+def _no_type(ctx: Any) -> None:
+    return None
+
+
+def _plain_arguments(command: Any) -> Any:
+    """Show each argument by its metavar alone (TARGET, DIR), as options are: typer
+    prints its Python type beside it (``<str>``, ``<path>``)."""
+    for param in command.params:
+        if param.param_type_name == "argument" and param.metavar:
+            param.display_type_rich = _no_type
+    for sub in getattr(command, "commands", {}).values():
+        _plain_arguments(sub)
+    return command
+
+
+def command() -> Any:
+    """The click command tree of ``evidence``, as :func:`main` runs it (and tests walk it)."""
+    return _plain_arguments(typer.main.get_command(app))
 
 
 def main() -> None:
     """Entry point and the one error boundary: click handles usage errors (exit 2),
     product errors exit with their own code, anything else is a bug (exit 4)."""
-    OPTIONS.verbose = False
+    OPTIONS.verbose = OPTIONS.quiet = False
     try:
-        app()
+        command()(prog_name="evidence")
     except EvidenceError as e:
         _show(e)
         sys.exit(e.exit_code)

@@ -1,16 +1,25 @@
-"""Rendering for the CLI: logging set-up and JSON output."""
+"""Rendering for the CLI: logging set-up, progress on a terminal, and JSON output.
+
+Both consoles print text as it is: markup is off, so a path, a stream name or
+an error message with ``[brackets]`` in it is never read as a Rich style.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
 
-console = Console(stderr=False, highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(stderr=False, highlight=False, soft_wrap=True, markup=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+#: ``progress(done, total, what)``: the callback library code takes for long work.
+ProgressFn = Callable[[int, int, str], None]
 
 
 class JsonLines(logging.Formatter):
@@ -35,16 +44,20 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def setup_logging(verbose: bool = False) -> None:
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """Log records to stderr: Rich on a terminal, JSON lines otherwise.
+
+    ``quiet`` keeps only errors; ``verbose`` adds debug records.
+    """
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
-    level = logging.DEBUG if verbose else logging.INFO
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
     handler: logging.Handler
     if sys.stderr.isatty():
         from rich.logging import RichHandler
 
-        handler = RichHandler(console=err_console, show_path=False, show_time=False)
+        handler = RichHandler(console=err_console, show_path=False, show_time=False, markup=False)
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonLines(tracebacks=verbose))
@@ -53,7 +66,43 @@ def setup_logging(verbose: bool = False) -> None:
     root.setLevel(level)
     # The connector and the fake server are chatty at INFO.
     for noisy in ("snowflake", "fakesnow", "uvicorn", "botocore", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, level))
+
+
+@contextmanager
+def progress_bar(title: str, *, enabled: bool = True) -> Iterator[ProgressFn | None]:
+    """A progress bar on stderr while the block runs, when stderr is a terminal.
+
+    Yields the callback to hand to the library, or None (no terminal, or not
+    ``enabled``, e.g. ``--quiet``): nothing is drawn where no one watches, and
+    the bar is gone when the block ends.
+    """
+    if not enabled or not err_console.is_terminal:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(
+        TextColumn(title, markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}", markup=False),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("", total=None)
+
+        def update(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total or None, description=what)
+
+        yield update
 
 
 def print_json(obj: Any) -> None:

@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,15 +21,23 @@ if TYPE_CHECKING:
 
     from das_evidence.query.engine import ViewInfo
 
-FORMATS = ("text", "json", "csv")
 #: Rows the text table shows when no --limit is given: a terminal is not for 56,000 rows.
 TEXT_ROWS = 1000
+
+
+class SqlFormat(StrEnum):
+    """How ``evidence sql`` prints rows."""
+
+    text = "text"
+    json = "json"
+    csv = "csv"
 
 
 def sql(
     query: Annotated[
         str | None,
         typer.Argument(
+            metavar="SQL",
             help='The SQL, e.g. "SELECT * FROM login_history LIMIT 5" (SQL that starts '
             "with -- goes after a lone --, or in --file).",
         ),
@@ -38,6 +47,7 @@ def sql(
         typer.Option(
             "--file",
             "-f",
+            metavar="FILE",
             help="Read the SQL from this file ('-': standard input) instead of the argument.",
         ),
     ] = None,
@@ -46,14 +56,19 @@ def sql(
         typer.Option(
             "--config",
             "-c",
+            metavar="FILE",
             envvar="EVIDENCE_CONFIG",
             help="The evidence.toml naming the archive (EVIDENCE_* variables override it).",
         ),
     ] = Path("evidence.toml"),
-    format_: Annotated[str, typer.Option("--format", help="text, json or csv.")] = "text",
+    format_: Annotated[
+        SqlFormat, typer.Option("--format", help="text (a table), json (rows) or csv.")
+    ] = SqlFormat.text,
     limit: Annotated[
         int | None,
-        typer.Option(min=0, help=f"At most this many rows (text: {TEXT_ROWS} unless given)."),
+        typer.Option(
+            min=0, metavar="N", help=f"At most this many rows (text: {TEXT_ROWS} unless given)."
+        ),
     ] = None,
     list_: Annotated[
         bool, typer.Option("--list", help="List the views with their rows and columns.")
@@ -69,13 +84,17 @@ def sql(
     pub: Annotated[
         list[Path] | None,
         typer.Option(
+            metavar="FILE",
             help="--verified: trusted entry-signer public key (SPKI PEM), repeatable; "
-            "default: the configured signer's."
+            "default: the configured signer's.",
         ),
     ] = None,
     vkey: Annotated[
         str | None,
-        typer.Option(help="--verified with --pub: the note verifier key, or a file holding it."),
+        typer.Option(
+            metavar="KEY",
+            help="--verified with --pub: the note verifier key, or a file holding it.",
+        ),
     ] = None,
 ) -> None:
     """Query the archive in place with SQL (polars SQL), one view per stream.
@@ -107,8 +126,6 @@ def sql(
     from das_evidence.query.engine import ArchiveSql
     from das_evidence.services import Services
 
-    if format_ not in FORMATS:
-        raise ConfigError(f"--format {format_!r}", fix="use text, json or csv")
     if file is not None:
         if query is not None:
             raise ConfigError("a query and --file together", fix="pass one of them")

@@ -123,6 +123,26 @@ def select(collectors: Sequence[Collector], only: str | Sequence[str] | None) ->
     return [c for c in collectors if stream_matches(c.stream, only)]
 
 
+def _tell(
+    on_entry: Callable[[LogEntry], None] | None,
+    progress: Callable[[int, int, str], None] | None,
+    done: int,
+    total: int,
+) -> Callable[[LogEntry], None] | None:
+    """One entry callback for both listeners: the caller's, and a progress line."""
+    if progress is None:
+        return on_entry
+
+    def heard(entry: LogEntry) -> None:
+        p = entry.predicate
+        rows = sum(int(f.get("rows", 0)) for f in p.get("files", []))
+        progress(done, total, f"{p['stream']} {p['window']['start']}: {rows:,} rows")
+        if on_entry:
+            on_entry(entry)
+
+    return heard
+
+
 class Runner:
     def __init__(
         self,
@@ -146,18 +166,25 @@ class Runner:
         self,
         collectors: Sequence[Collector],
         on_entry: Callable[[LogEntry], None] | None = None,
+        progress: Callable[[int, int, str], None] | None = None,
     ) -> CollectReport:
+        """Collect each collector's due windows; ``on_entry`` hears of each new entry,
+        ``progress(streams done, streams, what)`` of each stream and entry."""
         # A crash after an entry but before its checkpoint left an unsealed tail.
         self.archive.seal(self.note_signer)
         report = CollectReport()
         now = self.clock()
-        for collector in collectors:
+        total = len(collectors)
+        for done, collector in enumerate(collectors):
             result = StreamResult(collector.stream)
             report.streams.append(result)
+            if progress:
+                progress(done, total, collector.stream)
+            heard = _tell(on_entry, progress, done, total)
             try:
-                self._run_stream(collector, now, result, on_entry)
+                self._run_stream(collector, now, result, heard)
                 if self.reconcile is not None and isinstance(collector, Reconcilable):
-                    self._reconcile(collector, now, result, on_entry)
+                    self._reconcile(collector, now, result, heard)
             except EvidenceError as e:
                 log.error("stream %s failed: %s", collector.stream, e)
                 log.debug("stream %s failed", collector.stream, exc_info=True)
@@ -171,6 +198,8 @@ class Runner:
                     f"{collector.stream} failed unexpectedly (a bug): {type(e).__name__}: {e}",
                     fix="rerun with --verbose for the traceback and report it",
                 )
+        if progress:
+            progress(total, total, "done")
         return report
 
     def _run_stream(

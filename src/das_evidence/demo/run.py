@@ -27,7 +27,7 @@ from das_evidence.streams import StreamId
 from das_evidence.verify import verify_target
 
 # The demo talks to a person on a terminal; the CLI's own console is not imported here.
-console = Console(highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True, markup=False)
 
 # The dbt artifacts of the test fixture project, when run from a checkout.
 DBT_TARGET = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "dbt" / "target"

@@ -196,30 +196,55 @@ class LocalStore(EvidenceStore):
 
     @contextmanager
     def lock(self, timeout: float = 600.0) -> Iterator[None]:
-        """An exclusive flock on ``.lock``: concurrent collects wait their turn."""
+        """An exclusive flock on ``.lock``: concurrent collects wait their turn.
+
+        The lock file is removed on release, so a run leaves nothing behind. A
+        waiter may have opened the file just before that; having got the flock
+        it checks that ``.lock`` is still the file it locked, and opens it anew
+        if not.
+        """
         path = self.root / ".lock"
+        deadline = time.monotonic() + timeout
+        fd = self._acquire(path, deadline, timeout)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise self._fail("lock", path, e) from e
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise StoreError(
-                            f"another run has held the lock on {self.root} for {timeout:.0f} s",
-                            fix="wait for it to finish, or check for a hung process",
-                        ) from None
-                    time.sleep(0.2)
-                except OSError as e:
-                    raise self._fail("lock", path, e) from e
             yield
         finally:
+            with contextlib.suppress(OSError):  # a leftover .lock is harmless: no one holds it
+                path.unlink()
             os.close(fd)  # closing releases the lock
+
+    def _acquire(self, path: Path, deadline: float, timeout: float) -> int:
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise self._fail("lock", path, e) from e
+            try:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            raise StoreError(
+                                f"another run has held the lock on {self.root} for {timeout:.0f} s",
+                                fix="wait for it to finish, or check for a hung process",
+                            ) from None
+                        time.sleep(0.2)
+                    except OSError as e:
+                        raise self._fail("lock", path, e) from e
+                try:
+                    same = os.path.samestat(os.fstat(fd), os.stat(path))
+                except FileNotFoundError:
+                    same = False  # the holder removed it as it let go
+                except OSError as e:
+                    raise self._fail("lock", path, e) from e
+                if same:
+                    return fd
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
 
     def replace_checkpoint(self, data: bytes, *, if_match: str | object | None = ANY) -> str:
         final = self._path(CHECKPOINT_KEY)

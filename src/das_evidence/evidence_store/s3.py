@@ -31,6 +31,7 @@ from das_evidence.aws import (
     BotoCoreError,
     ClientError,
     error_code,
+    explain,
     http_status,
     make_client,
 )
@@ -146,12 +147,13 @@ class S3Store(EvidenceStore):
     def _unprefix(self, full: str) -> str:
         return full[len(self.prefix) + 1 :] if self.prefix else full
 
+    def _where(self, key: str) -> str:
+        """Where a call went, for a message: never validates (the call's failure is the news)."""
+        return f"s3://{self.bucket}/" + "/".join(p for p in (self.prefix, key.strip("/")) if p)
+
     def _fail(self, action: str, key: str, e: Exception) -> StoreError:
-        detail = f"{_code(e)}: {e}" if isinstance(e, ClientError) else str(e)
-        return StoreError(
-            f"S3 {action} s3://{self.bucket}/{self._k(key)} failed: {detail}",
-            fix="check credentials, the endpoint and the bucket; the next run retries",
-        )
+        cause, fix = explain(e)
+        return StoreError(f"S3 {action} {self._where(key)} failed: {cause}", fix=fix)
 
     # -- writes -------------------------------------------------------------
 
@@ -344,7 +346,7 @@ class S3Store(EvidenceStore):
             ):
                 keys.extend(self._unprefix(o["Key"]) for o in page.get("Contents", []))
         except (ClientError, BotoCoreError) as e:
-            raise self._fail("LIST", prefix or "/", e) from None
+            raise self._fail("LIST", prefix, e) from None
         if prefix and not prefix.endswith("/"):
             keys = [k for k in keys if k.startswith(prefix)]
         yield from sorted(keys)
@@ -377,7 +379,7 @@ class S3Store(EvidenceStore):
                         )
                     )
         except (ClientError, BotoCoreError) as e:
-            raise self._fail("LIST VERSIONS", "/", e) from None
+            raise self._fail("LIST VERSIONS", "", e) from None
         return out
 
     def bucket_settings(self) -> BucketSettings:

@@ -8,13 +8,41 @@ signers, which a later version adds behind the same interfaces.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from das_evidence.errors import ConfigError, KeyFileError
 from das_evidence.manifests.note import VerifierKey
 from das_evidence.manifests.signers import Ed25519Signer, NoteSigner, Signer, generate_ed25519_key
+
+log = logging.getLogger(__name__)
+
+# Read by others, or writable by anyone but the owner. Group read alone is allowed:
+# Kubernetes mounts the config Secret 0440 for the pod's fsGroup (deploy/k8s/).
+_EXPOSED = stat.S_IROTH | stat.S_IWOTH | stat.S_IWGRP
+
+
+def warn_if_exposed(path: Path, what: str) -> None:
+    """Warn, naming the file and the fix, when a secret key file is open to other users.
+
+    A warning, not a refusal: the key still works, and refusing would stop
+    evidence collection over a permission; every run says so until it is fixed.
+    """
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return  # reading the key reports a missing or unreadable file
+    if mode & _EXPOSED:
+        log.warning(
+            "%s %s has mode %04o: other users can read or change it; run `chmod 600 %s`",
+            what,
+            path,
+            mode,
+            path,
+        )
 
 
 def load_signers(
@@ -46,8 +74,11 @@ def load_signers(
         client = make_client("kms", endpoint_url=endpoint_url, region=arn_region or region)
         return kms_signers(key_ref, note_key_ref, origin, client)
     signer_ = Ed25519Signer.from_file(key_ref, origin)
+    warn_if_exposed(Path(key_ref), "signing key")
     if note_key_ref is not None and note_key_ref != key_ref:
-        return signer_, Ed25519Signer.from_file(note_key_ref, origin)
+        note_signer = Ed25519Signer.from_file(note_key_ref, origin)
+        warn_if_exposed(Path(note_key_ref), "note signing key")
+        return signer_, note_signer
     return signer_, signer_
 
 
@@ -119,6 +150,7 @@ def load_hmac_key(path: Path) -> bytes:
         ) from None
     if len(key) < 16:
         raise KeyFileError(f"redaction key {path} is shorter than 16 bytes", fix="use 32 bytes")
+    warn_if_exposed(path, "redaction key")
     return key
 
 

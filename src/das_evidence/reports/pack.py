@@ -27,6 +27,7 @@ from das_evidence.errors import (
     EvidenceError,
     GapError,
     InternalError,
+    NothingSelectedError,
     ReportError,
     VerificationError,
 )
@@ -79,6 +80,17 @@ class Selection:
     def streams(self) -> list[str]:
         return sorted({str(e.predicate["stream"]) for e in self.entries})
 
+    def require_entries(self) -> None:
+        """The one empty-selection rule (:class:`NothingSelectedError`, exit 2)."""
+        if self.entries:
+            return
+        raise NothingSelectedError(
+            f"nothing selected: no entries in [{rfc3339(self.start)}, {rfc3339(self.end)})"
+            + (f" for streams matching {self.only!r}" if self.only else ""),
+            fix="choose a period and streams the archive has: `evidence status` lists each "
+            "stream and the end of its newest window",
+        )
+
 
 def _windowed(entry: LogEntry) -> bool:
     w = entry.predicate["window"]
@@ -121,10 +133,15 @@ def sha256sums(files: Mapping[str, bytes]) -> bytes:
     return "".join(lines).encode()
 
 
-def write_zip(files: Mapping[str, bytes], out: Path) -> None:
+def write_zip(
+    files: Mapping[str, bytes],
+    out: Path,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> None:
     """Deterministic zip, written to a temporary file and renamed into place.
 
     Raises :class:`ConfigError` when ``out`` cannot be written.
+    ``progress(written, total, what)`` hears of each file.
     """
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +150,9 @@ def write_zip(files: Mapping[str, bytes], out: Path) -> None:
         raise _unwritable(out, e) from e
     try:
         with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w") as z:
-            for name in sorted(files):
+            for done, name in enumerate(sorted(files)):
+                if progress:
+                    progress(done, len(files), "writing files")
                 info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
@@ -141,6 +160,8 @@ def write_zip(files: Mapping[str, bytes], out: Path) -> None:
                 z.writestr(info, files[name], compresslevel=9)
         os.chmod(tmp, 0o644)  # a pack is meant to be handed out
         os.replace(tmp, out)
+        if progress:
+            progress(len(files), len(files), "writing files")
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError):
@@ -179,18 +200,18 @@ def build_pack(
     only: str | None = None,
     allow_gaps: bool = False,
     extras: ReportHook | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> PackResult:
-    """Write the pack for ``[start, end)`` to ``out``; nothing is written on any error."""
+    """Write the pack for ``[start, end)`` to ``out``; nothing is written on any error.
+
+    ``progress(done, total, what)`` hears of each file read from the store and
+    each file written into the zip.
+    """
     archive = ArchiveLog(store, origin)
     if archive.size == 0:
         raise ReportError(f"the archive {store.uri} has no entries", fix="run `evidence collect`")
     sel = select(archive, start, end, only)
-    if not sel.entries:
-        raise GapError(
-            f"no entries in [{rfc3339(start)}, {rfc3339(end)})"
-            + (f" for streams matching {only!r}" if only else ""),
-            fix="check the period and --only against `evidence verify --json` stats",
-        )
+    sel.require_entries()
     if sel.gaps and not allow_gaps:
         listing = "\n  ".join(str(g) for g in sel.gaps)
         raise GapError(
@@ -220,7 +241,11 @@ def build_pack(
     tree = MerkleTree([e.leaf for e in archive.entries])
 
     files: dict[str, bytes] = {"checkpoint": checkpoint}
+    read, to_read = 0, sum(1 + len(e.statement.subjects) for e in sel.entries)
     for entry in sel.entries:
+        if progress:
+            progress(read, to_read, "reading evidence")
+        read += 1 + len(entry.statement.subjects)
         key = entry_key(entry.index)
         name = key.removeprefix("log/")
         files[name] = store.get(key)
@@ -267,7 +292,7 @@ def build_pack(
     sums = sha256sums(files)
     files["SHA256SUMS"] = sums
     files["SHA256SUMS.sig"] = signer.sign(sums)
-    write_zip(files, out)
+    write_zip(files, out, progress)
     return PackResult(
         out,
         len(sel.entries),

@@ -19,7 +19,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from das_evidence.config import Settings
-from das_evidence.errors import ConfigError, EvidenceError, FormatError, InternalError
+from das_evidence.errors import (
+    ConfigError,
+    EvidenceError,
+    FormatError,
+    InternalError,
+    NothingSelectedError,
+)
 from das_evidence.evidence_store.interface import CHECKPOINT_KEY
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.log import ArchiveLog
@@ -34,7 +40,7 @@ from das_evidence.schedules.status import (
     write_last_run,
 )
 from das_evidence.services import Services
-from das_evidence.streams import HISTORY_STREAMS, StreamId
+from das_evidence.streams import HISTORY_STREAMS, StreamId, stream_matches
 from das_evidence.timefmt import rfc3339
 from das_evidence.verify.archive import check_archive, load_archive
 from das_evidence.verify.findings import Report
@@ -120,11 +126,17 @@ def status_report(
     now: datetime,
     last_run: dict[str, Any] | None = None,
     archive: ArchiveLog | None = None,
+    only: str | None = None,
 ) -> StatusReport:
-    """Per stream lag against its freshness objective (`evidence status`)."""
+    """Per stream lag against its freshness objective (`evidence status`), of the
+    streams matching the glob ``only`` (all when None).
+
+    An ``only`` that matches no stream is the empty-selection error
+    (:class:`NothingSelectedError`).
+    """
     settings = services.settings
     archive = archive or services.archive()
-    return stream_status(
+    report = stream_status(
         archive.entries,
         now=now,
         objective=settings.status.objective,
@@ -134,6 +146,18 @@ def status_report(
         expected=expected_streams(settings),
         last_verification=last_run,
     )
+    if only is None:
+        return report
+    report = replace(
+        report, streams=tuple(s for s in report.streams if stream_matches(s.stream, only))
+    )
+    if not report.streams:
+        raise NothingSelectedError(
+            f"nothing selected: --only {only!r} matches no configured or archived stream",
+            fix="use a stream name such as access_history, or a glob like '*history' "
+            "(`evidence status` lists the streams)",
+        )
+    return report
 
 
 def _schedule_globs(
@@ -288,6 +312,7 @@ def _run(
     settings, clock = services.settings, services.clock
     try:
         selection = _schedule_globs(settings, schedule, only)
+        services.preflight(selection)  # a configuration error leaves no archive behind
         services.store(create=True)
         report = Report(settings.store.uri)
         before = _checkpoint_state(services, report)

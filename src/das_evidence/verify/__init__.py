@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from das_evidence.errors import ConfigError, StoreError
@@ -40,15 +40,20 @@ def verify_target(
     origin: str | None = None,
     endpoint_url: str | None = None,
     lock_mode: str = "COMPLIANCE",
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> Report:
+    """Verify an archive directory, an ``s3://`` archive or a pack (``.zip``).
+
+    ``progress(done, total, what)`` hears of each object read and each entry checked.
+    """
     trust = load_trust(pubs, vkey, origin)
     if target.startswith("s3://"):
         from das_evidence.evidence_store.s3 import S3Store
         from das_evidence.verify.s3 import check_s3, load_s3_archive
 
         s3 = S3Store(target, endpoint_url=endpoint_url, lock_mode=lock_mode)
-        snap, facts = load_s3_archive(s3)
-        report = check_archive(snap, trust)
+        snap, facts = load_s3_archive(s3, progress)
+        report = check_archive(snap, trust, progress)
         check_s3(snap, facts, report, lock_mode=lock_mode)
         return report
     if target.endswith(".zip"):
@@ -59,4 +64,4 @@ def verify_target(
     if "://" not in target and not path.is_dir():
         raise StoreError(f"{target} is not a directory", fix="pass the archive directory")
     store = open_store(target)
-    return check_archive(load_archive(store), trust)
+    return check_archive(load_archive(store, progress), trust, progress)

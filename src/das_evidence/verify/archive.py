@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,11 +70,16 @@ class ArchiveSnapshot:
     evidence: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
-def load_archive(store: EvidenceStore) -> ArchiveSnapshot:
-    """Read everything verification needs from ``store``."""
+def load_archive(
+    store: EvidenceStore, progress: Callable[[int, int, str], None] | None = None
+) -> ArchiveSnapshot:
+    """Read everything verification needs from ``store``; ``progress(read, total, what)``
+    hears of each object."""
     keys = list(store.list())
     snap = ArchiveSnapshot(store.uri, keys)
-    for key in keys:
+    for done, key in enumerate(keys):
+        if progress:
+            progress(done, len(keys), "reading objects")
         if key.startswith(ENTRIES_PREFIX):
             snap.entries[key] = store.get(key)
         elif key == CHECKPOINT_KEY or key.startswith(CHECKPOINTS_PREFIX):
@@ -83,6 +88,8 @@ def load_archive(store: EvidenceStore) -> ArchiveSnapshot:
             info = store.head(key)
             if info is not None:
                 snap.evidence[key] = (info.sha256, info.size)
+    if progress:
+        progress(len(keys), len(keys), "reading objects")
     return snap
 
 
@@ -109,7 +116,11 @@ def _origin_of(snap: ArchiveSnapshot, trust: Trust) -> str | None:
         return None
 
 
-def check_archive(snap: ArchiveSnapshot, trust: Trust) -> Report:
+def check_archive(
+    snap: ArchiveSnapshot, trust: Trust, progress: Callable[[int, int, str], None] | None = None
+) -> Report:
+    """Every check of the archive format over ``snap``; ``progress(checked, total, what)``
+    hears of each entry."""
     report = Report(snap.target)
     origin = _origin_of(snap, trust)
 
@@ -139,6 +150,8 @@ def check_archive(snap: ArchiveSnapshot, trust: Trust) -> Report:
     prev_leaf = ZERO_HASH
     referenced: dict[str, str] = {}
     for position, (_, key) in enumerate(indexed):
+        if progress:
+            progress(position, len(indexed), "checking entries")
         statement = check_entry(report, key, snap.entries[key], trust, position, origin)
         payload = _payload(snap.entries[key])
         leaf = leaf_hash(payload) if payload is not None else hashlib.sha256(b"").digest()
@@ -162,6 +175,8 @@ def check_archive(snap: ArchiveSnapshot, trust: Trust) -> Report:
                 referenced[subject.name] = key
                 _check_file(report, snap, subject.name, subject.sha256, statement, key)
         prev_leaf = leaf.hex()
+    if progress:
+        progress(len(indexed), len(indexed), "checking entries")
     for path in sorted(set(snap.evidence) - set(referenced)):
         report.fail("V6 evidence", path, "an evidence file that no entry names")
 

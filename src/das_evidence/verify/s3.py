@@ -17,7 +17,7 @@ pure. Its checks extend the local ones:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -65,7 +65,11 @@ def _signed_storage(statement: Statement) -> dict[str, Mapping[str, Any]]:
     return {str(o.get("path")): o for o in storage["objects"] if isinstance(o, Mapping)}
 
 
-def load_s3_archive(store: S3Store) -> tuple[ArchiveSnapshot, S3Facts]:
+def load_s3_archive(
+    store: S3Store, progress: Callable[[int, int, str], None] | None = None
+) -> tuple[ArchiveSnapshot, S3Facts]:
+    """The archive's bytes and what S3 says about each object; ``progress(read, total,
+    what)`` hears of each object as its lock is read."""
     keys = list(store.list())
     snap = ArchiveSnapshot(store.uri, keys)
     facts = S3Facts(bucket=store.bucket_settings(), versions=store.versions())
@@ -102,7 +106,9 @@ def load_s3_archive(store: S3Store) -> tuple[ArchiveSnapshot, S3Facts]:
             if size.isdigit() and int(size) > 0:
                 facts.required[key] = entry_required.get(int(size) - 1)
 
-    for key in keys:
+    for done, key in enumerate(keys):
+        if progress:
+            progress(done, len(keys), "reading objects")
         if key.startswith(EVIDENCE_PREFIX):
             pin = facts.pinned.get(key)
             version = pin.version_id if pin else None
@@ -111,6 +117,8 @@ def load_s3_archive(store: S3Store) -> tuple[ArchiveSnapshot, S3Facts]:
             facts.locks[key] = store.lock_state(key, version)
         elif key != CHECKPOINT_KEY:
             facts.locks[key] = store.lock_state(key)
+    if progress:
+        progress(len(keys), len(keys), "reading objects")
     return snap, facts
 
 

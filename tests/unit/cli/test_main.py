@@ -3,110 +3,19 @@ only with --verbose, and `evidence run`'s JSON line on every exit."""
 
 from __future__ import annotations
 
-import errno
 import json
-import logging
 import os
-import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import shutil
+import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
-from das_evidence.cli.main import main
-from das_evidence.starter import write_starter
-
-ORIGIN = "evidence.example.com/cli-test"
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def err_lines(self) -> list[str]:
-        return self.err.strip().splitlines()
-
-    def summary(self) -> dict[str, Any]:
-        """`evidence run`'s stdout: exactly one JSON line."""
-        [line] = self.out.strip().splitlines()
-        data = json.loads(line)
-        assert isinstance(data, dict)
-        return data
-
-
-Evidence = Callable[..., Result]
-
-
-@pytest.fixture
-def evidence(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[Evidence]:
-    """``evidence ARGS...`` through :func:`main`, as the console script calls it."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-
-    def run(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["evidence", *args])
-        with pytest.raises(SystemExit) as exited:
-            main()
-        out, err = capsys.readouterr()
-        code = exited.value.code
-        return Result(code if isinstance(code, int) else 1, out, err)
-
-    yield run
-    root.handlers[:] = handlers  # main() points logging at this test's stderr
-    root.setLevel(level)
-
-
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A starter config with its keys; tests point the store elsewhere through the env."""
-    write_starter(tmp_path / "site", origin=ORIGIN, account="ACME_TEST")
-    for name in list(os.environ):
-        if name.startswith("EVIDENCE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("EVIDENCE_NOW", "2026-11-20T06:00:00Z")
-    return tmp_path / "site" / "evidence.toml"
-
-
-@pytest.fixture
-def read_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], None]]:
-    """Make a directory read-only; as root (who writes through permissions) refuse
-    writes under it the way a read-only mount does."""
-    made: list[Path] = []
-
-    def make(directory: Path) -> None:
-        directory.chmod(0o555)
-        made.append(directory)
-        if os.geteuid() != 0:
-            return
-        real_open, real_mkdir = os.open, os.mkdir
-        inside = directory.resolve()
-
-        def refuse(path: Any) -> None:
-            if Path(os.fsdecode(path)).absolute().is_relative_to(inside):
-                raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fsdecode(path))
-
-        def open_(path: Any, flags: int, mode: int = 0o777, **kw: Any) -> int:
-            if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
-                refuse(path)
-            return real_open(path, flags, mode, **kw)
-
-        def mkdir_(path: Any, mode: int = 0o777, **kw: Any) -> None:
-            refuse(path)
-            real_mkdir(path, mode, **kw)
-
-        monkeypatch.setattr(os, "open", open_)
-        monkeypatch.setattr(os, "mkdir", mkdir_)
-
-    yield make
-    for directory in made:
-        directory.chmod(0o755)
+from das_evidence.cli.output import console, err_console
+from tests.unit.cli.conftest import Evidence
 
 
 def _boom(*args: object, **kwargs: object) -> Any:
@@ -303,3 +212,130 @@ def test_keys_fingerprint_prints_one_fingerprint_for_pem_vkey_and_config(
     assert fingerprint.startswith("SHA256:") and len(fingerprint) == 7 + 64
     bad = evidence("keys", "fingerprint", str(site))
     assert bad.code == 2 and "neither a PEM public key nor a note verifier key" in bad.err
+
+
+# -- the starter configuration, run unedited ------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["collect", "run"])
+def test_the_starter_config_run_unedited_names_the_missing_key_file_and_leaves_nothing(
+    command: str,
+    evidence: Evidence,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    clean_env: None,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert evidence("init", "d").code == 0
+
+    r = evidence(command, "-c", "d/evidence.toml")
+
+    assert r.code == 2, r.err
+    key_file = tmp_path / "d" / "keys" / "snowflake_rsa_key.p8"
+    message = r.err if command == "collect" else r.summary()["error"]
+    assert f"snowflake.private_key_file {key_file} does not exist" in message
+    assert "fix: create the collector's key pair" in message
+    assert "private_key_file in [snowflake]" in message
+    assert "Traceback" not in r.err
+    assert not (tmp_path / "d" / "archive").exists()
+    assert not list(tmp_path.rglob(".lock"))
+
+
+# -- S3 failures name their real cause ------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def no_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An AWS default chain with nothing in it, and a fresh boto3 session to read it."""
+    for name in list(os.environ):
+        if name.startswith("AWS_") and name != "AWS_CA_BUNDLE":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+
+
+S3_CAUSES = {
+    "no credentials": (
+        "no usable AWS credentials",
+        "configure the AWS default credential chain",
+    ),
+    "unreachable endpoint": ("cannot reach the endpoint", "check the endpoint"),
+}
+
+
+@pytest.mark.parametrize("cause", list(S3_CAUSES))
+@pytest.mark.parametrize("command", ["verify", "status", "collect"])
+def test_an_s3_store_that_cannot_be_listed_names_the_real_cause_with_exit_3(
+    command: str,
+    cause: str,
+    evidence: Evidence,
+    site: Path,
+    no_aws: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if cause == "unreachable endpoint":
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("EVIDENCE_STORE__URI", "s3://evidence-bucket/prod")
+    monkeypatch.setenv("EVIDENCE_STORE__ENDPOINT_URL", endpoint)
+    pub = str(site.parent / "keys" / "signing.pub")
+    args = {
+        "verify": ("verify", "s3://evidence-bucket/prod", "--pub", pub, "--endpoint-url", endpoint),
+        "status": ("status", "-c", str(site)),
+        "collect": ("collect", "-c", str(site)),
+    }[command]
+
+    r = evidence(*args)
+
+    assert r.code == 3, r.err
+    what, fix = S3_CAUSES[cause]
+    [error, fix_line] = [line for line in r.err_lines if not line.startswith("{")]
+    assert error.startswith("error: S3 LIST s3://evidence-bucket/prod")
+    assert what in error
+    assert fix_line.startswith(f"  fix: {fix}")
+    assert "invalid store key" not in r.err
+
+
+# -- user text is printed as it is, never as Rich markup ------------------------------
+
+
+def test_init_names_the_section_to_edit(
+    evidence: Evidence, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = evidence("init", "d")
+    assert r.code == 0
+    assert r.out.splitlines()[-1] == (
+        "next: edit the [snowflake] section of d/evidence.toml, then run `evidence collect`"
+    )
+
+
+@pytest.mark.parametrize("name", ["arch[prod]", "x[/y]", "[bold]z[/bold]"])
+def test_a_target_with_brackets_is_named_as_given(
+    name: str, evidence: Evidence, collected: Path
+) -> None:
+    target = collected / name
+    shutil.copytree(collected / "archive", target)
+
+    r = evidence("verify", str(target), "--pub", "keys/signing.pub")
+
+    assert r.code == 0, r.err
+    assert r.out.startswith(f"PASS: {target}: ")
+
+
+def test_the_consoles_print_markup_as_text(capsys: pytest.CaptureFixture[str]) -> None:
+    text = "[snowflake] [[dbt]] [/y] [bold]not bold[/bold] [schedules.<name>]"
+    console.print(text)
+    err_console.print(text)
+    out, err = capsys.readouterr()
+    assert out == err == text + "\n"

@@ -181,3 +181,35 @@ def test_select_by_glob() -> None:
     assert len(select(cs, "snowflake/*")) == 2
     assert select(cs, "nothing") == []
     assert len(select(cs, None)) == 2
+
+
+def test_progress_hears_each_stream_and_entry_then_the_end(
+    setup: tuple[LocalStore, Ed25519Signer, Path],
+) -> None:
+    store, signer, pub = setup
+    heard: list[tuple[int, int, str]] = []
+    entries: list[int] = []
+    report = _runner(store, signer).run(
+        [FakeCollector("snowflake/A/login_history"), FakeCollector("snowflake/A/sessions", 2)],
+        on_entry=lambda e: entries.append(e.index),
+        progress=lambda done, total, what: heard.append((done, total, what)),
+    )
+    first, second = report.streams
+    assert heard[0] == (0, 2, "snowflake/A/login_history")
+    assert heard[1] == (0, 2, "snowflake/A/login_history 2026-11-01T00:00:00Z: 3 rows")
+    assert (1, 2, "snowflake/A/sessions") in heard
+    per_entry = [h for h in heard if h[2].endswith(" rows")]
+    assert len(per_entry) == len(first.entries) + len(second.entries) == len(entries)
+    assert heard[-1] == (2, 2, "done")
+
+    # Verification reports each object read and each entry checked, and ends complete.
+    read: list[tuple[int, int, str]] = []
+    checked: list[tuple[int, int, str]] = []
+    snap = load_archive(store, lambda *a: read.append(a))
+    trust = Trust(keys=(PublicKey.from_file(pub),))
+    result = check_archive(snap, trust, lambda *a: checked.append(a))
+    assert result.ok
+    assert read[-1] == (len(snap.keys), len(snap.keys), "reading objects")
+    assert [d for d, _, _ in read] == list(range(len(snap.keys) + 1))
+    assert checked[-1] == (len(entries), len(entries), "checking entries")
+    assert len(checked) == len(entries) + 1

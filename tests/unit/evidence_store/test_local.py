@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +158,49 @@ def test_a_checkpoint_that_cannot_be_read_is_a_store_error(store: LocalStore) ->
     (store.root / "log" / "checkpoint").mkdir(parents=True)  # a directory, not a file
     with pytest.raises(StoreError, match=r"cannot read .*checkpoint"):
         store.get_checkpoint()
+
+
+# -- the collect lock --------------------------------------------------------------
+
+
+def test_the_lock_file_is_gone_once_released(store: LocalStore) -> None:
+    with store.lock():
+        assert (store.root / ".lock").is_file()
+        assert list(store.list()) == []  # never an archive key
+    assert not (store.root / ".lock").exists()
+
+
+def test_a_waiter_on_a_removed_lock_file_locks_the_new_one(store: LocalStore) -> None:
+    """The holder removes .lock as it lets go; a run that opened the old file meanwhile
+    must not go on holding a lock no one else can see."""
+    holding = threading.Event()
+    release = threading.Event()
+    seen: dict[str, bool] = {}
+
+    def waiter() -> None:
+        with store.lock(timeout=10):
+            # A third run opening .lock now must find it taken, not missing or free.
+            try:
+                fd = os.open(store.root / ".lock", os.O_RDWR)
+            except FileNotFoundError:
+                seen["third_run_got_in"] = True
+            else:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    seen["third_run_got_in"] = True
+                except BlockingIOError:
+                    seen["third_run_got_in"] = False
+                finally:
+                    os.close(fd)
+            holding.set()
+            release.wait(10)
+
+    with store.lock():
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        time.sleep(0.5)  # the waiter has opened .lock and waits for the flock
+    assert holding.wait(10)
+    release.set()
+    thread.join(10)
+    assert seen == {"third_run_got_in": False}
+    assert not (store.root / ".lock").exists()

@@ -15,7 +15,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from das_evidence.config import ChecksConfig
-from das_evidence.errors import ConfigError, FormatError, GapError, InternalError, VerificationError
+from das_evidence.errors import (
+    ConfigError,
+    FormatError,
+    GapError,
+    InternalError,
+    NothingSelectedError,
+    VerificationError,
+)
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.checkpoint import Checkpoint, sign_checkpoint
 from das_evidence.manifests.log import ArchiveLog, EvidenceFile
@@ -337,3 +344,34 @@ def test_a_report_reads_only_files_that_match_their_signed_digest(
         evidence.read_bytes(path)
     with pytest.raises(FormatError, match="named by no entry"):
         evidence.read_bytes("evidence/snowflake/A/access_history/20261104.csv")
+
+
+def test_building_a_pack_reports_reading_then_writing_to_the_end(
+    archive: tuple[LocalStore, Ed25519Signer, Path], tmp_path: Path
+) -> None:
+    store, signer, _ = archive
+    heard: list[tuple[int, int, str]] = []
+    out = _pack(store, signer, tmp_path / "p.zip", progress=lambda *a: heard.append(a))
+    reading = [h for h in heard if h[2] == "reading evidence"]
+    writing = [h for h in heard if h[2] == "writing files"]
+    assert reading and reading[0][0] == 0 and reading[-1][0] < reading[-1][1]
+    members = len(zipfile.ZipFile(out).namelist())
+    assert writing[-1] == (members, members, "writing files")
+    assert [d for d, _, _ in writing] == list(range(members + 1))
+    assert heard == reading + writing  # reading first, then writing
+
+
+def test_a_period_with_no_entries_is_an_empty_selection(
+    archive: tuple[LocalStore, Ed25519Signer, Path], tmp_path: Path
+) -> None:
+    store, signer, _ = archive
+    with pytest.raises(NothingSelectedError, match="nothing selected: no entries in") as e:
+        _pack(
+            store,
+            signer,
+            tmp_path / "p.zip",
+            start=datetime(2025, 1, 1, tzinfo=UTC),
+            end=datetime(2025, 2, 1, tzinfo=UTC),
+        )
+    assert e.value.exit_code == 2
+    assert not (tmp_path / "p.zip").exists()
