@@ -211,8 +211,9 @@ class SnowflakeConfig(BaseModel):
     proxy_password: SecretStr | None = None
     client_store_temporary_credential: Bool | None = None
     client_request_mfa_token: Bool | None = None
-    # Timeouts in seconds.
-    login_timeout: Int = Field(default=60, ge=1)
+    # Timeouts in seconds. login_timeout bounds the whole login, the probe before it
+    # (at most 6 s of it) and each login request's wait for an answer.
+    login_timeout: Int = Field(default=20, ge=1)
     network_timeout: Int = Field(default=600, ge=1)
     socket_timeout: Int | None = Field(default=None, ge=1)
     external_browser_timeout: Int | None = Field(default=None, ge=1)
