@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -50,10 +50,8 @@ def _serving(on_accept: Callable[[socket.socket], None]) -> Iterator[int]:
                 continue
             conn, _ = listener.accept()
             held.append(conn)  # held open, so the client sees no close either
-            try:
+            with suppress(OSError):
                 on_accept(conn)
-            except OSError:
-                pass
         for conn in held:
             conn.close()
         listener.close()
@@ -129,10 +127,8 @@ def tls_server() -> Iterator[int]:
 
         def handshake(conn: socket.socket) -> None:
             conn.settimeout(5)
-            try:
+            with suppress(ssl.SSLError, OSError):
                 ctx.wrap_socket(conn, server_side=True)
-            except (ssl.SSLError, OSError):
-                pass
 
         with _serving(handshake) as port:
             yield port

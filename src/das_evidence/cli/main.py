@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from das_evidence import __version__
+from das_evidence.cli.doctor import doctor
 from das_evidence.cli.output import console, err_console, print_json, setup_logging
 from das_evidence.errors import EXIT_CODES, ConfigError, EvidenceError, InternalError
 from das_evidence.manifests.log import LogEntry
@@ -45,6 +46,7 @@ keys_app = typer.Typer(help="Create and export signing keys.", no_args_is_help=T
 app.add_typer(keys_app, name="keys")
 store_app = typer.Typer(help="Inspect the evidence store.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+app.command()(doctor)
 
 ConfigOpt = Annotated[
     Path,
