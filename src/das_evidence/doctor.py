@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from das_evidence.config import Settings
-from das_evidence.errors import ConfigError, EvidenceError
+from das_evidence.errors import ConfigError, EvidenceError, SourceConnectError
 from das_evidence.services import Services
 from das_evidence.streams import HISTORY_STREAMS, POLICY_STREAM
 
@@ -56,6 +56,9 @@ EXIT_CODES: dict[int, str] = {
 
 #: How long a webhook's host may take to resolve.
 DNS_TIMEOUT_S = 3.0
+#: The longest the doctor waits for the Snowflake login (``login_timeout`` if shorter):
+#: it answers within seconds even when the probe cannot run (behind a proxy).
+LOGIN_TIMEOUT_S = 8
 
 
 @dataclass(frozen=True)
@@ -297,9 +300,17 @@ def snowflake_checks(settings: Settings) -> list[Check]:
         what = "TLS handshake" if ep.protocol == "https" else "HTTP answer"
         checks.append(Check("snowflake reachable", "ok", f"{ep}: {what} in {seconds:.2f} s"))
 
+    args["login_timeout"] = min(sf.login_timeout, LOGIN_TIMEOUT_S)
     try:
         session = SnowflakeSession(args, preflight=False)
     except EvidenceError as e:
+        if getattr(e, "reason", None) == "timeout" and sf.login_timeout > LOGIN_TIMEOUT_S:
+            e = SourceConnectError(
+                f"{e.message}; the doctor waits at most {LOGIN_TIMEOUT_S} s, collect waits "
+                f"login_timeout = {sf.login_timeout} s",
+                reason="timeout",
+                fix=e.fix,
+            )
         checks.append(failed("snowflake login", e))
         return checks + skipped_views("not tried: the login failed")
     with session:

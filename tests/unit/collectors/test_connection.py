@@ -24,6 +24,7 @@ from das_evidence.collectors.snowflake.connection import (
     endpoint_of,
     probe,
     proxied,
+    proxy_of,
     scrub,
     secret_values,
 )
@@ -145,18 +146,51 @@ def test_the_endpoint_is_worked_out_as_the_connector_does() -> None:
     assert endpoint_of({"connection_name": "prod"}) is None
 
 
-def test_a_proxy_skips_the_direct_probe(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+@pytest.fixture
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
+
+
+def test_a_proxy_skips_the_direct_probe(no_proxy_env: pytest.MonkeyPatch) -> None:
     ep = Endpoint("acme.snowflakecomputing.com", 443, "https")
+    assert not proxied({}, ep) and proxy_of({}, ep) is None
+    assert proxy_of({"proxy_host": "proxy.internal", "proxy_port": 3128}, ep) == Endpoint(
+        "proxy.internal", 3128, "http", "the proxy"
+    )
+    no_proxy_env.setenv("https_proxy", "http://user:pw@proxy.internal:3128")
+    proxy = proxy_of({}, ep)
+    assert proxy == Endpoint("proxy.internal", 3128, "http", "the proxy")
+    assert "pw" not in str(proxy)  # a proxy URL's user-info is a credential
+    no_proxy_env.setenv("no_proxy", ".snowflakecomputing.com")
     assert not proxied({}, ep)
-    assert proxied({"proxy_host": "proxy.internal"}, ep)
-    monkeypatch.setenv("https_proxy", "http://proxy.internal:3128")
-    assert proxied({}, ep)
-    monkeypatch.setenv("no_proxy", ".snowflakecomputing.com")
-    assert not proxied({}, ep)
+
+
+def test_through_a_proxy_that_refuses_the_proxy_is_diagnosed(
+    no_proxy_env: pytest.MonkeyPatch,
+) -> None:
+    with blackhole() as snowflake:  # never reached: the proxy is in the way
+        no_proxy_env.setenv("http_proxy", f"http://127.0.0.1:{closed_port()}")
+        with pytest.raises(SourceConnectError) as e:
+            SnowflakeSession(_args(snowflake))
+    assert e.value.reason == "refused"
+    assert e.value.message.startswith("cannot connect to the proxy at http://127.0.0.1:")
+    assert e.value.fix and "HTTPS_PROXY" in e.value.fix
+
+
+def test_through_a_proxy_that_never_answers_the_login_gives_up_in_time(
+    no_proxy_env: pytest.MonkeyPatch,
+) -> None:
+    with blackhole() as proxy:
+        no_proxy_env.setenv("http_proxy", f"http://127.0.0.1:{proxy}")
+        started = time.monotonic()
+        with pytest.raises(SourceConnectError) as e:
+            SnowflakeSession(_args(closed_port(), login_timeout=2))
+        took = time.monotonic() - started
+    assert e.value.reason == "timeout" and "through the proxy" in e.value.message
+    assert took < 8
 
 
 # --- the session: probe first, login bounded ------------------------------------------

@@ -36,6 +36,7 @@ import socket
 import ssl
 import threading
 import time
+import urllib.parse
 import urllib.request
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -92,6 +93,8 @@ class Endpoint:
     host: str
     port: int
     protocol: str
+    #: What is there, for messages: "Snowflake", or "the proxy".
+    name: str = "Snowflake"
 
     def __str__(self) -> str:
         return f"{self.protocol}://{self.host}:{self.port}"
@@ -109,14 +112,30 @@ def endpoint_of(args: Mapping[str, Any]) -> Endpoint | None:
     return Endpoint(str(host), int(args.get("port") or 443), protocol)
 
 
+def proxy_of(args: Mapping[str, Any], ep: Endpoint) -> Endpoint | None:
+    """The proxy that carries the connection to ``ep`` (``proxy_host``/``proxy_port``, or
+    ``HTTPS_PROXY``/``HTTP_PROXY`` unless ``NO_PROXY`` names the host), or None. Only its
+    host and port: a proxy URL's user-info is a credential."""
+    if args.get("proxy_host"):
+        given = int(args.get("proxy_port") or 80)
+        return Endpoint(str(args["proxy_host"]), given, "http", "the proxy")
+    proxies = urllib.request.getproxies()
+    url = proxies.get(ep.protocol) or proxies.get("all")
+    if not url or urllib.request.proxy_bypass(ep.host):
+        return None
+    try:
+        parts = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+        port = parts.port
+    except ValueError:
+        return Endpoint("(unparseable proxy URL)", 0, "http", "the proxy")
+    scheme = parts.scheme if parts.scheme in ("http", "https") else "http"
+    default_port = 443 if scheme == "https" else 80
+    return Endpoint(parts.hostname or "?", port or default_port, scheme, "the proxy")
+
+
 def proxied(args: Mapping[str, Any], ep: Endpoint) -> bool:
     """True when a proxy carries the connection, so a direct probe would tell nothing."""
-    if args.get("proxy_host"):
-        return True
-    proxies = urllib.request.getproxies()
-    if ep.protocol not in proxies and "all" not in proxies:
-        return False
-    return not urllib.request.proxy_bypass(ep.host)
+    return proxy_of(args, ep) is not None
 
 
 def secret_values(args: Mapping[str, Any]) -> list[str]:
@@ -138,8 +157,9 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
 
 
 def _fail(ep: Endpoint | str, reason: str, detail: str, fix: str) -> SourceConnectError:
+    what = ep.name if isinstance(ep, Endpoint) else "Snowflake"
     return SourceConnectError(
-        f"cannot connect to Snowflake at {ep} ({reason}): {detail}", reason=reason, fix=fix
+        f"cannot connect to {what} at {ep} ({reason}): {detail}", reason=reason, fix=fix
     )
 
 
@@ -392,6 +412,21 @@ def diagnose(
 # --- the session ----------------------------------------------------------------------
 
 
+def _through_proxy(e: SourceConnectError, proxy: Endpoint, limit: float) -> SourceConnectError:
+    """A connection through a proxy failed: the proxy's own diagnosis, if it is the proxy."""
+    fix = (
+        "check the proxy: proxy_host and proxy_port in [snowflake], or HTTPS_PROXY / "
+        "HTTP_PROXY and NO_PROXY"
+    )
+    if e.reason == "other":  # failed at once: is the proxy there at all?
+        try:
+            probe(proxy, limit)
+        except SourceConnectError as p:
+            return SourceConnectError(p.message, reason=p.reason, fix=fix)
+    message = f"{e.message} (through the proxy at {proxy})"
+    return SourceConnectError(message, reason=e.reason, fix=e.fix)
+
+
 def _login(args: dict[str, Any], target: str) -> Any:
     """``snowflake.connector.connect(**args)``, its failures diagnosed."""
     started = time.monotonic()
@@ -447,8 +482,9 @@ class SnowflakeSession:
         ep = endpoint_of(args)
         target = str(ep or args.get("account") or args.get("connection_name") or "?")
         login_timeout = int(args.get("login_timeout") or 0)
-        if preflight and ep is not None and not proxied(args, ep):
-            limit = min(login_timeout, PROBE_TIMEOUT_S) if login_timeout else PROBE_TIMEOUT_S
+        proxy = None if ep is None else proxy_of(args, ep)
+        limit = min(login_timeout, PROBE_TIMEOUT_S) if login_timeout else PROBE_TIMEOUT_S
+        if preflight and ep is not None and proxy is None:
             probe(ep, limit)
         bound_login = login_timeout > 0 and args.get("socket_timeout") is None
         if bound_login:
@@ -457,6 +493,10 @@ class SnowflakeSession:
             warnings.simplefilter("always")
             try:
                 self._conn = _login(args, target)
+            except SourceConnectError as e:
+                if proxy is None or e.reason not in ("other", "timeout"):
+                    raise
+                raise _through_proxy(e, proxy, limit) from None
             finally:
                 for w in caught:
                     log.debug("snowflake connector warning: %s", w.message)
