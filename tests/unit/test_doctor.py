@@ -312,3 +312,24 @@ def test_text_is_one_line_per_check_with_the_fix_below_a_failure() -> None:
         "1 ok, 1 warnings, 1 failed, 1 skipped; exit 1: a check failed: its line says what, "
         "and the fix"
     )
+
+
+def test_the_doctor_and_its_checks_are_documented() -> None:
+    readme = (ROOT / "README.md").read_text()
+    guide = (ROOT / "docs" / "OPERATIONS.md").read_text()
+    assert "evidence doctor" in readme and "evidence doctor" in guide
+    for name in (
+        "config",
+        "signing key",
+        "redaction key",
+        "snowflake private key",
+        "snowflake reachable",
+        "snowflake login",
+        "view <VIEW>",
+        "store",
+        "bucket <check>",
+        "dbt <project>",
+        "webhook <n> (<kind>)",
+    ):
+        assert f"`{name}`" in guide, name
+    assert "`0` no check failed" in guide and "`2` the configuration cannot be loaded" in guide
