@@ -151,7 +151,13 @@ def permission_verdict(path: Path, mode: int) -> tuple[Status, str, str]:
     return "ok", f"mode {perms:04o}", ""
 
 
-def key_file_check(name: str, path: Path, load: Callable[[], str] | None = None) -> Check:
+def key_file_check(
+    name: str,
+    path: Path,
+    load: Callable[[], str] | None = None,
+    *,
+    missing_fix: str = "run `evidence keys generate`, or correct the path",
+) -> Check:
     """``path`` exists, is a regular file, is private, and (with ``load``) loads.
 
     ``load`` returns a description of the loaded key or raises an EvidenceError.
@@ -159,7 +165,7 @@ def key_file_check(name: str, path: Path, load: Callable[[], str] | None = None)
     try:
         st = path.stat()
     except FileNotFoundError:
-        return Check(name, "fail", f"{path} does not exist", "run `evidence keys generate`")
+        return Check(name, "fail", f"{path} does not exist", missing_fix)
     except OSError as e:
         return Check(name, "fail", f"cannot read {path}: {e.strerror or e}", "check the path")
     if not stat.S_ISREG(st.st_mode):
@@ -269,7 +275,14 @@ def snowflake_checks(settings: Settings) -> list[Check]:
     sf = settings.snowflake
     checks: list[Check] = []
     if sf.private_key_file is not None:
-        checks.append(key_file_check("snowflake private key", sf.private_key_file))
+        checks.append(
+            key_file_check(
+                "snowflake private key",
+                sf.private_key_file,
+                missing_fix="check private_key_file in [snowflake] (docs/OPERATIONS.md, "
+                "section 1, makes the key pair)",
+            )
+        )
     views = configured_views(settings)
     args = sf.connector_args()
 
@@ -559,7 +572,7 @@ def webhook_checks(settings: Settings, *, send_test: bool, now: datetime) -> lis
 # --- all of them --------------------------------------------------------------------
 
 
-def diagnose(
+def run_checks(
     settings: Settings,
     *,
     config: Path | None,

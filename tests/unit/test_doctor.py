@@ -20,9 +20,9 @@ from das_evidence.doctor import (
     Check,
     DoctorReport,
     config_report,
-    diagnose,
     key_file_check,
     permission_verdict,
+    run_checks,
     store_checks,
 )
 from das_evidence.errors import ConfigError, KeyFileError
@@ -46,7 +46,7 @@ def _site(tmp_path: Path, port: int, extra: str = "") -> Path:
 
 def _run(config: Path, *, send_test: bool = False) -> DoctorReport:
     settings = load_settings(config, environ={})
-    return diagnose(
+    return run_checks(
         settings,
         config=config,
         sources=setting_sources(config, environ={}),

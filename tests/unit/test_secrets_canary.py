@@ -265,11 +265,11 @@ def test_doctor_reports_and_test_messages_carry_no_secret(
 ) -> None:
     from das_evidence.cli.doctor import render_text
     from das_evidence.config import setting_sources
-    from das_evidence.doctor import diagnose
+    from das_evidence.doctor import run_checks
 
     config = tmp_path / "evidence.toml"
     with caplog.at_level(logging.DEBUG):
-        report = diagnose(
+        report = run_checks(
             settings,
             config=config,
             sources=setting_sources(config, environ=_environ(receiver)),

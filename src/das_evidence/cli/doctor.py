@@ -82,7 +82,7 @@ def doctor(
     """
     from das_evidence.cli.main import clock
     from das_evidence.config import load_settings, setting_sources
-    from das_evidence.doctor import config_report, diagnose
+    from das_evidence.doctor import config_report, run_checks
     from das_evidence.errors import ConfigError
 
     try:
@@ -90,7 +90,7 @@ def doctor(
     except ConfigError as e:
         report = config_report(config, e)
     else:
-        report = diagnose(
+        report = run_checks(
             settings,
             config=config,
             sources=setting_sources(config),
