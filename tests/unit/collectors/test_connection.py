@@ -325,3 +325,9 @@ def test_every_reason_has_a_diagnosis_word() -> None:
     with pytest.raises(ValueError):
         SourceConnectError("x", reason="unlucky")
     assert issubclass(SourceConnectError, CollectorError)
+
+
+def test_a_host_name_that_cannot_be_encoded_is_dns_at_once() -> None:
+    e, took = _reason(Endpoint("a" * 64 + ".example", 443, "https"), timeout=3)
+    assert e.reason == "DNS" and "not a valid host name" in e.message
+    assert took < 1

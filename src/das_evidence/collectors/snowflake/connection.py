@@ -171,7 +171,7 @@ def _resolve(ep: Endpoint, timeout: float) -> list[tuple[Any, ...]]:
     def lookup() -> None:
         try:
             result.append(socket.getaddrinfo(ep.host, ep.port, type=socket.SOCK_STREAM))
-        except OSError as e:
+        except Exception as e:  # also UnicodeError: a label IDNA cannot encode
             result.append(e)
         done.set()
 
@@ -180,7 +180,7 @@ def _resolve(ep: Endpoint, timeout: float) -> list[tuple[Any, ...]]:
         raise _fail(
             ep,
             "DNS",
-            f"the resolver did not answer for {ep.host} within {timeout:.0f} s",
+            f"the resolver did not answer for {ep.host} within {timeout:g} s",
             "check the DNS resolver (/etc/resolv.conf, the cluster's DNS) and host/account",
         )
     answer = result[0]
@@ -198,6 +198,13 @@ def _resolve(ep: Endpoint, timeout: float) -> list[tuple[Any, ...]]:
         )
     if isinstance(answer, OSError):
         raise _fail(ep, "DNS", f"cannot resolve {ep.host}: {answer}", _NETWORK_FIX)
+    if isinstance(answer, Exception):
+        raise _fail(
+            ep,
+            "DNS",
+            f"{ep.host!r} is not a valid host name ({answer})",
+            "check account and host in [snowflake]",
+        )
     return list(answer)
 
 
@@ -230,7 +237,7 @@ def _connect(
         raise _fail(
             ep,
             "timeout",
-            f"no answer to the TCP connection within {timeout:.0f} s (packets dropped: "
+            f"no answer to the TCP connection within {timeout:g} s (packets dropped: "
             "a firewall, a wrong host or PrivateLink endpoint)",
             _NETWORK_FIX,
         )
@@ -263,7 +270,7 @@ def _handshake(ep: Endpoint, sock: socket.socket, timeout: float) -> None:
             ep,
             "timeout",
             "the host accepted the TCP connection but did not complete the TLS handshake "
-            f"within {timeout:.0f} s (a firewall or a wrong PrivateLink endpoint)",
+            f"within {timeout:g} s (a firewall or a wrong PrivateLink endpoint)",
             _NETWORK_FIX,
         ) from None
     except ssl.SSLError as e:
@@ -300,7 +307,7 @@ def _http_answer(ep: Endpoint, sock: socket.socket, timeout: float) -> None:
             ep,
             "timeout",
             "the host accepted the TCP connection but sent no answer within "
-            f"{timeout:.0f} s (a firewall or a wrong PrivateLink endpoint)",
+            f"{timeout:g} s (a firewall or a wrong PrivateLink endpoint)",
             _NETWORK_FIX,
         ) from None
     except OSError as e:
