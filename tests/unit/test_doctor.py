@@ -4,6 +4,7 @@ servers on loopback, key files with loose modes, stores, dbt targets and webhook
 from __future__ import annotations
 
 import json
+import os
 import stat
 import time
 from collections.abc import Iterator
@@ -333,3 +334,49 @@ def test_the_doctor_and_its_checks_are_documented() -> None:
     ):
         assert f"`{name}`" in guide, name
     assert "`0` no check failed" in guide and "`2` the configuration cannot be loaded" in guide
+
+
+# --- KMS and S3 (moto, in process) ------------------------------------------------------
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    import boto3
+    from moto import mock_aws
+
+    for var in list(os.environ):
+        if var.startswith("AWS_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    with mock_aws():
+        yield
+
+
+def test_kms_keys_answer_get_public_key_and_the_bucket_is_judged(tmp_path: Path, aws: None) -> None:
+    from das_evidence.aws import make_client
+
+    kms = make_client("kms", region="us-east-1")
+    key_id = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    s3 = make_client("s3", region="us-east-1")
+    s3.create_bucket(Bucket="evidence", ObjectLockEnabledForBucket=True)
+    config = tmp_path / "evidence.toml"
+    config.write_text(
+        f'[log]\norigin = "{ORIGIN}"\n'
+        f'[signing]\nkey = "kms:{key_id}"\nregion = "us-east-1"\n'
+        '[store]\nuri = "s3://evidence/archive"\nregion = "us-east-1"\nretention_days = 30\n'
+    )
+    checks = _by_name(_run(config))
+    # An ECDSA entry key needs an Ed25519 note key for checkpoints: GetPublicKey says so.
+    signing = checks["signing key"]
+    assert signing.status == "fail" and 'signing.note_key = "kms:' in signing.fix + signing.detail
+    assert checks["store"].status == "ok" and "is empty" in checks["store"].detail
+    bucket = {n.removeprefix("bucket "): c for n, c in checks.items() if n.startswith("bucket ")}
+    assert bucket["versioning"].status == "ok" and bucket["object_lock"].status == "ok"
+    assert bucket["default_retention"].status == "fail" and bucket["default_retention"].fix
+    assert bucket["public_access_block"].status == "fail"
+    assert bucket["tls_only_policy"].status == "fail"
