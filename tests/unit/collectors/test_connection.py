@@ -243,7 +243,12 @@ def _connector_error(cls: type[sf_errors.Error], errno: int, msg: str) -> sf_err
         (
             _connector_error(sf_errors.DatabaseError, 390144, "JWT token is invalid."),
             "authentication",
-            "private_key_file",
+            "RSA_PUBLIC_KEY must be the public half of private_key_file",
+        ),
+        (
+            _connector_error(sf_errors.DatabaseError, 390101, "User temporarily locked."),
+            "authentication",
+            "private_key_file (and private_key_file_pwd)",
         ),
         (
             _connector_error(
@@ -267,7 +272,7 @@ def _connector_error(cls: type[sf_errors.Error], errno: int, msg: str) -> sf_err
         (
             sf_errors.ForbiddenError(msg="HTTP 403: Forbidden", errno=290403),
             "authentication",
-            "password",
+            "network policy",
         ),
         (
             _connector_error(sf_errors.ProgrammingError, 2043, "Object does not exist."),

@@ -73,6 +73,18 @@ _AUTH_FIX = (
     "check user and password, private_key_file (and private_key_file_pwd), "
     "token with authenticator = 'oauth', or connection_name in [snowflake]"
 )
+# Snowflake's login error codes whose fix is more specific than _AUTH_FIX.
+_AUTH_FIXES = {
+    390100: "check user and password (EVIDENCE_SNOWFLAKE__PASSWORD) in [snowflake]; "
+    "a service user logs in with private_key_file instead",
+    390144: "the user's RSA_PUBLIC_KEY must be the public half of private_key_file: "
+    "DESC USER <user>, then ALTER USER <user> SET RSA_PUBLIC_KEY = '...' "
+    "(docs/OPERATIONS.md, section 1)",
+}
+_FORBIDDEN_FIX = (
+    "Snowflake refused this address: a network policy (add the collector's egress IP), "
+    "or PrivateLink-only access (use the privatelink host); also check account"
+)
 
 
 @dataclass(frozen=True)
@@ -365,7 +377,7 @@ def diagnose(
     secrets = secret_values(args)
     msg = scrub(str(getattr(e, "msg", None) or e), secrets)
     code = getattr(e, "errno", None)
-    role, user = args.get("role"), args.get("user")
+    role, user = args.get("role"), args.get("user") or "the configured user"
     if isinstance(e, sf_errors.Error):
         if code == _CONNECTOR_ERRNO_TLS or isinstance(
             e, sf_errors.NonRetryableTlsError | sf_errors.RevocationCheckError
@@ -386,13 +398,13 @@ def diagnose(
                 if role
                 else "set role in [snowflake] to a role the user has",
             )
-        if (isinstance(code, int) and 390000 <= code < 391000) or isinstance(
-            e, sf_errors.ForbiddenError
-        ):
+        forbidden = isinstance(e, sf_errors.ForbiddenError)
+        if forbidden or (isinstance(code, int) and 390000 <= code < 391000):
+            fix = _FORBIDDEN_FIX if forbidden else _AUTH_FIXES.get(code or 0, _AUTH_FIX)
             return SourceConnectError(
                 f"Snowflake at {target} refused the login of {user} (authentication): {msg}",
                 reason="authentication",
-                fix=_AUTH_FIX,
+                fix=fix,
             )
         if code == _CONNECTOR_ERRNO_CONNECT:
             login_timeout = int(args.get("login_timeout") or 0)
