@@ -336,3 +336,20 @@ def test_a_host_name_that_cannot_be_encoded_is_dns_at_once() -> None:
     e, took = _reason(Endpoint("a" * 64 + ".example", 443, "https"), timeout=3)
     assert e.reason == "DNS" and "not a valid host name" in e.message
     assert took < 1
+
+
+def test_after_the_login_queries_get_the_connectors_own_socket_timeout_again() -> None:
+    """The login's reads are bounded by login_timeout; a query's long poll needs the
+    connector's default back (connection.py resets a private attribute: a connector
+    upgrade that renames it fails here, not in production)."""
+    from das_evidence.demo.server import FakeSnowflake
+
+    with FakeSnowflake() as fake:
+        args = fake.connection_args()
+        args["login_timeout"] = 5
+        with SnowflakeSession(args) as session:
+            assert session._conn.socket_timeout is None
+            assert session.columns("SNOWFLAKE.ACCOUNT_USAGE.LOGIN_HISTORY")
+        args["socket_timeout"] = 90  # configured: kept as configured
+        with SnowflakeSession(args) as session:
+            assert session._conn.socket_timeout == 90
