@@ -211,8 +211,9 @@ class SnowflakeConfig(BaseModel):
     proxy_password: SecretStr | None = None
     client_store_temporary_credential: Bool | None = None
     client_request_mfa_token: Bool | None = None
-    # Timeouts in seconds.
-    login_timeout: Int = Field(default=60, ge=1)
+    # Timeouts in seconds. login_timeout bounds the whole login, the probe before it
+    # (at most 6 s of it) and each login request's wait for an answer.
+    login_timeout: Int = Field(default=20, ge=1)
     network_timeout: Int = Field(default=600, ge=1)
     socket_timeout: Int | None = Field(default=None, ge=1)
     external_browser_timeout: Int | None = Field(default=None, ge=1)
@@ -993,6 +994,39 @@ def describe_validation_error(e: ValidationError, origins: _Origins | None = Non
         prefix = f"{where}: " if where else ""
         lines.append(f"  {prefix}{_key_name(loc)}: {_message(err)}")
     return "\n".join(lines)
+
+
+def setting_sources(
+    config: Path | None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> list[tuple[str, str]]:
+    """Where each setting came from, as ``(key, source)`` pairs in the order of the settings.
+
+    Every key the file, an ``EVIDENCE_*`` variable or a flag sets is listed with
+    its source (``evidence.toml line 5``, ``EVIDENCE_SNOWFLAKE__PASSWORD``,
+    ``command line``); every top-level setting none of them touches is listed as
+    ``default``. Names only, never values: some are secrets. Reads the same
+    layers as :func:`load_settings`, which should have succeeded first.
+    """
+    text, data = ("", {}) if config is None else _read_toml(config)
+    env_data, env_names = _env_layer(os.environ if environ is None else environ)
+    flags = tuple(_flat_paths(overrides or {}))
+    lines = _key_lines(text)
+    origins = _Origins(config, lines, env_names, flags)
+    order = {name: i for i, name in enumerate(Settings.model_fields)}
+    paths: dict[str, Loc] = {}
+    for path in [*_flat_paths(data), *_flat_paths(env_data), *flags]:
+        paths.setdefault(_key_name(path).lower(), path)
+    listed = sorted(
+        paths.values(),
+        key=lambda p: (order.get(str(p[0]).lower(), len(order)), lines.get(p, len(lines) + 1)),
+    )
+    out = [(_key_name(p), origins.where(p) or "default") for p in listed]
+    touched = {str(p[0]).lower() for p in listed}
+    out += [(name, "default") for name in Settings.model_fields if name not in touched]
+    return sorted(out, key=lambda kv: order.get(kv[0].split(".")[0].split("[")[0], len(order)))
 
 
 def load_settings(

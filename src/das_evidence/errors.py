@@ -114,6 +114,28 @@ class ArtifactError(CollectorError):
     """A dbt target or artifact that cannot be archived as evidence; nothing was written."""
 
 
+class SourceConnectError(CollectorError):
+    """A source could not be reached, or refused the login: exit 3.
+
+    ``reason`` is the diagnosis, one of :data:`CONNECT_REASONS`: ``refused``
+    (nothing accepts connections on the port), ``DNS`` (the name does not
+    resolve), ``TLS`` (the handshake or the certificate failed), ``timeout`` (no
+    answer in time: a firewall that drops packets, a wrong PrivateLink endpoint),
+    ``authentication`` (wrong credentials, or the role is not granted) or
+    ``other``. The message contains the reason's word, and no configured secret.
+    """
+
+    def __init__(self, message: str, *, reason: str = "other", fix: str | None = None) -> None:
+        if reason not in CONNECT_REASONS:
+            raise ValueError(f"unknown connect failure reason {reason!r}")
+        super().__init__(message, fix=fix)
+        self.reason = reason
+
+
+#: The diagnoses of a :class:`SourceConnectError`.
+CONNECT_REASONS = ("refused", "DNS", "TLS", "timeout", "authentication", "other")
+
+
 # -- evidence store: exit 3 ----------------------------------------------------------
 
 

@@ -29,6 +29,8 @@ user = "EVIDENCE_COLLECTOR"
 # password = "set EVIDENCE_SNOWFLAKE__PASSWORD instead of writing it here"
 private_key_file = "keys/snowflake_rsa_key.p8"
 role = "EVIDENCE_COLLECTOR_ROLE"  # deploy/snowflake/setup.sql creates it
+# login_timeout = 20              # seconds a login may take before the run gives up (exit 3);
+#                                 # a host that never answers is noticed within 6 s
 
 [store]
 uri = "archive"                # a directory, file:///path, or s3://bucket/prefix

@@ -1,7 +1,7 @@
 """Secrets canary through the CLI: every secret-bearing setting holds a canary, and no
-byte of the CLI's output (``collect --json``, ``run``, ``status --json``, logs at debug),
-of a webhook body (but PagerDuty's routing key) or of the archive contains it: after a
-run that works and after runs that cannot reach Snowflake.
+byte of the CLI's output (``collect --json``, ``run``, ``status --json``, ``doctor`` in
+text and JSON, logs at debug), of a webhook body (but PagerDuty's routing key) or of the
+archive contains it: after a run that works and after runs that cannot reach Snowflake.
 
 The settings, error and log-record checks are in tests/unit/test_secrets_canary.py.
 """
@@ -66,6 +66,16 @@ def test_no_canary_secret_in_any_output_alert_or_archive_byte(env: Env, receiver
     assert ok.returncode == 0, ok.stderr
     assert receiver.requests == []
 
+    # The doctor on the working setup: its text and JSON list where every secret came
+    # from, never the secret.
+    for args in (("-v", "doctor"), ("doctor", "--json")):
+        doctor = env.cli(*args)
+        outputs += [doctor.stdout, doctor.stderr]
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        assert "snowflake.password" in doctor.stdout
+        assert "EVIDENCE_SNOWFLAKE__PRIVATE_KEY_FILE_PWD" in doctor.stdout
+    assert receiver.requests == []
+
     # Snowflake is unreachable from now on (a closed port, a 2 s login timeout).
     env.config.write_text(env.config.read_text().replace(f"port = {env.fake.port}", "port = 9"))
     late = T0 + timedelta(days=2)
@@ -86,6 +96,13 @@ def test_no_canary_secret_in_any_output_alert_or_archive_byte(env: Env, receiver
     outputs += [status.stdout, status.stderr]
     assert status.returncode == 1
     assert json.loads(status.stdout)["stale"]
+
+    # The doctor when Snowflake cannot be reached, and its test messages.
+    doctor = env.cli("-v", "doctor", "--send-test", now=late)
+    outputs += [doctor.stdout, doctor.stderr]
+    assert doctor.returncode == 1
+    assert "(refused)" in doctor.stdout
+    assert doctor.stdout.count("test message accepted") == 3
 
     # The failure and the stale streams reached all three webhooks.
     paths = {q["path"] for q in receiver.requests}

@@ -1,6 +1,6 @@
 """The architecture as a test: the import-linter contracts in pyproject.toml, and no cycles.
 
-Layers (top to bottom): cli, demo, schedules, services/starter, reports, collectors,
+Layers (top to bottom): cli, demo/doctor, schedules, services/starter, reports, collectors,
 verify, manifests, evidence_store, config, the leaf modules (aws, streams, timefmt,
 validators) and errors. Each vendor SDK is imported by its one module.
 """

@@ -2,6 +2,7 @@
 ``repr``, ``str``, JSON dumps, configuration errors, log records of a failing run, the
 run's JSON summary or a webhook body (except the routing key PagerDuty needs).
 
+So is `evidence doctor`'s report (text and JSON) and the test messages it sends.
 The CLI's ``--json`` outputs are checked the same way in
 ``tests/integration/test_secrets_canary.py``.
 """
@@ -45,6 +46,7 @@ ENV_SECRETS = {
 }
 PAGERDUTY_KEY = f"{CANARY}-routing-key"
 PAGERDUTY_PATH = f"/v2/enqueue/{CANARY}-pagerduty-url"
+HOOK_KINDS = ("generic", "slack", "pagerduty")
 # A private key's text makes the connector fail before it connects, so it is only
 # in the settings checks, not in the runs below.
 PRIVATE_KEY = f"{CANARY}-private-key"
@@ -256,3 +258,37 @@ def test_a_failing_run_logs_reports_and_alerts_no_secret(
             # The one place a secret must go: PagerDuty authenticates by it.
             assert body.pop("routing_key") == PAGERDUTY_KEY
         _assert_clean([json.dumps(body), json.dumps(q["headers"])], "a webhook request")
+
+
+def test_doctor_reports_and_test_messages_carry_no_secret(
+    tmp_path: Path, settings: Settings, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    from das_evidence.cli.doctor import render_text
+    from das_evidence.config import setting_sources
+    from das_evidence.doctor import run_checks
+
+    config = tmp_path / "evidence.toml"
+    with caplog.at_level(logging.DEBUG):
+        report = run_checks(
+            settings,
+            config=config,
+            sources=setting_sources(config, environ=_environ(receiver)),
+            clock=lambda: T0,
+            send_test=True,
+        )
+    names = {c.name: c for c in report.checks}
+    assert names["snowflake reachable"].status == "fail"  # a closed port
+    assert [names[f"webhook {i} ({k})"].status for i, k in enumerate(HOOK_KINDS)] == ["ok"] * 3
+    sources = dict(report.sources)
+    assert sources["snowflake.password"] == f"{config} line 5"
+    assert sources["snowflake.private_key_file_pwd"] == "EVIDENCE_SNOWFLAKE__PRIVATE_KEY_FILE_PWD"
+    _assert_clean(
+        [json.dumps(report.to_json()), "\n".join(render_text(report))], "the doctor's report"
+    )
+    _assert_clean([r.getMessage() for r in caplog.records], "a log record")
+    assert len(receiver.requests) == 3  # one test message per webhook, whatever its `on`
+    for q in receiver.requests:
+        body = json.loads(q["body"])
+        if q["path"] == PAGERDUTY_PATH:
+            assert body.pop("routing_key") == PAGERDUTY_KEY
+        _assert_clean([json.dumps(body), json.dumps(q["headers"])], "a test message")

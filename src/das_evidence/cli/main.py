@@ -21,6 +21,9 @@ from typing import Annotated, Any
 import typer
 
 from das_evidence import __version__
+from das_evidence.cli.doctor import doctor
+from das_evidence.cli.options import ConfigOpt, FormatOpt, JsonOpt, OutputFormat
+from das_evidence.cli.options import output_format as _format
 from das_evidence.cli.output import console, err_console, print_json, progress_bar, setup_logging
 from das_evidence.errors import EXIT_CODES, ConfigError, EvidenceError, InternalError
 
@@ -63,13 +66,7 @@ app.add_typer(store_app, name="store")
 from das_evidence.cli.sql import sql as _sql  # noqa: E402 (one file per command)
 
 app.command("sql")(_sql)
-
-
-class OutputFormat(StrEnum):
-    """What a command prints on standard output."""
-
-    text = "text"
-    json = "json"
+app.command()(doctor)
 
 
 class StatusFormat(StrEnum):
@@ -101,23 +98,6 @@ class DemoStore(StrEnum):
     s3 = "s3"
 
 
-ConfigOpt = Annotated[
-    Path,
-    typer.Option(
-        "--config",
-        "-c",
-        envvar="EVIDENCE_CONFIG",
-        metavar="FILE",
-        help="The evidence.toml to read (EVIDENCE_* variables override it).",
-    ),
-]
-FormatOpt = Annotated[
-    OutputFormat | None,
-    typer.Option("--format", "-f", help="text (the default) for people, json for machines."),
-]
-JsonOpt = Annotated[
-    bool, typer.Option("--json", hidden=True, help="The same as --format json (kept for scripts).")
-]
 OnlyOpt = Annotated[
     str | None,
     typer.Option(
@@ -131,17 +111,6 @@ FromOpt = Annotated[
     ),
 ]
 ToOpt = Annotated[str, typer.Option("--to", metavar="DATE", help="End of the period, exclusive.")]
-
-
-def _format(format_: OutputFormat | None, json_flag: bool) -> OutputFormat:
-    """``--format``, or its old spelling ``--json``; both, disagreeing, is a usage error."""
-    if json_flag:
-        if format_ not in (None, OutputFormat.json):
-            raise ConfigError(
-                f"--json and --format {format_} together", fix="pass one of them: --format json"
-            )
-        return OutputFormat.json
-    return format_ or OutputFormat.text
 
 
 def clock() -> datetime:

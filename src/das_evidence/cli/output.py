@@ -67,6 +67,9 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     # The connector and the fake server are chatty at INFO.
     for noisy in ("snowflake", "fakesnow", "uvicorn", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, level))
+    # The connector logs every retry as a warning and a failure with its traceback; the
+    # error it raises is diagnosed and reported once (connection.py). --verbose shows them.
+    logging.getLogger("snowflake").setLevel(logging.WARNING if verbose else logging.CRITICAL + 1)
 
 
 @contextmanager

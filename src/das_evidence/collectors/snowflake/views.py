@@ -194,3 +194,41 @@ def cast_batch(
                 ) from None
         arrays.append(arr)
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+#: The SNOWFLAKE database role that lets a role select each ACCOUNT_USAGE view the
+#: collectors read, after Snowflake's table "Database role required to access
+#: ACCOUNT_USAGE views"; deploy/snowflake/setup.sql grants these two and checks every view.
+DATABASE_ROLES: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "ACCESS_HISTORY",
+            "QUERY_HISTORY",
+            "MASKING_POLICIES",
+            "ROW_ACCESS_POLICIES",
+            "POLICY_REFERENCES",
+            "TAG_REFERENCES",
+            "PASSWORD_POLICIES",
+            "SESSION_POLICIES",
+            "NETWORK_POLICIES",
+        ),
+        "GOVERNANCE_VIEWER",
+    ),
+    **dict.fromkeys(
+        ("LOGIN_HISTORY", "SESSIONS", "USERS", "ROLES", "GRANTS_TO_ROLES", "GRANTS_TO_USERS"),
+        "SECURITY_VIEWER",
+    ),
+}
+
+
+def grant_for(view: str, role: str | None) -> str:
+    """The grant that lets ``role`` read ``view`` (``SNOWFLAKE.ACCOUNT_USAGE.X`` or ``X``)."""
+    name = view.rsplit(".", 1)[-1].upper()
+    grantee = role or "<the collector's role>"
+    db_role = DATABASE_ROLES.get(name)
+    if db_role is None:
+        return f"GRANT IMPORTED PRIVILEGES ON DATABASE SNOWFLAKE TO ROLE {grantee}"
+    return (
+        f"GRANT DATABASE ROLE SNOWFLAKE.{db_role} TO ROLE {grantee} "
+        "(as ACCOUNTADMIN; deploy/snowflake/setup.sql)"
+    )
