@@ -474,8 +474,13 @@ def run_cmd(
         typer.Option(metavar="NAME", help="Only the streams of this [schedules.<name>]."),
     ] = None,
     only: OnlyOpt = None,
+    trusted: TrustedOpt = None,
 ) -> None:
     """The cron entry point: collect, seal, verify what was appended, print one JSON line.
+
+    Nothing is appended when the store's checkpoint does not extend the one the
+    last run recorded ([status] last_run_file) or a --trusted one: a rolled-back
+    or forked log is exit 1 with a failure alert.
 
     The JSON line is printed on every exit: exit 0 when everything is collected
     and verified, 1 when a check failed, 2 on a configuration error, 3 when a
@@ -494,8 +499,12 @@ def run_cmd(
     try:
         from das_evidence.config import load_settings
         from das_evidence.schedules.runner import run
+        from das_evidence.verify import load_trusted
 
-        summary = run(load_settings(config), clock=clock, only=only, schedule=schedule)
+        seen = load_trusted(trusted or ())
+        summary = run(
+            load_settings(config), clock=clock, only=only, schedule=schedule, trusted=seen
+        )
     except EvidenceError as e:
         _show(e)
         summary = RunSummary(started, schedule=schedule, error=str(e), exit_code=e.exit_code)
