@@ -577,11 +577,10 @@ def _consistency_guide(files: Mapping[str, bytes], cp: Checkpoint) -> list[str]:
         lines += [
             f"### From size {m}",
             "",
-            "Put the checkpoint you saved at size "
-            f"{m} in `old-checkpoint` (from an earlier pack: "
-            "`unzip -p old-pack.zip checkpoint > old-checkpoint`). It must be signed by the",
-            "same log key, name the same log, and have size " + f"{m}; `fr` must then come out as",
-            "its root and `sr` as this checkpoint's.",
+            f"Put the checkpoint you saved at size {m} in `old-checkpoint` (from an earlier",
+            "pack: `unzip -p old-pack.zip checkpoint > old-checkpoint`). It must be signed",
+            f"by the same log key, name the same log and have size {m}; then `fr` must come",
+            "out as its root and `sr` as this pack's checkpoint root.",
             "",
             "```sh",
             "head -n 3 old-checkpoint > old.txt",
@@ -619,8 +618,8 @@ def _consistency_guide(files: Mapping[str, bytes], cp: Checkpoint) -> list[str]:
             "```",
             "",
             "`fr` starts from the old root when m is a power of two, else from the first",
-            "hash; a hash is prepended to both (`both`) or appended to `sr` only, as RFC 9162",
-            "section 2.1.4.2 steps 5-6 decide from the two sizes.",
+            "hash; each further hash is prepended to both `fr` and `sr`, or appended to `sr`",
+            "only, as RFC 9162 section 2.1.4.2 steps 5-6 decide from the two sizes alone.",
             "",
         ]
     return lines
