@@ -324,6 +324,8 @@ def test_a_consistent_extension_passes(saved: Saved, tmp_path: Path, eaf_verify:
     new = _pack(store, saved.signer, tmp_path / "new.zip", since=load_trusted([saved.pack]))
     names = zipfile.ZipFile(new).namelist()
     assert "consistency/6" in names
+    again = _pack(store, saved.signer, tmp_path / "again.zip", since=load_trusted([saved.pack]))
+    assert again.read_bytes() == new.read_bytes()  # still one selection, one byte string
     assert json.loads(zipfile.ZipFile(new).read("pack.json"))["consistency"] == [
         {"file": "consistency/6", "from_size": 6}
     ]
