@@ -111,6 +111,14 @@ FromOpt = Annotated[
     ),
 ]
 ToOpt = Annotated[str, typer.Option("--to", metavar="DATE", help="End of the period, exclusive.")]
+TrustedOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        metavar="FILE",
+        help="A signed checkpoint seen before (log/checkpoints/<n>, or an earlier pack .zip): "
+        "the log must extend it; repeatable.",
+    ),
+]
 
 
 def clock() -> datetime:
@@ -435,8 +443,13 @@ def run_cmd(
         typer.Option(metavar="NAME", help="Only the streams of this [schedules.<name>]."),
     ] = None,
     only: OnlyOpt = None,
+    trusted: TrustedOpt = None,
 ) -> None:
     """The cron entry point: collect, seal, verify what was appended, print one JSON line.
+
+    Nothing is appended when the store's checkpoint does not extend the one the
+    last run recorded ([status] last_run_file) or a --trusted one: a rolled-back
+    or forked log is exit 1 with a failure alert.
 
     The JSON line is printed on every exit: exit 0 when everything is collected
     and verified, 1 when a check failed, 2 on a configuration error, 3 when a
@@ -455,8 +468,12 @@ def run_cmd(
     try:
         from das_evidence.config import load_settings
         from das_evidence.schedules.runner import run
+        from das_evidence.verify import load_trusted
 
-        summary = run(load_settings(config), clock=clock, only=only, schedule=schedule)
+        seen = load_trusted(trusted or ())
+        summary = run(
+            load_settings(config), clock=clock, only=only, schedule=schedule, trusted=seen
+        )
     except EvidenceError as e:
         _show(e)
         summary = RunSummary(started, schedule=schedule, error=str(e), exit_code=e.exit_code)
@@ -507,6 +524,7 @@ def verify(
         LockMode,
         typer.Option(help="The Object Lock mode every S3 object must have."),
     ] = LockMode.COMPLIANCE,
+    trusted: TrustedOpt = None,
     format_: FormatOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -516,6 +534,11 @@ def verify(
     retain-until, S3's checksum against the signed digest, that no other
     version or delete marker exists, and that the bucket has versioning and
     Object Lock enabled.
+
+    With --trusted (a checkpoint saved earlier, or an earlier pack) TARGET must
+    be the same tree or extend it: an archive by its own entries, a pack by the
+    consistency proof it carries (`evidence pack --since-checkpoint`). Without
+    it, a log cut back to an older checkpoint still verifies on its own.
 
     Exit 0 when every check passes, 1 when evidence failed a check (each
     finding is listed), 2 on a usage error, 3 when the evidence cannot be read.
@@ -531,6 +554,7 @@ def verify(
             origin=origin,
             endpoint_url=endpoint_url,
             lock_mode=str(lock_mode),
+            trusted=trusted or (),
             progress=progress,
         )
     if fmt is OutputFormat.json:
@@ -591,6 +615,14 @@ def pack(
     allow_gaps: Annotated[
         bool, typer.Option(help="Build even if windows are missing; list them in the report.")
     ] = False,
+    since_checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            metavar="FILE",
+            help="A checkpoint the auditor holds (a checkpoint file or their earlier pack): "
+            "carry a consistency proof from it; repeatable.",
+        ),
+    ] = None,
     config: ConfigOpt = Path("evidence.toml"),
     format_: FormatOpt = None,
     json_out: JsonOpt = False,
@@ -604,14 +636,21 @@ def pack(
     error naming the missing windows (exit 1), unless --allow-gaps; a period
     with no entries at all is an empty selection (exit 2). The report's checks
     run with the [checks] settings of the config.
+
+    With --since-checkpoint the pack also carries consistency/<m>, the proof that
+    its checkpoint extends the auditor's checkpoint of size m (checked with
+    `evidence verify pack.zip --trusted FILE`, or by hand: VERIFY.md step 6); a
+    log that does not extend it is an error (exit 1) and no pack is written.
     """
     from das_evidence.config import load_settings
     from das_evidence.reports.bundle import report_files
     from das_evidence.reports.pack import build_pack
     from das_evidence.services import Services
+    from das_evidence.verify import load_trusted
 
     fmt = _format(format_, json_out)
     frameworks = _frameworks(controls)
+    since = load_trusted(since_checkpoint or (), "--since-checkpoint")
     settings = load_settings(config)
     services = Services(settings, clock=clock)
     signer, note_signer = services.signers()
@@ -628,6 +667,7 @@ def pack(
             only=only,
             allow_gaps=allow_gaps,
             extras=report_files(frameworks, checks=settings.checks),
+            since=since,
             progress=progress,
         )
     summary = {

@@ -33,6 +33,7 @@ from das_evidence.errors import (
 )
 from das_evidence.evidence_store.interface import CHECKPOINT_KEY, EvidenceStore, entry_key
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
+from das_evidence.manifests.consistency import ConsistencyProof, consistency_steps, proof_name
 from das_evidence.manifests.log import ArchiveLog, LogEntry
 from das_evidence.manifests.merkle import MerkleTree
 from das_evidence.manifests.note import VerifierKey
@@ -50,6 +51,7 @@ from das_evidence.verify.archive import Trust, check_entry
 from das_evidence.verify.continuity import find_breaks, tiling_window
 from das_evidence.verify.files import read_verified
 from das_evidence.verify.findings import Report
+from das_evidence.verify.trusted import TrustedCheckpoint, open_trusted
 
 # 1980-01-01, the earliest time a zip can hold: no member carries a wall-clock time.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -200,10 +202,13 @@ def build_pack(
     only: str | None = None,
     allow_gaps: bool = False,
     extras: ReportHook | None = None,
+    since: Sequence[TrustedCheckpoint] = (),
     progress: Callable[[int, int, str], None] | None = None,
 ) -> PackResult:
     """Write the pack for ``[start, end)`` to ``out``; nothing is written on any error.
 
+    ``since`` are checkpoints the auditor holds (``--since-checkpoint``): the pack
+    carries ``consistency/<m>`` from each one's size to its own checkpoint.
     ``progress(done, total, what)`` hears of each file read from the store and
     each file written into the zip.
     """
@@ -239,8 +244,9 @@ def build_pack(
             fix="run `evidence collect` (it seals the log) or `evidence verify`",
         )
     tree = MerkleTree([e.leaf for e in archive.entries])
+    proofs = consistency_files(since, tree, cp, vkey)
 
-    files: dict[str, bytes] = {"checkpoint": checkpoint}
+    files: dict[str, bytes] = {"checkpoint": checkpoint, **proofs}
     read, to_read = 0, sum(1 + len(e.statement.subjects) for e in sel.entries)
     for entry in sel.entries:
         if progress:
@@ -265,7 +271,7 @@ def build_pack(
 
     generated_at = max(parse_rfc3339(e.predicate["collected_at"]) for e in sel.entries)
     files.update(_keys(signer, vkey))
-    files["pack.json"] = _pack_json(sel, origin, cp, generated_at, signer, vkey)
+    files["pack.json"] = _pack_json(sel, origin, cp, generated_at, signer, vkey, since=proofs)
 
     evidence = EvidenceSet(
         [EvidenceEntry(e.index, str(e.predicate["stream"]), e.predicate) for e in sel.entries],
@@ -303,6 +309,43 @@ def build_pack(
     )
 
 
+def consistency_files(
+    since: Sequence[TrustedCheckpoint], tree: MerkleTree, cp: Checkpoint, vkey: VerifierKey
+) -> dict[str, bytes]:
+    """``consistency/<m>`` for each checkpoint in ``since`` smaller than ``cp``.
+
+    Each must be this log's, signed by its note key (else :class:`ConfigError`), and
+    the archive must extend it (else :class:`VerificationError`: no pack that hides a
+    rollback or a fork from the auditor who holds it).
+    """
+    out: dict[str, bytes] = {}
+    for t in since:
+        try:
+            old = open_trusted(t, vkey, cp.origin)
+        except EvidenceError as e:
+            raise ConfigError(
+                f"--since-checkpoint {e.message}",
+                fix="pass a checkpoint of this log the auditor holds: a copy of "
+                "log/checkpoints/<n>, or the auditor's earlier pack",
+            ) from None
+        if old.size > cp.size:
+            raise VerificationError(
+                f"the archive's checkpoint covers {cp.size} entries, fewer than the {old.size} "
+                f"of {t.source}: the log was rolled back",
+                fix=f"run `evidence verify ARCHIVE --trusted {t.source}`; do not hand out a pack",
+            )
+        if tree.prefix_root(old.size) != old.root_hash:
+            raise VerificationError(
+                f"the archive's first {old.size} entries are not the tree of {t.source}: "
+                "the log was forked or rewritten",
+                fix=f"run `evidence verify ARCHIVE --trusted {t.source}`; do not hand out a pack",
+            )
+        if 0 < old.size < cp.size:
+            proof = ConsistencyProof(tuple(tree.consistency_proof(old.size)))
+            out[proof_name(old.size)] = proof.to_bytes()
+    return out
+
+
 def _keys(signer: Signer, vkey: VerifierKey) -> dict[str, bytes]:
     pem = signer.public_key_pem()
     note = PublicKey.from_ed25519_raw(vkey.public_key)
@@ -333,6 +376,8 @@ def _pack_json(
     generated_at: datetime,
     signer: Signer,
     note_key: VerifierKey,
+    *,
+    since: Mapping[str, bytes],
 ) -> bytes:
     streams: dict[str, dict[str, Any]] = {}
     for e in sel.entries:
@@ -343,7 +388,7 @@ def _pack_json(
         w = e.predicate["window"]
         s["first"] = s["first"] or w["start"]
         s["last"] = w["end"]
-    doc = {
+    doc: dict[str, Any] = {
         "format": "das-evidence pack v1 (Evidence Archive Format v1, section 5)",
         "generator": {"name": "das-evidence", "version": __version__},
         "generated_at": rfc3339(generated_at),
@@ -362,6 +407,11 @@ def _pack_json(
         "streams": streams,
         "gaps": [g.to_json() for g in sel.gaps],
     }
+    if since:
+        doc["consistency"] = [
+            {"from_size": int(name.removeprefix("consistency/")), "file": name}
+            for name in sorted(since, key=lambda n: int(n.removeprefix("consistency/")))
+        ]
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
@@ -477,17 +527,102 @@ def verify_guide(
         'test "$(base64 < h.bin)" = "$(sed -n 3p checkpoint)" && echo \'root matches checkpoint\'',
         "```",
         "",
-        "## 6. All of it at once",
+    ]
+    lines += _consistency_guide(files, cp)
+    lines += [
+        "## 7. All of it at once",
         "",
         "```",
-        "evidence verify pack.zip --pub keys/signing.pub --vkey keys/signing.vkey",
+        "evidence verify pack.zip --pub keys/signing.pub --vkey keys/signing.vkey "
+        "--trusted old-checkpoint",
         "```",
         "",
         "`evidence verify` does every step above for every entry, checks that each stream's",
         "windows are contiguous over the period, and refuses unsafe zip member names.",
+        "Leave out `--trusted` if you hold no earlier checkpoint.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _consistency_guide(files: Mapping[str, bytes], cp: Checkpoint) -> list[str]:
+    """Step 6 of VERIFY.md: the pack's checkpoint extends one the auditor saved before."""
+    sizes = sorted(
+        int(name.removeprefix("consistency/")) for name in files if name.startswith("consistency/")
+    )
+    lines = [
+        "## 6. The log was not rolled back or forked since a checkpoint you saved",
+        "",
+        "A pack alone cannot show that the log behind it is the one you saw before: someone",
+        "who cut the log back, or rebuilt it without an entry, can sign a pack that passes",
+        "steps 1-5. Keep every pack's `checkpoint` (or the auditee's `log/checkpoints/<n>`);",
+        "the next pack must extend it. Same size: the two checkpoints' third lines are equal.",
+        "Smaller size m: the pack carries `consistency/<m>`, an RFC 9162 consistency proof",
+        f"from size m to this checkpoint's size {cp.size} (section 2.1.4.2), one base64 hash",
+        "a line. A larger size than this checkpoint's means the log was rolled back.",
+        "",
+    ]
+    if not sizes:
+        lines += [
+            "This pack carries no consistency proof. If you hold an earlier checkpoint of this",
+            "log, ask for a pack built with `evidence pack --since-checkpoint <your file>`, or",
+            "check this one with `evidence verify pack.zip ... --trusted <your file>`.",
+            "",
+        ]
+        return lines
+    for m in sizes:
+        name = proof_name(m)
+        proof = ConsistencyProof.from_bytes(files[name])
+        steps = consistency_steps(m, cp.size, len(proof.hashes))
+        lines += [
+            f"### From size {m}",
+            "",
+            f"Put the checkpoint you saved at size {m} in `old-checkpoint` (from an earlier",
+            "pack: `unzip -p old-pack.zip checkpoint > old-checkpoint`). It must be signed",
+            f"by the same log key, name the same log and have size {m}; then `fr` must come",
+            "out as its root and `sr` as this pack's checkpoint root.",
+            "",
+            "```sh",
+            "head -n 3 old-checkpoint > old.txt",
+            "grep -F \"— $(head -n 1 old-checkpoint) \" old-checkpoint | sed 's/.* //' | base64 -d "
+            "| tail -c 64 > old.sig",
+            "openssl pkeyutl -verify -pubin -inkey keys/note.pub -rawin -in old.txt "
+            "-sigfile old.sig",
+            'test "$(sed -n 1p old-checkpoint)" = "$(sed -n 1p checkpoint)" && echo \'same log\'',
+            f'test "$(sed -n 2p old-checkpoint)" = "{m}" && echo \'old size {m}\'',
+            "sed -n 3p old-checkpoint | base64 -d > old-root.bin",
+            f'test "$(wc -l < {name})" -eq {len(proof.hashes)} '
+            f"&& echo '{len(proof.hashes)} proof hashes'",
+        ]
+        for kind, line in steps:
+            src = "old-root.bin" if line == 0 else f"c{line}.bin"
+            if line:
+                lines.append(f"sed -n {line}p {name} | base64 -d > c{line}.bin")
+            if kind == "start":
+                lines += [f"cp {src} fr.bin", f"cp {src} sr.bin"]
+            elif kind == "both":
+                lines += [
+                    f"{{ printf '\\001'; cat {src} fr.bin; }} | openssl dgst -sha256 -binary "
+                    "> t.bin && mv t.bin fr.bin",
+                    f"{{ printf '\\001'; cat {src} sr.bin; }} | openssl dgst -sha256 -binary "
+                    "> t.bin && mv t.bin sr.bin",
+                ]
+            else:
+                lines.append(
+                    f"{{ printf '\\001'; cat sr.bin {src}; }} | openssl dgst -sha256 -binary "
+                    "> t.bin && mv t.bin sr.bin"
+                )
+        lines += [
+            "cmp -s fr.bin old-root.bin && echo 'old root OK'",
+            'test "$(base64 < sr.bin)" = "$(sed -n 3p checkpoint)" && echo \'new root OK\'',
+            "```",
+            "",
+            "`fr` starts from the old root when m is a power of two, else from the first",
+            "hash; each further hash is prepended to both `fr` and `sr`, or appended to `sr`",
+            "only, as RFC 9162 section 2.1.4.2 steps 5-6 decide from the two sizes alone.",
+            "",
+        ]
+    return lines
 
 
 def _inclusion_steps(index: int, size: int, proof: Sequence[bytes]) -> list[tuple[str, bytes]]:

@@ -25,10 +25,12 @@ from das_evidence.errors import (
     FormatError,
     InternalError,
     NothingSelectedError,
+    VerificationError,
 )
 from das_evidence.evidence_store.interface import CHECKPOINT_KEY
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.log import ArchiveLog
+from das_evidence.manifests.merkle import MerkleTree
 from das_evidence.manifests.note import SignedNote
 from das_evidence.schedules.alerts import Alert, failure_alert, send_alerts, stale_alert
 from das_evidence.schedules.status import (
@@ -36,6 +38,8 @@ from das_evidence.schedules.status import (
     StatusReport,
     default_objectives,
     expected_streams,
+    last_seen_checkpoint,
+    load_last_run,
     stream_status,
     write_last_run,
 )
@@ -44,6 +48,7 @@ from das_evidence.streams import HISTORY_STREAMS, StreamId, stream_matches
 from das_evidence.timefmt import rfc3339
 from das_evidence.verify.archive import check_archive, load_archive
 from das_evidence.verify.findings import Report
+from das_evidence.verify.trusted import TrustedCheckpoint, check_trusted, open_trusted
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,8 @@ class RunSummary:
     retention_days_left: dict[str, int] = field(default_factory=dict)
     # The log as verified at the end of the run, reused for status and alerts.
     archive: ArchiveLog | None = field(default=None, repr=False)
+    # The newest checkpoint seen verified (signed note), kept in the last-run record.
+    seen_checkpoint: bytes | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -256,8 +263,12 @@ def run(
     clock: Callable[[], datetime],
     only: str | None = None,
     schedule: str | None = None,
+    trusted: tuple[TrustedCheckpoint, ...] = (),
 ) -> RunSummary:
     """Collect, seal and verify; never raises for what went wrong, it is in the summary.
+
+    Before anything is appended the store's checkpoint must extend the one the
+    last run recorded and each of ``trusted`` (:func:`refuse_rollback`).
 
     An unexpected exception becomes exit 4 (a bug) in the summary, with its
     traceback logged at DEBUG, so that the last-run record and the alerts tell
@@ -267,7 +278,7 @@ def run(
     summary = RunSummary(started_at=clock().replace(microsecond=0), schedule=schedule)
     services = Services(settings, clock=clock)
     try:
-        summary = _run(services, only=only, schedule=schedule, summary=summary)
+        summary = _run(services, only=only, schedule=schedule, summary=summary, trusted=trusted)
     except Exception as e:  # the cron boundary: a bug still gets its record and alert
         log.debug("evidence run failed unexpectedly", exc_info=True)
         summary.error = InternalError.from_exception(e).message
@@ -292,6 +303,7 @@ def run(
                         entries_written=len(summary.new_entries),
                         failed_streams=sum(1 for s in summary.streams if s.get("error")),
                         verify_ok=not summary.findings,
+                        checkpoint=summary.seen_checkpoint,
                     ),
                 )
             except EvidenceError as e:
@@ -308,12 +320,14 @@ def _run(
     only: str | None,
     schedule: str | None,
     summary: RunSummary,
+    trusted: tuple[TrustedCheckpoint, ...] = (),
 ) -> RunSummary:
     settings, clock = services.settings, services.clock
     try:
         selection = _schedule_globs(settings, schedule, only)
         services.preflight(selection)  # a configuration error leaves no archive behind
         services.store(create=True)
+        refuse_rollback(services, trusted, summary)
         report = Report(settings.store.uri)
         before = _checkpoint_state(services, report)
         reconcile = timedelta(days=settings.reconcile_days) if settings.reconcile_days else None
@@ -336,6 +350,8 @@ def _run(
             summary.new_entries = list(range(before[0] if before else 0, archive.size))
             summary.retention_days_left = retention_risks(services, clock(), archive)
             summary.archive = archive
+        if not report.findings:
+            _record_checkpoint(services, summary)
         if report.findings or summary.error:
             summary.exit_code = 1
         elif collected is not None and not collected.ok:
@@ -345,6 +361,90 @@ def _run(
         summary.exit_code = e.exit_code
     summary.finished_at = clock().replace(microsecond=0)
     return summary
+
+
+def refuse_rollback(
+    services: Services, trusted: tuple[TrustedCheckpoint, ...], summary: RunSummary
+) -> None:
+    """Refuse to append to a store whose checkpoint does not extend one seen before.
+
+    Seen before: the checkpoint the last run recorded (``[status] last_run_file``)
+    and each ``--trusted``. A store cut back to an older checkpoint, or a log
+    rebuilt without an entry, would otherwise take new entries and fork from
+    checkpoints already handed out. Raises :class:`VerificationError` (exit 1,
+    and the run's failure alert); the newest seen checkpoint stays recorded.
+    """
+    settings = services.settings
+    recorded = last_seen_checkpoint(load_last_run(settings.status.last_run_file))
+    seen = trusted
+    if recorded is not None:
+        source = f"the checkpoint recorded by the last run ({settings.status.last_run_file})"
+        seen = (TrustedCheckpoint(source, recorded), *trusted)
+    if not seen:
+        return
+    trust = services.trust()
+    assert trust.note_key is not None  # the run's own note key
+    origin = settings.log.origin
+    summary.seen_checkpoint = recorded
+    newest = -1
+    for t in seen:
+        try:
+            cp = open_trusted(t, trust.note_key, origin)
+        except EvidenceError:
+            continue  # check_trusted below says why
+        if cp.size > newest:
+            newest, summary.seen_checkpoint = cp.size, t.note
+    leaves = MerkleTree([e.leaf for e in services.archive().entries])
+    size, root = leaves.size, leaves.root
+    current = services.store().get_checkpoint()
+    if current is not None:
+        try:
+            head = open_checkpoint(current[0], trust.note_key, origin)
+            size, root = head.size, head.root_hash
+        except EvidenceError:
+            pass  # the run's verification reports a bad checkpoint
+
+    def prefix_root(m: int) -> bytes:
+        return leaves.prefix_root(m) if m <= leaves.size else b""
+
+    report = Report(settings.store.uri)
+    check_trusted(
+        report,
+        "V9 trusted",
+        CHECKPOINT_KEY,
+        seen,
+        note_key=trust.note_key,
+        origin=origin,
+        size=size,
+        root=root,
+        prefix_root=prefix_root,
+    )
+    if report.findings:
+        summary.findings = [str(f) for f in report.findings]
+        listing = "; ".join(f.message for f in report.findings)
+        raise VerificationError(
+            f"refusing to append: the store's checkpoint (size {size}) does not extend a "
+            f"checkpoint seen before, the log was rolled back or forked: {listing}",
+            fix="find out who changed the store and restore the missing entries, evidence and "
+            "checkpoints from a copy; `evidence verify --trusted` shows what differs. Nothing "
+            "was appended",
+        )
+
+
+def _record_checkpoint(services: Services, summary: RunSummary) -> None:
+    """Keep the checkpoint this run verified, for the next run's :func:`refuse_rollback`."""
+    current = services.store().get_checkpoint()
+    note_key = services.trust().note_key
+    if current is None or note_key is None or not summary.checkpoint:
+        return
+    try:
+        cp = open_checkpoint(current[0], note_key, services.settings.log.origin)
+    except EvidenceError:
+        return
+    if cp.size == summary.checkpoint["size"] and cp.root_hash.hex() == summary.checkpoint.get(
+        "root_hash"
+    ):
+        summary.seen_checkpoint = current[0]
 
 
 def _unsealed(services: Services, before: tuple[int, bytes] | None) -> list[str]:

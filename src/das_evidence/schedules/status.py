@@ -18,6 +18,7 @@ read back with :func:`load_last_run`; status shows it when present.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
@@ -275,9 +276,12 @@ class LastRun:
     entries_written: int = 0
     failed_streams: int = 0
     verify_ok: bool | None = None
+    #: The newest checkpoint the runner has seen verified (signed note bytes): the next
+    #: run refuses a store whose checkpoint does not extend it (a rollback or a fork).
+    checkpoint: bytes | None = None
 
-    def to_json(self) -> dict[str, Scalar]:
-        return {
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
             "schedule": self.schedule,
             "started_at": rfc3339(self.started_at),
             "finished_at": rfc3339(self.finished_at),
@@ -286,6 +290,23 @@ class LastRun:
             "failed_streams": self.failed_streams,
             "verify_ok": self.verify_ok,
         }
+        if self.checkpoint is not None:
+            # An object, not scalars: status shows only the scalars of this record.
+            doc["checkpoint"] = {"note": base64.b64encode(self.checkpoint).decode()}
+        return doc
+
+
+def last_seen_checkpoint(record: Mapping[str, Any] | None) -> bytes | None:
+    """The signed checkpoint a last-run record holds (unverified bytes), or None."""
+    cp = (record or {}).get("checkpoint")
+    note = cp.get("note") if isinstance(cp, Mapping) else None
+    if not isinstance(note, str):
+        return None
+    try:
+        return base64.b64decode(note, validate=True)
+    except ValueError:
+        log.warning("ignoring the checkpoint of the last-run record: not base64")
+        return None
 
 
 def write_last_run(path: Path, run: LastRun) -> None:

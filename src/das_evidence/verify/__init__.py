@@ -2,17 +2,71 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from das_evidence.errors import ConfigError, StoreError
+from das_evidence.errors import ConfigError, EvidenceError, StoreError
 from das_evidence.evidence_store import open_store
-from das_evidence.manifests.note import VerifierKey
+from das_evidence.manifests.note import MAX_NOTE_BYTES, VerifierKey
 from das_evidence.manifests.signers import PublicKey
 from das_evidence.verify.archive import Trust, check_archive, load_archive
 from das_evidence.verify.findings import Finding, Report
+from das_evidence.verify.trusted import TrustedCheckpoint
 
-__all__ = ["Finding", "Report", "Trust", "check_archive", "load_archive", "verify_target"]
+__all__ = [
+    "Finding",
+    "Report",
+    "Trust",
+    "TrustedCheckpoint",
+    "check_archive",
+    "load_archive",
+    "load_trusted",
+    "verify_target",
+]
+
+_TRUSTED_FIX = (
+    "pass a signed checkpoint saved earlier (a copy of log/checkpoint or "
+    "log/checkpoints/<n>), or an earlier pack .zip of the same log"
+)
+
+
+def load_trusted(paths: Sequence[Path], flag: str = "--trusted") -> tuple[TrustedCheckpoint, ...]:
+    """Read checkpoints seen before: signed checkpoint files, or packs (their ``checkpoint``).
+
+    Only the form is checked here; the signature and origin are checked against
+    the target's keys by the verifier. A file that is not one is a usage error.
+    """
+    out = []
+    for path in paths:
+        try:
+            if zipfile.is_zipfile(path):
+                with zipfile.ZipFile(path) as z:
+                    info = z.getinfo("checkpoint")
+                    if info.file_size > MAX_NOTE_BYTES:
+                        raise ValueError(f"its checkpoint is larger than {MAX_NOTE_BYTES} bytes")
+                    data = z.read(info)
+                source = f"{path} (its checkpoint)"
+            else:
+                with open(path, "rb") as f:
+                    data = f.read(MAX_NOTE_BYTES + 1)
+                source = str(path)
+        except KeyError:
+            raise ConfigError(
+                f"{flag} {path} is a zip without a checkpoint member", fix=_TRUSTED_FIX
+            ) from None
+        except (OSError, ValueError, zipfile.BadZipFile, RuntimeError) as e:
+            raise ConfigError(f"cannot read {flag} {path}: {e}", fix=_TRUSTED_FIX) from None
+        trusted = TrustedCheckpoint(source, data)
+        try:
+            trusted.peek()
+        except EvidenceError as e:
+            raise ConfigError(
+                f"{flag} {path} is not a signed checkpoint: {e.message}", fix=_TRUSTED_FIX
+            ) from None
+        out.append(trusted)
+    return tuple(out)
 
 
 def load_trust(pubs: Sequence[Path], vkey: str | None, origin: str | None) -> Trust:
@@ -40,13 +94,15 @@ def verify_target(
     origin: str | None = None,
     endpoint_url: str | None = None,
     lock_mode: str = "COMPLIANCE",
+    trusted: Sequence[Path] = (),
     progress: Callable[[int, int, str], None] | None = None,
 ) -> Report:
     """Verify an archive directory, an ``s3://`` archive or a pack (``.zip``).
 
-    ``progress(done, total, what)`` hears of each object read and each entry checked.
+    ``trusted`` are checkpoints seen before (files or packs): the target must extend
+    each. ``progress(done, total, what)`` hears of each object read and each entry checked.
     """
-    trust = load_trust(pubs, vkey, origin)
+    trust = replace(load_trust(pubs, vkey, origin), trusted=load_trusted(trusted))
     if target.startswith("s3://"):
         from das_evidence.evidence_store.s3 import S3Store
         from das_evidence.verify.s3 import check_s3, load_s3_archive

@@ -14,6 +14,9 @@ checks are numbered like this:
 - ``V7 checkpoint``: every checkpoint verifies with the note key, has the origin, and its
   root equals the tree of that size; ``log/checkpoint`` is the newest; no unsealed tail.
 - ``V8 continuity``: each stream's windows tile time; amendments name a real entry.
+- ``V9 trusted``: ``log/checkpoint`` is the same tree as, or extends, every checkpoint
+  the auditor trusts from before (``--trusted``): its first ``m`` entries reproduce
+  each trusted root (:mod:`das_evidence.verify.trusted`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from das_evidence.manifests.statement import Statement
 from das_evidence.timefmt import parse_signed, rfc3339
 from das_evidence.verify.continuity import TimedWindow, find_breaks, tiling_window
 from das_evidence.verify.findings import Report
+from das_evidence.verify.trusted import TrustedCheckpoint, check_trusted
 
 _ENTRY = re.compile(r"^log/entries/(\d{12})\.dsse\.json$")
 _CHECKPOINT = re.compile(r"^log/checkpoints/(0|[1-9]\d*)$")
@@ -57,6 +61,8 @@ class Trust:
     origin: str | None = None
     #: A checkpoint seen before, as (size, root hash): the archive must extend it.
     checkpoint: tuple[int, bytes] | None = None
+    #: Signed checkpoints seen before (``--trusted``): the target must extend each.
+    trusted: tuple[TrustedCheckpoint, ...] = ()
 
 
 @dataclass
@@ -185,6 +191,10 @@ def check_archive(
 
     # V8 continuity
     _check_continuity(report, indexed, statements)
+
+    # V9 trusted
+    if trust.trusted:
+        _check_trusted(report, snap, trust, origin, leaves)
 
     report.stats = {
         "origin": origin,
@@ -358,6 +368,39 @@ def _check_checkpoints(
             CHECKPOINT_KEY,
             f"covers {newest} of {len(leaves)} entries: an unsealed tail",
         )
+
+
+def _check_trusted(
+    report: Report,
+    snap: ArchiveSnapshot,
+    trust: Trust,
+    origin: str | None,
+    leaves: Sequence[bytes],
+) -> None:
+    """V9: the archive's head extends each trusted checkpoint, checked on its own leaves."""
+    note_key = _note_key(trust, origin) if origin is not None else None
+    tree = MerkleTree(leaves)
+    size, root = tree.size, tree.root
+    data = snap.checkpoints.get(CHECKPOINT_KEY)
+    if data is not None and note_key is not None:
+        try:
+            head = open_checkpoint(data, note_key, origin)
+        except EvidenceError:
+            pass  # V7 says why; compare with the entries themselves
+        else:
+            if head.size <= len(leaves):
+                size, root = head.size, tree.prefix_root(head.size)
+    check_trusted(
+        report,
+        "V9 trusted",
+        CHECKPOINT_KEY,
+        trust.trusted,
+        note_key=note_key,
+        origin=origin,
+        size=size,
+        root=root,
+        prefix_root=tree.prefix_root,
+    )
 
 
 def _check_continuity(

@@ -13,6 +13,9 @@ sizes and compression ratios) into memory. :func:`check_pack` is pure. Checks:
   consumed, and every evidence file it names is in the pack with its digest.
 - ``P5 continuity``: each stream's windows in the pack are contiguous, except
   for gaps the signed ``pack.json`` declares.
+- ``P6 trusted``: the pack's checkpoint is the same tree as, or extends, every
+  checkpoint the auditor trusts from before (``--trusted``), by the RFC 9162
+  consistency proof ``consistency/<m>`` the pack carries from each trusted size ``m``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 
 from das_evidence.errors import EvidenceError, StoreError
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
+from das_evidence.manifests.consistency import ConsistencyProof, proof_name
 from das_evidence.manifests.dsse import Envelope
 from das_evidence.manifests.merkle import leaf_hash, verify_inclusion
 from das_evidence.manifests.note import SignedNote, VerifierKey
@@ -37,6 +41,7 @@ from das_evidence.timefmt import rfc3339
 from das_evidence.verify.archive import Trust, _note_key, check_entry
 from das_evidence.verify.continuity import find_breaks, tiling_window
 from das_evidence.verify.findings import Report
+from das_evidence.verify.trusted import check_trusted
 
 MAX_MEMBERS = 200_000
 MAX_TOTAL_BYTES = 8 * 1024**3
@@ -189,6 +194,10 @@ def check_pack(pack: PackContents, trust: Trust) -> Report:
 
     # P5: continuity within the pack
     _check_continuity(report, statements, _declared_gaps(files))
+
+    # P6: the checkpoint extends those the auditor trusts
+    if trust.trusted:
+        _check_trusted(report, files, cp, trust, origin)
     report.stats = {
         "origin": origin,
         "entries": len(entries),
@@ -258,6 +267,44 @@ def _check_proof(
         verify_inclusion(index, cp.size, leaf, proof.hashes, cp.root_hash)
     except EvidenceError as e:
         report.fail("P4 entries", name, f"does not prove entry {index}: {e.message}")
+
+
+def _check_trusted(
+    report: Report,
+    files: dict[str, bytes],
+    cp: Checkpoint | None,
+    trust: Trust,
+    origin: str | None,
+) -> None:
+    if cp is None:
+        report.fail("P6 trusted", "checkpoint", "no verified checkpoint to compare with")
+        return
+
+    def proof_for(m: int, old_root: bytes) -> str | None:
+        name = proof_name(m)
+        data = files.get(name)
+        if data is None:
+            return (
+                f"the pack has no {name} to show that its checkpoint (size {cp.size}) "
+                f"extends it: ask for a pack built with `--since-checkpoint` and that file"
+            )
+        try:
+            ConsistencyProof.from_bytes(data).verify(m, old_root, cp.size, cp.root_hash)
+        except EvidenceError as e:
+            return f"{name} does not prove the pack's checkpoint extends it (forked?): {e.message}"
+        return None
+
+    check_trusted(
+        report,
+        "P6 trusted",
+        "checkpoint",
+        trust.trusted,
+        note_key=_note_key(trust, origin or cp.origin),
+        origin=origin or cp.origin,
+        size=cp.size,
+        root=cp.root_hash,
+        proof_for=proof_for,
+    )
 
 
 def _declared_gaps(files: dict[str, bytes]) -> list[dict[str, Any]]:
