@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from das_evidence.errors import ConfigError, StoreError
@@ -41,12 +42,15 @@ def verify_target(
     endpoint_url: str | None = None,
     lock_mode: str = "COMPLIANCE",
     progress: Callable[[int, int, str], None] | None = None,
+    checkpoint: tuple[int, bytes] | None = None,
 ) -> Report:
     """Verify an archive directory, an ``s3://`` archive or a pack (``.zip``).
 
     ``progress(done, total, what)`` hears of each object read and each entry checked.
+    ``checkpoint`` is one seen before (e.g. a witness's), as (size, root): the
+    target must extend it.
     """
-    trust = load_trust(pubs, vkey, origin)
+    trust = replace(load_trust(pubs, vkey, origin), checkpoint=checkpoint)
     if target.startswith("s3://"):
         from das_evidence.evidence_store.s3 import S3Store
         from das_evidence.verify.s3 import check_s3, load_s3_archive
