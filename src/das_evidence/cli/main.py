@@ -550,8 +550,8 @@ def verify(
         list[str] | None,
         typer.Option(
             metavar="KEY",
-            help="Require the witness's cosignature: its verifier key, or a file holding it; "
-            "repeatable.",
+            help="Require a cosignature by this witness key (or a file holding it) on the "
+            "checkpoint of every https:// witness; repeatable.",
         ),
     ] = None,
     format_: FormatOpt = None,
@@ -575,7 +575,9 @@ def verify(
     from das_evidence.verify import verify_target
 
     fmt = _format(format_, json_out)
-    witnessed = _witnessed(witness or [], witness_vkey or [], pub, vkey, origin, endpoint_url)
+    witnessed = _witnessed(
+        witness or [], witness_vkey or [], pub, vkey, origin or _origin_of(target), endpoint_url
+    )
     newest = max(witnessed, key=lambda w: w.checkpoint.size, default=None)
     with progress_bar("verify", enabled=not OPTIONS.quiet) as progress:
         report = verify_target(
@@ -615,6 +617,28 @@ def verify(
             f"{s.get('evidence_files', 0)} evidence files, {len(s.get('streams', []))} streams"
         )
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _origin_of(target: str) -> str | None:
+    """The origin TARGET's checkpoint names (unverified: it only picks the log a witness
+    is asked about; what the witness returns is checked with the trusted keys)."""
+    import zipfile
+
+    from das_evidence.evidence_store import open_store
+    from das_evidence.witness.fetch import origin_of
+
+    try:
+        if target.endswith(".zip"):
+            with zipfile.ZipFile(target) as z:
+                data: bytes | None = z.read("checkpoint")
+        elif "://" in target:
+            return None  # an s3:// target: pass --origin or --vkey
+        else:
+            current = open_store(target).get_checkpoint()
+            data = current[0] if current else None
+        return origin_of(data) if data else None
+    except (OSError, KeyError, zipfile.BadZipFile, EvidenceError):
+        return None
 
 
 def _witnessed(

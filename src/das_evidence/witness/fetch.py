@@ -129,9 +129,9 @@ def load_witnessed(
     """Fetch and check the newest checkpoint of each witness in ``uris``.
 
     The log's note key is ``note_key`` or, as the verifier derives it, an
-    Ed25519 entry key under the origin's name. A cosignature is required from
-    each of ``cosigners`` whose name matches nothing else: every witness must
-    carry a valid cosignature by at least one of them when any is given.
+    Ed25519 entry key under the origin's name. When ``cosigners`` are given,
+    the checkpoint of every ``http(s)://`` witness must carry a valid
+    cosignature by one of them; store witnesses keep the log's note as it is.
     """
     origin = origin or (note_key.name if note_key else None)
     out: list[Witnessed] = []
@@ -151,7 +151,9 @@ def load_witnessed(
         errors: list[str] = []
         found: Witnessed | None = None
         for key in keys:
-            choices: list[CosignerKey | None] = [*cosigners] or [None]
+            # Store witnesses keep the log's own note; cosigners answer over HTTP.
+            choices: list[CosignerKey | None] = [*cosigners] if is_http(uri) else []
+            choices = choices or [None]
             for cosigner in choices:
                 try:
                     found = open_witnessed(uri, data, key, name, cosigner)
