@@ -27,7 +27,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from das_evidence.config import WitnessConfig
-from das_evidence.errors import EvidenceError, PutOnceError, StoreError, VerificationError
+from das_evidence.errors import (
+    EvidenceError,
+    PutOnceError,
+    StoreError,
+    VerificationError,
+    WitnessRefusedError,
+)
 from das_evidence.evidence_store import open_store
 from das_evidence.evidence_store.interface import checkpoint_key
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
@@ -68,12 +74,6 @@ class Published:
         return out
 
 
-class _Refused(EvidenceError):
-    """The witness holds a checkpoint the log does not extend: exit 1."""
-
-    exit_code = 1
-
-
 def publish_checkpoint(
     witnesses: Sequence[WitnessConfig],
     note: bytes,
@@ -109,12 +109,12 @@ def publish_checkpoint(
 
 def _check_prefix(held: Checkpoint, tree: MerkleTree, where: str) -> None:
     if held.size > tree.size:
-        raise _Refused(
+        raise WitnessRefusedError(
             f"{where} holds a checkpoint of size {held.size}, but the log has {tree.size} "
             "entries: the archive was rolled back"
         )
     if tree.prefix_root(held.size) != held.root_hash:
-        raise _Refused(
+        raise WitnessRefusedError(
             f"{where} holds a checkpoint of size {held.size} whose root is not the tree of "
             "the log's first entries: the log forked"
         )
@@ -135,17 +135,17 @@ def _store_copy(
     if held is not None:
         try:
             _check_prefix(open_checkpoint(held, note_key, cp.origin), tree, f"witness {w.uri}")
-        except _Refused:
+        except WitnessRefusedError:
             raise
         except VerificationError as e:
-            raise _Refused(f"witness {w.uri} holds a bad checkpoint: {e.message}") from e
+            raise WitnessRefusedError(f"witness {w.uri} holds a bad checkpoint: {e.message}") from e
     key = checkpoint_key(cp.size)
     try:
         store.put_once(key, note, retain_until=retain_until)
     except PutOnceError:
         other = open_checkpoint(store.get(key), note_key, cp.origin)
         if other.root_hash != cp.root_hash:
-            raise _Refused(
+            raise WitnessRefusedError(
                 f"witness {w.uri} holds another tree of size {cp.size}: the log forked"
             ) from None
     store.replace_checkpoint(note)
@@ -199,7 +199,7 @@ def _cosign(
         if status == 409:
             held = parse_size(body)
             if held > cp.size:
-                raise _Refused(
+                raise WitnessRefusedError(
                     f"witness {w.uri} cosigned size {held}, but the log has {cp.size} entries: "
                     "the archive was rolled back"
                 )
@@ -208,7 +208,7 @@ def _cosign(
             old = held
             continue
         if status == 422:
-            raise _Refused(
+            raise WitnessRefusedError(
                 f"witness {w.uri} refused the consistency proof from size {old}: "
                 f"the log forked ({_show(body)})"
             )
@@ -224,7 +224,9 @@ def _cosign(
             at = verify_cosignature(signed, cosigner)
         except (UnicodeDecodeError, EvidenceError) as e:
             detail = e.message if isinstance(e, EvidenceError) else "not UTF-8"
-            raise _Refused(f"witness {w.uri} answered a bad cosignature: {detail}") from None
+            raise WitnessRefusedError(
+                f"witness {w.uri} answered a bad cosignature: {detail}"
+            ) from None
         line = next(ln for ln in lines if _signer(ln) == cosigner.name)
         return f"cosigned size {cp.size} by {cosigner.name} at {at}", line
     raise StoreError(f"witness {w.uri} kept answering 409 (its size changed while publishing)")
