@@ -24,6 +24,7 @@ connector call only.
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import json
 import os
@@ -591,6 +592,75 @@ class ChecksConfig(BaseModel):
         return v
 
 
+class WitnessConfig(BaseModel):
+    """One ``[[witnesses]]``: where every new checkpoint is published, outside the archive.
+
+    ``kind = "store"`` keeps copies (a directory, ``file:///path``, ``s3://bucket/prefix``
+    under its own Object Lock, or an ``https://`` endpoint that receives a POST);
+    ``kind = "cosigner"`` is a C2SP tlog-witness at ``https://`` that cosigns, checked
+    with its verifier key ``vkey``. ``required = true``: a run fails if it cannot publish.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    uri: str = Field(min_length=1)
+    kind: Literal["store", "cosigner"] = "store"
+    # The witness's cosignature/v1 verifier key: <name>+<hex8>+<base64(0x04 || key)>.
+    vkey: str | None = None
+    required: Bool = False
+    endpoint_url: str | None = None
+    region: str | None = None
+    lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"
+    timeout_seconds: Int = Field(default=30, ge=1, le=600)
+    # Plain http to a host other than loopback: an explicit, named opt-in.
+    insecure_allow_http: Bool = False
+
+    @model_validator(mode="after")
+    def _complete(self) -> WitnessConfig:
+        scheme = self.uri.partition("://")[0] if "://" in self.uri else ""
+        if scheme in ("http", "https"):
+            try:
+                check_webhook_url(self.uri, allow_http=self.insecure_allow_http)
+            except WebhookError as e:
+                raise ConfigKeyError(str(e), key=("uri",)) from None
+        elif self.kind == "cosigner":
+            raise ConfigKeyError(
+                "a cosigner witness is reached over https:// (C2SP tlog-witness)",
+                key=("uri",),
+                fix='use kind = "store" for a directory or an S3 bucket',
+            )
+        elif scheme not in ("", "file", "s3"):
+            raise ConfigKeyError(
+                f"unknown scheme {scheme!r}; use an absolute path, file:///path, "
+                "s3://bucket/prefix or https://host/path",
+                key=("uri",),
+            )
+        elif scheme == "" and not Path(self.uri).is_absolute():
+            raise ConfigKeyError(
+                "a directory witness must be an absolute path (it lives outside the archive)",
+                key=("uri",),
+            )
+        if self.kind == "cosigner" and self.vkey is None:
+            raise ConfigKeyError(
+                "a cosigner witness needs vkey, its cosignature verifier key",
+                key=("vkey",),
+                fix="copy witness.vkey from `evidence witness keygen` on the witness",
+            )
+        if self.vkey is not None:
+            name, _, rest = self.vkey.partition("+")
+            key_id, _, key = rest.partition("+")
+            try:
+                raw = base64.b64decode(key, validate=True)
+            except ValueError:
+                raw = b""
+            if not name or not re.fullmatch(r"[0-9a-f]{8}", key_id) or raw[:1] != b"\x04":
+                raise ConfigKeyError(
+                    "not a cosignature/v1 verifier key <name>+<8 hex>+<base64(0x04 || key)>",
+                    key=("vkey",),
+                )
+        return self
+
+
 class Settings(BaseSettings):
     """Everything a run needs. Frozen: library code never changes it."""
 
@@ -612,6 +682,7 @@ class Settings(BaseSettings):
     alerts: AlertsConfig = AlertsConfig()
     schedules: dict[str, ScheduleConfig] = Field(default_factory=dict)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
+    witnesses: list[WitnessConfig] = Field(default_factory=list)
 
     @field_validator("schedules")
     @classmethod

@@ -205,6 +205,10 @@ class ProofError(FormatError):
     """A Merkle inclusion or consistency proof does not verify."""
 
 
+class WitnessRefusedError(VerificationError):
+    """A witness holds a checkpoint the log does not extend (rolled back or forked)."""
+
+
 # -- reports and packs: exit 3 -------------------------------------------------------
 
 

@@ -525,10 +525,31 @@ def verify(
         typer.Option(help="The Object Lock mode every S3 object must have."),
     ] = LockMode.COMPLIANCE,
     trusted: TrustedOpt = None,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="URI",
+            help="A witness (directory, s3://, https://) whose newest checkpoint TARGET must "
+            "extend; repeatable.",
+        ),
+    ] = None,
+    witness_vkey: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="KEY",
+            help="Require a cosignature by this witness key (or a file holding it) on the "
+            "checkpoint of every https:// witness; repeatable.",
+        ),
+    ] = None,
     format_: FormatOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Check every entry, signature, evidence file, checkpoint and window of TARGET.
+
+    With --witness, TARGET must also extend the newest checkpoint each witness
+    holds (checked with the log's key, and with --witness-vkey the witness's
+    cosignature): fewer entries than a witnessed checkpoint is a rollback, other
+    entries under it a fork.
 
     For s3:// targets it also checks, per object, the Object Lock mode and
     retain-until, S3's checksum against the signed digest, that no other
@@ -546,29 +567,101 @@ def verify(
     from das_evidence.verify import verify_target
 
     fmt = _format(format_, json_out)
+    witnessed = _witnessed(
+        witness or [], witness_vkey or [], pub, vkey, origin or _origin_of(target), endpoint_url
+    )
+    newest = max(witnessed, key=lambda w: w.checkpoint.size, default=None)
     with progress_bar("verify", enabled=not OPTIONS.quiet) as progress:
         report = verify_target(
             target,
             pubs=pub,
             vkey=vkey,
-            origin=origin,
+            origin=origin or (newest.checkpoint.origin if newest else None),
             endpoint_url=endpoint_url,
             lock_mode=str(lock_mode),
             trusted=trusted or (),
             progress=progress,
+            checkpoint=(newest.checkpoint.size, newest.checkpoint.root_hash) if newest else None,
         )
+    if witnessed:
+        report.stats["witnessed"] = [
+            {"uri": w.uri, "size": w.checkpoint.size, "cosigned_at": w.cosigned_at}
+            for w in witnessed
+        ]
+        for w in witnessed:
+            same = [v for v in witnessed if v.checkpoint.size == w.checkpoint.size]
+            if any(v.checkpoint.root_hash != w.checkpoint.root_hash for v in same):
+                report.fail(
+                    "V7 checkpoint",
+                    w.uri,
+                    f"witnesses hold different trees of size {w.checkpoint.size} (forked)",
+                )
     if fmt is OutputFormat.json:
         print_json(report.to_json())
     else:
         for f in report.findings:
             console.print(f"FAIL {f}")
         s = report.stats
+        for w in witnessed:
+            console.print(f"witnessed: {w.uri}: size {w.checkpoint.size}", markup=False)
         verdict = "PASS" if report.ok else f"FAIL ({len(report.findings)} findings)"
         console.print(
             f"{verdict}: {target}: {s.get('entries', 0)} entries, "
             f"{s.get('evidence_files', 0)} evidence files, {len(s.get('streams', []))} streams"
         )
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _origin_of(target: str) -> str | None:
+    """The origin TARGET's checkpoint names (unverified: it only picks the log a witness
+    is asked about; what the witness returns is checked with the trusted keys)."""
+    import zipfile
+
+    from das_evidence.evidence_store import open_store
+    from das_evidence.witness.fetch import origin_of
+
+    try:
+        if target.endswith(".zip"):
+            with zipfile.ZipFile(target) as z:
+                data: bytes | None = z.read("checkpoint")
+        elif "://" in target:
+            return None  # an s3:// target: pass --origin or --vkey
+        else:
+            current = open_store(target).get_checkpoint()
+            data = current[0] if current else None
+        return origin_of(data) if data else None
+    except (OSError, KeyError, zipfile.BadZipFile, EvidenceError):
+        return None
+
+
+def _witnessed(
+    uris: list[str],
+    vkeys: list[str],
+    pubs: list[Path],
+    vkey: str | None,
+    origin: str | None,
+    endpoint_url: str | None,
+) -> list[Any]:
+    """The newest checkpoint of each --witness, its signatures checked."""
+    if not uris:
+        if vkeys:
+            raise ConfigError(
+                "--witness-vkey without --witness", fix="name the witness: --witness URI"
+            )
+        return []
+    from das_evidence.verify import load_trust
+    from das_evidence.witness.cosignature import CosignerKey
+    from das_evidence.witness.fetch import load_witnessed
+
+    trust = load_trust(pubs, vkey, origin)
+    return load_witnessed(
+        uris,
+        note_key=trust.note_key,
+        ed25519_keys=[k.ed25519_raw() for k in trust.keys if k.algorithm == "ed25519"],
+        origin=origin,
+        cosigners=[CosignerKey.load(v) for v in vkeys],
+        endpoint_url=endpoint_url,
+    )
 
 
 def _day(value: str, flag: str) -> datetime:
@@ -914,6 +1007,173 @@ def schedule_render(
         example = "crontab" if format_ is ScheduleFormat.crontab else "k8s.yaml"
         _write_out(out, text, example=example)
         console.print(f"wrote {out}")
+
+
+witness_app = _typer(
+    "Witness checkpoints outside the archive's trust domain (C2SP tlog-witness).\n\n"
+    "Run `keygen` and `serve` where the archive's operators have no access (another "
+    "account or host); list the witness in [[witnesses]] of evidence.toml."
+)
+app.add_typer(witness_app, name="witness")
+LogKeyOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--log",
+        metavar="KEY",
+        help="The note verifier key of a log to witness (signing.vkey, or the file); repeatable.",
+    ),
+]
+WitnessKeyOpt = Annotated[
+    Path, typer.Option("--key", metavar="FILE", help="The witness's private key (witness.key).")
+]
+
+
+def _log_keys(values: list[str]) -> list[Any]:
+    from das_evidence.manifests.note import VerifierKey
+
+    keys = []
+    for v in values:
+        keys.append(VerifierKey.from_file(v) if "+" not in v else VerifierKey.from_string(v))
+    return keys
+
+
+@witness_app.command("keygen")
+def witness_keygen(
+    name: Annotated[
+        str,
+        typer.Option(metavar="NAME", help="The witness's name, e.g. witness.example.com/w1."),
+    ],
+    out: Annotated[Path, typer.Option(metavar="DIR", help="Directory for the key files.")] = Path(
+        "witness-keys"
+    ),
+    force: Annotated[bool, typer.Option(help="Overwrite existing key files.")] = False,
+) -> None:
+    """Write witness.key (0600) and witness.vkey (the cosignature/v1 verifier key)."""
+    from das_evidence.witness.cosignature import WitnessSigner
+
+    signer = WitnessSigner.generate(name)
+    key, vkey = signer.write(out, force=force)
+    console.print(f"key        {key}", markup=False)
+    console.print(f"vkey       {vkey}  ({signer.verifier.to_string()})", markup=False)
+
+
+@witness_app.command("serve")
+def witness_serve(
+    key: WitnessKeyOpt,
+    state: Annotated[
+        Path, typer.Option(metavar="DIR", help="Where the witness keeps what it cosigned.")
+    ],
+    log_key: LogKeyOpt,
+    listen: Annotated[
+        str, typer.Option(metavar="HOST:PORT", help="Address to listen on (port 0: any free).")
+    ] = "127.0.0.1:8089",
+) -> None:
+    """Serve C2SP tlog-witness add-checkpoint: cosign checkpoints that extend the last one.
+
+    POST /add-checkpoint cosigns a checkpoint signed by a --log key whose tree
+    extends the one last cosigned for that log (a consistency proof comes with
+    it); a rollback gets 409 and the latest size, a fork 422. GET
+    /checkpoint/<origin> returns the newest cosigned checkpoint. Plain HTTP:
+    put TLS in front of it when it is not on loopback.
+    """
+    from das_evidence.witness.cosignature import WitnessSigner
+    from das_evidence.witness.server import Witness, make_server
+
+    witness = Witness(WitnessSigner.from_file(key), _log_keys(log_key), state, clock)
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create --state {state}: {e.strerror or e}") from e
+    server = make_server(witness, listen)
+    host = listen.rpartition(":")[0]
+    # The first line says where: with port 0 the caller learns the port from it.
+    err_console.print(
+        f"witness {witness.signer.name} listening on {host}:{server.server_port}", markup=False
+    )
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+@witness_app.command("cosign")
+def witness_cosign(
+    checkpoint: Annotated[
+        Path, typer.Argument(metavar="CHECKPOINT", help="A signed checkpoint file.")
+    ],
+    key: WitnessKeyOpt,
+    log_key: LogKeyOpt,
+    out: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="Write the cosigned checkpoint here (default: stdout)."),
+    ] = None,
+) -> None:
+    """Cosign one checkpoint offline, after checking the log's signature on it.
+
+    An offline witness attests that it saw this checkpoint at this time; it
+    checks no consistency with what it cosigned before (`serve` does).
+    """
+    from das_evidence.manifests.checkpoint import open_checkpoint
+    from das_evidence.manifests.note import SignedNote
+    from das_evidence.witness.cosignature import WitnessSigner, add_cosignature
+
+    signer = WitnessSigner.from_file(key)
+    try:
+        data = checkpoint.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"cannot read {checkpoint}: {e.strerror or e}") from e
+    keys = _log_keys(log_key)
+    errors = []
+    for k in keys:
+        try:
+            open_checkpoint(data, k)
+            break
+        except EvidenceError as e:
+            errors.append(e)
+    else:
+        raise errors[-1] if errors else ConfigError("no --log key given")
+    text = SignedNote.from_bytes(data).text
+    cosigned = add_cosignature(data, signer.cosign(text, int(clock().timestamp())))
+    if out is None:
+        sys.stdout.write(cosigned.decode("utf-8"))
+    else:
+        _write_out(out, cosigned, example="checkpoint.cosigned")
+
+
+@witness_app.command("publish")
+def witness_publish(
+    config: ConfigOpt = Path("evidence.toml"),
+    format_: FormatOpt = None,
+) -> None:
+    """Publish the archive's current checkpoint to every [[witnesses]] now.
+
+    What `evidence run` does after it seals and verifies. Exit 1 when a witness
+    holds a checkpoint the log does not extend, 3 when one cannot be reached.
+    """
+    from das_evidence.config import load_settings
+    from das_evidence.manifests.checkpoint import open_checkpoint
+    from das_evidence.services import Services
+    from das_evidence.witness.publish import publish_for_run
+
+    settings = load_settings(config)
+    if not settings.witnesses:
+        raise ConfigError(
+            "no [[witnesses]] configured", fix=f"add a [[witnesses]] table with uri to {config}"
+        )
+    with Services(settings, clock=clock) as services:
+        current = services.store().get_checkpoint()
+        if current is None:
+            raise ConfigError("the archive has no checkpoint yet", fix="run `evidence run` first")
+        note_key = services.trust().note_key
+        assert note_key is not None
+        size = open_checkpoint(current[0], note_key, settings.log.origin).size
+        published = publish_for_run(services, size)
+    if _format(format_, False) is OutputFormat.json:
+        print_json([p.to_json() for p in published])
+    else:
+        for p in published:
+            console.print(f"{'ok  ' if p.ok else 'FAIL'} {p.uri}: {p.detail}", markup=False)
+    raise typer.Exit(max((p.exit_code for p in published), default=0))
 
 
 def _traceback(e: BaseException) -> None:

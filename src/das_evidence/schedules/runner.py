@@ -49,6 +49,7 @@ from das_evidence.timefmt import rfc3339
 from das_evidence.verify.archive import check_archive, load_archive
 from das_evidence.verify.findings import Report
 from das_evidence.verify.trusted import TrustedCheckpoint, check_trusted, open_trusted
+from das_evidence.witness.publish import publish_for_run
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class RunSummary:
     # Unsealed entries the run found and sealed before collecting (crash recovery).
     recovered: list[str] = field(default_factory=list)
     retention_days_left: dict[str, int] = field(default_factory=dict)
+    # What each [[witnesses]] did with the run's checkpoint.
+    witnesses: list[dict[str, Any]] = field(default_factory=list)
     # The log as verified at the end of the run, reused for status and alerts.
     archive: ArchiveLog | None = field(default=None, repr=False)
     # The newest checkpoint seen verified (signed note), kept in the last-run record.
@@ -87,6 +90,7 @@ class RunSummary:
             "error": self.error,
             "recovered": self.recovered,
             "retention_days_left": self.retention_days_left,
+            "witnesses": self.witnesses,
         }
 
 
@@ -356,6 +360,8 @@ def _run(
             summary.exit_code = 1
         elif collected is not None and not collected.ok:
             summary.exit_code = collected.exit_code
+        if cp is not None and not report.findings:
+            _publish(services, summary, cp.size)
     except EvidenceError as e:
         summary.error = str(e)
         summary.exit_code = e.exit_code
@@ -445,6 +451,35 @@ def _record_checkpoint(services: Services, summary: RunSummary) -> None:
         "root_hash"
     ):
         summary.seen_checkpoint = current[0]
+
+
+def _publish(services: Services, summary: RunSummary, size: int) -> None:
+    """Publish the verified checkpoint to every witness (:mod:`das_evidence.witness`).
+
+    A required witness that fails fails the run (1 when it holds a checkpoint the
+    log does not extend, 3 when it cannot be reached); any other failure is a
+    warning and an alert.
+    """
+    published = publish_for_run(services, size)
+    summary.witnesses = [p.to_json() for p in published]
+    failed = [p for p in published if not p.ok]
+    required = [p for p in failed if p.required]
+    if required and summary.exit_code == 0:
+        summary.error = "; ".join(f"witness {p.uri}: {p.detail}" for p in required)
+        summary.exit_code = max(p.exit_code for p in required)
+    optional = [p for p in failed if not p.required]
+    if optional and services.settings.alerts.webhooks:
+        send_alerts(
+            Alert(
+                kind="failure",
+                severity="critical" if any(p.exit_code == 1 for p in optional) else "warning",
+                summary=f"checkpoint {size} not published to {len(optional)} witness(es)",
+                source=services.settings.log.origin,
+                details={f"witness.{i}": p.detail[:200] for i, p in enumerate(optional)},
+                at=services.clock(),
+            ),
+            services.settings.alerts.webhooks,
+        )
 
 
 def _unsealed(services: Services, before: tuple[int, bytes] | None) -> list[str]:

@@ -96,13 +96,18 @@ def verify_target(
     lock_mode: str = "COMPLIANCE",
     trusted: Sequence[Path] = (),
     progress: Callable[[int, int, str], None] | None = None,
+    checkpoint: tuple[int, bytes] | None = None,
 ) -> Report:
     """Verify an archive directory, an ``s3://`` archive or a pack (``.zip``).
 
     ``trusted`` are checkpoints seen before (files or packs): the target must extend
-    each. ``progress(done, total, what)`` hears of each object read and each entry checked.
+    each. ``checkpoint`` is one seen before as (size, root), e.g. a witness's: the
+    target must extend it too. ``progress(done, total, what)`` hears of each object
+    read and each entry checked.
     """
-    trust = replace(load_trust(pubs, vkey, origin), trusted=load_trusted(trusted))
+    trust = replace(
+        load_trust(pubs, vkey, origin), trusted=load_trusted(trusted), checkpoint=checkpoint
+    )
     if target.startswith("s3://"):
         from das_evidence.evidence_store.s3 import S3Store
         from das_evidence.verify.s3 import check_s3, load_s3_archive
