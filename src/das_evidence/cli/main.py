@@ -564,6 +564,8 @@ def verify(
             lock_mode=str(lock_mode),
             progress=progress,
         )
+    for warning in report.warnings:
+        err_console.print(f"WARNING: {warning}")
     if fmt is OutputFormat.json:
         print_json(report.to_json())
     else:
