@@ -33,6 +33,7 @@ import hashlib
 import lzma
 import re
 import stat
+import struct
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -78,6 +79,9 @@ _UNREADABLE = (
     RuntimeError,
     NotImplementedError,
     ValueError,
+    IndexError,
+    KeyError,
+    struct.error,
 )
 _ENTRY = re.compile(r"^entries/(\d{12})\.dsse\.json$")
 _PROOF = re.compile(r"^proofs/(\d{12})\.tlog-proof$")
@@ -114,8 +118,8 @@ def read_pack(path: Path) -> PackContents:
         z = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise StoreError(f"{path} does not exist", fix="pass the pack's path") from None
-    except (zipfile.BadZipFile, OSError) as e:
-        raise StoreError(f"{path} is not a readable zip file: {e}") from None
+    except _UNREADABLE as e:  # NotImplementedError for a "zip version 7.4", ...
+        raise StoreError(f"{path} is not a readable zip file: {type(e).__name__}: {e}") from None
     with z:
         infos = z.infolist()
         if len(infos) > MAX_MEMBERS:
@@ -130,7 +134,7 @@ def read_pack(path: Path) -> PackContents:
         held = 0
         for info in infos:
             name = info.filename
-            if info.is_dir():
+            if name.endswith("/"):  # not is_dir(): an empty name would raise
                 problem = _unsafe(name[:-1])
                 if problem is None and (info.file_size or info.compress_size > 2):
                     problem = "a directory member that holds data"

@@ -296,7 +296,6 @@ def test_inclusion_proof_embedding_an_older_checkpoint(
     pack = _pack(archive, tmp_path / "pack.zip")
     files = _members(pack)
     name = "proofs/000000000000.tlog-proof"
-    head, _, _ = files[name].partition(b"\n\n")
     # Entry 0 is the whole tree of size 1: a valid proof, but not against the pack's checkpoint.
     files[name] = b"c2sp.org/tlog-proof@v1\nindex 0\n\n" + store.get("log/checkpoints/1")
     _write(pack, files, signer)
