@@ -21,10 +21,8 @@ def fuzz(name: str, seconds: float, seed: int = 0) -> tuple[int, list[str]]:
     examples = 0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if rnd.random() < 0.2:
-            data = rnd.randbytes(rnd.randint(0, 4096))
-        else:
-            data = mutate(base, rnd)
+        raw = rnd.random() < 0.2
+        data = rnd.randbytes(rnd.randint(0, 4096)) if raw else mutate(base, rnd)
         examples += 1
         try:
             target(data)
