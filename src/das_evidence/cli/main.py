@@ -564,8 +564,6 @@ def verify(
             lock_mode=str(lock_mode),
             progress=progress,
         )
-    for warning in report.warnings:
-        err_console.print(f"WARNING: {warning}")
     if fmt is OutputFormat.json:
         print_json(report.to_json())
     else:
@@ -577,6 +575,8 @@ def verify(
             f"{verdict}: {target}: {s.get('entries', 0)} entries, "
             f"{s.get('evidence_files', 0)} evidence files, {len(s.get('streams', []))} streams"
         )
+        for warning in report.warnings:  # part of the result, so -q keeps it
+            console.print(f"WARNING: {warning}", style="bold yellow", markup=False)
     raise typer.Exit(0 if report.ok else 1)
 
 
