@@ -151,6 +151,16 @@ class PutOnceError(StoreError):
     exit_code = 1
 
 
+class NotRegularFileError(StoreError):
+    """A key of an archive directory is a symlink, FIFO, device or socket, not a file: exit 1.
+
+    Nothing is opened through it: following it could hang (a FIFO) or never end
+    (``/dev/zero``).
+    """
+
+    exit_code = 1
+
+
 class CheckpointConflict(StoreError):
     """Another writer replaced the checkpoint first."""
 

@@ -567,8 +567,12 @@ def verify(
     from das_evidence.verify import verify_target
 
     fmt = _format(format_, json_out)
-    witnessed = _witnessed(
-        witness or [], witness_vkey or [], pub, vkey, origin or _origin_of(target), endpoint_url
+    witnessed = (
+        _witnessed(
+            witness, witness_vkey or [], pub, vkey, origin or _origin_of(target), endpoint_url
+        )
+        if witness
+        else []
     )
     newest = max(witnessed, key=lambda w: w.checkpoint.size, default=None)
     with progress_bar("verify", enabled=not OPTIONS.quiet) as progress:
@@ -609,6 +613,8 @@ def verify(
             f"{verdict}: {target}: {s.get('entries', 0)} entries, "
             f"{s.get('evidence_files', 0)} evidence files, {len(s.get('streams', []))} streams"
         )
+        for warning in report.warnings:  # part of the result, so -q keeps it
+            console.print(f"WARNING: {warning}", style="bold yellow", markup=False)
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -622,8 +628,8 @@ def _origin_of(target: str) -> str | None:
 
     try:
         if target.endswith(".zip"):
-            with zipfile.ZipFile(target) as z:
-                data: bytes | None = z.read("checkpoint")
+            with zipfile.ZipFile(target) as z, z.open("checkpoint") as member:
+                data: bytes | None = member.read(1 << 20)  # a note, not a zip bomb
         elif "://" in target:
             return None  # an s3:// target: pass --origin or --vkey
         else:

@@ -150,6 +150,12 @@ class EvidenceStore(ABC):
     def get(self, key: str) -> bytes:
         """The bytes under ``key``; :class:`~das_evidence.errors.StoreError` if absent."""
 
+    def get_tail(self, key: str, max_bytes: int) -> tuple[bytes, int]:
+        """At most the last ``max_bytes`` of ``key`` and its whole size (the Parquet footer
+        check). Stores that can read a range override this; the default reads it all."""
+        data = self.get(key)
+        return data[-max_bytes:] if max_bytes else b"", len(data)
+
     @abstractmethod
     def head(self, key: str) -> ObjectInfo | None:
         """Size and digest of ``key``, or None when it does not exist."""

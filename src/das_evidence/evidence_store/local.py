@@ -7,6 +7,10 @@ leaves a half-written file under a real key; the directory is fsynced after.
 Leftover staging files from a crash are ignored by ``list`` and removed on the
 next write.
 
+Reads never follow a symlink and never open a FIFO, device or socket
+(:class:`NotRegularFileError`): the file is opened with ``O_NOFOLLOW`` and
+``O_NONBLOCK`` and must be a regular file by ``fstat`` before a byte is read.
+
 Every OSError (a read-only mount, a file where a directory should be, a
 missing parent, a full disk) becomes a :class:`StoreError` naming the path.
 A new archive directory is created, but never its parent: a missing parent is
@@ -16,6 +20,7 @@ more often a volume that is not mounted than a directory to make.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
@@ -28,7 +33,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from das_evidence.errors import CheckpointConflict, PutOnceError, StoreError
+from das_evidence.errors import (
+    CheckpointConflict,
+    NotRegularFileError,
+    PutOnceError,
+    StoreError,
+)
 from das_evidence.evidence_store.interface import (
     ANY,
     CHECKPOINT_KEY,
@@ -53,6 +63,43 @@ def _why(e: OSError, path: Path) -> str:
     if e.filename is not None and Path(str(e.filename)) != path:
         return f"{reason} ({e.filename})"
     return reason
+
+
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+#: A signed checkpoint note is a few hundred bytes, with cosignatures a few more.
+MAX_CHECKPOINT_BYTES = 1 << 20
+
+
+def open_regular(path: Path, key: str) -> int:
+    """A descriptor of ``path`` opened for reading, refused unless it is a regular file.
+
+    ``FileNotFoundError`` and other OSErrors pass to the caller.
+    """
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise NotRegularFileError(
+                f"{key} is a symbolic link, not a file; not followed"
+            ) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = (
+                "a directory"
+                if stat.S_ISDIR(mode)
+                else "a FIFO"
+                if stat.S_ISFIFO(mode)
+                else "a device"
+                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket or special file"
+            )
+            raise NotRegularFileError(f"{key} is {kind}, not a file; not read")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _fsync_dir(path: Path) -> None:
@@ -185,13 +232,23 @@ class LocalStore(EvidenceStore):
             raise self._fail("sync", directory, e) from e
 
     def get_checkpoint(self) -> tuple[bytes, str] | None:
+        """``log/checkpoint`` and its digest (the compare-and-swap token); a regular file
+        only, and at most :data:`MAX_CHECKPOINT_BYTES` (a note is a few hundred bytes)."""
         path = self._path(CHECKPOINT_KEY)
         try:
-            data = path.read_bytes()
+            fd = open_regular(path, CHECKPOINT_KEY)
+            with os.fdopen(fd, "rb") as f:
+                data = f.read(MAX_CHECKPOINT_BYTES + 1)
         except FileNotFoundError:
             return None
         except OSError as e:
             raise self._fail("read", path, e) from e
+        if len(data) > MAX_CHECKPOINT_BYTES:
+            raise NotRegularFileError(
+                f"{CHECKPOINT_KEY} in {self.root} is larger than {MAX_CHECKPOINT_BYTES} bytes: "
+                "not a checkpoint",
+                fix="run `evidence verify` on the archive",
+            )
         return data, hashlib.sha256(data).hexdigest()
 
     @contextmanager
@@ -264,25 +321,52 @@ class LocalStore(EvidenceStore):
         return digest
 
     def get(self, key: str) -> bytes:
+        path = self._path(key)
         try:
-            return self._path(key).read_bytes()
+            fd = open_regular(path, key)
+            with os.fdopen(fd, "rb") as f:
+                return f.read()
         except FileNotFoundError:
             raise StoreError(f"{key} is missing from {self.root}") from None
         except OSError as e:
-            raise self._fail("read", self._path(key), e) from e
+            raise self._fail("read", path, e) from e
+
+    def get_tail(self, key: str, max_bytes: int) -> tuple[bytes, int]:
+        path = self._path(key)
+        try:
+            fd = open_regular(path, key)
+            with os.fdopen(fd, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                f.seek(max(0, size - max_bytes))
+                return f.read(max_bytes), size
+        except FileNotFoundError:
+            raise StoreError(f"{key} is missing from {self.root}") from None
+        except OSError as e:
+            raise self._fail("read", path, e) from e
 
     def head(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
-        if not path.is_file():
-            return None
         try:
-            digest, size = sha256_file(path)
+            fd = open_regular(path, key)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
         except OSError as e:
             raise self._fail("read", path, e) from e
-        return ObjectInfo(key, size, digest)
+        digest, size = hashlib.sha256(), 0
+        try:
+            with os.fdopen(fd, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except OSError as e:
+            raise self._fail("read", path, e) from e
+        return ObjectInfo(key, size, digest.hexdigest())
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        try:
+            return stat.S_ISREG(os.lstat(self._path(key)).st_mode)
+        except OSError:
+            return False
 
     def list(self, prefix: str = "") -> Iterator[str]:
         keys: list[str] = []

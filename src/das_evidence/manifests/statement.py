@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from das_evidence.errors import FormatError
+from das_evidence.manifests.jsonlimits import MAX_JSON_DEPTH, json_depth_exceeded
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 
@@ -78,7 +79,11 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def parse_json_strict(data: bytes) -> Any:
-    """Parse UTF-8 JSON, refusing duplicate keys, floats, NaN/Infinity and lone surrogates."""
+    """Parse UTF-8 JSON, refusing duplicate keys, floats, NaN/Infinity, lone surrogates and
+    nesting deeper than ``MAX_JSON_DEPTH`` (checked before parsing)."""
+    deep = json_depth_exceeded(data)
+    if deep is not None:
+        raise FormatError(f"JSON is nested deeper than {MAX_JSON_DEPTH} levels (byte {deep})")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

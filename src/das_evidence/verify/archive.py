@@ -10,9 +10,11 @@ checks are numbered like this:
 - ``V3 statement``: each payload is an in-toto Statement v1 with the required predicate.
 - ``V4 index``: ``log.index`` equals the entry's position; the origin matches.
 - ``V5 chain``: ``log.prev_leaf_hash`` links each entry to the previous one.
-- ``V6 evidence``: every subject exists with the signed digest and size; no extra files.
+- ``V6 evidence``: every subject exists with the signed digest and size, and a Parquet
+  file's footer states the signed ``rows``; no extra files.
 - ``V7 checkpoint``: every checkpoint verifies with the note key, has the origin, and its
-  root equals the tree of that size; ``log/checkpoint`` is the newest; no unsealed tail.
+  root equals the tree of that size; ``log/checkpoint`` is the newest and has its
+  ``log/checkpoints/<size>``; no unsealed tail.
 - ``V8 continuity``: each stream's windows tile time; amendments name a real entry.
 - ``V9 trusted``: ``log/checkpoint`` is the same tree as, or extends, every checkpoint
   the auditor trusts from before (``--trusted``): its first ``m`` entries reproduce
@@ -27,23 +29,26 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from das_evidence.errors import EvidenceError, FormatError
+from das_evidence.errors import ConfigError, EvidenceError, FormatError, NotRegularFileError
 from das_evidence.evidence_store.interface import (
     CHECKPOINT_KEY,
     CHECKPOINTS_PREFIX,
     ENTRIES_PREFIX,
     EVIDENCE_PREFIX,
     EvidenceStore,
+    checkpoint_key,
+    validate_key,
 )
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
-from das_evidence.manifests.dsse import PAYLOAD_TYPE, Envelope, verify_envelope
+from das_evidence.manifests.dsse import MAX_ENVELOPE_BYTES, PAYLOAD_TYPE, Envelope, verify_envelope
 from das_evidence.manifests.merkle import MerkleTree, leaf_hash
-from das_evidence.manifests.note import SignedNote, VerifierKey
+from das_evidence.manifests.note import MAX_NOTE_BYTES, SignedNote, VerifierKey
 from das_evidence.manifests.signers import PublicKey
 from das_evidence.manifests.statement import Statement
 from das_evidence.timefmt import parse_signed, rfc3339
 from das_evidence.verify.continuity import TimedWindow, find_breaks, tiling_window
 from das_evidence.verify.findings import Report
+from das_evidence.verify.parquet import MAX_FOOTER_BYTES, footer_length, footer_rows
 from das_evidence.verify.trusted import TrustedCheckpoint, check_trusted
 
 _ENTRY = re.compile(r"^log/entries/(\d{12})\.dsse\.json$")
@@ -74,6 +79,44 @@ class ArchiveSnapshot:
     entries: dict[str, bytes] = field(default_factory=dict)
     checkpoints: dict[str, bytes] = field(default_factory=dict)
     evidence: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: Parquet evidence file -> the row count its footer states, or why it has none.
+    rows: dict[str, int | str] = field(default_factory=dict)
+    #: Keys not read, and why: a bad name, a symlink, FIFO or device, too large.
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+def shown(key: str) -> str:
+    """``key`` printable: bytes that are not UTF-8 (surrogate escapes) as ``\\xNN``."""
+    return key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _bad_name(key: str) -> str | None:
+    try:
+        validate_key(key)
+    except ConfigError:
+        return "not a valid key: a segment is empty or uses a character outside A-Z a-z 0-9 . _ = -"
+    return None
+
+
+def read_bounded(store: EvidenceStore, key: str, limit: int) -> bytes:
+    """The bytes of ``key``, refused (``FormatError``) when it is larger than ``limit``."""
+    data, size = store.get_tail(key, limit + 1)
+    if size > limit:
+        raise FormatError(f"{size} bytes, more than the {limit} a log object may have; not read")
+    return data
+
+
+def parquet_rows(store: EvidenceStore, key: str) -> int | str:
+    """The rows ``key``'s Parquet footer states, or why it states none."""
+    try:
+        tail, size = store.get_tail(key, 8)
+        length = footer_length(tail)
+        if length + 12 > size:
+            raise FormatError("Parquet footer is longer than the file")
+        tail, _ = store.get_tail(key, min(length + 8, MAX_FOOTER_BYTES + 8))
+        return footer_rows(tail)
+    except FormatError as e:
+        return e.message
 
 
 def load_archive(
@@ -86,14 +129,23 @@ def load_archive(
     for done, key in enumerate(keys):
         if progress:
             progress(done, len(keys), "reading objects")
-        if key.startswith(ENTRIES_PREFIX):
-            snap.entries[key] = store.get(key)
-        elif key == CHECKPOINT_KEY or key.startswith(CHECKPOINTS_PREFIX):
-            snap.checkpoints[key] = store.get(key)
-        elif key.startswith(EVIDENCE_PREFIX):
-            info = store.head(key)
-            if info is not None:
-                snap.evidence[key] = (info.sha256, info.size)
+        problem = _bad_name(key)
+        if problem is not None:
+            snap.problems[key] = problem
+            continue
+        try:
+            if _ENTRY.match(key):
+                snap.entries[key] = read_bounded(store, key, MAX_ENVELOPE_BYTES)
+            elif key == CHECKPOINT_KEY or _CHECKPOINT.match(key):
+                snap.checkpoints[key] = read_bounded(store, key, MAX_NOTE_BYTES)
+            elif key.startswith(EVIDENCE_PREFIX):
+                info = store.head(key)
+                if info is not None:
+                    snap.evidence[key] = (info.sha256, info.size)
+                    if key.endswith(".parquet"):
+                        snap.rows[key] = parquet_rows(store, key)
+        except (NotRegularFileError, FormatError) as e:
+            snap.problems[key] = e.message
     if progress:
         progress(len(keys), len(keys), "reading objects")
     return snap
@@ -129,9 +181,14 @@ def check_archive(
     hears of each entry."""
     report = Report(snap.target)
     origin = _origin_of(snap, trust)
+    note_origin_source(report, trust, origin)
 
     # V1 layout
+    for key, problem in sorted(snap.problems.items()):
+        report.fail("V1 layout", shown(key), problem)
     for key in snap.keys:
+        if key in snap.problems:
+            continue
         if key.startswith(ENTRIES_PREFIX):
             if not _ENTRY.match(key):
                 report.fail("V1 layout", key, "not a valid entry name (12-digit index)")
@@ -206,11 +263,41 @@ def check_archive(
             int(f.get("rows", 0))
             for s in statements
             if s is not None
-            for f in s.predicate.get("files", [])
-            if isinstance(f, Mapping) and isinstance(f.get("rows", 0), int)
+            for f in signed_files(s)
+            if isinstance(f.get("rows", 0), int)
         ),
+        **report.stats,
     }
     return report
+
+
+ORIGIN_FROM_TARGET = (
+    "origin taken from the archive: without --vkey (or --origin) nothing ties the log "
+    "to the one you expect; pass --vkey to pin the checkpoint key"
+)
+
+
+def note_origin_source(report: Report, trust: Trust, origin: str | None) -> None:
+    """Say where the origin came from; a target that chose its own origin is warned of."""
+    if trust.origin:
+        source = "--origin"
+    elif trust.note_key is not None:
+        source = "--vkey"
+    else:
+        source = "target"
+        if origin is not None:
+            report.warn(ORIGIN_FROM_TARGET)
+    report.stats["origin_source"] = source
+    if source == "target":
+        report.stats["note"] = "origin taken from the archive"
+
+
+def signed_files(statement: Statement) -> list[Mapping[str, Any]]:
+    """``predicate.files`` entries that are objects (a non-list counts as none)."""
+    files = statement.predicate.get("files")
+    if not isinstance(files, list):
+        return []
+    return [f for f in files if isinstance(f, Mapping)]
 
 
 def _payload(data: bytes) -> bytes | None:
@@ -262,6 +349,8 @@ def check_entry(
     if not isinstance(prev, str) or not _HEX64.match(prev):
         report.fail("V5 chain", key, "log.prev_leaf_hash is not 64 hex digits")
     files = p.get("files")
+    if "files" in p and not isinstance(files, list):
+        report.fail("V3 statement", key, f"predicate.files is a {type(files).__name__}, not a list")
     if isinstance(files, list):
         paths = [f.get("path") if isinstance(f, Mapping) else None for f in files]
         if paths != [s.name for s in statement.subjects]:
@@ -289,14 +378,23 @@ def _check_file(
     digest, size = found
     if digest != sha256:
         report.fail("V6 evidence", path, f"sha256 is {digest}, {entry} signed {sha256}")
-    for f in statement.predicate.get("files", []):
-        if isinstance(f, Mapping) and f.get("path") == path:
+    for f in signed_files(statement):
+        if f.get("path") == path:
             if f.get("sha256") != sha256:
                 report.fail(
                     "V3 statement", entry, f"files[].sha256 for {path} differs from subject"
                 )
             if f.get("size") != size:
                 report.fail("V6 evidence", path, f"size is {size}, {entry} signed {f.get('size')}")
+            rows = snap.rows.get(path)
+            if isinstance(rows, str):
+                report.fail("V6 evidence", path, f"its rows cannot be counted: {rows}")
+            elif rows is not None and f.get("rows") != rows:
+                report.fail(
+                    "V6 evidence",
+                    path,
+                    f"its Parquet footer states {rows} rows, {entry} signed {f.get('rows')!r}",
+                )
 
 
 def _check_checkpoints(
@@ -355,6 +453,12 @@ def _check_checkpoints(
         return
     if newest is None:
         return
+    if newest > 0 and checkpoint_key(newest) not in snap.checkpoints:
+        report.fail(
+            "V7 checkpoint",
+            checkpoint_key(newest),
+            f"missing: {CHECKPOINT_KEY} has size {newest}, but no checkpoint of that size is kept",
+        )
     bigger = [s for k, s in sizes.items() if k != CHECKPOINT_KEY and s > newest]
     if bigger:
         report.fail(

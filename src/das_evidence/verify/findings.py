@@ -30,6 +30,8 @@ class Report:
     target: str
     findings: list[Finding] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    #: Not findings: what the auditor should know about how the target was checked.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -38,10 +40,15 @@ class Report:
     def fail(self, check: str, subject: str, message: str) -> None:
         self.findings.append(Finding(check, subject, message))
 
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "verdict": "pass" if self.ok else "fail",
             "findings": [f.to_json() for f in self.findings],
+            "warnings": list(self.warnings),
             "stats": self.stats,
         }

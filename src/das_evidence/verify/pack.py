@@ -2,29 +2,44 @@
 
 :func:`read_pack` is the only part that reads: it opens the zip safely (member
 names relative, without ``..``, backslashes or duplicates, no links, bounded
-sizes and compression ratios) into memory. :func:`check_pack` is pure. Checks:
+sizes and compression ratios) and streams every member through SHA-256. Only
+the log members it parses (checkpoint, entries, proofs, consistency proofs,
+SHA256SUMS and its signature, pack.json) are held in memory, each at most
+:data:`MAX_HELD_MEMBER_BYTES` and together at most :data:`MAX_HELD_BYTES`;
+evidence files keep only their digest, size and (Parquet) footer row count.
+So verifying a pack takes at most about ``MAX_HELD_BYTES`` + one Parquet
+footer (:data:`~das_evidence.verify.parquet.MAX_FOOTER_BYTES`) + 1 MiB of
+buffers beyond the interpreter, whatever the zip holds. :func:`check_pack` is
+pure. Checks:
 
-- ``P1 zip``: member names and sizes are safe.
+- ``P1 zip``: member names and sizes are safe; directory members too (no data);
+  every member decompresses to its stated size.
 - ``P2 sums``: SHA256SUMS lists every other file with its digest, and
   SHA256SUMS.sig is a signature over its exact bytes by a trusted key.
 - ``P3 checkpoint``: the checkpoint verifies with the note key and origin.
 - ``P4 entries``: each entry verifies as in an archive (signature, statement,
   origin), has a tlog proof for its index against that checkpoint, fully
-  consumed, and every evidence file it names is in the pack with its digest.
+  consumed, against the pack's own checkpoint (byte for byte), and every evidence
+  file it names is in the pack with its digest and, for Parquet, its signed rows.
 - ``P5 continuity``: each stream's windows in the pack are contiguous, except
   for gaps the signed ``pack.json`` declares.
 - ``P6 trusted``: the pack's checkpoint is the same tree as, or extends, every
   checkpoint the auditor trusts from before (``--trusted``), by the RFC 9162
   consistency proof ``consistency/<m>`` the pack carries from each trusted size ``m``.
+- ``P7 pack.json``: when present, it is bounded JSON whose origin, checkpoint
+  (size, root) and streams (each with its entry indices) are the pack's own.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import lzma
 import re
 import stat
+import struct
 import zipfile
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,17 +50,44 @@ from das_evidence.manifests.consistency import ConsistencyProof, proof_name
 from das_evidence.manifests.dsse import Envelope
 from das_evidence.manifests.merkle import leaf_hash, verify_inclusion
 from das_evidence.manifests.note import SignedNote, VerifierKey
-from das_evidence.manifests.statement import Statement
+from das_evidence.manifests.statement import Statement, parse_json_strict
 from das_evidence.manifests.tlog_proof import TlogProof
 from das_evidence.timefmt import rfc3339
-from das_evidence.verify.archive import Trust, _note_key, check_entry
+from das_evidence.verify.archive import (
+    Trust,
+    _note_key,
+    check_entry,
+    note_origin_source,
+    signed_files,
+)
 from das_evidence.verify.continuity import find_breaks, tiling_window
 from das_evidence.verify.findings import Report
+from das_evidence.verify.parquet import MAX_FOOTER_BYTES, footer_rows
 from das_evidence.verify.trusted import check_trusted
 
 MAX_MEMBERS = 200_000
 MAX_TOTAL_BYTES = 8 * 1024**3
 MAX_RATIO = 200  # uncompressed / compressed, per member above 1 MiB
+#: The members check_pack parses are held in memory, each and together at most these.
+MAX_HELD_MEMBER_BYTES = 64 << 20
+MAX_HELD_BYTES = 128 << 20
+_CHUNK = 1 << 20
+_HELD = re.compile(
+    r"^(checkpoint|SHA256SUMS|SHA256SUMS\.sig|pack\.json|entries/[^/]+|proofs/[^/]+|consistency/[^/]+)$"
+)
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    OSError,
+    RuntimeError,
+    NotImplementedError,
+    ValueError,
+    IndexError,
+    KeyError,
+    struct.error,
+)
 _ENTRY = re.compile(r"^entries/(\d{12})\.dsse\.json$")
 _PROOF = re.compile(r"^proofs/(\d{12})\.tlog-proof$")
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9._=-]+$")
@@ -54,7 +96,12 @@ _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9._=-]+$")
 @dataclass
 class PackContents:
     target: str
+    #: The bytes of the members check_pack parses (see ``_HELD``).
     files: dict[str, bytes] = field(default_factory=dict)
+    #: Every member read whole: its SHA-256 hex digest.
+    digests: dict[str, str] = field(default_factory=dict)
+    #: Parquet members: the rows their footer states, or why it states none.
+    rows: dict[str, int | str] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (member, problem)
 
 
@@ -76,8 +123,8 @@ def read_pack(path: Path) -> PackContents:
         z = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise StoreError(f"{path} does not exist", fix="pass the pack's path") from None
-    except (zipfile.BadZipFile, OSError) as e:
-        raise StoreError(f"{path} is not a readable zip file: {e}") from None
+    except _UNREADABLE as e:  # NotImplementedError for a "zip version 7.4", ...
+        raise StoreError(f"{path} is not a readable zip file: {type(e).__name__}: {e}") from None
     with z:
         infos = z.infolist()
         if len(infos) > MAX_MEMBERS:
@@ -89,9 +136,15 @@ def read_pack(path: Path) -> PackContents:
                 "refusing a possible zip bomb"
             )
         seen: set[str] = set()
+        held = 0
         for info in infos:
             name = info.filename
-            if info.is_dir():
+            if name.endswith("/"):  # not is_dir(): an empty name would raise
+                problem = _unsafe(name[:-1])
+                if problem is None and (info.file_size or info.compress_size > 2):
+                    problem = "a directory member that holds data"
+                if problem is not None:
+                    contents.problems.append((name, problem))
                 continue
             problem = _unsafe(name)
             mode = info.external_attr >> 16
@@ -109,16 +162,58 @@ def read_pack(path: Path) -> PackContents:
                 contents.problems.append((name, problem))
                 continue
             seen.add(name)
-            try:
-                data = z.read(info)
-            except (zipfile.BadZipFile, OSError, RuntimeError) as e:
-                contents.problems.append((name, f"cannot be read: {e}"))
+            keep = _HELD.match(name) is not None
+            if keep and info.file_size > min(MAX_HELD_MEMBER_BYTES, MAX_HELD_BYTES - held):
+                contents.problems.append(
+                    (name, f"{info.file_size} bytes: more than a pack's log members may hold")
+                )
                 continue
-            if len(data) != info.file_size:
+            try:
+                read = _read_member(z, info, keep)
+            except _UNREADABLE as e:
+                contents.problems.append((name, f"cannot be read: {type(e).__name__}: {e}"))
+                continue
+            if read is None:
                 contents.problems.append((name, "its size differs from the zip directory"))
                 continue
-            contents.files[name] = data
+            digest, data, tail = read
+            contents.digests[name] = digest
+            if data is not None:
+                contents.files[name] = data
+                held += len(data)
+            if name.startswith("evidence/") and name.endswith(".parquet"):
+                try:
+                    contents.rows[name] = footer_rows(tail)
+                except EvidenceError as e:
+                    contents.rows[name] = e.message
     return contents
+
+
+def _read_member(
+    z: zipfile.ZipFile, info: zipfile.ZipInfo, keep: bool
+) -> tuple[str, bytes | None, bytes] | None:
+    """Stream one member: its digest, its bytes when ``keep``, and its last bytes (a
+    Parquet footer); None when it does not decompress to its stated size."""
+    digest = hashlib.sha256()
+    parts: list[bytes] = []
+    tail = bytearray()
+    keep_tail = MAX_FOOTER_BYTES + 8 if info.filename.endswith(".parquet") else 0
+    size = 0
+    with z.open(info) as f:
+        while chunk := f.read(_CHUNK):
+            size += len(chunk)
+            if size > info.file_size:
+                return None
+            digest.update(chunk)
+            if keep:
+                parts.append(chunk)
+            if keep_tail:
+                tail += chunk
+                if len(tail) > keep_tail:
+                    del tail[: len(tail) - keep_tail]
+    if size != info.file_size:
+        return None
+    return digest.hexdigest(), b"".join(parts) if keep else None, bytes(tail)
 
 
 def _parse_sums(data: bytes, report: Report) -> dict[str, str] | None:
@@ -142,6 +237,7 @@ def _parse_sums(data: bytes, report: Report) -> dict[str, str] | None:
 def check_pack(pack: PackContents, trust: Trust) -> Report:
     report = Report(pack.target)
     files = pack.files
+    digests = pack.digests
     for name, problem in pack.problems:
         report.fail("P1 zip", name, problem)
 
@@ -154,17 +250,18 @@ def check_pack(pack: PackContents, trust: Trust) -> Report:
             report.fail("P2 sums", "SHA256SUMS.sig", "not a valid signature by a trusted key")
         sums = _parse_sums(sums_bytes, report) or {}
         for name, digest in sorted(sums.items()):
-            data = files.get(name)
-            if data is None:
+            got = digests.get(name)
+            if got is None:
                 report.fail("P2 sums", name, "listed in SHA256SUMS but not in the pack")
-            elif hashlib.sha256(data).hexdigest() != digest:
+            elif got != digest:
                 report.fail("P2 sums", name, "its SHA-256 differs from SHA256SUMS")
-        for name in sorted(set(files) - set(sums) - {"SHA256SUMS", "SHA256SUMS.sig"}):
+        for name in sorted(set(digests) - set(sums) - {"SHA256SUMS", "SHA256SUMS.sig"}):
             report.fail("P2 sums", name, "in the pack but not listed in SHA256SUMS")
 
     # P3: the checkpoint
     cp = _check_checkpoint(files, trust, report)
     origin = cp.origin if cp else trust.origin
+    note_origin_source(report, trust, origin)
 
     # P4: entries, proofs, evidence
     referenced: set[str] = set()
@@ -178,22 +275,36 @@ def check_pack(pack: PackContents, trust: Trust) -> Report:
             continue
         statements[index] = statement
         _check_proof(report, files, index, files[name], cp, trust, origin)
+        signed_rows = {f.get("path"): f.get("rows") for f in signed_files(statement)}
         for subject in statement.subjects:
             referenced.add(subject.name)
-            data = files.get(subject.name)
-            if data is None:
+            got = digests.get(subject.name)
+            if got is None:
                 report.fail("P4 entries", subject.name, f"named by {name} but not in the pack")
-            elif hashlib.sha256(data).hexdigest() != subject.sha256:
+            elif got != subject.sha256:
                 report.fail("P4 entries", subject.name, f"SHA-256 differs from what {name} signed")
-    for name in sorted(n for n in files if n.startswith("evidence/") and n not in referenced):
+            rows = pack.rows.get(subject.name)
+            if isinstance(rows, str):
+                report.fail("P4 entries", subject.name, f"its rows cannot be counted: {rows}")
+            elif rows is not None and signed_rows.get(subject.name) != rows:
+                report.fail(
+                    "P4 entries",
+                    subject.name,
+                    f"its Parquet footer states {rows} rows, {name} signed "
+                    f"{signed_rows.get(subject.name)!r}",
+                )
+    for name in sorted(n for n in digests if n.startswith("evidence/") and n not in referenced):
         report.fail("P4 entries", name, "an evidence file that no entry in the pack names")
-    for name in sorted(files):
+    for name in sorted(digests):
         m = _PROOF.match(name)
         if m and int(m.group(1)) not in {i for i, _ in entries}:
             report.fail("P4 entries", name, "a proof for an entry the pack does not hold")
 
-    # P5: continuity within the pack
-    _check_continuity(report, statements, _declared_gaps(files))
+    # P5: continuity within the pack; P7: what pack.json says of it
+    pack_json = _pack_json(files, report)
+    _check_continuity(report, statements, _declared_gaps(pack_json))
+    if pack_json is not None:
+        _check_pack_json(report, pack_json, cp, origin, statements)
 
     # P6: the checkpoint extends those the auditor trusts
     if trust.trusted:
@@ -207,9 +318,10 @@ def check_pack(pack: PackContents, trust: Trust) -> Report:
         "rows": sum(
             int(f.get("rows", 0))
             for s in statements.values()
-            for f in s.predicate.get("files", [])
-            if isinstance(f, dict) and isinstance(f.get("rows", 0), int)
+            for f in signed_files(s)
+            if isinstance(f.get("rows", 0), int)
         ),
+        **report.stats,
     }
     return report
 
@@ -261,9 +373,20 @@ def _check_proof(
             key: VerifierKey | None = _note_key(trust, origin or cp.origin)
             assert key is not None
             own = open_checkpoint(proof.checkpoint, key, origin)
-            if own.size > cp.size:
-                report.fail("P4 entries", name, "its checkpoint is newer than the pack's")
-                return
+            which = (
+                "newer than"
+                if own.size > cp.size
+                else "older than"
+                if own.size < cp.size
+                else "other bytes than"
+            )
+            report.fail(
+                "P4 entries",
+                name,
+                f"embeds a checkpoint of size {own.size}, {which} the pack's checkpoint "
+                f"(size {cp.size}); a proof must be against the pack's checkpoint",
+            )
+            return
         verify_inclusion(index, cp.size, leaf, proof.hashes, cp.root_hash)
     except EvidenceError as e:
         report.fail("P4 entries", name, f"does not prove entry {index}: {e.message}")
@@ -307,13 +430,58 @@ def _check_trusted(
     )
 
 
-def _declared_gaps(files: dict[str, bytes]) -> list[dict[str, Any]]:
+def _pack_json(files: dict[str, bytes], report: Report) -> dict[str, Any] | None:
+    data = files.get("pack.json")
+    if data is None:
+        return None
     try:
-        doc = json.loads(files.get("pack.json", b"{}"))
-        gaps = doc.get("gaps", [])
-        return [g for g in gaps if isinstance(g, dict)]
-    except (ValueError, AttributeError):
-        return []
+        doc = parse_json_strict(data)
+    except EvidenceError as e:
+        report.fail("P7 pack.json", "pack.json", e.message)
+        return None
+    if not isinstance(doc, dict):
+        report.fail("P7 pack.json", "pack.json", "is not a JSON object")
+        return None
+    return doc
+
+
+def _declared_gaps(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
+    gaps = doc.get("gaps", []) if doc is not None else []
+    return [g for g in gaps if isinstance(g, dict)] if isinstance(gaps, list) else []
+
+
+def _check_pack_json(
+    report: Report,
+    doc: dict[str, Any],
+    cp: Checkpoint | None,
+    origin: str | None,
+    statements: dict[int, Statement],
+) -> None:
+    def fail(message: str) -> None:
+        report.fail("P7 pack.json", "pack.json", message)
+
+    if origin is not None and doc.get("origin") != origin:
+        fail(f"origin is {doc.get('origin')!r}, the pack's checkpoint is for {origin!r}")
+    said = doc.get("checkpoint")
+    if cp is not None:
+        want = {"size": cp.size, "root_hash": cp.root_hash.hex()}
+        if not isinstance(said, Mapping) or {k: said.get(k) for k in want} != want:
+            fail(f"checkpoint {said!r} is not the pack's checkpoint {want}")
+    streams: dict[str, list[int]] = {}
+    for index, st in sorted(statements.items()):
+        streams.setdefault(str(st.predicate.get("stream")), []).append(index)
+    listed = doc.get("streams")
+    if not isinstance(listed, Mapping):
+        fail("streams is missing or not an object")
+        return
+    for stream in sorted(set(listed) | set(streams)):
+        entry = listed.get(stream)
+        said_entries = entry.get("entries") if isinstance(entry, Mapping) else None
+        if stream not in streams:
+            fail(f"lists stream {stream!r}, of which the pack holds no entry")
+        elif said_entries != streams[stream]:
+            holds = streams[stream]
+            fail(f"stream {stream!r} lists entries {said_entries!r}, the pack holds {holds}")
 
 
 def _check_continuity(

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from das_evidence.errors import EvidenceError
+from das_evidence.errors import EvidenceError, FormatError
 from das_evidence.evidence_store.bucket_check import BucketSettings, evaluate_lock
 from das_evidence.evidence_store.interface import (
     CHECKPOINT_KEY,
@@ -34,8 +34,14 @@ from das_evidence.evidence_store.s3 import LockState, ObjectVersion, S3Store
 from das_evidence.manifests.dsse import Envelope
 from das_evidence.manifests.statement import Statement
 from das_evidence.timefmt import parse_signed
-from das_evidence.verify.archive import ArchiveSnapshot
+from das_evidence.verify.archive import (
+    _CHECKPOINT,
+    _ENTRY,
+    ArchiveSnapshot,
+    _bad_name,
+)
 from das_evidence.verify.findings import Report
+from das_evidence.verify.parquet import MAX_FOOTER_BYTES, footer_rows
 
 
 @dataclass(frozen=True)
@@ -74,9 +80,12 @@ def load_s3_archive(
     snap = ArchiveSnapshot(store.uri, keys)
     facts = S3Facts(bucket=store.bucket_settings(), versions=store.versions())
     for key in keys:
-        if key.startswith(ENTRIES_PREFIX):
+        problem = _bad_name(key)
+        if problem is not None:
+            snap.problems[key] = problem
+        elif _ENTRY.match(key):
             snap.entries[key] = store.get(key)
-        elif key == CHECKPOINT_KEY or key.startswith(CHECKPOINTS_PREFIX):
+        elif key == CHECKPOINT_KEY or _CHECKPOINT.match(key):
             snap.checkpoints[key] = store.get(key)
 
     # What each entry pinned: evidence versions and retain-until dates.
@@ -114,8 +123,14 @@ def load_s3_archive(
             version = pin.version_id if pin else None
             data = store.get(key, version)
             snap.evidence[key] = (hashlib.sha256(data).hexdigest(), len(data))
+            if key.endswith(".parquet"):
+                try:
+                    snap.rows[key] = footer_rows(data[-(MAX_FOOTER_BYTES + 8) :])
+                except FormatError as e:
+                    snap.rows[key] = e.message
+            del data
             facts.locks[key] = store.lock_state(key, version)
-        elif key != CHECKPOINT_KEY:
+        elif key != CHECKPOINT_KEY and key not in snap.problems:
             facts.locks[key] = store.lock_state(key)
     if progress:
         progress(len(keys), len(keys), "reading objects")

@@ -156,7 +156,7 @@ def test_a_directory_the_listing_cannot_read_fails_it(
 
 def test_a_checkpoint_that_cannot_be_read_is_a_store_error(store: LocalStore) -> None:
     (store.root / "log" / "checkpoint").mkdir(parents=True)  # a directory, not a file
-    with pytest.raises(StoreError, match=r"cannot read .*checkpoint"):
+    with pytest.raises(StoreError, match=r"checkpoint is a directory, not a file"):
         store.get_checkpoint()
 
 
@@ -204,3 +204,16 @@ def test_a_waiter_on_a_removed_lock_file_locks_the_new_one(store: LocalStore) ->
     thread.join(10)
     assert seen == {"third_run_got_in": False}
     assert not (store.root / ".lock").exists()
+
+
+def test_a_checkpoint_that_is_a_device_or_huge_is_refused_without_reading_it(
+    store: LocalStore,
+) -> None:
+    (store.root / "log").mkdir(parents=True, exist_ok=True)
+    (store.root / "log" / "checkpoint").symlink_to("/dev/zero")
+    with pytest.raises(StoreError, match="symbolic link"):
+        store.get_checkpoint()
+    (store.root / "log" / "checkpoint").unlink()
+    (store.root / "log" / "checkpoint").write_bytes(b"x" * ((1 << 20) + 1))
+    with pytest.raises(StoreError, match="not a checkpoint"):
+        store.get_checkpoint()

@@ -7,7 +7,8 @@ refuses it before a single byte is archived:
    (``catalog.json`` and ``sources.json`` are optional);
 2. every artifact present is at most ``max_bytes`` long, checked from the file
    system or a HEAD request *before* any byte is read;
-3. the bytes are UTF-8 and a JSON object with a ``metadata`` object;
+3. the bytes are UTF-8, nested at most ``MAX_JSON_DEPTH`` levels (checked before
+   parsing) and a JSON object with a ``metadata`` object;
 4. ``metadata.dbt_schema_version`` names this kind of artifact
    (``https://schemas.getdbt.com/dbt/manifest/v12.json``) in a version listed
    in :data:`SUPPORTED_VERSIONS`;
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from das_evidence.errors import ArtifactError, EvidenceError, StoreError
+from das_evidence.manifests.jsonlimits import MAX_JSON_DEPTH, json_depth_exceeded
 
 DEFAULT_MAX_BYTES = 512 * 1024**2
 
@@ -276,8 +278,17 @@ def parse_artifact(name: str, data: bytes, origin: str) -> Artifact:
             f"cannot be decoded",
             fix=f"regenerate {filename} with dbt; dbt writes UTF-8 JSON",
         ) from None
+    deep = json_depth_exceeded(data)
+    if deep is not None:
+        raise ArtifactError(
+            f"{origin} is nested deeper than {MAX_JSON_DEPTH} levels (byte {deep}); "
+            "dbt writes a few levels, so it is not a dbt artifact",
+            fix=f"regenerate {filename} with dbt",
+        )
     try:
         doc = json.loads(text)
+    except RecursionError:  # the pre-scan makes this unreachable; kept as a backstop
+        raise ArtifactError(f"{origin} is nested too deeply to parse") from None
     except json.JSONDecodeError as e:
         ends_early = not text.rstrip().endswith(("}", "]"))
         hint = "; the file ends early, so it was probably cut short" if ends_early else ""
