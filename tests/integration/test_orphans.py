@@ -10,7 +10,6 @@ lost or doubled.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -18,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ def figure(
         got, want = windows.get(stream, []), expected_windows(stream, now)
         # Windows cut at other clocks may differ in where they end: compare the covered time.
         covered = [t for s, e in got for t in (s, e)]
-        if got != sorted(got) or any(a[1] != b[0] for a, b in zip(got, got[1:], strict=False)):
+        if got != sorted(got) or any(a[1] != b[0] for a, b in pairwise(got)):
             bad += 1  # a gap or an overlap
         elif not got or covered[0] != want[0][0] or covered[-1] != want[-1][1]:
             bad += 1

@@ -104,6 +104,15 @@ class StoreArchiveReader(ArchiveReader):
         return entry.predicate, files
 
 
+def _longest(retain_until: datetime | None, stored: Sequence[ObjectInfo]) -> datetime | None:
+    """The entry's retention: its own, or longer when a file it names (adopted, or an
+    orphan, put by a writer whose clock ran ahead) is locked longer, so the entry
+    outlives every file it names."""
+    if retain_until is None:
+        return None
+    return max([retain_until, *(i.retain_until for i in stored if i.retain_until is not None)])
+
+
 def _beside(f: CollectedFile, taken: set[str]) -> CollectedFile:
     """``f`` under the first free ``<stem>.retry-<n><suffix>`` key."""
     stem, dot, suffix = f.key.rpartition(".")
@@ -386,6 +395,7 @@ class Runner:
                 EvidenceFile(key, hashlib.sha256(data).hexdigest(), len(data), media, rows)
             )
             stored.append(self.store.head(key) or ObjectInfo(key, len(data), ""))
+        retain_until = _longest(retain_until, stored)
         from das_evidence import __version__
 
         predicate: dict[str, Any] = {
@@ -460,6 +470,7 @@ class Runner:
             files.append(ef)
             stored.append(info)
             adopted = adopted or was_adopted
+        retain_until = _longest(retain_until, stored)
         from das_evidence import __version__
 
         predicate: dict[str, Any] = {

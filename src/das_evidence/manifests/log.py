@@ -177,8 +177,11 @@ class ArchiveLog:
         ``retain_until`` (sealing what a crashed run left), ``log/checkpoints/N``
         is locked as long as the newest entry's evidence, as its entry signed.
         """
-        if retain_until is None and self.store.locks and self.entries:
-            retain_until = _signed_retention(self.entries[-1])
+        if self.store.locks and self.entries:
+            # As long as every entry it seals: writers whose clocks differ sign
+            # different retentions, and the newest entry's need not be the longest.
+            signed = [t for e in self.entries if (t := _signed_retention(e)) is not None]
+            retain_until = max([*signed, *([retain_until] if retain_until else [])], default=None)
         for _ in range(20):
             current = self.checkpoint_size()
             if current is None and self.size == 0:
