@@ -193,9 +193,18 @@ def moto_serial(tmp_path: Path) -> Any:
     server.stop()
 
 
+@pytest.fixture
+def moto_threaded(tmp_path: Path) -> Any:
+    # One writer: moto's threaded server (the serial one hangs on a request the proxy cut).
+    server = MotoServer(tmp_path / "moto.log").start()
+    yield server
+    server.stop()
+
+
 def test_an_entry_put_failing_after_its_retries_then_a_later_clock(
-    env: Env, moto_serial: MotoServer
+    env: Env, moto_threaded: MotoServer
 ) -> None:
+    moto_serial = moto_threaded
     bucket = f"ev-orphan-{int(time.time() * 1e6) % 10**9}"
     moto_serial.client().create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
     # access_history's fourth window (its trailing partial one) is entry 3: its
