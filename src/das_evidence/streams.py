@@ -15,9 +15,10 @@ names. The ``--only``, schedule and objective globs all follow one rule
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from das_evidence.errors import FormatError
 
@@ -40,6 +41,19 @@ DOCUMENTED_LATENCY = {
 }
 # The policy views' latency: a snapshot is taken "as of" this long ago.
 POLICY_LATENCY = timedelta(hours=2)
+
+#: The predicate field of an entry that accounts for files instead of evidencing a
+#: window or a snapshot (``"orphans"``: files a stopped run left that no entry named).
+ACCOUNTS_FOR = "accounts_for"
+
+
+def is_accounting(predicate: Mapping[str, Any]) -> bool:
+    """Whether an entry only accounts for files: not a window, a snapshot or an amendment.
+
+    Such an entry never moves its stream's end, is no snapshot to compare with, and
+    its files are no rows of any view or check.
+    """
+    return ACCOUNTS_FOR in predicate
 
 
 @dataclass(frozen=True, order=True)

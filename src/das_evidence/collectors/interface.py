@@ -201,6 +201,18 @@ class Collector(ABC):
         """Collect ``window`` into files under ``spool``. Raises only CollectorError."""
         return self._checked(window, spool, lambda: self._collect(window, spool))
 
+    def evidence_prefix(self) -> str | None:
+        """The store prefix (ending in ``/``) under which every file of this stream lies,
+        for the runner's orphan sweep; None when the stream is not swept (its keys are a
+        function of what is collected, so a leftover is always adopted)."""
+        return None
+
+    def pending(self, key: str, last_end: datetime | None) -> bool:
+        """Whether ``key``, under :meth:`evidence_prefix` and named by no entry, may still be
+        named by an entry of a window not archived yet (the runner adopts it then), so the
+        sweep must leave it. Otherwise the file is an orphan and is accounted for."""
+        return last_end is None
+
     def _attach(self, archive: ArchiveReader) -> None:  # noqa: B027 - optional hook
         """Keep ``archive`` if the collector compares with the past."""
 

@@ -32,7 +32,7 @@ from das_evidence.errors import CollectorError, EvidenceError, LogRaceError, Put
 from das_evidence.evidence_store.interface import EvidenceStore, ObjectInfo
 from das_evidence.manifests.log import ArchiveLog, EvidenceFile, LogEntry
 from das_evidence.manifests.signers import NoteSigner, Signer
-from das_evidence.streams import stream_matches
+from das_evidence.streams import ACCOUNTS_FOR, is_accounting, stream_matches
 from das_evidence.timefmt import parse_rfc3339, rfc3339
 from das_evidence.verify.files import read_verified
 
@@ -89,7 +89,9 @@ class StoreArchiveReader(ArchiveReader):
             (
                 e
                 for e in reversed(self.archive.entries)
-                if e.predicate.get("stream") == stream and "amends" not in e.predicate
+                if e.predicate.get("stream") == stream
+                and "amends" not in e.predicate
+                and not is_accounting(e.predicate)
             ),
             None,
         )
@@ -100,6 +102,26 @@ class StoreArchiveReader(ArchiveReader):
             for s in entry.statement.subjects
         }
         return entry.predicate, files
+
+
+def _longest(retain_until: datetime | None, stored: Sequence[ObjectInfo]) -> datetime | None:
+    """The entry's retention: its own, or longer when a file it names (adopted, or an
+    orphan, put by a writer whose clock ran ahead) is locked longer, so the entry
+    outlives every file it names."""
+    if retain_until is None:
+        return None
+    return max([retain_until, *(i.retain_until for i in stored if i.retain_until is not None)])
+
+
+def _beside(f: CollectedFile, taken: set[str]) -> CollectedFile:
+    """``f`` under the first free ``<stem>.retry-<n><suffix>`` key."""
+    stem, dot, suffix = f.key.rpartition(".")
+    if not dot or "/" in suffix:
+        stem, suffix = f.key, ""
+    n = 1
+    while (key := f"{stem}.retry-{n}{'.' + suffix if suffix else ''}") in taken:
+        n += 1
+    return CollectedFile(key, f.local_path, f.sha256, f.size, f.rows, f.media_type)
 
 
 @runtime_checkable
@@ -185,6 +207,7 @@ class Runner:
                 self._run_stream(collector, now, result, heard)
                 if self.reconcile is not None and isinstance(collector, Reconcilable):
                     self._reconcile(collector, now, result, heard)
+                self._sweep(collector, result, heard)
             except EvidenceError as e:
                 log.error("stream %s failed: %s", collector.stream, e)
                 log.debug("stream %s failed", collector.stream, exc_info=True)
@@ -309,10 +332,110 @@ class Runner:
             if on_entry:
                 on_entry(new)
 
+    def _sweep(
+        self,
+        collector: Collector,
+        result: StreamResult,
+        on_entry: Callable[[LogEntry], None] | None,
+    ) -> None:
+        """Account for the stream's orphans: files under its prefix that no entry names.
+
+        A run that stops between an evidence file and its entry (killed, a request that
+        failed after its retries, a concurrent writer whose clock differs) leaves a file
+        whose key the next run may not compute. Once the stream has moved past it (it
+        is not :meth:`Collector.pending`) it never will, so one signed point-in-time
+        entry names it with its digest: the archive keeps no byte that no entry names.
+        One LIST of the stream's prefix per run.
+        """
+        prefix = collector.evidence_prefix()
+        if prefix is None:
+            return
+        listed = list(self.store.list(prefix))
+        for _ in range(20):
+            named = self.archive.referenced_paths()
+            last_end = self.archive.stream_end(collector.stream)
+            orphans = [k for k in listed if k not in named and not collector.pending(k, last_end)]
+            if not orphans:
+                return
+            try:
+                entry = self._account(collector, prefix, orphans)
+            except LogRaceError:
+                self.archive.reload()  # another writer appended: it may have named them
+                continue
+            log.warning(
+                "%s: %d evidence file(s) that no entry named (left by a stopped run) "
+                "accounted for in entry %d",
+                collector.stream,
+                len(orphans),
+                entry.index,
+            )
+            result.entries.append(entry.index)
+            if on_entry:
+                on_entry(entry)
+            return
+        raise LogRaceError(f"could not account for the orphans of {collector.stream}")
+
+    def _account(self, collector: Collector, prefix: str, keys: Sequence[str]) -> LogEntry:
+        collected_at = self.clock().replace(microsecond=0)
+        retain_until = None
+        if self.store.locks and self.retention is not None:
+            retain_until = collected_at + self.retention(collector.stream)
+        files: list[EvidenceFile] = []
+        stored: list[ObjectInfo] = []
+        for key in keys:
+            data = self.store.get(key)
+            rows = None
+            if key.endswith(".parquet"):
+                try:
+                    rows = read_parquet_rows(data, key)
+                except EvidenceError:
+                    rows = None
+            media = PARQUET_MEDIA_TYPE if key.endswith(".parquet") else "application/octet-stream"
+            files.append(
+                EvidenceFile(key, hashlib.sha256(data).hexdigest(), len(data), media, rows)
+            )
+            stored.append(self.store.head(key) or ObjectInfo(key, len(data), ""))
+        retain_until = _longest(retain_until, stored)
+        from das_evidence import __version__
+
+        predicate: dict[str, Any] = {
+            "collector": {"name": collector.name, "version": __version__},
+            "window": {"start": rfc3339(collected_at), "end": rfc3339(collected_at)},
+            "collected_at": rfc3339(collected_at),
+            ACCOUNTS_FOR: "orphans",
+            "reason": f"evidence files under {prefix} that no entry named, left by a run "
+            "that stopped between writing them and writing their entry (killed, a request "
+            "that failed after its retries, or a concurrent writer whose clock differed); "
+            "the stream's windows are evidenced by its other entries, not by these files",
+        }
+        if self.store.locks:
+            predicate["storage"] = {
+                "uri": self.store.uri,
+                "objects": [info.storage_json() for info in stored],
+            }
+        return self.archive.append(
+            stream=collector.stream,
+            files=files,
+            predicate=predicate,
+            signer=self.signer,
+            note_signer=self.note_signer,
+            retain_until=retain_until,
+        )
+
     def _put_evidence(
         self, f: CollectedFile, retain_until: datetime | None
     ) -> tuple[EvidenceFile, ObjectInfo, bool]:
         """Put one file; adopt an unreferenced leftover of an interrupted run instead."""
+        accounted = {
+            s.name
+            for e in self.archive.entries
+            if is_accounting(e.predicate)
+            for s in e.statement.subjects
+        }
+        if f.key in accounted:
+            # An orphans entry names the key this window computes (a file it no longer
+            # adopts, since that entry names it): this window's bytes go beside it.
+            f = _beside(f, self.archive.referenced_paths())
         try:
             put = self.store.put_once(f.key, f.local_path, retain_until=retain_until)
             return EvidenceFile(f.key, f.sha256, f.size, f.media_type, f.rows), put.info, False
@@ -347,6 +470,7 @@ class Runner:
             files.append(ef)
             stored.append(info)
             adopted = adopted or was_adopted
+        retain_until = _longest(retain_until, stored)
         from das_evidence import __version__
 
         predicate: dict[str, Any] = {

@@ -42,6 +42,7 @@ from das_evidence.manifests.merkle import leaf_hash, root_hash
 from das_evidence.manifests.note import SignedNote
 from das_evidence.manifests.signers import NoteSigner, Signer
 from das_evidence.manifests.statement import Statement, Subject, build_statement
+from das_evidence.streams import is_accounting
 from das_evidence.timefmt import parse_signed
 
 log = logging.getLogger(__name__)
@@ -143,13 +144,14 @@ class ArchiveLog:
         return root_hash([e.leaf for e in self.entries[:n]])
 
     def stream_end(self, stream: str) -> datetime | None:
-        """End of the last window archived for ``stream`` (amendments do not move it)."""
+        """End of the last window archived for ``stream`` (amendments and entries that
+        account for orphan files do not move it)."""
         from das_evidence.timefmt import parse_rfc3339
 
         end: datetime | None = None
         for entry in self.entries:
             p = entry.predicate
-            if p.get("stream") == stream and "amends" not in p:
+            if p.get("stream") == stream and "amends" not in p and not is_accounting(p):
                 end = parse_rfc3339(p["window"]["end"])
         return end
 
@@ -175,8 +177,11 @@ class ArchiveLog:
         ``retain_until`` (sealing what a crashed run left), ``log/checkpoints/N``
         is locked as long as the newest entry's evidence, as its entry signed.
         """
-        if retain_until is None and self.store.locks and self.entries:
-            retain_until = _signed_retention(self.entries[-1])
+        if self.store.locks and self.entries:
+            # As long as every entry it seals: writers whose clocks differ sign
+            # different retentions, and the newest entry's need not be the longest.
+            signed = [t for e in self.entries if (t := _signed_retention(e)) is not None]
+            retain_until = max([*signed, *([retain_until] if retain_until else [])], default=None)
         for _ in range(20):
             current = self.checkpoint_size()
             if current is None and self.size == 0:

@@ -40,7 +40,7 @@ from datetime import datetime
 from typing import Any
 
 from das_evidence.manifests.log import LogEntry
-from das_evidence.streams import StreamId
+from das_evidence.streams import StreamId, is_accounting
 from das_evidence.timefmt import parse_signed
 
 BASE_COLUMNS = "access_history_base_columns"
@@ -116,7 +116,7 @@ def catalogue(entries: Iterable[LogEntry]) -> dict[str, View]:
     for entry in entries:
         p = entry.predicate
         sid = StreamId.try_parse(p.get("stream"))
-        if sid is None:
+        if sid is None or is_accounting(p):  # orphan files are no rows of any view
             continue
         window = _mapping(p.get("window"))
         for path, sha, rows in _parquet_files(entry):

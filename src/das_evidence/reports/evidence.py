@@ -150,14 +150,16 @@ def from_archive(
 ) -> EvidenceSet:
     """The entries of ``store``'s log in the period (optionally streams matching ``only``)."""
     from das_evidence.manifests.log import ArchiveLog
-    from das_evidence.streams import stream_matches
+    from das_evidence.streams import is_accounting, stream_matches
     from das_evidence.verify.files import verified_reader
 
     log = ArchiveLog(store, origin)
     chosen = [
         e
         for e in log.entries
-        if in_period(e.predicate, start, end) and stream_matches(str(e.predicate["stream"]), only)
+        if in_period(e.predicate, start, end)
+        and stream_matches(str(e.predicate["stream"]), only)
+        and not is_accounting(e.predicate)  # orphan files are evidence of no window
     ]
     signed = {s.name: (s.sha256, e.index) for e in chosen for s in e.statement.subjects}
     entries = [EvidenceEntry(e.index, str(e.predicate["stream"]), e.predicate) for e in chosen]

@@ -45,7 +45,7 @@ from das_evidence.manifests.signers import (
 )
 from das_evidence.manifests.tlog_proof import TlogProof
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, in_period
-from das_evidence.streams import stream_matches
+from das_evidence.streams import is_accounting, stream_matches
 from das_evidence.timefmt import parse_rfc3339, rfc3339
 from das_evidence.verify.archive import Trust, check_entry
 from das_evidence.verify.continuity import find_breaks, tiling_window
@@ -274,7 +274,11 @@ def build_pack(
     files["pack.json"] = _pack_json(sel, origin, cp, generated_at, signer, vkey, since=proofs)
 
     evidence = EvidenceSet(
-        [EvidenceEntry(e.index, str(e.predicate["stream"]), e.predicate) for e in sel.entries],
+        [
+            EvidenceEntry(e.index, str(e.predicate["stream"]), e.predicate)
+            for e in sel.entries
+            if not is_accounting(e.predicate)  # orphan files are evidence of no window
+        ],
         lambda path: files[path],
         start=start,
         end=end,

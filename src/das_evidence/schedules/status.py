@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from das_evidence.errors import ConfigError
-from das_evidence.streams import POLICY_LATENCY, POLICY_STREAM, STREAMS, StreamId, stream_matches
+from das_evidence.streams import (
+    POLICY_LATENCY,
+    POLICY_STREAM,
+    STREAMS,
+    StreamId,
+    is_accounting,
+    stream_matches,
+)
 from das_evidence.timefmt import parse_signed, rfc3339
 
 if TYPE_CHECKING:
@@ -179,7 +186,7 @@ def stream_status(
         collected = parse_signed(p.get("collected_at"))
         if collected is not None and (a.collected_at is None or collected > a.collected_at):
             a.collected_at = collected
-        if "amends" in p:
+        if "amends" in p or is_accounting(p):
             continue
         window = p.get("window")
         if not isinstance(window, Mapping):

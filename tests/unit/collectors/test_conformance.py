@@ -32,6 +32,7 @@ from das_evidence.collectors.snowflake import (
     LazySession,
 )
 from das_evidence.collectors.snowflake.connection import QueryResult, SnowflakeSession
+from das_evidence.collectors.snowflake.history import WINDOW_GRID, floor_to
 from das_evidence.collectors.snowflake.policy import PolicyStateCollector
 from das_evidence.config import Settings, load_settings
 from das_evidence.demo.policy_seed import seed_policy_state
@@ -129,7 +130,9 @@ class TestHistoryConformance(CollectorConformance):
 
     @pytest.fixture
     def expected_span(self, snowflake: Snowflake, stream: str) -> Window:
-        return Window(HISTORY_START, SNOWFLAKE_NOW - snowflake.settings.safety(stream))
+        # The trailing window ends on the hour, whatever minute the run starts.
+        end = floor_to(SNOWFLAKE_NOW - snowflake.settings.safety(stream), WINDOW_GRID)
+        return Window(HISTORY_START, end)
 
     @pytest.fixture
     def make_collector(self, snowflake: Snowflake, stream: str) -> Callable[[], Collector]:
@@ -162,7 +165,8 @@ class TestPolicyStateConformance(CollectorConformance):
 
     @pytest.fixture
     def expected_span(self) -> Window:
-        as_of = SNOWFLAKE_NOW - POLICY_LATENCY
+        # On the interval grid (a day: midnight UTC), whatever minute the run starts.
+        as_of = floor_to(SNOWFLAKE_NOW - POLICY_LATENCY, timedelta(days=1))
         return Window(as_of, as_of)
 
     @pytest.fixture

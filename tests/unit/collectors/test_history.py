@@ -134,3 +134,41 @@ def test_keys_are_one_date_partition_below_the_stream() -> None:
         "evidence/snowflake/ACME/login_history/date=2026-11-01/"
         "20261101T050000Z_20261102T000000Z.parquet"
     )
+
+
+@given(
+    start_min=st.integers(0, 60 * 24 * 3),
+    now_min=st.integers(0, 60 * 24 * 3),
+    apart=st.integers(0, 59),
+)
+@settings(max_examples=200, deadline=None)
+def test_clocks_minutes_apart_plan_the_same_windows_unless_an_hour_divides_them(
+    start_min: int, now_min: int, apart: int
+) -> None:
+    """The trailing window ends on the hour: a run that follows a stopped one, or a
+    concurrent writer, computes the same keys when no hour line falls between clocks."""
+    start = T + timedelta(minutes=start_min)
+    now = T + timedelta(minutes=now_min)
+    safety = timedelta(hours=3)
+    a = plan_windows(start, now, safety)
+    b = plan_windows(start, now + timedelta(minutes=apart), safety)
+    for w in a + b:
+        assert w.end.minute == w.end.second == 0
+    if (now - safety).hour == (now + timedelta(minutes=apart) - safety).hour:
+        assert a == b
+    else:
+        assert not a or (b and a[-1].end <= b[-1].end)
+
+
+def test_only_windows_from_the_stream_end_on_are_pending() -> None:
+    c = _collector()
+    root = "evidence/snowflake/ACME/login_history/"
+    assert c.evidence_prefix() == root
+    end = T + timedelta(hours=5)
+    at_end = root + "date=2026-11-01/20261101T050000Z_20261101T070000Z.parquet"
+    behind = root + "date=2026-11-01/20261101T040000Z_20261101T060000Z.parquet"
+    amend = root + "date=2026-11-01/20261101T000000Z_20261101T050000Z.amend-1.parquet"
+    assert c.pending(at_end, end) and c.pending(behind, None)
+    assert not c.pending(behind, end)
+    assert not c.pending(amend, end)
+    assert not c.pending(root + "date=2026-11-01/stray.bin", end)

@@ -133,7 +133,8 @@ def _changes(files: dict[str, bytes]) -> list[dict[str, Any]]:
 def test_first_snapshot_is_the_baseline_and_says_so(tmp_path: Path) -> None:
     c = _collector(FakeSession(_state()), MemoryArchive())
     [window] = c.due_windows(None, T)
-    assert window.start == window.end == T - timedelta(hours=2)
+    # The latency taken off, floored to the (daily) interval grid.
+    assert window.start == window.end == datetime(2026, 11, 20, tzinfo=UTC)
     col = c.collect(window, tmp_path)
     assert col.predicate["changes"]["baseline"] is True
     assert _changes(_files(col)) == []
@@ -222,11 +223,31 @@ def test_no_readable_view_writes_nothing(tmp_path: Path) -> None:
 
 def test_snapshots_are_due_once_per_interval() -> None:
     c = _collector(FakeSession(_state()), MemoryArchive())
-    as_of = T - timedelta(hours=2)
-    assert c.due_windows(as_of, T + timedelta(hours=23)) == []
-    assert c.due_windows(as_of, T + timedelta(days=1)) == [
+    as_of = datetime(2026, 11, 20, tzinfo=UTC)
+    assert c.due_windows(as_of, T + timedelta(hours=19, minutes=59)) == []
+    assert c.due_windows(as_of, T + timedelta(hours=20)) == [
         Window(as_of + timedelta(days=1), as_of + timedelta(days=1))
     ]
+
+
+def test_writers_whose_clocks_differ_by_minutes_name_the_same_snapshot() -> None:
+    """The snapshot's keys do not depend on the minute a run starts, so a run that
+    follows a stopped one (or a concurrent writer) adopts the files it left."""
+    c = _collector(FakeSession(_state()), MemoryArchive())
+    due = {tuple(c.due_windows(None, T + timedelta(minutes=m))) for m in range(0, 180, 7)}
+    [[window]] = due
+    assert window.start == datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def test_only_snapshots_after_the_newest_are_pending() -> None:
+    c = _collector(FakeSession(_state()), MemoryArchive())
+    newest = datetime(2026, 11, 20, tzinfo=UTC)
+    root = "evidence/snowflake/ACME/policy_state/"
+    assert c.evidence_prefix() == root
+    assert c.pending(root + "date=2026-11-21/as_of=20261121T000000Z/users.parquet", newest)
+    assert not c.pending(root + "date=2026-11-20/as_of=20261120T000000Z/users.parquet", newest)
+    assert not c.pending(root + "date=2026-11-19/as_of=20261119T041500Z/users.parquet", newest)
+    assert c.pending(root + "date=2026-11-19/as_of=20261119T041500Z/users.parquet", None)
 
 
 def test_diff_ignores_deleted_rows_on_both_sides() -> None:
@@ -242,6 +263,6 @@ def test_keys_are_hive_partitions_below_the_stream(tmp_path: Path) -> None:
     c = _collector(FakeSession(_state()), MemoryArchive())
     [window] = c.due_windows(None, T)
     keys = sorted(f.key for f in c.collect(window, tmp_path).files)
-    prefix = "evidence/snowflake/ACME/policy_state/date=2026-11-20/as_of=20261120T040000Z/"
+    prefix = "evidence/snowflake/ACME/policy_state/date=2026-11-20/as_of=20261120T000000Z/"
     assert keys and all(k.startswith(prefix) and "/" not in k[len(prefix) :] for k in keys)
     assert prefix + "changes.parquet" in keys and prefix + "grants_to_roles.parquet" in keys

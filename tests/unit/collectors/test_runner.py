@@ -19,7 +19,7 @@ from das_evidence.collectors.interface import (
     Window,
 )
 from das_evidence.collectors.parquet import DeterministicParquetWriter
-from das_evidence.collectors.runner import Runner, select
+from das_evidence.collectors.runner import Runner, StreamResult, select
 from das_evidence.collectors.snowflake.history import plan_windows
 from das_evidence.errors import CollectorError, StoreError
 from das_evidence.evidence_store.local import LocalStore
@@ -213,3 +213,107 @@ def test_progress_hears_each_stream_and_entry_then_the_end(
     assert [d for d, _, _ in read] == list(range(len(snap.keys) + 1))
     assert checked[-1] == (len(entries), len(entries), "checking entries")
     assert len(checked) == len(entries) + 1
+
+
+class SweptCollector(FakeCollector):
+    """A FakeCollector whose files lie under one prefix, pending from the stream's end on."""
+
+    def evidence_prefix(self) -> str:
+        return f"evidence/{self.stream}/"
+
+    def pending(self, key: str, last_end: datetime | None) -> bool:
+        start = datetime.strptime(key.rsplit("/", 1)[-1][:16], "%Y%m%dT%H%M%SZ")
+        return last_end is None or start.replace(tzinfo=UTC) >= last_end
+
+
+def _leave(store: LocalStore, key: str, data: bytes) -> None:
+    """What a run that stopped after its evidence PUT leaves: a file no entry names."""
+    store.put_once(key, data)
+
+
+def test_a_leftover_the_stream_has_moved_past_is_accounted_for_in_a_signed_entry(
+    setup: tuple[LocalStore, Ed25519Signer, Path],
+) -> None:
+    store, signer, pub = setup
+    _runner(store, signer).run([SweptCollector("a")])
+    stray = "evidence/a/20261101T050000Z.parquet"  # a window whose end moved with the clock
+    _leave(store, stray, b"left by a killed run")
+    assert any("no entry names" in f for f in _verify(store, pub))
+    archive = ArchiveLog(store, ORIGIN)
+    end = archive.stream_end("a")
+
+    report = Runner(store, archive, signer, signer, lambda: NOW).run([SweptCollector("a")])
+
+    assert report.ok and len(report.streams[0].entries) == 1
+    entry = archive.entries[-1]
+    assert entry.predicate["accounts_for"] == "orphans"
+    assert entry.predicate["window"]["start"] == entry.predicate["window"]["end"]
+    assert [(s.name, s.sha256) for s in entry.statement.subjects] == [
+        (stray, hashlib.sha256(b"left by a killed run").hexdigest())
+    ]
+    assert archive.stream_end("a") == end  # it evidences no window
+    assert _verify(store, pub) == []
+    again = _runner(store, signer).run([SweptCollector("a")])
+    assert again.streams[0].entries == []  # accounted once
+
+
+def _parquet(tmp_path: Path, rows: int) -> bytes:
+    path = tmp_path / "left.parquet"
+    with DeterministicParquetWriter(path, SCHEMA) as w:
+        w.write(pa.record_batch([pa.array(range(rows), pa.int64())], schema=SCHEMA))
+    return path.read_bytes()
+
+
+def test_a_leftover_the_next_window_writes_is_adopted_not_accounted(
+    setup: tuple[LocalStore, Ed25519Signer, Path], tmp_path: Path
+) -> None:
+    store, signer, pub = setup
+    _runner(store, signer).run([SweptCollector("a")])
+    archive = ArchiveLog(store, ORIGIN)
+    end = archive.stream_end("a")
+    assert end is not None
+    later = NOW + timedelta(hours=2)
+    key = f"evidence/a/{end:%Y%m%dT%H%M%SZ}.parquet"
+    _leave(store, key, _parquet(tmp_path, rows=1))  # the source has had late rows since
+
+    report = Runner(store, archive, signer, signer, lambda: later).run([SweptCollector("a")])
+
+    assert report.ok
+    assert not any("accounts_for" in e.predicate for e in archive.entries)
+    assert archive.entries[-1].predicate["files"][0]["path"] == key
+    assert "recovered" in archive.entries[-1].predicate
+    assert _verify(store, pub) == []
+
+
+def test_a_window_whose_key_an_orphans_entry_names_is_written_beside_it(
+    setup: tuple[LocalStore, Ed25519Signer, Path],
+) -> None:
+    store, signer, pub = setup
+    _runner(store, signer).run([SweptCollector("a")])
+    archive = ArchiveLog(store, ORIGIN)
+    end = archive.stream_end("a")
+    assert end is not None
+    key = f"evidence/a/{end:%Y%m%dT%H%M%SZ}.parquet"
+    _leave(store, key, b"accounted for already")
+    runner = Runner(store, archive, signer, signer, lambda: NOW)
+    runner._sweep(AlwaysOrphan("a"), report_stream := _result("a"), None)
+    assert report_stream.entries == [archive.size - 1]
+
+    report = Runner(store, archive, signer, signer, lambda: NOW + timedelta(hours=2)).run(
+        [SweptCollector("a")]
+    )
+
+    assert report.ok
+    assert archive.entries[-1].predicate["files"][0]["path"] == key.replace(
+        ".parquet", ".retry-1.parquet"
+    )
+    assert _verify(store, pub) == []
+
+
+class AlwaysOrphan(SweptCollector):
+    def pending(self, key: str, last_end: datetime | None) -> bool:
+        return False
+
+
+def _result(stream: str) -> StreamResult:
+    return StreamResult(stream)

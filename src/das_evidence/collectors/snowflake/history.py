@@ -3,8 +3,11 @@
 Each window ``[start, end)`` becomes one Parquet file, streamed batch by batch
 from the server, cast to the view's pinned schema. Windows run from the end of
 the last archived window to ``now - safety`` (the view's documented latency or
-more), at most ``max_window`` each and cut at UTC midnight, so partitions line
-up with days. QUERY_HISTORY query text is redacted (literals replaced, a keyed
+more) floored to the hour, at most ``max_window`` each and cut at UTC midnight,
+so partitions line up with days and a window's key does not depend on the
+minute a run starts: concurrent writers, or a run that follows one that was
+stopped, compute the same key and the later one adopts the earlier's file.
+QUERY_HISTORY query text is redacted (literals replaced, a keyed
 HMAC of the original kept) unless the stream opts in to raw text.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,8 +42,18 @@ log = logging.getLogger(__name__)
 SessionFactory = Callable[[], Any]  # returns a connection.SnowflakeSession
 
 
-def _floor_second(t: datetime) -> datetime:
-    return t.replace(microsecond=0)
+#: Where a trailing partial window may end: the hour, not the second a run starts.
+WINDOW_GRID = timedelta(hours=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_COMPACT = "%Y%m%dT%H%M%SZ"
+_FILE_NAME = re.compile(
+    r"^(?P<start>\d{8}T\d{6}Z)_(?P<end>\d{8}T\d{6}Z)(?P<amend>\.amend-\d+)?(\.retry-\d+)?\.parquet$"
+)
+
+
+def floor_to(t: datetime, grid: timedelta) -> datetime:
+    """``t`` rounded down to a multiple of ``grid`` since the Unix epoch (UTC)."""
+    return _EPOCH + ((t - _EPOCH) // grid) * grid
 
 
 def _next_midnight(t: datetime) -> datetime:
@@ -54,13 +68,17 @@ def plan_windows(
     *,
     max_window: timedelta = timedelta(days=1),
     min_window: timedelta = timedelta(minutes=15),
+    grid: timedelta = WINDOW_GRID,
 ) -> list[Window]:
-    """Contiguous windows from ``start`` up to ``now - safety``, cut at UTC midnights.
+    """Contiguous windows from ``start`` up to ``now - safety`` floored to ``grid``, cut at
+    UTC midnights.
 
     The last window is only due once at least ``min_window`` of it has closed,
-    so frequent runs do not produce a stream of tiny entries.
+    so frequent runs do not produce a stream of tiny entries. Flooring the horizon
+    makes the windows (and so the keys) of runs whose clocks differ by less than
+    ``grid`` the same, unless a grid line falls between them.
     """
-    horizon = _floor_second(now - safety)
+    horizon = floor_to(now - safety, grid)
     windows: list[Window] = []
     cursor = start
     while cursor < horizon:
@@ -125,6 +143,21 @@ class HistoryCollector(Collector):
             f"AND {t} < '{rfc3339(window.end)}'::TIMESTAMP_LTZ "
             f"ORDER BY {', '.join(self.spec.order_by)}"
         )
+
+    def evidence_prefix(self) -> str:
+        return f"evidence/snowflake/{self.account}/{self.spec.stream}/"
+
+    def pending(self, key: str, last_end: datetime | None) -> bool:
+        """A window file is pending while its window starts at or after the stream's end
+        (a run may still archive it); an amendment file never is (the runner sweeps after
+        reconciling, which adopts a leftover amendment it still wants)."""
+        m = _FILE_NAME.match(key.rsplit("/", 1)[-1])
+        if m is None or m.group("amend"):
+            return False
+        if last_end is None:
+            return True
+        start = datetime.strptime(m.group("start"), _COMPACT).replace(tzinfo=UTC)
+        return start >= last_end
 
     def key(self, window: Window) -> str:
         day = window.start.astimezone(UTC).strftime("%Y-%m-%d")

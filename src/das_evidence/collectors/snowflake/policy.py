@@ -1,7 +1,9 @@
 """Policy-state snapshots: the controls as they stand, and what changed since the last one.
 
 One point-in-time entry (``window.start == window.end == as_of``, where
-``as_of`` is collection time minus the views' 2-hour latency) holds one Parquet
+``as_of`` is collection time minus the views' 2-hour latency, floored to the
+``interval`` grid so the snapshot's keys do not depend on the minute a run
+starts) holds one Parquet
 file per policy view plus ``changes.parquet``: rows added, removed and changed
 since the previous snapshot, by each view's natural key, comparing current
 (not deleted) rows and ignoring volatile columns. The first snapshot's changes
@@ -34,6 +36,7 @@ from das_evidence.collectors.interface import (
     Window,
 )
 from das_evidence.collectors.parquet import DeterministicParquetWriter, read_parquet
+from das_evidence.collectors.snowflake.history import floor_to
 from das_evidence.collectors.snowflake.policy_views import (
     POLICY_VIEWS,
     USERS_PERSONAL_COLUMNS,
@@ -160,11 +163,32 @@ class PolicyStateCollector(Collector):
     def _attach(self, archive: ArchiveReader) -> None:
         self._archive = archive
 
+    def as_of(self, now: datetime) -> datetime:
+        """The snapshot time due at ``now``: ``now`` minus the latency, floored to the
+        interval grid (multiples of ``interval`` since the Unix epoch: midnight UTC for a
+        day), so every writer within one grid step names the snapshot the same."""
+        return floor_to(now - POLICY_LATENCY, self._interval)
+
     def _due_windows(self, last_end: datetime | None, now: datetime) -> list[Window]:
-        as_of = (now - POLICY_LATENCY).replace(microsecond=0)
-        if last_end is not None and as_of - last_end < self._interval:
+        as_of = self.as_of(now)
+        if last_end is not None and as_of <= last_end:
             return []
         return [Window(as_of, as_of)]
+
+    def evidence_prefix(self) -> str:
+        return f"evidence/snowflake/{self.account}/policy_state/"
+
+    def pending(self, key: str, last_end: datetime | None) -> bool:
+        """A file is pending while its snapshot is after the stream's newest."""
+        if last_end is None:
+            return True
+        parts = key.split("/")
+        segment = parts[-2] if len(parts) >= 2 else ""
+        try:
+            as_of = datetime.strptime(segment.removeprefix("as_of="), "%Y%m%dT%H%M%SZ")
+        except ValueError:
+            return False
+        return as_of.replace(tzinfo=UTC) > last_end
 
     def _personal_data(self, table: pa.Table) -> pa.Table:
         assert self._hmac_key is not None or "hmac" not in self._personal.values()
