@@ -387,6 +387,9 @@ def _check_file(
             if f.get("size") != size:
                 report.fail("V6 evidence", path, f"size is {size}, {entry} signed {f.get('size')}")
             rows = snap.rows.get(path)
+            if f.get("rows") is None and statement.predicate.get("accounts_for") is not None:
+                # An accounting entry (orphans) signs a leftover's bytes as found, not rows.
+                continue
             if isinstance(rows, str):
                 report.fail("V6 evidence", path, f"its rows cannot be counted: {rows}")
             elif rows is not None and f.get("rows") != rows:
