@@ -20,15 +20,19 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    FlexibleChecksumError,
+    IncompleteReadError,
     NoCredentialsError,
     PartialCredentialsError,
     ReadTimeoutError,
+    ResponseStreamingError,
 )
 
 from das_evidence.errors import ConfigError, StoreError
 
 __all__ = [
     "SDK_ERRORS",
+    "STREAM_ERRORS",
     "TRANSPORT_ERRORS",
     "BotoCoreError",
     "ClientError",
@@ -44,6 +48,16 @@ SDK_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError)
 #: botocore's own errors (no credentials, no route, timeouts, a bad parameter), for
 #: callers that catch service answers as ``client.exceptions.ClientError``.
 TRANSPORT_ERRORS: tuple[type[Exception], ...] = (BotoCoreError,)
+#: A response body that broke off or came back wrong while it was being read: shorter
+#: than its Content-Length, a dropped or stalled connection mid-body, or a checksum
+#: botocore checked and found wrong. botocore's retries end when the headers arrive,
+#: so these reach the caller; re-issuing the whole GET is the fix.
+STREAM_ERRORS: tuple[type[Exception], ...] = (
+    IncompleteReadError,
+    ResponseStreamingError,
+    ReadTimeoutError,
+    FlexibleChecksumError,
+)
 
 
 def make_client(service: str, *, endpoint_url: str | None = None, region: str | None = None) -> Any:

@@ -10,8 +10,11 @@ key that gets new versions.
 
 Credentials come from the AWS default chain; the endpoint from the config key,
 or boto3's own ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3``. Retries use
-botocore's standard mode. botocore exceptions never leave this module (clients and error
-types come from :mod:`das_evidence.aws`).
+botocore's standard mode; those end when a response's headers arrive, so a
+body that breaks off, comes back short of its Content-Length or fails its
+SHA-256 is caught here and the whole GET re-issued, a few times with a
+backoff, before it becomes a :class:`StoreError`. botocore exceptions never
+leave this module (clients and error types come from :mod:`das_evidence.aws`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import base64
 import builtins
 import hashlib
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +32,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from das_evidence.aws import (
+    STREAM_ERRORS,
     BotoCoreError,
     ClientError,
     error_code,
@@ -52,6 +57,34 @@ log = logging.getLogger(__name__)
 
 # S3's limit for a single PUT; evidence files are far smaller.
 _MAX_SINGLE_PUT = 5 * 1024**3
+
+#: Whole-GET attempts when a body breaks off or comes back wrong.
+READ_ATTEMPTS = 5
+#: Seconds before the second attempt, doubled for each one after (0.1 + 0.2 + 0.4 + 0.8).
+_READ_BACKOFF = 0.1
+
+
+def body_fault(data: bytes, response: Mapping[str, Any]) -> str | None:
+    """Why a GET's body is not the whole object, or None: pure, the response is read already.
+
+    The body must be as long as the response's Content-Length and, when S3
+    returned the object's full-object SHA-256 (``ChecksumMode=ENABLED`` on an
+    object uploaded with one), hash to it. A multipart object's composite
+    checksum (``...-N``) is a checksum of part checksums and is not compared.
+    """
+    expected = response.get("ContentLength")
+    if expected is not None and len(data) != int(expected):
+        return f"the body is {len(data)} bytes, its Content-Length {expected}"
+    checksum = response.get("ChecksumSHA256")
+    if (
+        isinstance(checksum, str)
+        and "-" not in checksum
+        and response.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT"
+    ):
+        actual = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        if actual != checksum:
+            return f"the body's SHA-256 is {actual}, its ChecksumSHA256 {checksum}"
+    return None
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -121,6 +154,7 @@ class S3Store(EvidenceStore):
         region: str | None = None,
         lock_mode: str = "COMPLIANCE",
         client: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if lock_mode not in LOCK_MODES:
             raise ConfigError(
@@ -130,6 +164,7 @@ class S3Store(EvidenceStore):
         self.uri = uri
         self.bucket, self.prefix = parse_s3_uri(uri)
         self.lock_mode = lock_mode
+        self._sleep = sleep
         self.client = client or make_client("s3", endpoint_url=endpoint_url, region=region)
         if lock_mode == "GOVERNANCE":
             log.warning(
@@ -232,8 +267,10 @@ class S3Store(EvidenceStore):
 
     def get_checkpoint(self) -> tuple[bytes, str] | None:
         try:
-            r = self.client.get_object(Bucket=self.bucket, Key=self._k(CHECKPOINT_KEY))
-            return bytes(r["Body"].read()), str(r["ETag"])
+            data, r = self._read(
+                CHECKPOINT_KEY, {"Bucket": self.bucket, "Key": self._k(CHECKPOINT_KEY)}
+            )
+            return data, str(r["ETag"])
         except ClientError as e:
             if _code(e) in ("NoSuchKey", "404"):
                 return None
@@ -277,13 +314,49 @@ class S3Store(EvidenceStore):
         if version_id:
             args["VersionId"] = version_id
         try:
-            return bytes(self.client.get_object(**args)["Body"].read())
+            return self._read(key, args)[0]
         except ClientError as e:
             if _code(e) in ("NoSuchKey", "NoSuchVersion", "404"):
                 raise StoreError(f"{key} is missing from {self.uri}") from None
             raise self._fail("GET", key, e) from None
         except BotoCoreError as e:
             raise self._fail("GET", key, e) from None
+
+    def _read(self, key: str, args: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+        """GetObject and its whole body, checked; the GET re-issued while the body is bad.
+
+        Only the body is retried here: a failed request (no headers) is botocore's
+        to retry, and its ClientError or BotoCoreError goes to the caller. Every
+        attempt asks for the same key and, when given, the same VersionId.
+        """
+        args = {**args, "ChecksumMode": "ENABLED"}
+        cause = ""
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            if attempt > 1:
+                self._sleep(_READ_BACKOFF * 2 ** (attempt - 2))
+            response: dict[str, Any] = self.client.get_object(**args)
+            body = response["Body"]
+            try:
+                data = bytes(body.read())
+            except STREAM_ERRORS as e:
+                cause = f"{type(e).__name__}: {e}"
+            else:
+                fault = body_fault(data, response)
+                if fault is None:
+                    return data, response
+                cause = fault
+            finally:
+                body.close()
+            log.warning(
+                "S3 GET %s attempt %d of %d: %s", self._where(key), attempt, READ_ATTEMPTS, cause
+            )
+        raise StoreError(
+            f"S3 GET {self._where(key)} failed {READ_ATTEMPTS} times: the body broke off or "
+            f"came back wrong (last attempt: {cause})",
+            fix="a connection that drops or stalls mid-download: check the network, any proxy "
+            "or load balancer and the endpoint; a SHA-256 mismatch on every attempt means the "
+            "stored bytes differ from their checksum: run `evidence verify` on the archive",
+        )
 
     def lock_state(self, key: str, version_id: str | None = None) -> LockState | None:
         """HeadObject with checksums: the object's SHA-256 and lock, or None if absent.
