@@ -179,7 +179,7 @@ def test_grants_changed_in_the_period_are_the_grant_and_the_revoke(demo: Demo) -
     assert (keys[1]["NAME"], keys[1]["GRANTEE_NAME"]) == (REVOKED_GRANT[4], REVOKED_GRANT[5])
     # recorded by tonight's snapshot, comparing with yesterday's
     assert {(r["_as_of"], r["_since"]) for r in rows} == {
-        ("2026-11-27T10:00:00Z", "2026-11-26T10:00:00Z")
+        ("2026-11-27T00:00:00Z", "2026-11-26T00:00:00Z")  # the day grid of as_of
     }
 
 
