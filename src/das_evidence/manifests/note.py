@@ -36,11 +36,35 @@ MAX_SIGNATURES = 100
 _KEY_ID_HEX = re.compile(r"[0-9a-fA-F]{8}", re.ASCII)
 
 
-def note_key_id(name: str, public_key: bytes) -> bytes:
-    """``SHA-256(name || 0x0A || 0x01 || public_key)[:4]`` for an Ed25519 key."""
+def typed_key_id(name: str, signature_type: int, public_key: bytes) -> bytes:
+    """``SHA-256(name || 0x0A || type || public_key)[:4]``: the key id of a signed-note key
+    of any signature type (0x01 Ed25519 note keys, 0x04 cosignature/v1 witness keys)."""
     return hashlib.sha256(
-        name.encode("utf-8") + b"\n" + bytes([ALG_ED25519]) + public_key
+        name.encode("utf-8") + b"\n" + bytes([signature_type]) + public_key
     ).digest()[:4]
+
+
+def note_key_id(name: str, public_key: bytes) -> bytes:
+    """The key id of an Ed25519 note key (signature type 0x01)."""
+    return typed_key_id(name, ALG_ED25519, public_key)
+
+
+def split_key_string(text: str, what: str) -> tuple[str, bytes, bytes]:
+    """``<name>+<hex8>+<base64(type || key)>`` to (name, key id, typed key bytes).
+
+    The form every signed-note key string shares; the caller checks the type byte.
+    """
+    name, sep1, rest = text.partition("+")
+    key_id_hex, sep2, key_b64 = rest.partition("+")
+    if not (sep1 and sep2):
+        raise FormatError(
+            f"{what} {text[:60]!r} is not of the form <name>+<8 hex digits>+<base64 key>"
+        )
+    check_key_name(name)
+    if not _KEY_ID_HEX.fullmatch(key_id_hex):
+        raise FormatError(f"{what} {name!r}: key id {key_id_hex!r} is not 8 hex digits")
+    typed = b64decode_strict(key_b64, f"{what} {name!r} public key")
+    return name, bytes.fromhex(key_id_hex), typed
 
 
 @dataclass(frozen=True)
@@ -71,22 +95,13 @@ class VerifierKey:
     @classmethod
     def from_string(cls, text: str) -> VerifierKey:
         """Parse the Go ``sumdb/note`` form ``<name>+<hex8>+<base64(0x01 || key)>``."""
-        name, sep1, rest = text.partition("+")
-        key_id_hex, sep2, key_b64 = rest.partition("+")
-        if not (sep1 and sep2):
-            raise FormatError(
-                f"verifier key {text!r} is not of the form <name>+<8 hex digits>+<base64 key>"
-            )
-        check_key_name(name)
-        if not _KEY_ID_HEX.fullmatch(key_id_hex):
-            raise FormatError(f"verifier key {name!r}: key id {key_id_hex!r} is not 8 hex digits")
-        typed_key = b64decode_strict(key_b64, f"verifier key {name!r} public key")
+        name, key_id, typed_key = split_key_string(text, "verifier key")
         if not typed_key or typed_key[0] != ALG_ED25519:
             alg = f"0x{typed_key[0]:02x}" if typed_key else "missing"
             raise FormatError(
                 f"verifier key {name!r}: signature type {alg} is not supported, only Ed25519 (0x01)"
             )
-        return cls(name, bytes.fromhex(key_id_hex), typed_key[1:])
+        return cls(name, key_id, typed_key[1:])
 
     @classmethod
     def from_file(cls, path: str | Path) -> VerifierKey:

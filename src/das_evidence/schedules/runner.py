@@ -12,6 +12,7 @@ on an internal error (a bug).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -331,13 +332,15 @@ def _run(
         selection = _schedule_globs(settings, schedule, only)
         services.preflight(selection)  # a configuration error leaves no archive behind
         services.store(create=True)
-        refuse_rollback(services, trusted, summary)
+        # The log as the run found it, read once for the rollback guard and the seal check.
+        found = functools.cache(services.archive)
+        refuse_rollback(services, trusted, summary, found)
         report = Report(settings.store.uri)
         before = _checkpoint_state(services, report)
         reconcile = timedelta(days=settings.reconcile_days) if settings.reconcile_days else None
         collected = None
         try:
-            summary.recovered = _unsealed(services, before)
+            summary.recovered = _unsealed(found(), before)
             collected = services.collect(only=selection, reconcile=reconcile)
             summary.streams = collected.to_json()["streams"]
         except EvidenceError as e:
@@ -370,7 +373,10 @@ def _run(
 
 
 def refuse_rollback(
-    services: Services, trusted: tuple[TrustedCheckpoint, ...], summary: RunSummary
+    services: Services,
+    trusted: tuple[TrustedCheckpoint, ...],
+    summary: RunSummary,
+    archive: Callable[[], ArchiveLog] | None = None,
 ) -> None:
     """Refuse to append to a store whose checkpoint does not extend one seen before.
 
@@ -400,7 +406,7 @@ def refuse_rollback(
             continue  # check_trusted below says why
         if cp.size > newest:
             newest, summary.seen_checkpoint = cp.size, t.note
-    leaves = MerkleTree([e.leaf for e in services.archive().entries])
+    leaves = MerkleTree([e.leaf for e in (archive or services.archive)().entries])
     size, root = leaves.size, leaves.root
     current = services.store().get_checkpoint()
     if current is not None:
@@ -482,7 +488,7 @@ def _publish(services: Services, summary: RunSummary, size: int) -> None:
         )
 
 
-def _unsealed(services: Services, before: tuple[int, bytes] | None) -> list[str]:
+def _unsealed(archive: ArchiveLog, before: tuple[int, bytes] | None) -> list[str]:
     """What the run found unsealed and seals before collecting.
 
     Entries past ``log/checkpoint`` are what a run killed between writing an
@@ -491,7 +497,7 @@ def _unsealed(services: Services, before: tuple[int, bytes] | None) -> list[str]
     are signed by this log's key, so the run seals them (crash recovery) and
     says so in its summary; ``evidence verify`` reports the state until then.
     """
-    size = services.archive().size
+    size = archive.size
     covered = before[0] if before else 0
     if size <= covered:
         return []

@@ -19,7 +19,6 @@ Everything here is pure: bytes and a timestamp in, lines or errors out.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import struct
@@ -35,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from das_evidence.errors import ConfigError, FormatError, KeyFileError, SignatureError
 from das_evidence.manifests._encoding import b64decode_strict, b64encode, check_key_name
-from das_evidence.manifests.note import NoteSignature, SignedNote
+from das_evidence.manifests.note import NoteSignature, SignedNote, split_key_string, typed_key_id
 
 ALG_COSIGNATURE_V1 = 0x04
 COSIGNATURE_SIZE = 8 + 64
@@ -45,9 +44,7 @@ _KEY_ID_HEX = re.compile(r"[0-9a-fA-F]{8}", re.ASCII)
 
 def cosignature_key_id(name: str, public_key: bytes) -> bytes:
     """``SHA-256(name || 0x0A || 0x04 || public_key)[:4]``."""
-    return hashlib.sha256(
-        name.encode("utf-8") + b"\n" + bytes([ALG_COSIGNATURE_V1]) + public_key
-    ).digest()[:4]
+    return typed_key_id(name, ALG_COSIGNATURE_V1, public_key)
 
 
 def cosigned_message(note_text: str, timestamp: int) -> bytes:
@@ -82,22 +79,13 @@ class CosignerKey:
     @classmethod
     def from_string(cls, text: str) -> CosignerKey:
         """Parse ``<name>+<hex8>+<base64(0x04 || key)>``."""
-        name, sep1, rest = text.strip().partition("+")
-        key_id_hex, sep2, key_b64 = rest.partition("+")
-        if not (sep1 and sep2):
-            raise FormatError(
-                f"witness key {text[:60]!r} is not of the form <name>+<8 hex digits>+<base64 key>"
-            )
-        check_key_name(name)
-        if not _KEY_ID_HEX.fullmatch(key_id_hex):
-            raise FormatError(f"witness key {name!r}: key id {key_id_hex!r} is not 8 hex digits")
-        typed = b64decode_strict(key_b64, f"witness key {name!r}")
+        name, key_id, typed = split_key_string(text.strip(), "witness key")
         if len(typed) != 33 or typed[0] != ALG_COSIGNATURE_V1:
             raise FormatError(
                 f"witness key {name!r} is not a cosignature/v1 key "
                 "(base64 of 0x04 and a 32-byte Ed25519 key)"
             )
-        return cls(name, bytes.fromhex(key_id_hex), typed[1:])
+        return cls(name, key_id, typed[1:])
 
     @classmethod
     def load(cls, value: str) -> CosignerKey:
