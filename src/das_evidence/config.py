@@ -547,6 +547,79 @@ class ChecksConfig(BaseModel):
         description="dbt column meta.classification values, model tags and meta keys that "
         "make a model hold personal data (sensitive-dbt-models-without-contract)",
     )
+    # -- CIS Snowflake Foundations Benchmark v1.0.0 (docs/CONTROLS.md) -----------------
+    admin_roles: tuple[str, ...] = Field(
+        default=("ACCOUNTADMIN", "SECURITYADMIN"),
+        min_length=1,
+        description="the highly privileged roles CIS 1.9-1.17 and 2.1 are about",
+    )
+    admin_users_min: int = Field(
+        default=2,
+        ge=0,
+        description="fewest users that must hold ACCOUNTADMIN, so one is never locked out "
+        "(CIS 1.10)",
+    )
+    admin_users_max: int = Field(
+        default=10,
+        ge=1,
+        description="most users that may hold ACCOUNTADMIN or SECURITYADMIN (CIS 1.10)",
+    )
+    sso_break_glass_users: tuple[str, ...] = Field(
+        default=(),
+        description="SSO users allowed to keep a Snowflake password for an identity-provider "
+        "outage (CIS 1.3)",
+    )
+    min_password_length: int = Field(
+        default=14, ge=8, description="shortest PASSWORD_MIN_LENGTH allowed (CIS 1.5)"
+    )
+    key_rotation_max_age: Duration = Field(
+        default=timedelta(days=180),
+        description="oldest a user's RSA public key may be (CIS 1.7)",
+    )
+    inactive_user_max_age: Duration = Field(
+        default=timedelta(days=90),
+        description="an enabled user whose last login is older than this is a finding (CIS 1.8)",
+    )
+    admin_idle_timeout: Duration = Field(
+        default=timedelta(minutes=15),
+        description="longest session idle timeout for users holding an admin role (CIS 1.9)",
+    )
+    min_data_retention_days: int = Field(
+        default=7,
+        ge=0,
+        description="smallest MIN_DATA_RETENTION_TIME_IN_DAYS for the account (CIS 4.4)",
+    )
+    retention_days_by_tag: dict[str, int] = Field(
+        default_factory=lambda: {"CRITICAL": 90, "PHI": 90},
+        description="Time Travel days (TABLES.RETENTION_TIME) each table tagged with the key "
+        "must keep (CIS 4.3 for CRITICAL; the platform's PHI retention control)",
+    )
+    network_allowlist_max_prefix: int = Field(
+        default=8,
+        ge=0,
+        le=32,
+        description="an account network policy entry with a shorter IPv4 prefix than this "
+        "(e.g. 0.0.0.0/0) is not an allowlist (CIS 3.1)",
+    )
+    min_client_versions: dict[str, str] = Field(
+        default_factory=lambda: {
+            "PythonConnector": "3.0.0",
+            "JDBC": "3.13.30",
+            "ODBC": "3.0.0",
+        },
+        description="oldest supported version per client (SESSIONS CLIENT_APPLICATION_ID "
+        "family); a session from an older one is listed (CIS 2.9)",
+    )
+    trust_center_severities: tuple[str, ...] = Field(
+        default=("HIGH", "CRITICAL"),
+        min_length=1,
+        description="Trust Center finding severities that must not stay open "
+        "(trust-center-findings-open)",
+    )
+    trust_center_max_open: Duration = Field(
+        default=timedelta(days=7),
+        description="how long such a finding may stay open (trust-center-findings-open)",
+    )
 
     @field_validator(
         "phi_reader_roles",
@@ -556,6 +629,9 @@ class ChecksConfig(BaseModel):
         "mfa_exempt_users",
         "required_streams",
         "dbt_sensitive_classifications",
+        "admin_roles",
+        "sso_break_glass_users",
+        "trust_center_severities",
         mode="before",
     )
     @classmethod
@@ -566,19 +642,51 @@ class ChecksConfig(BaseModel):
                 raise ValueError(f"{name!r} is not a name: non-empty, no surrounding spaces")
         return v
 
-    @field_validator("failed_login_threshold", mode="before")
+    @field_validator(
+        "failed_login_threshold",
+        "admin_users_min",
+        "admin_users_max",
+        "min_password_length",
+        "min_data_retention_days",
+        "network_allowlist_max_prefix",
+        mode="before",
+    )
     @classmethod
     def _whole_number(cls, v: object) -> object:
         if isinstance(v, bool):
             raise ValueError("must be a whole number, e.g. 10")
         return v
 
-    @field_validator("failed_login_window", "stale_after")
+    @field_validator(
+        "failed_login_window",
+        "stale_after",
+        "key_rotation_max_age",
+        "inactive_user_max_age",
+        "admin_idle_timeout",
+        "trust_center_max_open",
+    )
     @classmethod
     def _positive(cls, v: timedelta) -> timedelta:
         if v <= timedelta(0):
             raise ValueError("must be more than 0, e.g. 10m or 26h")
         return v
+
+    @model_validator(mode="after")
+    def _admin_bounds(self) -> ChecksConfig:
+        if self.admin_users_min > self.admin_users_max:
+            raise ConfigKeyError(
+                f"admin_users_min = {self.admin_users_min} is more than "
+                f"admin_users_max = {self.admin_users_max}",
+                key=("admin_users_min",),
+            )
+        for tag, days in self.retention_days_by_tag.items():
+            if not tag.strip() or tag.strip() != tag or isinstance(days, bool) or days < 0:
+                raise ConfigKeyError(
+                    f"retention_days_by_tag: {tag!r} = {days!r} is not a tag name and a "
+                    "whole number of days, e.g. PHI = 90",
+                    key=("retention_days_by_tag",),
+                )
+        return self
 
     @field_validator("required_streams")
     @classmethod

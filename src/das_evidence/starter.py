@@ -93,6 +93,21 @@ hmac_key = "keys/redaction.key"   # keyed HMAC of query text (query_history)
 # required_streams = ["access_history", "login_history", "query_history", "sessions",
 #                     "policy_state"]   # stream kinds that must have evidence in a period
 # dbt_sensitive_classifications = ["PII", "PHI"]  # dbt classifications/tags of personal data
+# CIS Snowflake Foundations Benchmark v1.0.0 (docs/CONTROLS.md):
+# admin_roles = ["ACCOUNTADMIN", "SECURITYADMIN"]  # the roles CIS 1.9-1.17 and 2.1 watch
+# admin_users_min = 2                   # fewest ACCOUNTADMIN users (CIS 1.10) ...
+# admin_users_max = 10                  # ... and most ACCOUNTADMIN/SECURITYADMIN users
+# sso_break_glass_users = []            # SSO users allowed a password (CIS 1.3)
+# min_password_length = 14              # shortest PASSWORD_MIN_LENGTH (CIS 1.5)
+# key_rotation_max_age = "180d"         # oldest RSA key (CIS 1.7)
+# inactive_user_max_age = "90d"         # enabled users idle longer are findings (CIS 1.8)
+# admin_idle_timeout = "15m"            # longest idle timeout for admin users (CIS 1.9)
+# min_data_retention_days = 7           # smallest MIN_DATA_RETENTION_TIME_IN_DAYS (CIS 4.4)
+# retention_days_by_tag = {{ CRITICAL = 90, PHI = 90 }}  # Time Travel days per table tag (CIS 4.3)
+# network_allowlist_max_prefix = 8     # shorter IPv4 prefixes are not an allowlist (CIS 3.1)
+# min_client_versions = {{ PythonConnector = "3.0.0", JDBC = "3.13.30", ODBC = "3.0.0" }}  # CIS 2.9
+# trust_center_severities = ["HIGH", "CRITICAL"]  # Trust Center findings not to stay open ...
+# trust_center_max_open = "7d"          # ... longer than this
 """
 
 

@@ -41,7 +41,26 @@ def test_defaults_are_the_checks_built_in_values() -> None:
             "policy_state",
         ),
         "dbt_sensitive_classifications": ("PII", "PHI"),
+        "admin_roles": ("ACCOUNTADMIN", "SECURITYADMIN"),
+        "admin_users_min": 2,
+        "admin_users_max": 10,
+        "sso_break_glass_users": (),
+        "min_password_length": 14,
+        "key_rotation_max_age": timedelta(days=180),
+        "inactive_user_max_age": timedelta(days=90),
+        "admin_idle_timeout": timedelta(minutes=15),
+        "min_data_retention_days": 7,
+        "retention_days_by_tag": {"CRITICAL": 90, "PHI": 90},
+        "network_allowlist_max_prefix": 8,
+        "min_client_versions": {"PythonConnector": "3.0.0", "JDBC": "3.13.30", "ODBC": "3.0.0"},
+        "trust_center_severities": ("HIGH", "CRITICAL"),
+        "trust_center_max_open": timedelta(days=7),
     }
+
+
+def test_admin_bounds_are_ordered(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="admin_users_min"):
+        _load(tmp_path, "admin_users_min = 5\nadmin_users_max = 3\n")
 
 
 def test_every_setting_is_documented() -> None:

@@ -44,10 +44,14 @@ class CheckResult:
     findings: tuple[dict[str, Any], ...] = ()  # the rows behind a fail (JSON-able)
     evidence: tuple[EvidenceRef, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
+    # the CIS Snowflake Foundations Benchmark v1.0.0 recommendation, e.g. "1.12"; None for
+    # the platform's own controls
+    cis: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "check_id": self.check_id,
+            "cis": self.cis,
             "title": self.title,
             "status": self.status,
             "summary": self.summary,

@@ -389,6 +389,8 @@ def _setting_text(value: Any) -> str:
         return format_duration(value)
     if isinstance(value, tuple | list):
         return ", ".join(str(v) for v in value) if value else "(none)"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} = {v}" for k, v in sorted(value.items())) if value else "(none)"
     return str(value)
 
 

@@ -51,6 +51,9 @@ class Check(ABC):
     check_id: ClassVar[str]  # stable, kebab-case
     title: ClassVar[str]
     control: ClassVar[Control]
+    #: the CIS Snowflake Foundations Benchmark v1.0.0 recommendation this check
+    #: evaluates (an id of :data:`~.cis.RECOMMENDATIONS`), or None for the platform's own
+    cis: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -61,6 +64,11 @@ class Check(ABC):
             raise TypeError(f"{cls.__name__}.check_id must be kebab-case")
         if not cls.control.soc2 or not cls.control.hipaa:
             raise TypeError(f"{cls.__name__} must map to SOC 2 and HIPAA")
+        if cls.cis is not None:
+            from das_evidence.reports.checks.cis import RECOMMENDATIONS
+
+            if cls.cis not in RECOMMENDATIONS:
+                raise TypeError(f"{cls.__name__}.cis = {cls.cis!r} is not a CIS v1.0.0 id")
 
     @abstractmethod
     def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
@@ -84,6 +92,7 @@ class Check(ABC):
             findings=tuple(dict(f) for f in findings),
             evidence=_unique(evidence),
             details=dict(details or {}),
+            cis=self.cis,
         )
 
     def not_evidenced(
