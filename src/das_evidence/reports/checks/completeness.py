@@ -80,6 +80,7 @@ class EvidenceGaps(Check):
     """Holes in a stream's coverage of the period, and expected streams with no entry."""
 
     check_id = "evidence-gaps"
+    reads = ("every stream: the log entries' windows and as_of",)
     title = "Evidence gaps in the period"
     control = Control(soc2=("CC7.2", "CC4.1"), hipaa=_HIPAA)
 
@@ -145,6 +146,7 @@ class StaleStreams(Check):
     """Streams whose evidence ends before the horizon (no entry for ``stale_after``)."""
 
     check_id = "stale-streams"
+    reads = ("every stream: the log entries' windows and as_of",)
     title = "Stale evidence streams"
     control = Control(soc2=("CC7.2", "CC4.1", "A1.2"), hipaa=_HIPAA)
 

@@ -83,6 +83,7 @@ class SensitiveColumnsWithoutMasking(Check):
     """
 
     check_id = "sensitive-columns-without-masking"
+    reads = ("policy_state: tag_references.parquet, policy_references.parquet (ACCOUNT_USAGE)",)
     title = "PII/PHI-tagged columns without a masking policy"
     control = Control(soc2=("CC6.1", "C1.1"), hipaa=("164.312(a)(1)", "164.308(a)(4)"))
 
@@ -167,6 +168,7 @@ class PolicyReferencesNotActive(Check):
     """
 
     check_id = "policy-references-not-active"
+    reads = ("policy_state: policy_references.parquet (ACCOUNT_USAGE.POLICY_REFERENCES)",)
     title = "Policy references not ACTIVE"
     control = Control(soc2=("CC6.1", "CC7.1"), hipaa=("164.312(a)(1)",))
 
@@ -255,6 +257,10 @@ class ProtectionPoliciesChanged(Check):
     """
 
     check_id = "protection-policies-changed"
+    reads = (
+        "policy_state: changes.parquet of every snapshot in the period",
+        "policy_state: masking_policies.parquet, row_access_policies.parquet (ACCOUNT_USAGE)",
+    )
     title = "Masking or row-access policies changed or dropped in the period"
     control = Control(soc2=("CC8.1", "CC6.1"), hipaa=("164.312(a)(1)", "164.308(a)(1)(ii)(D)"))
 
@@ -454,6 +460,10 @@ class PhiReadsOutsideAllowlist(Check):
     """
 
     check_id = "phi-reads-outside-allowlist"
+    reads = (
+        "policy_state: tag_references.parquet (ACCOUNT_USAGE.TAG_REFERENCES)",
+        "streams access_history, query_history (ACCOUNT_USAGE)",
+    )
     title = "Reads of PHI-tagged columns by roles outside the allowlist"
     control = Control(
         soc2=("CC6.1", "CC6.3", "CC7.2"),

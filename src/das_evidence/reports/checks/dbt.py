@@ -49,6 +49,7 @@ class DbtTestsFailedOrSkipped(Check):
     """
 
     check_id = "dbt-tests-failed-or-skipped"
+    reads = ("dbt invocations: tests.parquet",)
     title = "dbt tests failed or skipped"
     control = Control(soc2=("CC8.1", "PI1.3"), hipaa=("164.312(c)(1)",))
 
@@ -150,6 +151,7 @@ class SensitiveDbtModelsWithoutContract(Check):
     """
 
     check_id = "sensitive-dbt-models-without-contract"
+    reads = ("dbt invocations: nodes.parquet",)
     title = "PII/PHI-tagged dbt models without an enforced contract"
     control = Control(soc2=("CC8.1", "C1.1"), hipaa=("164.312(c)(1)", "164.308(a)(1)(ii)(D)"))
 

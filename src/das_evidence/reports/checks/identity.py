@@ -44,6 +44,7 @@ class HumanUsersWithoutMfa(Check):
     """
 
     check_id = "human-users-without-mfa"
+    reads = ("policy_state: users.parquet (ACCOUNT_USAGE.USERS)",)
     title = "Human users without MFA"
     control = Control(soc2=("CC6.1",), hipaa=("164.312(d)",))
 
@@ -109,6 +110,10 @@ class AccountadminGrantees(Check):
     """
 
     check_id = "accountadmin-grantees"
+    reads = (
+        "policy_state: grants_to_users.parquet, grants_to_roles.parquet, users.parquet "
+        "(ACCOUNT_USAGE)",
+    )
     title = "ACCOUNTADMIN grantees"
     control = Control(
         soc2=("CC6.1", "CC6.2", "CC6.3"), hipaa=("164.308(a)(4)", "164.308(a)(3)(ii)(B)")

@@ -54,6 +54,9 @@ class Check(ABC):
     #: the CIS Snowflake Foundations Benchmark v1.0.0 recommendation this check
     #: evaluates (an id of :data:`~.cis.RECOMMENDATIONS`), or None for the platform's own
     cis: ClassVar[str | None] = None
+    #: the evidence the check reads, for docs/CONTROLS.md: snapshot files, history
+    #: streams, the SHOW command behind a file (e.g. ``"policy_state: users.parquet"``)
+    reads: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

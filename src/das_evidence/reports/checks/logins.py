@@ -175,6 +175,7 @@ class FailedLoginBurstsPerUser(_FailedLoginBursts):
     """Bursts of failed logins against one user name (password guessing on an account)."""
 
     check_id = "failed-login-bursts-per-user"
+    reads = ("stream login_history (ACCOUNT_USAGE.LOGIN_HISTORY)",)
     title = "Failed-login bursts per user"
     dimension = "user"
 
@@ -189,6 +190,7 @@ class FailedLoginBurstsPerIp(_FailedLoginBursts):
     """Bursts of failed logins from one client IP (guessing, or spraying across users)."""
 
     check_id = "failed-login-bursts-per-ip"
+    reads = ("stream login_history (ACCOUNT_USAGE.LOGIN_HISTORY)",)
     title = "Failed-login bursts per client IP"
     dimension = "client_ip"
 

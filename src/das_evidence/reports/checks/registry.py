@@ -11,6 +11,19 @@ import logging
 from collections.abc import Sequence
 
 from das_evidence.errors import ConfigError
+from das_evidence.reports.checks.cis_data import (
+    AccountNetworkPolicyAllowlist,
+    ClientEncryptionKeySize,
+    ExternalStagesWithoutStorageIntegration,
+    MinDataRetention,
+    PeriodicDataRekeying,
+    ServiceUsersWithoutNetworkPolicy,
+    StageCreationRequiresStorageIntegration,
+    StageOperationRequiresStorageIntegration,
+    TaggedTablesBelowRetention,
+    UnloadToInlineUrlPrevented,
+    WarehousesWithoutResourceMonitor,
+)
 from das_evidence.reports.checks.completeness import EvidenceGaps, StaleStreams
 from das_evidence.reports.checks.data_protection import (
     PhiReadsOutsideAllowlist,
@@ -30,7 +43,7 @@ from das_evidence.reports.model import CheckResult
 
 log = logging.getLogger(__name__)
 
-#: in report order: identity, logins, data protection, dbt, completeness
+#: in report order: identity, logins, data protection, dbt, completeness, then CIS checks
 ALL_CHECKS: tuple[Check, ...] = (
     HumanUsersWithoutMfa(),
     AccountadminGrantees(),
@@ -44,6 +57,18 @@ ALL_CHECKS: tuple[Check, ...] = (
     SensitiveDbtModelsWithoutContract(),
     EvidenceGaps(),
     StaleStreams(),
+    # CIS sections 3 and 4, in benchmark order, then the platform's cost control
+    AccountNetworkPolicyAllowlist(),
+    ServiceUsersWithoutNetworkPolicy(),
+    PeriodicDataRekeying(),
+    ClientEncryptionKeySize(),
+    TaggedTablesBelowRetention(),
+    MinDataRetention(),
+    StageCreationRequiresStorageIntegration(),
+    StageOperationRequiresStorageIntegration(),
+    ExternalStagesWithoutStorageIntegration(),
+    UnloadToInlineUrlPrevented(),
+    WarehousesWithoutResourceMonitor(),
 )
 
 

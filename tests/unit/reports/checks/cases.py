@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from das_evidence.reports.checks import CheckContext
 from das_evidence.reports.evidence import EvidenceSet
+from tests.unit.reports.checks import cases_cis_data as cis_data
 from tests.unit.reports.checks.conftest import (
     END,
     NOW,
@@ -383,6 +384,7 @@ FAILING: dict[str, Case] = {
     "sensitive-dbt-models-without-contract": dbt_contracts_fail,
     "evidence-gaps": gaps_fail,
     "stale-streams": stale_fail,
+    **cis_data.FAILING,
 }
 
 PASSING: dict[str, Case] = {
@@ -398,4 +400,5 @@ PASSING: dict[str, Case] = {
     "sensitive-dbt-models-without-contract": dbt_contracts_pass,
     "evidence-gaps": gaps_pass,
     "stale-streams": stale_pass,
+    **cis_data.PASSING,
 }
