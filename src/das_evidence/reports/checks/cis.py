@@ -155,9 +155,12 @@ _ALL: tuple[Recommendation, ...] = (
     _m(
         "4.9",
         "Ensure that Tri-Secret Secure is enabled for the Snowflake account",
-        "Tri-Secret Secure is arranged with Snowflake Support and the customer's cloud KMS; "
-        "no ACCOUNT_USAGE view or SHOW command reports it, so the auditor confirms it with "
-        "Snowflake's written confirmation and the KMS key policy",
+        "Tri-Secret Secure (Business Critical edition) combines a Snowflake-maintained key "
+        "with a customer-managed key in the customer's cloud KMS; no ACCOUNT_USAGE view or "
+        "SHOW command reports it, and the only in-account signal, SYSTEM$GET_CMK_INFO, "
+        "returns a free-text status message the collector does not archive, so the auditor "
+        "confirms it from that function's output (or Snowflake Support's confirmation) and "
+        "the KMS key policy",
     ),
     _m(
         "4.10",
