@@ -38,6 +38,7 @@ from das_evidence.reports.checks._support import (
     describe,
     jsonable,
     snapshot_view,
+    truthy,
     upper_set,
 )
 from das_evidence.reports.checks.interface import Check, CheckContext
@@ -498,7 +499,7 @@ class ServiceUsersWithoutNetworkPolicy(Check):
         service = sorted(
             str(u.get("NAME"))
             for u in users.rows()
-            if is_service_user(u) and parse_bool(u.get("DISABLED")) is not True
+            if is_service_user(u) and not truthy(u.get("DISABLED"))
         )
         by_user = {
             _name(r.get("user_name")): r
@@ -557,6 +558,15 @@ class ServiceUsersWithoutNetworkPolicy(Check):
 # -- data protection (CIS 4.3, 4.7) --------------------------------------------------------
 
 
+TableKey = tuple[str, str, str]  # (database, schema, table), upper-case
+
+
+def _keeps_data(table: Mapping[str, Any]) -> bool:
+    """A TABLES row Time Travel applies to: not a view or an external table."""
+    kind = str(table.get("TABLE_TYPE") or "").upper()
+    return "VIEW" not in kind and "EXTERNAL" not in kind and table.get("RETENTION_TIME") is not None
+
+
 class TaggedTablesBelowRetention(Check):
     """CIS 4.3 and the platform's per-classification retention control, as one check.
 
@@ -567,9 +577,12 @@ class TaggedTablesBelowRetention(Check):
     TABLE``, or ACCOUNT_USAGE.TABLES.RETENTION_TIME) is 90. Mapped to archived evidence:
     TAG_REFERENCES of the latest snapshot gives the tagged tables (a tag on the table, or
     on any of its columns, tags the table; tag names compare case-insensitively, any tag
-    database and schema); TABLES.RETENTION_TIME of the same snapshot is the table's
-    effective retention. A table carrying several such tags is held to the largest, and the
-    finding names that tag and its days. A tagged object that TABLES does not list, or
+    database and schema). TAG_REFERENCES records only direct assignments, so a tag on a
+    schema or database is applied here as Snowflake's tag inheritance does, to every
+    table of TABLES in it (views and external tables keep no Time Travel and are left
+    out). TABLES.RETENTION_TIME of the same snapshot is the table's effective retention.
+    A table carrying several such tags is held to the largest, and the finding names that
+    tag, its days and where it is set. A directly tagged object that TABLES does not list, or
     lists with no RETENTION_TIME (a view), is named in ``details``; tables not found make
     the check not_evidenced unless another table already fails.
     """
@@ -593,25 +606,27 @@ class TaggedTablesBelowRetention(Check):
             return self.not_evidenced(tables.reason, evidence=[tags.ref])
         refs = [tags.ref, tables.ref]
         as_of = _as_of(tags)
-        tagged: dict[tuple[str, str, str], dict[str, int]] = {}
+        direct: dict[TableKey, dict[str, str]] = {}  # table -> {tag: where it is set}
+        inherited: dict[tuple[str, ...], dict[str, str]] = {}  # (db,) or (db, schema) -> ...
         for r in tags.rows():
             tag = str(r.get("TAG_NAME") or "").upper()
-            domain = str(r.get("DOMAIN") or "").upper()
-            if tag not in required_by_tag or domain not in ("TABLE", "COLUMN"):
+            if tag not in required_by_tag:
                 continue
-            key = (
-                str(r.get("OBJECT_DATABASE")),
-                str(r.get("OBJECT_SCHEMA")),
-                str(r.get("OBJECT_NAME")),
+            domain = str(r.get("DOMAIN") or "").upper()
+            db, schema, name = (
+                str(r.get(c) or "").upper()
+                for c in ("OBJECT_DATABASE", "OBJECT_SCHEMA", "OBJECT_NAME")
             )
-            tagged.setdefault(key, {})[tag] = required_by_tag[tag]
-        if not tagged:
-            return self.not_evidenced(
-                f"no table is tagged {', '.join(sorted(required_by_tag)) or '(no tags set)'} in "
-                f"{describe(tags.entry)}, so nothing identifies the tables to hold to a retention",
-                evidence=refs,
-            )
-        by_name = {
+            if domain == "TABLE":
+                direct.setdefault((db, schema, name), {}).setdefault(tag, "table")
+            elif domain == "COLUMN":
+                where = f"column {r.get('COLUMN_NAME')}"
+                direct.setdefault((db, schema, name), {}).setdefault(tag, where)
+            elif domain == "SCHEMA":
+                inherited.setdefault((db, name), {}).setdefault(tag, f"schema {db}.{name}")
+            elif domain == "DATABASE":
+                inherited.setdefault((name,), {}).setdefault(tag, f"database {name}")
+        by_name: dict[TableKey, dict[str, Any]] = {
             (
                 str(t.get("TABLE_CATALOG")).upper(),
                 str(t.get("TABLE_SCHEMA")).upper(),
@@ -620,20 +635,35 @@ class TaggedTablesBelowRetention(Check):
             for t in tables.rows()
             if t.get("DELETED") is None  # a dropped table keeps no data to retain
         }
+        tagged = {key: dict(where) for key, where in direct.items()}
+        for key, t in by_name.items():
+            if not _keeps_data(t):
+                continue
+            for container in (key[:1], key[:2]):
+                for tag, where in inherited.get(container, {}).items():
+                    tagged.setdefault(key, {}).setdefault(tag, where)
+        if not tagged:
+            return self.not_evidenced(
+                f"no table is tagged {', '.join(sorted(required_by_tag)) or '(no tags set)'} in "
+                f"{describe(tags.entry)}, so nothing identifies the tables to hold to a retention",
+                evidence=refs,
+                details={"tagged_containers": sorted(".".join(c) for c in inherited)},
+            )
         findings = []
         passed = []
         not_found = []
         not_tables = []
         for key in sorted(tagged):
             name = qualified(*key)
-            table = by_name.get(tuple(k.upper() for k in key))  # type: ignore[arg-type]
+            table = by_name.get(key)
             if table is None:
                 not_found.append(name)
                 continue
             if table.get("RETENTION_TIME") is None:
                 not_tables.append(name)
                 continue
-            tag, days = max(tagged[key].items(), key=lambda kv: (kv[1], kv[0]))
+            days_by_tag = {t: required_by_tag[t] for t in tagged[key]}
+            tag, days = max(days_by_tag.items(), key=lambda kv: (kv[1], kv[0]))
             retention = _whole(table.get("RETENTION_TIME"))
             if retention is None or retention < days:
                 findings.append(
@@ -642,7 +672,8 @@ class TaggedTablesBelowRetention(Check):
                         "tag": tag,
                         "required_days": days,
                         "retention_time": jsonable(table.get("RETENTION_TIME")),
-                        "tags": dict(sorted(tagged[key].items())),
+                        "tagged_on": tagged[key][tag],
+                        "tags": dict(sorted(days_by_tag.items())),
                         "table_type": table.get("TABLE_TYPE"),
                         "is_transient": table.get("IS_TRANSIENT"),
                         "as_of": as_of,

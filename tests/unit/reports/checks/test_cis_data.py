@@ -361,3 +361,34 @@ def test_a_warehouse_naming_an_unlisted_monitor_fails() -> None:
     result = run("warehouses-without-resource-monitor", evidence)
     assert result.status == "fail"
     assert result.findings[0]["resource_monitor"] == "DROPPED_MONITOR"
+
+
+def _schema_tag(name: str, tag_name: str, domain: str) -> dict[str, Any]:
+    db, _, schema = name.partition(".")
+    row = tag(f"{db}.X.{schema or db}", None, tag_name)
+    if domain == "SCHEMA":
+        return {**row, "OBJECT_DATABASE": db, "OBJECT_SCHEMA": None, "DOMAIN": "SCHEMA"}
+    return {**row, "OBJECT_DATABASE": None, "OBJECT_SCHEMA": None, "DOMAIN": "DATABASE"}
+
+
+def test_a_schema_or_database_tag_is_inherited_by_its_tables_not_its_views() -> None:
+    evidence = build(
+        {
+            "TAG_REFERENCES": [
+                _schema_tag("CLINICAL.PUBLIC", "PHI", "SCHEMA"),
+                _schema_tag("FINANCE", "CRITICAL", "DATABASE"),
+            ],
+            "TABLES": [
+                table(NOTES, 30),
+                table("CLINICAL.PUBLIC.NOTES_V", None, TABLE_TYPE="VIEW"),
+                table("CLINICAL.STAGING.RAW", 1),  # another schema: not tagged
+                table(LEDGER, 90),
+            ],
+        }
+    )
+    result = run("tagged-tables-below-retention", evidence)
+    assert result.status == "fail"
+    [finding] = result.findings
+    assert finding["table"] == NOTES and finding["tagged_on"] == "schema CLINICAL.PUBLIC"
+    assert result.details["passed"] == [LEDGER]
+    assert result.details["evaluated"] == 2
