@@ -347,6 +347,7 @@ class AccountNetworkPolicyAllowlist(Check):
     )
     cis = "3.1"
     control = _NETWORK
+    platform_control = "network policy present and allowlist-only"
     reads = (
         "policy_state: show_parameters_in_account.parquet (SHOW PARAMETERS IN ACCOUNT)",
         "policy_state: network_policies.parquet (ACCOUNT_USAGE.NETWORK_POLICIES)",
@@ -591,6 +592,7 @@ class TaggedTablesBelowRetention(Check):
     title = "Ensure that the DATA_RETENTION_TIME_IN_DAYS parameter is set to 90 for critical data"
     cis = "4.3"
     control = _RETENTION
+    platform_control = "retention per data classification tag ([checks] retention_days_by_tag)"
     reads = (
         "policy_state: tag_references.parquet (ACCOUNT_USAGE.TAG_REFERENCES)",
         "policy_state: tables.parquet (ACCOUNT_USAGE.TABLES)",

@@ -90,21 +90,27 @@ def render(checks: Sequence[Check] = ALL_CHECKS) -> str:
         "",
         "## The platform's own checks",
         "",
-        "Controls the platform evidences beyond the benchmark (no CIS id).",
+        "Controls the platform evidences beyond the benchmark (no CIS id), and the CIS "
+        "checks that are also one of the platform's controls (one check serves both).",
         "",
         "| Check | Title | Evidence read | SOC 2 | HIPAA |",
         "|---|---|---|---|---|",
     ]
     for c in checks:
         if c.cis is None:
-            cells = [
-                f"`{c.check_id}`",
-                _cell(c.title),
-                _codes(c.reads),
-                ", ".join(c.control.soc2),
-                ", ".join(c.control.hipaa),
-            ]
-            lines.append("| " + " | ".join(cells) + " |")
+            title = _cell(c.title)
+        elif c.platform_control:
+            title = _cell(f"{c.platform_control}; also CIS {c.cis}")
+        else:
+            continue
+        cells = [
+            f"`{c.check_id}`",
+            title,
+            _codes(c.reads),
+            ", ".join(c.control.soc2),
+            ", ".join(c.control.hipaa),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

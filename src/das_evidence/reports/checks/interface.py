@@ -57,6 +57,9 @@ class Check(ABC):
     #: the evidence the check reads, for docs/CONTROLS.md: snapshot files, history
     #: streams, the SHOW command behind a file (e.g. ``"policy_state: users.parquet"``)
     reads: ClassVar[tuple[str, ...]] = ()
+    #: a CIS check that is also one of the platform's own controls names that control here
+    #: (one check, not two), so docs/CONTROLS.md lists it with the platform's checks too
+    platform_control: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -46,3 +46,12 @@ def test_main_writes_the_file(tmp_path: Path) -> None:
     out = tmp_path / "CONTROLS.md"
     assert main(["--write", str(out)]) == 0
     assert out.read_text(encoding="utf-8") == render()
+
+
+def test_a_cis_check_that_is_also_a_platform_control_is_listed_with_the_platform_checks() -> None:
+    platform = render().split("## The platform's own checks", 1)[1]
+    assert "`account-network-policy-allowlist` | network policy present and allowlist-only" in (
+        platform
+    )
+    assert "`tagged-tables-below-retention` | retention per data classification" in platform
+    assert "`periodic-data-rekeying`" not in platform
