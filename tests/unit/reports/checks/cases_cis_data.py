@@ -1,9 +1,11 @@
 """Failing and passing fixtures for the CIS section 3 and 4 checks and the resource-monitor check.
 
-The policy-state snapshots here add the files the collector writes for SHOW commands
-(lowercase columns, text values as Snowflake returns them) and ACCOUNT_USAGE.TABLES,
-shaped as docs/CONTRACT (issue 12) pins them. ``cases.py`` merges FAILING and PASSING
-into the registry-wide fixtures.
+The policy-state snapshots here add the files the policy-state collector writes for SHOW
+commands (lowercase columns, every value text as Snowflake returns it, ``created_on`` a UTC
+timestamp) and ACCOUNT_USAGE.TABLES, with the columns the issue-12 contract pins. The
+schemas are spelled out here because the collector's own pinned schemas for these files are
+being written alongside; when they land in ``policy_views``, SCHEMAS should use them.
+``cases.py`` merges FAILING and PASSING into the registry-wide fixtures.
 """
 
 from __future__ import annotations
