@@ -325,6 +325,30 @@ def _too_broad(entry: str, max_prefix: int) -> tuple[str, int | None] | None:
     return None
 
 
+def allowlist_problems(policy: Mapping[str, Any], max_prefix: int) -> list[dict[str, Any]]:
+    """Why a NETWORK_POLICIES row is not allowlist-only: an empty ALLOWED_IP_LIST, or each
+    entry broader than ``max_prefix`` or not an address at all. Empty when it is."""
+    raw = policy.get("ALLOWED_IP_LIST")
+    entries = _entries(raw)
+    if not entries:
+        return [{"allowed_ip_list": raw, "problem": "ALLOWED_IP_LIST is empty"}]
+    problems = []
+    for entry in entries:
+        broad = _too_broad(entry, max_prefix)
+        if broad is not None:
+            problems.append({"entry": entry, "prefix": broad[1], "problem": broad[0]})
+    return problems
+
+
+def _entries(raw: Any) -> list[str]:
+    """ALLOWED_IP_LIST text (comma-separated, as ACCOUNT_USAGE.NETWORK_POLICIES keeps it)."""
+    return [e.strip() for e in str(raw or "").split(",") if e.strip()]
+
+
+def _policies_by_name(view: SnapshotView) -> dict[str, dict[str, Any]]:
+    return {_name(p.get("NAME")): p for p in view.rows() if p.get("NAME") is not None}
+
+
 class AccountNetworkPolicyAllowlist(Check):
     """CIS 3.1 and the platform's "network policy present and allowlist-only" control.
 
@@ -388,8 +412,7 @@ class AccountNetworkPolicyAllowlist(Check):
                 evidence=[params.ref],
             )
         refs = [params.ref, policies.ref]
-        name = _name(value)
-        policy = next((p for p in policies.rows() if _name(p.get("NAME")) == name), None)
+        policy = _policies_by_name(policies).get(_name(value))
         if policy is None:
             return self.result(
                 "fail",
@@ -404,31 +427,12 @@ class AccountNetworkPolicyAllowlist(Check):
                 evidence=refs,
                 details=_details(params, 1, []),
             )
-        raw = policy.get("ALLOWED_IP_LIST")
-        entries = [e.strip() for e in str(raw or "").split(",") if e.strip()]
+        entries = _entries(policy.get("ALLOWED_IP_LIST"))
         max_prefix = ctx.settings.network_allowlist_max_prefix
-        findings: list[dict[str, Any]] = []
-        if not entries:
-            findings.append(
-                {
-                    "network_policy": policy.get("NAME"),
-                    "allowed_ip_list": raw,
-                    "problem": "ALLOWED_IP_LIST is empty",
-                    "as_of": as_of,
-                }
-            )
-        for entry in entries:
-            broad = _too_broad(entry, max_prefix)
-            if broad is not None:
-                findings.append(
-                    {
-                        "network_policy": policy.get("NAME"),
-                        "entry": entry,
-                        "prefix": broad[1],
-                        "problem": broad[0],
-                        "as_of": as_of,
-                    }
-                )
+        findings = [
+            {"network_policy": policy.get("NAME"), **problem, "as_of": as_of}
+            for problem in allowlist_problems(policy, max_prefix)
+        ]
         details = _details(
             params,
             1,
@@ -467,15 +471,20 @@ def is_service_user(user: Mapping[str, Any]) -> bool:
 
 
 class ServiceUsersWithoutNetworkPolicy(Check):
-    """CIS 3.2: every service user has a user-level network policy.
+    """CIS 3.2: every service user has a user-level, allowlist-only network policy.
 
     Audit procedure: for each service account, ``SHOW PARAMETERS LIKE 'NETWORK_POLICY' IN
-    USER <name>`` and confirm a policy is set on the user. Mapped to archived evidence: the
+    USER <name>`` names the user's policy; ``DESCRIBE NETWORK POLICY`` shows it allows only
+    trusted ranges. Mapped to archived evidence: the
     service users are the current, enabled users of ACCOUNT_USAGE.USERS with TYPE SERVICE or
     LEGACY_SERVICE, or a key pair and no password (:func:`is_service_user`); each must have
     a row in SHOW_USER_NETWORK_POLICIES (one such SHOW per service user) whose value names a
-    policy at level USER (an inherited account policy is not a user-level one). A service
-    user with no row makes the check not_evidenced unless another one already fails.
+    policy at level USER (an inherited account policy is not a user-level one). The
+    benchmark's steps 4-5 (``DESCRIBE NETWORK POLICY``: ALLOWED_IP_LIST set, trusted ranges
+    only) map to that policy's row of ACCOUNT_USAGE.NETWORK_POLICIES, held to the same
+    allowlist rule as CIS 3.1 (:func:`allowlist_problems`). A service user with no SHOW
+    row, or NETWORK_POLICIES not evidenced, makes the check not_evidenced unless another
+    user already fails.
     """
 
     check_id = "service-users-without-network-policy"
@@ -486,6 +495,7 @@ class ServiceUsersWithoutNetworkPolicy(Check):
         "policy_state: users.parquet (ACCOUNT_USAGE.USERS)",
         "policy_state: show_user_network_policies.parquet "
         "(SHOW PARAMETERS LIKE 'NETWORK_POLICY' IN USER, per service user)",
+        "policy_state: network_policies.parquet (ACCOUNT_USAGE.NETWORK_POLICIES)",
     )
 
     def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
@@ -507,36 +517,60 @@ class ServiceUsersWithoutNetworkPolicy(Check):
             for r in shown.rows()
             if str(r.get("key") or "").upper() == "NETWORK_POLICY"
         }
-        findings = []
+        policies = snapshot_view(evidence, "NETWORK_POLICIES", users.entry)
+        known = _policies_by_name(policies) if isinstance(policies, SnapshotView) else {}
+        if isinstance(policies, SnapshotView):
+            refs.append(policies.ref)
+        max_prefix = ctx.settings.network_allowlist_max_prefix
+        findings: list[dict[str, Any]] = []
         passed = []
         unshown = []
+        unverified = []
         for name in service:
             row = by_user.get(_name(name))
             if row is None:
                 unshown.append(name)
                 continue
-            level = str(row.get("level") or "").upper()
-            if _unset(row.get("value")) or level != "USER":
-                findings.append(
-                    {
-                        "user": name,
-                        "value": row.get("value"),
-                        "level": row.get("level"),
-                        "problem": "no user-level network policy"
-                        if _unset(row.get("value"))
-                        else f"network policy set at level {row.get('level') or 'none'}, "
-                        "not on the user",
-                        "as_of": as_of,
-                    }
+            value, level = row.get("value"), str(row.get("level") or "").upper()
+            finding = {"user": name, "network_policy": value, "level": row.get("level")}
+            if _unset(value):
+                findings.append({**finding, "problem": "no user-level network policy"})
+                continue
+            if level != "USER":
+                problem = (
+                    f"network policy set at level {row.get('level') or 'none'}, not on the user"
                 )
-            else:
-                passed.append(name)
-        details = _details(users, len(service), passed, not_shown=unshown)
+                findings.append({**finding, "problem": problem})
+                continue
+            if isinstance(policies, Missing):
+                unverified.append(name)
+                continue
+            policy = known.get(_name(value))
+            if policy is None:
+                findings.append({**finding, "problem": "policy not found in NETWORK_POLICIES"})
+                continue
+            problems = allowlist_problems(policy, max_prefix)
+            if problems:
+                findings.append(
+                    {**finding, "problem": "the policy is not allowlist-only", "entries": problems}
+                )
+                continue
+            passed.append(name)
+        findings = [{**f, "as_of": as_of} for f in findings]
+        details = _details(
+            users,
+            len(service),
+            passed,
+            not_shown=unshown,
+            not_verified=unverified,
+            network_allowlist_max_prefix=max_prefix,
+        )
         if findings:
             return self.result(
                 "fail",
-                f"{len(findings)} of {len(service)} service users have no user-level network "
-                f"policy: {', '.join(f['user'] for f in findings)}",
+                f"{len(findings)} of {len(service)} service users have no allowlist-only "
+                f"user-level network policy: "
+                + ", ".join(f"{f['user']} ({f['problem']})" for f in findings),
                 findings=findings,
                 evidence=refs,
                 details=details,
@@ -548,9 +582,17 @@ class ServiceUsersWithoutNetworkPolicy(Check):
                 evidence=refs,
                 details=details,
             )
+        if isinstance(policies, Missing):
+            return self.not_evidenced(
+                f"service users {', '.join(unverified)} have a user-level network policy, but "
+                f"its allowed IPs cannot be read: {policies.reason}",
+                evidence=refs,
+                details=details,
+            )
         return self.result(
             "pass",
-            f"all {len(service)} service users have a user-level network policy",
+            f"all {len(service)} service users have a user-level network policy that allows "
+            f"only entries no broader than /{max_prefix}",
             evidence=refs,
             details=details,
         )

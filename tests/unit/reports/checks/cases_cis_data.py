@@ -324,7 +324,13 @@ SERVICE_USERS = [
 ]
 
 
-def _service(fivetran: dict[str, Any]) -> EvidenceSet:
+SERVICE_POLICIES = [
+    network_policy("CORP_ALLOWLIST", "198.51.100.0/24"),
+    network_policy("SERVICE_USERS_POLICY", "192.0.2.0/28,192.0.2.80/28", 4002),
+]
+
+
+def service_evidence(fivetran: dict[str, Any], **views: Sequence[Mapping[str, Any]]) -> EvidenceSet:
     return build(
         {
             "USERS": SERVICE_USERS,
@@ -333,16 +339,18 @@ def _service(fivetran: dict[str, Any]) -> EvidenceSet:
                 fivetran,
                 user_policy("ETL_KEYPAIR", "SERVICE_USERS_POLICY"),
             ],
+            "NETWORK_POLICIES": SERVICE_POLICIES,
+            **views,
         }
     )
 
 
 def service_fail() -> tuple[EvidenceSet, CheckContext]:
-    return _service(user_policy("SVC_FIVETRAN", "", level="")), config()
+    return service_evidence(user_policy("SVC_FIVETRAN", "", level="")), config()
 
 
 def service_pass() -> tuple[EvidenceSet, CheckContext]:
-    return _service(user_policy("SVC_FIVETRAN", "SERVICE_USERS_POLICY")), config()
+    return service_evidence(user_policy("SVC_FIVETRAN", "SERVICE_USERS_POLICY")), config()
 
 
 def _parameter_case(key: str, good: bool) -> Case:

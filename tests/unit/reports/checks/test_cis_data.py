@@ -14,11 +14,13 @@ from tests.unit.reports.checks.cases_cis_data import (
     FAILING,
     GOOD_PARAMETERS,
     PASSING,
+    SERVICE_POLICIES,
     SERVICE_USERS,
     build,
     monitor,
     network_policy,
     parameters,
+    service_evidence,
     table,
     user_policy,
     warehouse,
@@ -232,20 +234,43 @@ def test_network_policies_not_evidenced_is_not_evidenced() -> None:
 
 
 def test_an_inherited_account_policy_is_not_a_user_level_one() -> None:
-    evidence = build(
-        {
-            "USERS": SERVICE_USERS,
-            "SHOW_USER_NETWORK_POLICIES": [
-                user_policy("SVC_DBT_RUNNER", "SERVICE_USERS_POLICY"),
-                user_policy("SVC_FIVETRAN", "CORP_ALLOWLIST", level="ACCOUNT"),
-                user_policy("ETL_KEYPAIR", "SERVICE_USERS_POLICY"),
-            ],
-        }
-    )
+    evidence = service_evidence(user_policy("SVC_FIVETRAN", "CORP_ALLOWLIST", level="ACCOUNT"))
     result = run("service-users-without-network-policy", evidence)
     assert result.status == "fail"
     assert [f["user"] for f in result.findings] == ["SVC_FIVETRAN"]
     assert result.details["passed"] == ["ETL_KEYPAIR", "SVC_DBT_RUNNER"]  # not SVC_OLD, disabled
+
+
+def test_a_service_user_policy_must_be_allowlist_only_and_exist() -> None:
+    wide = [*SERVICE_POLICIES, network_policy("WIDE_OPEN", "0.0.0.0/0", 4003)]
+    result = run(
+        "service-users-without-network-policy",
+        service_evidence(user_policy("SVC_FIVETRAN", "WIDE_OPEN"), NETWORK_POLICIES=wide),
+    )
+    [finding] = result.findings
+    assert finding["problem"] == "the policy is not allowlist-only"
+    assert finding["entries"][0]["entry"] == "0.0.0.0/0"
+    gone = run(
+        "service-users-without-network-policy",
+        service_evidence(user_policy("SVC_FIVETRAN", "GONE")),
+    )
+    assert [f["problem"] for f in gone.findings] == ["policy not found in NETWORK_POLICIES"]
+
+
+def test_service_user_policies_that_cannot_be_read_are_not_evidenced() -> None:
+    evidence = build(
+        {
+            "USERS": SERVICE_USERS,
+            "SHOW_USER_NETWORK_POLICIES": [
+                user_policy(u, "SERVICE_USERS_POLICY")
+                for u in ("SVC_DBT_RUNNER", "SVC_FIVETRAN", "ETL_KEYPAIR")
+            ],
+        },
+        not_evidenced={"NETWORK_POLICIES": GRANT},
+    )
+    result = run("service-users-without-network-policy", evidence)
+    assert result.status == "not_evidenced" and GRANT in result.summary
+    assert result.details["not_verified"] == ["ETL_KEYPAIR", "SVC_DBT_RUNNER", "SVC_FIVETRAN"]
 
 
 def test_a_service_user_without_a_show_row_is_not_evidenced() -> None:
