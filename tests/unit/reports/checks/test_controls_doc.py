@@ -6,7 +6,7 @@ from pathlib import Path
 
 from das_evidence.reports.checks import ALL_CHECKS
 from das_evidence.reports.checks.cis import RECOMMENDATIONS
-from das_evidence.reports.checks.controls_doc import COMMAND, main, render
+from das_evidence.reports.checks.controls_doc import COMMAND, LEVEL_2, main, profile, render
 
 DOC = Path(__file__).resolve().parents[4] / "docs" / "CONTROLS.md"
 
@@ -20,6 +20,7 @@ def test_every_recommendation_and_every_check_is_in_it() -> None:
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     for r in RECOMMENDATIONS.values():
         [row] = [line for line in rows if line.startswith(f"| {r.cis} | ")]
+        assert f"| {profile(r.cis)} |" in row
         if r.automated:
             assert "| automated |" in row
         else:
@@ -55,3 +56,9 @@ def test_a_cis_check_that_is_also_a_platform_control_is_listed_with_the_platform
     )
     assert "`tagged-tables-below-retention` | retention per data classification" in platform
     assert "`periodic-data-rekeying`" not in platform
+
+
+def test_the_level_2_profile_names_real_recommendations() -> None:
+    assert set(RECOMMENDATIONS) >= LEVEL_2
+    assert len(RECOMMENDATIONS) - len(LEVEL_2) == 30  # Tenable's Level 1 audit holds 30 items
+    assert profile("1.2") == "Level 2" and profile("1.1") == "Level 1"
