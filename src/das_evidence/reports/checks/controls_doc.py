@@ -22,17 +22,10 @@ from das_evidence.reports.checks.registry import ALL_CHECKS
 COMMAND = "python -m das_evidence.reports.checks.controls_doc --write docs/CONTROLS.md"
 NONE = "—"
 
-#: The benchmark's Level 2 recommendations; every other one is Level 1. From the
-#: benchmark's profile applicability, cross-checked against Tenable's audit files for
-#: v1.0.0 (the Level 1 file holds the other 30 items and leaves out 1.2; 3.1 and 4.1
-#: are items of the Level 2 file, 3.2 and 4.6 of the Level 1 file). It belongs beside
-#: RECOMMENDATIONS in cis.py (a ``level`` field); it lives here until that file gains one.
-LEVEL_2 = frozenset({"1.2", "2.9", "3.1", "4.1", "4.3", "4.4", "4.9", "4.10", "4.11"})
-
 
 def profile(cis: str) -> str:
     """The benchmark profile a recommendation belongs to: ``Level 1`` or ``Level 2``."""
-    return "Level 2" if cis in LEVEL_2 else "Level 1"
+    return f"Level {RECOMMENDATIONS[cis].level}"
 
 
 def _cell(text: str) -> str:
@@ -90,7 +83,8 @@ def render(checks: Sequence[Check] = ALL_CHECKS) -> str:
         "is not the benchmark's own Automated/Manual assessment status (the benchmark's "
         "audit for section 2, for one, is to confirm that an alerting set-up exists). "
         "Profile is the "
-        f"benchmark's: {len(recs) - len(LEVEL_2)} Level 1, {len(LEVEL_2)} Level 2.",
+        f"benchmark's: {sum(r.level == 1 for r in recs)} Level 1, "
+        f"{sum(r.level == 2 for r in recs)} Level 2.",
         "",
         "## " + BENCHMARK,
     ]
