@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 
 from das_evidence.errors import ConfigError
+from das_evidence.reports.checks.cis_identity import CIS_IDENTITY_CHECKS
 from das_evidence.reports.checks.completeness import EvidenceGaps, StaleStreams
 from das_evidence.reports.checks.data_protection import (
     PhiReadsOutsideAllowlist,
@@ -30,7 +31,8 @@ from das_evidence.reports.model import CheckResult
 
 log = logging.getLogger(__name__)
 
-#: in report order: identity, logins, data protection, dbt, completeness
+#: in report order: identity, logins, data protection, dbt, completeness; then the CIS
+#: benchmark's checks by section, in benchmark order
 ALL_CHECKS: tuple[Check, ...] = (
     HumanUsersWithoutMfa(),
     AccountadminGrantees(),
@@ -44,6 +46,7 @@ ALL_CHECKS: tuple[Check, ...] = (
     SensitiveDbtModelsWithoutContract(),
     EvidenceGaps(),
     StaleStreams(),
+    *CIS_IDENTITY_CHECKS,
 )
 
 
