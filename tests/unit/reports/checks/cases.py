@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from das_evidence.reports.checks import CheckContext
 from das_evidence.reports.evidence import EvidenceSet
+from tests.unit.reports.checks import cis_identity_cases
 from tests.unit.reports.checks.conftest import (
     END,
     NOW,
@@ -399,3 +400,7 @@ PASSING: dict[str, Case] = {
     "evidence-gaps": gaps_pass,
     "stale-streams": stale_pass,
 }
+
+# CIS section 1 (tests/unit/reports/checks/cis_identity_cases.py)
+FAILING.update(cis_identity_cases.FAILING)
+PASSING.update(cis_identity_cases.PASSING)
