@@ -142,7 +142,8 @@ def _users(read: _Read) -> dict[str, dict[str, Any]]:
 
 
 def _holders(read: _Read, roles: Iterable[str]) -> dict[str, dict[str, list[str]]]:
-    """Each user holding any of ``roles``: role -> the chain of roles it comes through.
+    """Each user holding any of ``roles``: role -> the chain of roles from it down to
+    the role granted to the user (as ``accountadmin-grantees`` names it).
 
     Needs GRANTS_TO_USERS and GRANTS_TO_ROLES in ``read``; with USERS, a dropped user
     holds nothing (ACCOUNT_USAGE keeps a dropped user's grants until revoked).
@@ -165,7 +166,7 @@ def _holders(read: _Read, roles: Iterable[str]) -> dict[str, dict[str, list[str]
                 continue
             held = out.setdefault(user, {})
             if role not in held or len(via) < len(held[role]):
-                held[role] = [*via, f"user {user}"]
+                held[role] = via
     return out
 
 
@@ -205,7 +206,9 @@ def _parse_time(text: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def _successful_logins(evidence: EvidenceSet, until: datetime) -> tuple[list[HistoryFile], Any]:
+def _successful_logins(
+    evidence: EvidenceSet, until: datetime
+) -> tuple[list[HistoryFile], list[dict[str, Any]]]:
     """The period's LOGIN_HISTORY files and their successful logins before ``until``."""
     files = history_files(evidence, "login_history")
     rows: list[dict[str, Any]] = []
@@ -225,9 +228,6 @@ class _CisCheck(Check):
 
     #: what the subjects are called in a summary ("users", "tasks" ...)
     noun: ClassVar[str]
-
-    @abstractmethod
-    def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult: ...
 
     def verdict(
         self,
@@ -293,8 +293,9 @@ class _IntegrationConfigured(_CisCheck):
     def prefix(self) -> str:
         """SHOW SECURITY INTEGRATIONS ``type`` of the kind starts with this."""
 
-    def legacy(self, evidence: EvidenceSet, read: _Read) -> tuple[str, Any] | None:
-        """A configuration outside integrations that also satisfies the audit."""
+    def legacy(self, evidence: EvidenceSet, read: _Read) -> tuple[str, EvidenceRef] | None:
+        """A configuration outside integrations that also satisfies the audit: what it
+        is, and the file that shows it."""
         return None
 
     def run(self, evidence: EvidenceSet, ctx: CheckContext) -> CheckResult:
@@ -325,7 +326,7 @@ class _IntegrationConfigured(_CisCheck):
             return self.result(
                 "pass",
                 f"{self.what} is configured through {alternative[0]}",
-                evidence=read.refs,
+                evidence=[*read.refs, alternative[1]],
                 details={
                     "as_of": read.as_of_text,
                     "evaluated": len(rows) + 1,
@@ -366,7 +367,7 @@ class SsoConfigured(_IntegrationConfigured):
     prefix = "SAML2"
     what = "SAML2 SSO"
 
-    def legacy(self, evidence: EvidenceSet, read: _Read) -> tuple[str, Any] | None:
+    def legacy(self, evidence: EvidenceSet, read: _Read) -> tuple[str, EvidenceRef] | None:
         params = snapshot_view(evidence, "SHOW_PARAMETERS_IN_ACCOUNT", read.entry)
         if isinstance(params, Missing):
             return None
@@ -378,8 +379,7 @@ class SsoConfigured(_IntegrationConfigured):
                 "{}",
                 "null",
             ):
-                read.views["SHOW_PARAMETERS_IN_ACCOUNT"] = params
-                return ("the SAML_IDENTITY_PROVIDER account parameter", value)
+                return ("the SAML_IDENTITY_PROVIDER account parameter", params.ref)
         return None
 
 
