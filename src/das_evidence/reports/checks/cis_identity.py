@@ -285,7 +285,7 @@ class _CisCheck(Check):
 class _IntegrationConfigured(_CisCheck):
     """An enabled security integration of a kind must exist (SHOW SECURITY INTEGRATIONS)."""
 
-    noun = "security integrations"
+    noun = "account"
     what: ClassVar[str]
 
     @property
@@ -305,47 +305,41 @@ class _IntegrationConfigured(_CisCheck):
         rows = read.rows("SHOW_SECURITY_INTEGRATIONS")
         kind = [r for r in rows if str(r.get("type") or "").upper().startswith(self.prefix)]
         enabled = sorted(str(r.get("name")) for r in kind if truthy(r.get("enabled")))
-        details = {
-            "integrations": sorted(str(r.get("name")) for r in rows),
-            self.what.lower().replace(" ", "_"): enabled,
+        # The subject is the account: it has the integration or it does not.
+        details: dict[str, Any] = {
+            "security_integrations": sorted(str(r.get("name")) for r in rows),
+            "enabled_of_kind": enabled,
+            "disabled_of_kind": sorted(
+                str(r.get("name")) for r in kind if not truthy(r.get("enabled"))
+            ),
         }
-        if enabled:
-            return self.result(
-                "pass",
-                f"{len(enabled)} enabled {self.what} integration(s): {', '.join(enabled)}",
-                evidence=read.refs,
-                details={
+        refs: list[EvidenceRef] = []
+        through = f"the enabled integration(s) {', '.join(enabled)}" if enabled else None
+        if through is None:
+            alternative = self.legacy(evidence, read)
+            if alternative is not None:
+                through, ref = alternative
+                refs.append(ref)
+        findings = []
+        if through is None:
+            findings.append(
+                {
+                    "account": read.account,
+                    "enabled_integrations": 0,
+                    "disabled_integrations": details["disabled_of_kind"],
                     "as_of": read.as_of_text,
-                    "evaluated": len(rows),
-                    "passed": enabled,
-                    **details,
-                },
+                }
             )
-        alternative = self.legacy(evidence, read)
-        if alternative is not None:
-            return self.result(
-                "pass",
-                f"{self.what} is configured through {alternative[0]}",
-                evidence=[*read.refs, alternative[1]],
-                details={
-                    "as_of": read.as_of_text,
-                    "evaluated": len(rows) + 1,
-                    "passed": [alternative[0]],
-                    **details,
-                },
-            )
-        finding = {
-            "account": read.account,
-            "integrations_of_kind": sorted(str(r.get("name")) for r in kind),
-            "enabled": 0,
-            "as_of": read.as_of_text,
-        }
-        return self.result(
-            "fail",
-            f"no enabled {self.what} integration among {len(rows)} security integrations",
-            findings=[finding],
-            evidence=read.refs,
-            details={"as_of": read.as_of_text, "evaluated": len(rows), "passed": [], **details},
+        else:
+            details["configured_through"] = through
+        return self.verdict(
+            read,
+            findings=findings,
+            passed=[] if through is None else [read.account],
+            failing=f"has no enabled {self.what} integration",
+            passing=f"{self.what} is configured through {through}",
+            refs=refs,
+            details=details,
         )
 
 

@@ -117,10 +117,7 @@ def test_passing_fixture_passes_and_lists_what_passed(check_id: str) -> None:
     assert result.status == "pass", result.summary
     assert result.findings == ()
     assert result.details["evaluated"] >= 1
-    assert len(result.details["passed"]) == result.details["evaluated"] or check_id in (
-        "sso-configured",
-        "scim-provisioning-configured",
-    )
+    assert len(result.details["passed"]) == result.details["evaluated"]
 
 
 @pytest.mark.parametrize("check_id", list(CHECKS))
