@@ -118,6 +118,20 @@ def roles_holding(grants: Iterable[Mapping[str, Any]], target: str) -> dict[str,
     return paths
 
 
+def users_holding(
+    user_grants: Iterable[Mapping[str, Any]], paths: Mapping[str, list[str]]
+) -> dict[str, tuple[Mapping[str, Any], list[str]]]:
+    """Each user granted a role of ``paths`` (from :func:`roles_holding`): the first such
+    GRANTS_TO_USERS row and the chain of roles it comes through."""
+    out: dict[str, tuple[Mapping[str, Any], list[str]]] = {}
+    for g in user_grants:
+        user = str(g.get("GRANTEE_NAME"))
+        via = paths.get(str(g.get("ROLE")))
+        if via is not None and user not in out:
+            out[user] = (g, via)
+    return out
+
+
 def describe(entry: EvidenceEntry) -> str:
     w = entry.predicate.get("window", {})
     if w.get("start") == w.get("end"):

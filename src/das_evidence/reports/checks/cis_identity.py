@@ -67,6 +67,7 @@ from das_evidence.reports.checks._support import (
     snapshot_view,
     truthy,
     upper_set,
+    users_holding,
 )
 from das_evidence.reports.checks.interface import Check, CheckContext
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
@@ -156,17 +157,13 @@ def _holders(read: _Read, roles: Iterable[str]) -> dict[str, dict[str, list[str]
             for u in read.rows("USERS", current=False)
             if u.get("DELETED_ON") is not None
         }
+    user_grants = read.rows("GRANTS_TO_USERS")
     out: dict[str, dict[str, list[str]]] = {}
     for role in sorted({r.upper() for r in roles}):
-        paths = roles_holding(role_grants, role)
-        for g in read.rows("GRANTS_TO_USERS"):
-            user = str(g.get("GRANTEE_NAME"))
-            via = paths.get(str(g.get("ROLE")))
-            if via is None or user in dropped:
-                continue
-            held = out.setdefault(user, {})
-            if role not in held or len(via) < len(held[role]):
-                held[role] = via
+        held = users_holding(user_grants, roles_holding(role_grants, role))
+        for user, (_, via) in held.items():
+            if user not in dropped:
+                out.setdefault(user, {})[role] = via
     return out
 
 

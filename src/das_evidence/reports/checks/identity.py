@@ -24,6 +24,7 @@ from das_evidence.reports.checks._support import (
     snapshot_view,
     truthy,
     upper_set,
+    users_holding,
 )
 from das_evidence.reports.checks.interface import Check, CheckContext
 from das_evidence.reports.evidence import EvidenceSet
@@ -128,17 +129,13 @@ class AccountadminGrantees(Check):
         allowed = upper_set(ctx.settings.accountadmin_allowlist)
 
         holders: dict[str, dict[str, Any]] = {}
-        for g in to_users.rows():
-            role = str(g.get("ROLE"))
-            user = str(g.get("GRANTEE_NAME"))
-            if role not in paths or user in holders:
-                continue
+        for user, (g, via) in users_holding(to_users.rows(), paths).items():
             info = user_rows.get(user, {})
             if info.get("DELETED_ON") is not None:
                 continue  # a dropped user holds nothing
             holders[user] = {
                 "user": user,
-                "via": paths[role],
+                "via": via,
                 "granted_on": jsonable(g.get("CREATED_ON")),
                 "granted_by": g.get("GRANTED_BY"),
                 "type": info.get("TYPE"),
