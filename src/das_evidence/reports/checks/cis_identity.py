@@ -66,6 +66,7 @@ from das_evidence.reports.checks._support import (
     rows_in_period,
     snapshot_view,
     truthy,
+    ts,
     upper_set,
     users_holding,
 )
@@ -422,8 +423,8 @@ class SsoUsersWithPassword(_CisCheck):
         files, logins = _successful_logins(evidence, read.as_of)
         if not files:
             return self.not_evidenced(
-                "no LOGIN_HISTORY in the period: the SSO users are those with SAML2 or "
-                "OAuth sign-ins there",
+                f"no LOGIN_HISTORY (stream snowflake/{read.account}/login_history) in the "
+                "period: the SSO users are those with SAML2 or OAuth sign-ins there",
                 evidence=read.refs,
             )
         sso: dict[str, str] = {}
@@ -454,11 +455,13 @@ class SsoUsersWithPassword(_CisCheck):
                 )
         details = {"break_glass": exempted}
         refs = [f.ref for f in files]
-        holes = coverage_holes(evidence, "login_history", read.as_of, ctx.settings.stale_after)
+        # Up to the snapshot, less the latency every stream is allowed (stale_after).
+        horizon = read.as_of - ctx.settings.stale_after
+        holes = coverage_holes(evidence, "login_history", horizon, ctx.settings.stale_after)
         if holes and not findings:
             return self.not_evidenced(
                 f"no SSO user seen with a password, but LOGIN_HISTORY has holes before "
-                f"{read.as_of_text}",
+                f"{ts(horizon)}",
                 evidence=[*read.refs, *refs],
                 details={**details, "holes": {s: holes_json(h) for s, h in holes.items()}},
             )
