@@ -7,6 +7,7 @@ value carrying the reason, which the check turns into ``not_evidenced``.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -74,6 +75,61 @@ def truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() == "true"
     return bool(value)
+
+
+#: USERS.TYPE values of people; NULL behaves as PERSON in Snowflake
+HUMAN_TYPES = frozenset({"PERSON"})
+
+
+def is_human(user: Mapping[str, Any]) -> bool:
+    """A USERS row of a person (TYPE PERSON or NULL)."""
+    kind = user.get("TYPE")
+    return kind is None or str(kind).upper() in HUMAN_TYPES
+
+
+def has_mfa(user: Mapping[str, Any]) -> bool:
+    """A USERS row with MFA enrolled: Snowflake MFA (``HAS_MFA``) or Duo (``EXT_AUTHN_DUO``)."""
+    return truthy(user.get("HAS_MFA")) or truthy(user.get("EXT_AUTHN_DUO"))
+
+
+def roles_holding(grants: Iterable[Mapping[str, Any]], target: str) -> dict[str, list[str]]:
+    """Each role that has ``target`` (itself, or granted it through a chain of roles),
+    with the chain from ``target`` down to it.
+
+    ``grants`` are GRANTS_TO_ROLES rows; USAGE on a ROLE granted to a ROLE is what
+    makes the grantee inherit the granted role.
+    """
+    children: dict[str, list[str]] = {}
+    for g in grants:
+        if (
+            str(g.get("PRIVILEGE")).upper() == "USAGE"
+            and str(g.get("GRANTED_ON")).upper() == "ROLE"
+            and str(g.get("GRANTED_TO", "ROLE")).upper() == "ROLE"
+        ):
+            children.setdefault(str(g.get("NAME")), []).append(str(g.get("GRANTEE_NAME")))
+    paths = {target: [target]}
+    queue = deque([target])
+    while queue:
+        role = queue.popleft()
+        for child in sorted(children.get(role, [])):
+            if child not in paths:
+                paths[child] = [*paths[role], child]
+                queue.append(child)
+    return paths
+
+
+def users_holding(
+    user_grants: Iterable[Mapping[str, Any]], paths: Mapping[str, list[str]]
+) -> dict[str, tuple[Mapping[str, Any], list[str]]]:
+    """Each user granted a role of ``paths`` (from :func:`roles_holding`): the first such
+    GRANTS_TO_USERS row and the chain of roles it comes through."""
+    out: dict[str, tuple[Mapping[str, Any], list[str]]] = {}
+    for g in user_grants:
+        user = str(g.get("GRANTEE_NAME"))
+        via = paths.get(str(g.get("ROLE")))
+        if via is not None and user not in out:
+            out[user] = (g, via)
+    return out
 
 
 def describe(entry: EvidenceEntry) -> str:

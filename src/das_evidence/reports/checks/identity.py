@@ -11,29 +11,26 @@ snapshot: an earlier state is history, and the change checks cover what changed)
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 from das_evidence.reports.checks._support import (
     Missing,
     SnapshotView,
     describe,
+    has_mfa,
+    is_human,
     jsonable,
+    roles_holding,
     snapshot_view,
     truthy,
     upper_set,
+    users_holding,
 )
 from das_evidence.reports.checks.interface import Check, CheckContext
 from das_evidence.reports.evidence import EvidenceSet
 from das_evidence.reports.model import CheckResult, Control, EvidenceRef
 
 ACCOUNTADMIN = "ACCOUNTADMIN"
-HUMAN_TYPES = frozenset({"PERSON"})  # USERS.TYPE; NULL behaves as PERSON in Snowflake
-
-
-def _is_human(user: dict[str, Any]) -> bool:
-    kind = user.get("TYPE")
-    return kind is None or str(kind).upper() in HUMAN_TYPES
 
 
 class HumanUsersWithoutMfa(Check):
@@ -57,11 +54,11 @@ class HumanUsersWithoutMfa(Check):
                 f"USERS in {describe(users.entry)} has no HAS_MFA column", evidence=[users.ref]
             )
         exempt = upper_set(ctx.settings.mfa_exempt_users)
-        humans = [u for u in users.rows() if _is_human(u) and not truthy(u.get("DISABLED"))]
+        humans = [u for u in users.rows() if is_human(u) and not truthy(u.get("DISABLED"))]
         findings = []
         exempted = []
         for u in sorted(humans, key=lambda u: str(u.get("NAME"))):
-            if truthy(u.get("HAS_MFA")) or truthy(u.get("EXT_AUTHN_DUO")):
+            if has_mfa(u):
                 continue
             if str(u.get("NAME", "")).upper() in exempt:
                 exempted.append(u.get("NAME"))
@@ -129,7 +126,7 @@ class AccountadminGrantees(Check):
         paths = {ACCOUNTADMIN: [ACCOUNTADMIN]}
         if isinstance(to_roles, SnapshotView):
             refs.append(to_roles.ref)
-            paths = _roles_holding(to_roles.rows(), ACCOUNTADMIN)
+            paths = roles_holding(to_roles.rows(), ACCOUNTADMIN)
         user_rows: dict[str, dict[str, Any]] = {}
         if isinstance(users, SnapshotView):
             refs.append(users.ref)
@@ -137,17 +134,13 @@ class AccountadminGrantees(Check):
         allowed = upper_set(ctx.settings.accountadmin_allowlist)
 
         holders: dict[str, dict[str, Any]] = {}
-        for g in to_users.rows():
-            role = str(g.get("ROLE"))
-            user = str(g.get("GRANTEE_NAME"))
-            if role not in paths or user in holders:
-                continue
+        for user, (g, via) in users_holding(to_users.rows(), paths).items():
             info = user_rows.get(user, {})
             if info.get("DELETED_ON") is not None:
                 continue  # a dropped user holds nothing
             holders[user] = {
                 "user": user,
-                "via": paths[role],
+                "via": via,
                 "granted_on": jsonable(g.get("CREATED_ON")),
                 "granted_by": g.get("GRANTED_BY"),
                 "type": info.get("TYPE"),
@@ -184,25 +177,3 @@ class AccountadminGrantees(Check):
             evidence=refs,
             details=details,
         )
-
-
-def _roles_holding(grants: list[dict[str, Any]], target: str) -> dict[str, list[str]]:
-    """Each role that has ``target`` (itself, or granted it through a chain of roles),
-    with the chain from ``target`` down to it."""
-    children: dict[str, list[str]] = {}
-    for g in grants:
-        if (
-            str(g.get("PRIVILEGE")).upper() == "USAGE"
-            and str(g.get("GRANTED_ON")).upper() == "ROLE"
-            and str(g.get("GRANTED_TO", "ROLE")).upper() == "ROLE"
-        ):
-            children.setdefault(str(g.get("NAME")), []).append(str(g.get("GRANTEE_NAME")))
-    paths = {target: [target]}
-    queue = deque([target])
-    while queue:
-        role = queue.popleft()
-        for child in sorted(children.get(role, [])):
-            if child not in paths:
-                paths[child] = [*paths[role], child]
-                queue.append(child)
-    return paths

@@ -24,6 +24,7 @@ from das_evidence.reports.checks.cis_data import (
     UnloadToInlineUrlPrevented,
     WarehousesWithoutResourceMonitor,
 )
+from das_evidence.reports.checks.cis_identity import CIS_IDENTITY_CHECKS
 from das_evidence.reports.checks.completeness import EvidenceGaps, StaleStreams
 from das_evidence.reports.checks.data_protection import (
     PhiReadsOutsideAllowlist,
@@ -43,7 +44,8 @@ from das_evidence.reports.model import CheckResult
 
 log = logging.getLogger(__name__)
 
-#: in report order: identity, logins, data protection, dbt, completeness, then CIS checks
+#: in report order: the platform's own (identity, logins, data protection, dbt,
+#: completeness, cost), then the CIS benchmark's checks by section, in benchmark order
 ALL_CHECKS: tuple[Check, ...] = (
     HumanUsersWithoutMfa(),
     AccountadminGrantees(),
@@ -57,7 +59,9 @@ ALL_CHECKS: tuple[Check, ...] = (
     SensitiveDbtModelsWithoutContract(),
     EvidenceGaps(),
     StaleStreams(),
-    # CIS sections 3 and 4, in benchmark order, then the platform's cost control
+    WarehousesWithoutResourceMonitor(),
+    # the CIS benchmark's checks, in benchmark order
+    *CIS_IDENTITY_CHECKS,
     AccountNetworkPolicyAllowlist(),
     ServiceUsersWithoutNetworkPolicy(),
     PeriodicDataRekeying(),
@@ -68,7 +72,6 @@ ALL_CHECKS: tuple[Check, ...] = (
     StageOperationRequiresStorageIntegration(),
     ExternalStagesWithoutStorageIntegration(),
     UnloadToInlineUrlPrevented(),
-    WarehousesWithoutResourceMonitor(),
 )
 
 

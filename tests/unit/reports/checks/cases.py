@@ -14,6 +14,7 @@ from datetime import timedelta
 from das_evidence.reports.checks import CheckContext
 from das_evidence.reports.evidence import EvidenceSet
 from tests.unit.reports.checks import cases_cis_data as cis_data
+from tests.unit.reports.checks import cis_identity_cases
 from tests.unit.reports.checks.conftest import (
     END,
     NOW,
@@ -402,3 +403,7 @@ PASSING: dict[str, Case] = {
     "stale-streams": stale_pass,
     **cis_data.PASSING,
 }
+
+# CIS section 1 (tests/unit/reports/checks/cis_identity_cases.py)
+FAILING.update(cis_identity_cases.FAILING)
+PASSING.update(cis_identity_cases.PASSING)

@@ -24,7 +24,7 @@ def test_every_check_has_a_failing_and_a_passing_fixture() -> None:
 
 
 def test_ids_are_unique_and_each_maps_to_soc2_and_hipaa() -> None:
-    assert len(CHECKS) == len(ALL_CHECKS) == 12 + 11  # platform, then CIS sections 3-4
+    assert len(CHECKS) == len(ALL_CHECKS) == 12 + 17 + 11  # platform, CIS 1, CIS 3-4
     for check in ALL_CHECKS:
         assert check.control.soc2 and check.control.hipaa, check.check_id
         assert all(c.startswith(("CC", "A1", "C1", "PI1")) for c in check.control.soc2)
@@ -127,3 +127,12 @@ def test_the_context_refuses_a_naive_clock() -> None:
     with pytest.raises(ConfigError, match="time zone"):
         CheckContext(datetime(2026, 11, 27))
     assert CheckContext(datetime(2026, 11, 27, tzinfo=UTC)).settings == ChecksConfig()
+
+
+def test_platform_checks_come_first_then_cis_checks_in_benchmark_order() -> None:
+    from das_evidence.reports.checks.cis import RECOMMENDATIONS
+
+    kinds = [c.cis is not None for c in ALL_CHECKS]
+    assert kinds == sorted(kinds), "a platform check after a CIS check"
+    order = [RECOMMENDATIONS[c.cis].sort_key() for c in ALL_CHECKS if c.cis is not None]
+    assert order == sorted(order)
