@@ -139,6 +139,19 @@ def describe(entry: EvidenceEntry) -> str:
     return f"entry {entry.index} ({entry.stream} [{w.get('start')}, {w.get('end')}))"
 
 
+SERVICE_TYPES = frozenset({"SERVICE", "LEGACY_SERVICE"})
+
+
+def is_service_user(user: Mapping[str, Any]) -> bool:
+    """A service user (CIS 1.6, 3.2): USERS.TYPE SERVICE or LEGACY_SERVICE, or a key pair
+    without a password; the users the collector runs ``SHOW PARAMETERS LIKE
+    'NETWORK_POLICY' IN USER`` for."""
+    kind = str(user.get("TYPE") or "").upper()
+    if kind in SERVICE_TYPES:
+        return True
+    return truthy(user.get("HAS_RSA_PUBLIC_KEY")) and not truthy(user.get("HAS_PASSWORD"))
+
+
 # -- policy-state snapshots ---------------------------------------------------------------
 
 

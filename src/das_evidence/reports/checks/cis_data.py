@@ -36,6 +36,7 @@ from das_evidence.reports.checks._support import (
     Missing,
     SnapshotView,
     describe,
+    is_service_user,
     jsonable,
     snapshot_view,
     truthy,
@@ -49,7 +50,6 @@ from das_evidence.reports.model import CheckResult, Control, EvidenceRef
 PARAMETERS = "SHOW_PARAMETERS_IN_ACCOUNT"
 USER_NETWORK_POLICIES = "SHOW_USER_NETWORK_POLICIES"
 MAX_PASSED = 200  # passing subjects listed in details; the count is always complete
-SERVICE_TYPES = frozenset({"SERVICE", "LEGACY_SERVICE"})
 
 _DIGITS = re.compile(r"[0-9]+")
 _NETWORK = Control(soc2=("CC6.1", "CC6.6"), hipaa=("164.312(a)(1)", "164.312(e)(1)"))
@@ -459,15 +459,6 @@ class AccountNetworkPolicyAllowlist(Check):
             evidence=refs,
             details=details,
         )
-
-
-def is_service_user(user: Mapping[str, Any]) -> bool:
-    """USERS.TYPE SERVICE or LEGACY_SERVICE, or a key pair without a password: the users the
-    collector runs ``SHOW PARAMETERS LIKE 'NETWORK_POLICY' IN USER`` for."""
-    kind = str(user.get("TYPE") or "").upper()
-    if kind in SERVICE_TYPES:
-        return True
-    return bool(user.get("HAS_RSA_PUBLIC_KEY")) and not user.get("HAS_PASSWORD")
 
 
 class ServiceUsersWithoutNetworkPolicy(Check):

@@ -61,6 +61,7 @@ from das_evidence.reports.checks._support import (
     history_files,
     holes_json,
     is_human,
+    is_service_user,
     jsonable,
     roles_holding,
     rows_in_period,
@@ -79,7 +80,6 @@ MAX_PASSED = 200  # subjects listed as passing; ``evaluated`` always has the ful
 #: LOGIN_HISTORY.FIRST_AUTHENTICATION_FACTOR of a sign-in through an identity provider
 SSO_FACTORS = frozenset({"SAML2_ASSERTION", "OAUTH_ACCESS_TOKEN"})
 #: USERS.TYPE of a service (non-interactive) user
-SERVICE_TYPES = frozenset({"SERVICE", "LEGACY_SERVICE"})
 #: the account's system-defined roles; every other account role is a custom role (1.13)
 SYSTEM_ROLES = frozenset(
     {"ACCOUNTADMIN", "SECURITYADMIN", "USERADMIN", "SYSADMIN", "ORGADMIN", "PUBLIC"}
@@ -646,7 +646,7 @@ class ServiceUsersWithoutKeyPair(_CisCheck):
             return self.missing(read)
         findings, passed = [], []
         for name, u in sorted(_users(read).items()):
-            if str(u.get("TYPE") or "").upper() not in SERVICE_TYPES or truthy(u.get("DISABLED")):
+            if not is_service_user(u) or truthy(u.get("DISABLED")):
                 continue
             key, password = truthy(u.get("HAS_RSA_PUBLIC_KEY")), truthy(u.get("HAS_PASSWORD"))
             if key and not password:
