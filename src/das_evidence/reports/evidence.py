@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -251,3 +252,33 @@ def from_pack(
         )
         signed.update({s.name: (s.sha256, index) for s in statement.subjects})
     return EvidenceSet(entries, verified_reader(read, signed), start=start, end=end)
+
+
+def from_verified_pack(path: Path, trust: Any) -> EvidenceSet:
+    """The evidence of the pack at ``path``, once it verifies against ``trust``
+    (``verify.archive.Trust``: the keys the auditee published, not the pack's own copy).
+
+    The pack is checked as `evidence verify PACK` checks it
+    (:func:`das_evidence.verify.pack.check_pack`); a pack with any finding is refused
+    (:class:`VerificationError`). Its files are then read from the zip on demand,
+    each against the digest its entry signed (:func:`from_pack`).
+    """
+    import zipfile
+
+    from das_evidence.errors import VerificationError
+    from das_evidence.verify.pack import check_pack, read_pack
+
+    contents = read_pack(path)
+    report = check_pack(contents, trust)
+    if report.findings:
+        listing = "; ".join(str(f) for f in report.findings[:5])
+        raise VerificationError(
+            f"{path} does not verify ({len(report.findings)} findings): {listing}",
+            fix=f"run `evidence verify {path}` and report on a pack that verifies",
+        )
+
+    def read(name: str) -> bytes:
+        with zipfile.ZipFile(path) as z:
+            return z.read(name)
+
+    return from_pack(read, sorted(contents.digests))
