@@ -214,10 +214,9 @@ def failure_alert(
 
 def _subject(finding: Mapping[str, Any]) -> str | None:
     """A finding's subject: the value under its first key (``user``, ``role``, ...)."""
-    for value in finding.values():
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            return str(value)
-        return None
+    first = next(iter(finding.values()), None)
+    if isinstance(first, str | int) and not isinstance(first, bool):
+        return str(first)
     return None
 
 
