@@ -390,23 +390,46 @@ class StatusConfig(BaseModel):
         return self
 
 
+_SERVICENOW_INSTANCE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
 class WebhookConfig(BaseModel):
-    """One ``[[alerts.webhooks]]``. ``url`` and ``routing_key`` are secrets: prefer
-    ``EVIDENCE_ALERTS__WEBHOOKS='[{"kind": "slack", "url": "..."}]'`` to the file."""
+    """One ``[[alerts.webhooks]]``. ``url``, ``routing_key``, ``password`` and ``token``
+    are secrets: prefer
+    ``EVIDENCE_ALERTS__WEBHOOKS='[{"kind": "slack", "url": "..."}]'`` to the file.
+
+    ``checks`` subscribes the webhook to failures of control checks, by check id
+    (``accountadmin-grantees``) or CIS recommendation id (``1.12``), with ``"check"``
+    in ``on``; the ids are checked against the registry when `evidence run` starts.
+    A ``servicenow`` webhook opens an incident through the Table API of ``instance``
+    (or of ``url``), with basic (``username`` + ``password``) or bearer (``token``) auth.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["generic", "slack", "pagerduty"]
-    # pagerduty: default https://events.pagerduty.com/v2/enqueue
+    kind: Literal["generic", "slack", "pagerduty", "servicenow"]
+    # pagerduty: default https://events.pagerduty.com/v2/enqueue;
+    # servicenow: default https://<instance>.service-now.com/api/now/table/incident
     url: SecretStr | None = None
     routing_key: SecretStr | None = None
-    on: tuple[Literal["failure", "stale", "retention"], ...] = ("failure", "stale")
+    on: tuple[Literal["failure", "stale", "retention", "check"], ...] = ("failure", "stale")
     # Plain http to a host other than loopback: an explicit, named opt-in.
     insecure_allow_http: Bool = False
+    # check ids or CIS recommendation ids whose failures this webhook hears ("check" in on)
+    checks: tuple[str, ...] = ()
+    # servicenow only
+    instance: str | None = None  # e.g. "acme" for https://acme.service-now.com
+    username: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    caller_id: str | None = None  # a sys_user sys_id or user name
+    assignment_group: str | None = None  # a sys_user_group sys_id or name
+    category: str | None = None  # an incident category of the instance, e.g. "software"
 
     @model_validator(mode="after")
     def _complete(self) -> WebhookConfig:
-        if self.kind != "pagerduty" and self.url is None:
+        servicenow = self.kind == "servicenow"
+        if self.kind not in ("pagerduty", "servicenow") and self.url is None:
             raise ConfigKeyError(f"a {self.kind} webhook needs url", key=("url",))
         if self.kind == "pagerduty" and not (
             self.routing_key and self.routing_key.get_secret_value()
@@ -415,7 +438,34 @@ class WebhookConfig(BaseModel):
         if self.kind != "pagerduty" and self.routing_key is not None:
             raise ConfigKeyError("routing_key is only for pagerduty webhooks", key=("routing_key",))
         if not self.on:
-            raise ConfigKeyError("must list at least one of failure, stale, retention", key=("on",))
+            raise ConfigKeyError(
+                "must list at least one of failure, stale, retention, check", key=("on",)
+            )
+        if "check" in self.on and not self.checks:
+            raise ConfigKeyError(
+                'on lists "check" but checks names none',
+                key=("checks",),
+                fix='name check ids or CIS ids, e.g. checks = ["1.12", "accountadmin-grantees"]',
+            )
+        if self.checks and "check" not in self.on:
+            raise ConfigKeyError(
+                'checks are named but on does not list "check"',
+                key=("on",),
+                fix='add "check" to on',
+            )
+        for name in (
+            "instance",
+            "username",
+            "password",
+            "token",
+            "caller_id",
+            "assignment_group",
+            "category",
+        ):
+            if not servicenow and getattr(self, name) is not None:
+                raise ConfigKeyError(f"{name} is only for servicenow webhooks", key=(name,))
+        if servicenow:
+            self._servicenow()
         if self.url is not None:
             try:
                 check_webhook_url(self.url.get_secret_value(), allow_http=self.insecure_allow_http)
@@ -423,6 +473,31 @@ class WebhookConfig(BaseModel):
                 # The message never contains the URL: it is a secret.
                 raise ConfigKeyError(str(e), key=("url",)) from None
         return self
+
+    def _servicenow(self) -> None:
+        if (self.instance is None) == (self.url is None):
+            raise ConfigKeyError(
+                "a servicenow webhook needs instance (or url, for another host), not both",
+                key=("instance",),
+                fix='instance = "acme" posts to https://acme.service-now.com/api/now/table/incident',
+            )
+        if self.instance is not None and not _SERVICENOW_INSTANCE.match(self.instance):
+            raise ConfigKeyError(
+                f"instance {self.instance!r} is not a ServiceNow instance name",
+                key=("instance",),
+                fix='the first label of <instance>.service-now.com, e.g. "acme"',
+            )
+        basic = self.username is not None or self.password is not None
+        if basic and not (self.username and self.password and self.password.get_secret_value()):
+            raise ConfigKeyError("basic auth needs both username and password", key=("password",))
+        if basic == (self.token is not None):
+            raise ConfigKeyError(
+                "a servicenow webhook needs username and password (basic auth) or token "
+                "(bearer), exactly one of them",
+                key=("token",),
+            )
+        if self.token is not None and not self.token.get_secret_value():
+            raise ConfigKeyError("token is empty", key=("token",))
 
 
 class AlertsConfig(BaseModel):

@@ -499,18 +499,18 @@ def webhook_checks(settings: Settings, *, send_test: bool, now: datetime) -> lis
     from pydantic import SecretStr
 
     from das_evidence.schedules.alerts import (
-        PAGERDUTY_URL,
         Alert,
         Webhook,
         redact_url,
         send_alerts,
+        webhook_url,
     )
     from das_evidence.validators import check_webhook_url
 
     checks = []
     for i, hook in enumerate(settings.alerts.webhooks):
         name = f"webhook {i} ({hook.kind})"
-        url = hook.url.get_secret_value() if hook.url is not None else PAGERDUTY_URL
+        url = webhook_url(hook)
         target = redact_url(url)
         try:
             check_webhook_url(url, allow_http=hook.insecure_allow_http)
@@ -546,10 +546,16 @@ def webhook_checks(settings: Settings, *, send_test: bool, now: datetime) -> lis
         # Sent whatever the webhook's `on` lists: the test is of the delivery.
         test_hook = Webhook(
             kind=hook.kind,
-            url=hook.url if hook.url is not None else SecretStr(PAGERDUTY_URL),
+            url=SecretStr(url),
             routing_key=hook.routing_key,
             on=("failure",),
             insecure_allow_http=hook.insecure_allow_http,
+            username=hook.username,
+            password=hook.password,
+            token=hook.token,
+            caller_id=hook.caller_id,
+            assignment_group=hook.assignment_group,
+            category=hook.category,
         )
         [result] = send_alerts(alert, [test_hook], retry_delay=0.5)
         if result.ok:

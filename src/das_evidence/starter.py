@@ -74,8 +74,11 @@ hmac_key = "keys/redaction.key"   # keyed HMAC of query text (query_history)
 # Alerts from `evidence run`. A webhook URL and a routing key are secrets: set them as
 # EVIDENCE_ALERTS__WEBHOOKS='[{{"kind": "slack", "url": "https://hooks.slack.com/..."}}]'.
 # [[alerts.webhooks]]
-# kind = "slack"                  # generic, slack or pagerduty (+ routing_key)
-# on = ["failure", "stale"]       # and/or "retention"
+# kind = "slack"                  # generic, slack, pagerduty (+ routing_key) or servicenow
+# on = ["failure", "stale"]       # and/or "retention", "check"
+# checks = ["1.12", "accountadmin-grantees"]  # with "check": failing checks, by check or CIS id
+# servicenow: instance = "acme", username + password (basic) or token (bearer), and optional
+# category, caller_id, assignment_group (docs/OPERATIONS.md, "Alerts")
 
 [checks]
 # What the control checks allow, and when they report a finding. Defaults shown.

@@ -91,3 +91,69 @@ def test_retention_risk_is_reported_with_days_left(env: Env) -> None:
     summary = json.loads(r.stdout)
     days = summary["retention_days_left"]
     assert days and all(0 <= d <= 30 for d in days.values()), days
+
+
+def test_a_run_alerts_subscribed_failing_checks_by_check_or_cis_id(
+    env: Env, receiver: Receiver
+) -> None:
+    env.config.write_text(
+        env.config.read_text()
+        + f'\n[[alerts.webhooks]]\nkind = "generic"\nurl = "{receiver.url("/checks")}"\n'
+        'on = ["check"]\nchecks = ["accountadmin-grantees", "human-users-without-mfa"]\n'
+        + f'\n[[alerts.webhooks]]\nkind = "servicenow"\nurl = "{receiver.url("/sn")}"\n'
+        'on = ["check"]\nchecks = ["human-users-without-mfa"]\n'
+        'username = "svc"\npassword = "sn-CANARY-pw"\ncategory = "software"\n'
+    )
+    run = env.cli("run")
+    assert run.returncode == 0, run.stderr
+
+    from das_evidence.config import load_settings
+    from das_evidence.evidence_store.local import LocalStore
+    from das_evidence.manifests.log import ArchiveLog
+    from das_evidence.reports.checks import CheckContext
+    from das_evidence.reports.checks.registry import checks_for, run_checks
+    from das_evidence.reports.evidence import of_run
+
+    # what the run saw: every entry (it was the first run) and the newest snapshot
+    settings = load_settings(env.config)
+    store = LocalStore(env.archive)
+    log = ArchiveLog(store, settings.log.origin)
+    evidence = of_run(store, log, range(log.size))
+    assert evidence is not None
+    results = run_checks(
+        evidence,
+        CheckContext(T0, settings.checks),
+        checks=checks_for(["accountadmin-grantees", "human-users-without-mfa"]),
+    )
+    failing = sorted(r.check_id for r in results if r.status == "fail")
+    assert failing, [(r.check_id, r.status, r.summary) for r in results]
+
+    generic = [json.loads(q["body"]) for q in receiver.requests if q["path"] == "/checks"]
+    assert sorted(b["details"]["check_id"] for b in generic) == failing
+    for b in generic:
+        assert b["kind"] == "check" and b["details"]["findings"] > 0
+        assert b["details"]["subjects"] and b["details"]["subjects_count"] > 0
+    servicenow = [q for q in receiver.requests if q["path"] == "/sn"]
+    expected = 1 if "human-users-without-mfa" in failing else 0
+    assert len(servicenow) == expected
+    for q in servicenow:
+        body = json.loads(q["body"])
+        assert body["short_description"].startswith("[ERROR] das-evidence check:")
+        assert body["correlation_id"].startswith("das-evidence/check/")
+        assert "sn-CANARY-pw" not in q["body"].decode()
+    assert "sn-CANARY-pw" not in run.stdout + run.stderr
+
+
+def test_an_unknown_check_id_in_a_subscription_is_exit_2_before_collecting(
+    env: Env, receiver: Receiver
+) -> None:
+    env.config.write_text(
+        env.config.read_text()
+        + f'\n[[alerts.webhooks]]\nkind = "generic"\nurl = "{receiver.url()}"\n'
+        'on = ["check"]\nchecks = ["1.12", "no-such-check", "9.9"]\n'
+    )
+    run = env.cli("run")
+    assert run.returncode == 2, run.stdout + run.stderr
+    out = run.stdout + run.stderr
+    assert "alerts.webhooks[0].checks" in out and "no-such-check, 9.9" in out
+    assert not env.entries()  # nothing was collected

@@ -11,8 +11,9 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -145,22 +146,139 @@ def in_period(predicate: Mapping[str, Any], start: datetime, end: datetime) -> b
     return w_start < end and w_end > start
 
 
+def _verified_set(store: Any, chosen: Sequence[Any], start: datetime, end: datetime) -> EvidenceSet:
+    """The set of log entries ``chosen`` (``manifests.log.LogEntry``), each file read from
+    ``store`` only when it matches the digest its entry signed: the one way a report, a
+    run's check alerts and a re-derivation read archived evidence."""
+    from das_evidence.streams import is_accounting
+    from das_evidence.verify.files import verified_reader
+
+    # orphan files are evidence of no window
+    chosen = [e for e in chosen if not is_accounting(e.predicate)]
+    signed = {s.name: (s.sha256, e.index) for e in chosen for s in e.statement.subjects}
+    entries = [EvidenceEntry(e.index, str(e.predicate["stream"]), e.predicate) for e in chosen]
+    return EvidenceSet(entries, verified_reader(store.get, signed), start=start, end=end)
+
+
 def from_archive(
     store: Any, origin: str, start: datetime, end: datetime, only: str | None = None
 ) -> EvidenceSet:
     """The entries of ``store``'s log in the period (optionally streams matching ``only``)."""
     from das_evidence.manifests.log import ArchiveLog
-    from das_evidence.streams import is_accounting, stream_matches
-    from das_evidence.verify.files import verified_reader
+    from das_evidence.streams import stream_matches
 
     log = ArchiveLog(store, origin)
     chosen = [
         e
         for e in log.entries
-        if in_period(e.predicate, start, end)
-        and stream_matches(str(e.predicate["stream"]), only)
-        and not is_accounting(e.predicate)  # orphan files are evidence of no window
+        if in_period(e.predicate, start, end) and stream_matches(str(e.predicate["stream"]), only)
     ]
-    signed = {s.name: (s.sha256, e.index) for e in chosen for s in e.statement.subjects}
-    entries = [EvidenceEntry(e.index, str(e.predicate["stream"]), e.predicate) for e in chosen]
-    return EvidenceSet(entries, verified_reader(store.get, signed), start=start, end=end)
+    return _verified_set(store, chosen, start, end)
+
+
+def of_run(store: Any, log: Any, appended: Sequence[int]) -> EvidenceSet | None:
+    """What a run just collected: the entries ``appended`` to ``log`` (an ``ArchiveLog``)
+    and the newest policy-state snapshot of each account, over the span of the appended
+    windows. None when the run appended no window."""
+    from das_evidence.streams import is_accounting
+
+    by_index = {e.index: e for e in log.entries}
+    new = [by_index[i] for i in appended if i in by_index]
+    new = [e for e in new if not is_accounting(e.predicate)]
+    if not new:
+        return None
+    start = min(parse_rfc3339(str(e.predicate["window"]["start"])) for e in new)
+    end = max(parse_rfc3339(str(e.predicate["window"]["end"])) for e in new)
+    latest: dict[str, Any] = {}
+    for e in log.entries:
+        entry = EvidenceEntry(e.index, str(e.predicate["stream"]), e.predicate)
+        if entry.kind == "policy_state" and not is_accounting(e.predicate):
+            latest[entry.stream] = e
+    chosen = {e.index: e for e in [*new, *latest.values()]}
+    if end == start:  # only point-in-time snapshots: a period that holds them
+        end = start + timedelta(seconds=1)
+    return _verified_set(store, [chosen[i] for i in sorted(chosen)], start, end)
+
+
+def from_pack(
+    files: Mapping[str, bytes] | Callable[[str], bytes], names: Sequence[str]
+) -> EvidenceSet:
+    """The evidence of an auditor pack, from its own files alone.
+
+    ``files`` reads a pack member by name, ``names`` lists the members. The entries
+    are the pack's ``entries/<index>.dsse.json`` statements, the period is the one its
+    ``pack.json`` states, and every evidence file is read only when it matches the
+    digest its entry signed. Verify the pack first (``evidence verify PACK``, i.e.
+    :func:`das_evidence.verify.pack.check_pack`): this checks digests, not signatures.
+    """
+    import json
+    import re
+
+    from das_evidence.errors import EvidenceError
+    from das_evidence.manifests.dsse import Envelope
+    from das_evidence.manifests.statement import Statement
+    from das_evidence.streams import is_accounting
+    from das_evidence.verify.files import verified_reader
+
+    read = files.__getitem__ if isinstance(files, Mapping) else files
+    entry_name = re.compile(r"^entries/(\d{12})\.dsse\.json$")
+    try:
+        pack = json.loads(read("pack.json"))
+        start = parse_rfc3339(str(pack["period"]["start"]))
+        end = parse_rfc3339(str(pack["period"]["end"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ReportError(
+            f"the pack's pack.json does not state its period: {type(e).__name__}: {e}",
+            fix="use a pack made by `evidence pack`, and verify it",
+        ) from e
+    entries: list[EvidenceEntry] = []
+    signed: dict[str, tuple[str, int]] = {}
+    for name in sorted(names):
+        m = entry_name.match(name)
+        if m is None:
+            continue
+        try:
+            statement = Statement.from_bytes(Envelope.from_bytes(read(name)).payload)
+        except EvidenceError as e:
+            raise ReportError(
+                f"{name} is not a signed statement: {e.message}",
+                fix="verify the pack: `evidence verify PACK`",
+            ) from e
+        if is_accounting(statement.predicate):
+            continue
+        index = int(m.group(1))
+        entries.append(
+            EvidenceEntry(index, str(statement.predicate["stream"]), statement.predicate)
+        )
+        signed.update({s.name: (s.sha256, index) for s in statement.subjects})
+    return EvidenceSet(entries, verified_reader(read, signed), start=start, end=end)
+
+
+def from_verified_pack(path: Path, trust: Any) -> EvidenceSet:
+    """The evidence of the pack at ``path``, once it verifies against ``trust``
+    (``verify.archive.Trust``: the keys the auditee published, not the pack's own copy).
+
+    The pack is checked as `evidence verify PACK` checks it
+    (:func:`das_evidence.verify.pack.check_pack`); a pack with any finding is refused
+    (:class:`VerificationError`). Its files are then read from the zip on demand,
+    each against the digest its entry signed (:func:`from_pack`).
+    """
+    import zipfile
+
+    from das_evidence.errors import VerificationError
+    from das_evidence.verify.pack import check_pack, read_pack
+
+    contents = read_pack(path)
+    report = check_pack(contents, trust)
+    if report.findings:
+        listing = "; ".join(str(f) for f in report.findings[:5])
+        raise VerificationError(
+            f"{path} does not verify ({len(report.findings)} findings): {listing}",
+            fix=f"run `evidence verify {path}` and report on a pack that verifies",
+        )
+
+    def read(name: str) -> bytes:
+        with zipfile.ZipFile(path) as z:
+            return z.read(name)
+
+    return from_pack(read, sorted(contents.digests))

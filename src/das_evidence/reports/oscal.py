@@ -13,6 +13,14 @@ What an auditor finds in the document:
 - one ``finding`` per check that did not pass (``fail``, and ``not_evidenced``,
   which is never a silent pass), targeting the check as an objective, with the
   SOC 2 and HIPAA ids it maps to as props;
+- on both, for a check of the CIS Snowflake Foundations Benchmark, a
+  ``cis-recommendation`` prop (value the recommendation id, e.g. ``1.12``,
+  ``class`` the benchmark, :data:`CIS_CLASS`);
+- when any check of the benchmark ran, one ``finding`` per *manual* CIS
+  recommendation, targeting ``cis-<id>``:
+  the checks do not decide it, so it is ``not-satisfied`` with reason
+  ``other``, an ``assessment`` prop of ``manual`` and the catalogue's reason
+  as remarks (an auditor decides it; never a silent pass);
 - one back-matter ``resource`` per evidence file any check cites, whose
   ``rlinks`` carry the file's store key and its signed SHA-256.
 
@@ -38,11 +46,13 @@ from trestle.common.err import TrestleError
 from trestle.oscal import OSCAL_VERSION, OSCAL_VERSION_REGEX
 
 from das_evidence.errors import FormatError
+from das_evidence.reports.checks.cis import RECOMMENDATIONS, manual
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
 from das_evidence.reports.model import CheckResult, EvidenceRef
 from das_evidence.timefmt import parse_rfc3339
 
 __all__ = [
+    "CIS_CLASS",
     "DEFAULT_EXPIRES_AFTER",
     "DEFAULT_NAMESPACE",
     "OSCAL_VERSION",
@@ -59,6 +69,8 @@ DEFAULT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://das-evidence.dev/osc
 #: Namespace of the props this module defines (OSCAL reserves the default one).
 PROP_NS = "https://das-evidence.dev/ns/oscal"
 DEFAULT_EXPIRES_AFTER = timedelta(days=30)
+#: The ``class`` of a ``cis-recommendation`` prop: which benchmark the id is of.
+CIS_CLASS = "cis-snowflake-foundations-v1.0.0"
 TOOL_NAME = "das-evidence"
 
 _ROLE = "prepared-by"
@@ -129,7 +141,7 @@ def assessment_results(
                     uuid=obs_uuid,
                     title=r.title,
                     description=r.summary,
-                    props=_props(_check_props(r, with_controls=False)),
+                    props=_with_cis(_props(_check_props(r, with_controls=False)), r.cis),
                     methods=[oc.Methods.TEST],
                     origins=origins,
                     relevant_evidence=[
@@ -152,7 +164,7 @@ def assessment_results(
                         uuid=uid("finding", period, r.check_id),
                         title=r.title,
                         description=r.summary,
-                        props=_props(_check_props(r, with_controls=True)),
+                        props=_with_cis(_props(_check_props(r, with_controls=True)), r.cis),
                         origins=origins,
                         target=_m(
                             oc.FindingTarget,
@@ -168,6 +180,34 @@ def assessment_results(
                         related_observations=[_m(oc.RelatedObservation, observation_uuid=obs_uuid)],
                     )
                 )
+        # The benchmark is in scope when a check of it ran; then its manual
+        # recommendations are listed too, so coverage is complete.
+        for rec in manual() if any(r.cis is not None for r in results) else ():
+            findings.append(
+                _m(
+                    oc.Finding,
+                    uuid=uid("finding", period, "cis-manual", rec.cis),
+                    title=rec.title,
+                    description=(
+                        f"CIS {rec.cis} is a manual recommendation: {TOOL_NAME} does not "
+                        "decide it from evidence; an auditor does."
+                    ),
+                    props=_with_cis(_props([("assessment", "manual")]), rec.cis),
+                    origins=origins,
+                    target=_m(
+                        oc.FindingTarget,
+                        type=oc.FindingTargetTypeValidValues.objective_id,
+                        target_id=f"cis-{rec.cis}",
+                        description=rec.title,
+                        status=_m(
+                            oc.ObjectiveStatus,
+                            state=oc.ObjectiveStatusStateValidValues.not_satisfied,
+                            reason=oc.Reason.other,
+                            remarks=f"Not assessed automatically: {rec.manual_reason}",
+                        ),
+                    ),
+                )
+            )
 
         plan_uuid = uid("assessment-plan", title)
         plan = _m(
@@ -431,6 +471,14 @@ def _check_props(result: CheckResult, *, with_controls: bool) -> list[tuple[str,
         props += [("soc2-control", c) for c in result.control.soc2]
         props += [("hipaa-section", c) for c in result.control.hipaa]
     return props
+
+
+def _with_cis(props: list[oc.Property] | None, cis: str | None) -> list[oc.Property] | None:
+    """``props`` and, for a CIS recommendation, its ``cis-recommendation`` prop."""
+    if cis is None or cis not in RECOMMENDATIONS:
+        return props
+    prop = _m(oc.Property, name="cis-recommendation", ns=PROP_NS, value=cis, class_=CIS_CLASS)
+    return [*(props or []), prop]
 
 
 def _control_props(results: Sequence[CheckResult]) -> list[tuple[str, str]]:

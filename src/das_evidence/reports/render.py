@@ -34,7 +34,9 @@ from das_evidence.config import ChecksConfig
 from das_evidence.reports import cells, charts
 from das_evidence.reports.cells import Cell, entry_href
 from das_evidence.reports.charts import ChartsData, chart_data
+from das_evidence.reports.checks.cis import BENCHMARK, RECOMMENDATIONS, SECTIONS
 from das_evidence.reports.checks.completeness import EvidenceGaps
+from das_evidence.reports.cis_coverage import STATE_LABELS, CisCoverage, cis_coverage
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
 from das_evidence.reports.model import CheckResult, EvidenceRef, Status
 from das_evidence.timefmt import format_duration, parse_signed, rfc3339
@@ -229,6 +231,8 @@ class ReportData:
     verification: str
     verify_command: str
     generator_version: str
+    # every CIS recommendation's state (automated pass/fail/not evidenced, manual, not run)
+    cis_coverage: CisCoverage
 
     @property
     def counts(self) -> dict[str, int]:
@@ -247,6 +251,7 @@ class ReportData:
             "streams": [s.to_json() for s in self.streams],
             "gaps": [g.to_json() for g in self.gaps],
             "coverage": self.coverage.to_json(),
+            "cis_coverage": self.cis_coverage.to_json(),
             "charts": self.charts.to_json(),
             "verification": {"text": self.verification, "command": self.verify_command},
         }
@@ -316,6 +321,7 @@ def build_report_data(
         verification=VERIFICATION,
         verify_command=VERIFY_COMMAND,
         generator_version=__version__,
+        cis_coverage=cis_coverage(results),
     )
 
 
@@ -410,11 +416,60 @@ def _chart_entries(entries: Sequence[int]) -> Cell:
     return cells.entries_cell({e: [] for e in entries})
 
 
+PLATFORM_GROUP = "Platform checks"
+
+
+def _group_key(r: CheckResult) -> tuple[int, tuple[int, ...]]:
+    """CIS checks by benchmark section and recommendation, then the platform's own."""
+    if r.cis is None or r.cis not in RECOMMENDATIONS:
+        return (len(SECTIONS), ())
+    rec = RECOMMENDATIONS[r.cis]
+    return (list(SECTIONS).index(rec.section), rec.sort_key())
+
+
+def _groups(checks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The checks under their heading: ``<n> <section title>`` (CIS), then the platform's."""
+    groups: dict[str, dict[str, Any]] = {}
+    for c in checks:
+        r: CheckResult = c["r"]
+        if r.cis is not None and r.cis in RECOMMENDATIONS:
+            section = RECOMMENDATIONS[r.cis].section
+            key, title = f"cis-{section}", f"{section} {SECTIONS[section]}"
+            sub = f"{BENCHMARK}, section {section}"
+        else:
+            key, title, sub = "platform", PLATFORM_GROUP, "das-evidence's own controls"
+        groups.setdefault(key, {"id": f"group-{key}", "title": title, "sub": sub, "checks": []})
+        groups[key]["checks"].append(c)
+    return list(groups.values())
+
+
+def _cis_view(cov: CisCoverage, anchors: Mapping[str, str]) -> dict[str, Any]:
+    """The coverage summary table (one row per section and a total) and the manual list."""
+    rows = [
+        {
+            "section": f"{s.section} {s.title}",
+            "total": len(s.items),
+            "counts": {state: s.count(state) for state in STATE_LABELS},
+        }
+        for s in cov.sections
+    ]
+    return {
+        "benchmark": cov.benchmark,
+        "rows": rows,
+        "total": {state: cov.count(state) for state in STATE_LABELS},
+        "recommendations": len(cov.items),
+        "manual": cov.manual(),
+        "not_run": [i for i in cov.items if i.state == "not_run"],
+        "states": STATE_LABELS,
+        "anchors": anchors,
+    }
+
+
 def _view(report: ReportData) -> dict[str, Any]:
     used: set[str] = set()
     placed: dict[str, dict[str, str]] = {}  # chart -> the check it is drawn with
     checks: list[dict[str, Any]] = []
-    for r in report.results:
+    for r in sorted(report.results, key=_group_key):
         anchor = _anchor(r.check_id, used)
         chart = CHART_OF_CHECK.get(r.check_id)
         draws = chart is not None and chart not in placed
@@ -443,6 +498,11 @@ def _view(report: ReportData) -> dict[str, Any]:
         "counts": report.counts,
         "labels": STATUS_LABELS,
         "checks": checks,
+        "groups": _groups(checks),
+        "cis": _cis_view(
+            report.cis_coverage,
+            {c["r"].cis: c["anchor"] for c in checks if c["r"].cis is not None},
+        ),
         "check_settings": check_settings_rows(report.scope.check_settings),
         "coverage": {
             "c": cov,

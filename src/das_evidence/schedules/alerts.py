@@ -1,4 +1,5 @@
-"""Alerts from scheduled runs, and their delivery to webhooks (generic JSON, Slack, PagerDuty).
+"""Alerts from scheduled runs, and their delivery to webhooks (generic JSON, Slack,
+PagerDuty, ServiceNow incidents).
 
 An :class:`Alert` holds only what is safe to send anywhere: stream names,
 counts, times, exit codes and error names the caller made safe. Its details
@@ -7,15 +8,16 @@ object, a value under a secret-looking name or a PEM block, whatever the
 caller passed.
 
 :func:`send_alerts` never raises: a webhook that fails is logged and reported
-as a :class:`DeliveryResult`, and the run goes on. Webhook URLs and PagerDuty
-routing keys are secrets: they are held as ``SecretStr`` and logged only as
-``scheme://host/…``. Delivery uses the standard library alone, with a short
-timeout, one retry on a network error, 429 or 5xx, and no redirects (a
+as a :class:`DeliveryResult`, and the run goes on. Webhook URLs, PagerDuty
+routing keys and ServiceNow passwords and tokens are secrets: they are held as
+``SecretStr`` and logged only as ``scheme://host/…``. Delivery uses the standard
+library alone, with a short timeout, one retry on a network error, 429 or 5xx, and no redirects (a
 redirect could carry the alert somewhere the operator did not configure).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -38,16 +40,19 @@ from das_evidence.timefmt import rfc3339
 from das_evidence.validators import check_webhook_url, is_secret_name
 
 if TYPE_CHECKING:
+    from das_evidence.reports.model import CheckResult
     from das_evidence.schedules.status import StatusReport
 
 log = logging.getLogger(__name__)
 
-AlertKind = Literal["failure", "stale", "retention"]
+AlertKind = Literal["failure", "stale", "retention", "check"]
 Severity = Literal["critical", "error", "warning", "info"]
-WebhookKind = Literal["generic", "slack", "pagerduty"]
+WebhookKind = Literal["generic", "slack", "pagerduty", "servicenow"]
 Scalar = str | int | float | bool | None
 
 PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
+SERVICENOW_URL = "https://{instance}.service-now.com/api/now/table/incident"
+MAX_SUBJECTS = 20  # subjects a check alert names; the count says how many there are
 ALERT_SCHEMA = "https://das-evidence.dev/alerts/v1"
 REDACTED = "[redacted]"
 MAX_TEXT = 1000
@@ -207,6 +212,61 @@ def failure_alert(
     )
 
 
+def _subject(finding: Mapping[str, Any]) -> str | None:
+    """A finding's subject: the value under its first key (``user``, ``role``, ...)."""
+    first = next(iter(finding.values()), None)
+    if isinstance(first, str | int) and not isinstance(first, bool):
+        return str(first)
+    return None
+
+
+def check_alert(
+    result: CheckResult,
+    *,
+    source: str,
+    period: tuple[datetime, datetime],
+    at: datetime | None = None,
+    severity: Severity = "error",
+) -> Alert:
+    """The alert for a control check that failed over the evidence a run collected.
+
+    Only scalars: the check and CIS ids, the number of findings and of subjects, and
+    the first :data:`MAX_SUBJECTS` subjects (each finding's first value) as one text.
+    """
+    subjects = sorted({s for f in result.findings if (s := _subject(f)) is not None})
+    shown = ", ".join(subjects[:MAX_SUBJECTS])
+    if len(subjects) > MAX_SUBJECTS:
+        shown += f" (+{len(subjects) - MAX_SUBJECTS} more)"
+    details: dict[str, Scalar] = {
+        "check_id": result.check_id,
+        "cis": result.cis,
+        "status": result.status,
+        "findings": len(result.findings),
+        "subjects_count": len(subjects),
+        "subjects": shown,
+        "period_start": rfc3339(period[0]),
+        "period_end": rfc3339(period[1]),
+    }
+    evaluated = result.details.get("evaluated")
+    if isinstance(evaluated, int) and not isinstance(evaluated, bool):
+        details["evaluated"] = evaluated
+    cis = f" (CIS {result.cis})" if result.cis else ""
+    return Alert(
+        kind="check",
+        severity=severity,
+        summary=f"check {result.check_id}{cis} failed: {result.summary}",
+        source=source,
+        details=details,
+        dedup_key=f"das-evidence/check/{source}/{result.check_id}"[:255],
+        at=at,
+    )
+
+
+def subscribed(result: CheckResult, ids: Sequence[str]) -> bool:
+    """A webhook's ``checks`` name this result by its check id or its CIS id."""
+    return result.check_id in ids or (result.cis is not None and result.cis in ids)
+
+
 # --- webhooks -----------------------------------------------------------------------
 
 
@@ -228,6 +288,30 @@ class WebhookSettings(Protocol):
     @property
     def insecure_allow_http(self) -> bool: ...
 
+    @property
+    def checks(self) -> Sequence[str]: ...
+
+    @property
+    def instance(self) -> str | None: ...
+
+    @property
+    def username(self) -> str | None: ...
+
+    @property
+    def password(self) -> SecretStr | None: ...
+
+    @property
+    def token(self) -> SecretStr | None: ...
+
+    @property
+    def caller_id(self) -> str | None: ...
+
+    @property
+    def assignment_group(self) -> str | None: ...
+
+    @property
+    def category(self) -> str | None: ...
+
 
 @dataclass(frozen=True)
 class Webhook:
@@ -236,6 +320,23 @@ class Webhook:
     routing_key: SecretStr | None = None
     on: tuple[str, ...] = ("failure", "stale")
     insecure_allow_http: bool = False
+    checks: tuple[str, ...] = ()
+    instance: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    caller_id: str | None = None
+    assignment_group: str | None = None
+    category: str | None = None
+
+
+def webhook_url(hook: WebhookSettings) -> str:
+    """Where ``hook`` posts: its ``url``, or its kind's default endpoint."""
+    if hook.url is not None:
+        return hook.url.get_secret_value()
+    if hook.kind == "servicenow" and hook.instance:
+        return SERVICENOW_URL.format(instance=hook.instance)
+    return PAGERDUTY_URL
 
 
 @dataclass(frozen=True)
@@ -322,13 +423,78 @@ def pagerduty_payload(alert: Alert, routing_key: str) -> dict[str, Any]:
     }
 
 
+#: ServiceNow's incident urgency and impact: 1 high, 2 medium, 3 low
+SERVICENOW_LEVELS: dict[str, tuple[str, str]] = {
+    "critical": ("1", "1"),
+    "error": ("2", "2"),
+    "warning": ("3", "2"),
+    "info": ("3", "3"),
+}
+SERVICENOW_CORRELATION_MAX = 100  # the incident's correlation_id column holds 100 characters
+
+
+def servicenow_correlation_id(dedup_key: str) -> str:
+    """The dedup key, or (when longer than the column) its head and a digest of it all."""
+    if len(dedup_key) <= SERVICENOW_CORRELATION_MAX:
+        return dedup_key
+    digest = hashlib.sha256(dedup_key.encode()).hexdigest()[:16]
+    return f"{dedup_key[: SERVICENOW_CORRELATION_MAX - 17]}/{digest}"
+
+
+def servicenow_payload(alert: Alert, hook: WebhookSettings) -> dict[str, Any]:
+    """A Table API incident (``POST /api/now/table/incident``): fields of the incident table."""
+    urgency, impact = SERVICENOW_LEVELS[alert.severity]
+    lines = [alert.summary, "", f"source: {alert.source}", f"kind: {alert.kind}"]
+    if alert.at is not None:
+        lines.append(f"at: {rfc3339(alert.at)}")
+    lines += [f"{k}: {v}" for k, v in alert.details.items()]
+    if alert.streams:
+        lines.append("streams: " + ", ".join(alert.streams))
+    lines.append(f"dedup key: {alert.dedup_key}")
+    body: dict[str, Any] = {
+        "short_description": f"[{alert.severity.upper()}] das-evidence {alert.kind}: "
+        f"{alert.summary}"[:160],
+        "description": "\n".join(lines)[:4000],
+        "urgency": urgency,
+        "impact": impact,
+        "correlation_id": servicenow_correlation_id(alert.dedup_key),
+        "correlation_display": "das-evidence",
+    }
+    for name in ("category", "caller_id", "assignment_group"):
+        value = getattr(hook, name, None)
+        if value:
+            body[name] = value
+    return body
+
+
+def _auth_header(hook: WebhookSettings) -> dict[str, str]:
+    if hook.token is not None:
+        return {"Authorization": f"Bearer {hook.token.get_secret_value()}"}
+    if hook.username and hook.password is not None:
+        raw = f"{hook.username}:{hook.password.get_secret_value()}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}
+    raise WebhookError("a servicenow webhook needs username and password, or token")
+
+
+def _headers(hook: WebhookSettings) -> dict[str, str]:
+    """Headers beyond the JSON content type: ServiceNow's authorization."""
+    if hook.kind == "servicenow":
+        return {"Accept": "application/json", **_auth_header(hook)}
+    return {}
+
+
 def _request(alert: Alert, hook: WebhookSettings) -> tuple[str, bytes]:
     """The URL and JSON body for ``hook``. Raises WebhookError if the hook is unusable."""
-    if hook.kind == "pagerduty":
+    if hook.kind == "servicenow":
+        if hook.url is None and not hook.instance:
+            raise WebhookError("a servicenow webhook needs instance or url")
+        url = webhook_url(hook)
+        body: dict[str, Any] = servicenow_payload(alert, hook)
+    elif hook.kind == "pagerduty":
         url = hook.url.get_secret_value() if hook.url is not None else PAGERDUTY_URL
         if hook.routing_key is None or not hook.routing_key.get_secret_value():
             raise WebhookError("a pagerduty webhook needs a routing_key")
-        body: dict[str, Any] = pagerduty_payload(alert, hook.routing_key.get_secret_value())
+        body = pagerduty_payload(alert, hook.routing_key.get_secret_value())
     elif hook.kind in ("generic", "slack"):
         if hook.url is None or not hook.url.get_secret_value():
             raise WebhookError(f"a {hook.kind} webhook needs a url")
@@ -348,13 +514,17 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect)
 
 
-def _post(url: str, body: bytes, timeout: float) -> int:
+def _post(url: str, body: bytes, timeout: float, headers: Mapping[str, str] | None = None) -> int:
     # The scheme was checked to be http(s) by check_webhook_url.
     req = urllib.request.Request(  # noqa: S310
         url,
         data=body,
         method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": "das-evidence"},
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "das-evidence",
+            **(headers or {}),
+        },
     )
     with _opener.open(req, timeout=timeout) as resp:
         resp.read(65536)
@@ -377,10 +547,11 @@ def _deliver(
     retry_delay: float,
     sleep: Callable[[float], None],
 ) -> DeliveryResult:
-    raw_url = hook.url.get_secret_value() if hook.url is not None else PAGERDUTY_URL
+    raw_url = webhook_url(hook)
     secrets = [raw_url, urllib.parse.urlsplit(raw_url).path]
-    if hook.routing_key is not None:
-        secrets.append(hook.routing_key.get_secret_value())
+    for secret in (hook.routing_key, getattr(hook, "password", None), getattr(hook, "token", None)):
+        if secret is not None:
+            secrets.append(secret.get_secret_value())
     secrets = [s for s in secrets if len(s) > 1]
     target = redact_url(raw_url)
     attempts = 0
@@ -388,11 +559,14 @@ def _deliver(
     error: str | None = None
     try:
         url, body = _request(alert, hook)
+        headers = _headers(hook)
         for attempt in (1, 2):
             attempts = attempt
             retry = False
             try:
-                status = _post(url, body, timeout)
+                status = (
+                    _post(url, body, timeout, headers) if headers else _post(url, body, timeout)
+                )
                 if 200 <= status < 300:
                     log.info("alert %s sent to %s webhook %s", alert.kind, hook.kind, target)
                     return DeliveryResult(index, hook.kind, target, True, attempts, status)

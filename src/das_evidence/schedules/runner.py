@@ -5,7 +5,9 @@ verify the archive with the one verification core (``verify.check_archive``),
 trusting the run's own keys and the checkpoint it started from: the log must
 extend that checkpoint, every entry's signature, statement, chain link and
 evidence digests must hold, and every window must tile. The result is one JSON
-summary line; the exit code is 0 when all is well, 1 when a check failed, 2 on
+summary line. Webhooks subscribed to control checks (``"check"`` in ``on``) then
+hear of every subscribed check that fails over what the run collected
+(:func:`check_alerts`). The exit code is 0 when all is well, 1 when a check failed, 2 on
 a configuration error, 3 when a source or the store could not be reached and 4
 on an internal error (a bug).
 """
@@ -33,7 +35,14 @@ from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.log import ArchiveLog
 from das_evidence.manifests.merkle import MerkleTree
 from das_evidence.manifests.note import SignedNote
-from das_evidence.schedules.alerts import Alert, failure_alert, send_alerts, stale_alert
+from das_evidence.schedules.alerts import (
+    Alert,
+    check_alert,
+    failure_alert,
+    send_alerts,
+    stale_alert,
+    subscribed,
+)
 from das_evidence.schedules.status import (
     LastRun,
     StatusReport,
@@ -75,6 +84,8 @@ class RunSummary:
     archive: ArchiveLog | None = field(default=None, repr=False)
     # The newest checkpoint seen verified (signed note), kept in the last-run record.
     seen_checkpoint: bytes | None = field(default=None, repr=False)
+    # Subscribed control checks that failed over what the run collected (check alerts sent).
+    failed_checks: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -212,12 +223,67 @@ def retention_risks(
     return risks
 
 
+def check_subscriptions(settings: Settings) -> None:
+    """Every id a webhook's ``checks`` names is a check or an automated CIS recommendation
+    (:class:`ConfigError`, exit 2, before anything is collected)."""
+    from das_evidence.reports.checks.registry import check_subscriptions as check_ids
+
+    for i, hook in enumerate(settings.alerts.webhooks):
+        if hook.checks:
+            check_ids(hook.checks, where=f"alerts.webhooks[{i}].checks")
+
+
+def check_alerts(services: Services, summary: RunSummary, now: datetime) -> list[str]:
+    """Run the checks webhooks subscribe to over what this run collected, and send one
+    ``check`` alert per failing check to the webhooks that name it (by check or CIS id).
+
+    The evidence is the run's appended entries and the newest policy snapshot
+    (:func:`~das_evidence.reports.evidence.of_run`), read only once the run verified
+    them. Returns the ids of the checks that failed. Never raises: a check that raises
+    is ``not_evidenced`` (the registry's boundary), anything else is logged.
+    """
+    settings = services.settings
+    hooks = [h for h in settings.alerts.webhooks if "check" in h.on and h.checks]
+    if not hooks or summary.archive is None or summary.findings or not summary.new_entries:
+        return []
+    try:
+        from das_evidence.reports.checks import CheckContext
+        from das_evidence.reports.checks.registry import checks_for, run_checks
+        from das_evidence.reports.evidence import of_run
+
+        evidence = of_run(services.store(), summary.archive, summary.new_entries)
+        if evidence is None:
+            return []
+        wanted = checks_for([i for h in hooks for i in h.checks])
+        results = run_checks(evidence, CheckContext(now, settings.checks), checks=wanted)
+    except Exception as e:  # alerts never fail the run
+        log.warning("check alerts: the checks could not be evaluated: %s", type(e).__name__)
+        log.debug("check alerts failed", exc_info=True)
+        return []
+    failed = []
+    for r in results:
+        if r.status != "fail":
+            continue
+        failed.append(r.check_id)
+        targets = [h for h in hooks if subscribed(r, h.checks)]
+        try:
+            alert = check_alert(
+                r, source=settings.log.origin, period=(evidence.start, evidence.end), at=now
+            )
+        except Exception as e:  # a finding that cannot be made an alert: log, go on
+            log.warning("check alert for %s not built: %s", r.check_id, type(e).__name__)
+            continue
+        send_alerts(alert, targets)
+    return failed
+
+
 def _alert(services: Services, summary: RunSummary, now: datetime) -> None:
-    """Failure and staleness alerts; a failing webhook never fails the run."""
+    """Failure, staleness, retention and check alerts; a failing webhook never fails the run."""
     settings = services.settings
     hooks = settings.alerts.webhooks
     if not hooks:
         return
+    summary.failed_checks = check_alerts(services, summary, now)
     if summary.exit_code != 0:
         errors = {
             str(s["stream"]): str(s["error"]).split(":", 1)[0]
@@ -330,6 +396,7 @@ def _run(
     settings, clock = services.settings, services.clock
     try:
         selection = _schedule_globs(settings, schedule, only)
+        check_subscriptions(settings)
         services.preflight(selection)  # a configuration error leaves no archive behind
         services.store(create=True)
         # The log as the run found it, read once for the rollback guard and the seal check.

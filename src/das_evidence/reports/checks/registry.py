@@ -79,6 +79,39 @@ def check_ids(checks: Sequence[Check] = ALL_CHECKS) -> list[str]:
     return [c.check_id for c in checks]
 
 
+def check_subscriptions(
+    ids: Sequence[str], *, where: str, checks: Sequence[Check] = ALL_CHECKS
+) -> None:
+    """Raise :class:`ConfigError` naming every id in ``ids`` that is neither a check id
+    of ``checks`` nor an automated CIS recommendation (a manual one has no check, so it
+    would never be heard of). ``where`` names the setting, e.g. ``alerts.webhooks[0].checks``.
+    """
+    from das_evidence.reports.checks.cis import RECOMMENDATIONS
+
+    known = set(check_ids(checks))
+    unknown = [i for i in ids if i not in known and i not in RECOMMENDATIONS]
+    manual = [i for i in ids if i in RECOMMENDATIONS and not RECOMMENDATIONS[i].automated]
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown check or CIS id(s): {', '.join(unknown)}",
+            fix=f"use a check id ({', '.join(check_ids(checks))}) or a CIS Snowflake "
+            f"Foundations v1.0.0 id ({', '.join(RECOMMENDATIONS)})",
+        )
+    if manual:
+        raise ConfigError(
+            f"{where}: CIS {', '.join(manual)} "
+            f"{'is a manual recommendation' if len(manual) == 1 else 'are manual recommendations'}"
+            ": no check decides it, so no alert would ever be sent",
+            fix="remove it; an auditor reviews manual recommendations (see the report)",
+        )
+
+
+def checks_for(ids: Sequence[str], checks: Sequence[Check] = ALL_CHECKS) -> list[Check]:
+    """The checks ``ids`` name, by check id or CIS id, in registry order."""
+    wanted = set(ids)
+    return [c for c in checks if c.check_id in wanted or (c.cis is not None and c.cis in wanted)]
+
+
 def run_checks(
     evidence: EvidenceSet,
     ctx: CheckContext,
