@@ -293,19 +293,27 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def _refused(msg: str, *, errno: int, sqlstate: str) -> Exception:
+    """The connector's ProgrammingError, as fakesnow raises it for a refused statement;
+    taken from fakesnow, so the demo package imports no connector module itself."""
+    import fakesnow.cursor
+
+    error: Any = vars(fakesnow.cursor)["snowflake"].connector.errors.ProgrammingError
+    refused: Exception = error(msg=msg, errno=errno, sqlstate=sqlstate)
+    return refused
+
+
 def rewrite(duck: duckdb.DuckDBPyConnection, command: str) -> str | None:
     """The SELECT that answers ``command`` as Snowflake would, or None if it is not one of
     the commands this module answers. Raises the connector's ProgrammingError where
     Snowflake would refuse the command."""
-    from snowflake.connector.errors import ProgrammingError
-
     for c in COMMANDS:
         match = c.pattern.match(command)
         if match is None:
             continue
         if not _exists(duck, c.table):
-            raise ProgrammingError(
-                msg="SQL access control error:\nInsufficient privileges to operate on account",
+            raise _refused(
+                "SQL access control error:\nInsufficient privileges to operate on account",
                 errno=3001,
                 sqlstate="42501",
             )
@@ -318,9 +326,8 @@ def rewrite(duck: duckdb.DuckDBPyConnection, command: str) -> str | None:
                 f'SELECT count(*) FROM {qualified(c.table)} WHERE "user_name" = ?', [params[0]]
             ).fetchone()
             if not found or not found[0]:
-                raise ProgrammingError(
-                    msg=f"SQL compilation error:\nUser '{params[0]}' does not exist or not "
-                    "authorized.",
+                raise _refused(
+                    f"SQL compilation error:\nUser '{params[0]}' does not exist or not authorized.",
                     errno=2003,
                     sqlstate="02000",
                 )

@@ -116,7 +116,8 @@ def _answer_show_commands() -> None:
     execute = FakeSnowflakeCursor.execute
     if getattr(execute, "_answers_show", False):
         return
-    parse_one = fss.parse_one
+    server_globals = vars(fss)  # the name query_request looks up at request time
+    parse_one = server_globals["parse_one"]
 
     def parse(sql: str, *args: Any, **kwargs: Any) -> Any:
         if any(c.pattern.match(sql) for c in fake_show.COMMANDS):
@@ -129,7 +130,7 @@ def _answer_show_commands() -> None:
         return execute(self, command, *args, **kwargs)
 
     answering._answers_show = True  # type: ignore[attr-defined]
-    fss.parse_one = parse
+    server_globals["parse_one"] = parse
     FakeSnowflakeCursor.execute = answering  # type: ignore[method-assign]
 
 
