@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -251,7 +251,7 @@ def test_show_results_take_part_in_changes_without_volatile_columns(
     seeded: FakeSnowflake, tmp_path: Path
 ) -> None:
     archive = MemoryArchive()
-    first, tables = _collect(seeded, tmp_path, archive)
+    first, _ = _collect(seeded, tmp_path, archive)
     archive.last = (
         {"window": {"start": "2026-11-19T00:00:00Z"}},
         {f.key: f.local_path.read_bytes() for f in first.files},
@@ -304,7 +304,7 @@ def test_diff_tables_takes_a_show_command() -> None:
 def test_tables_and_procedures_are_policy_views_with_deleted_rows_kept(
     seeded: FakeSnowflake, tmp_path: Path
 ) -> None:
-    col, tables = _collect(seeded, tmp_path)
+    _, tables = _collect(seeded, tmp_path)
     names = {v.view for v in POLICY_VIEWS}
     assert {"TABLES", "PROCEDURES"} <= names
     rows = tables["tables"].to_pylist()
