@@ -144,6 +144,30 @@ def _change(
     }
 
 
+#: The USERS columns :func:`users_for` reads.
+USER_SELECTION_COLUMNS = ("NAME", "TYPE", "HAS_RSA_PUBLIC_KEY", "HAS_PASSWORD", "DELETED_ON")
+
+
+def users_for(kind: str, users: pa.Table) -> list[str]:
+    """The current users (USERS rows) a per-user command runs for, sorted: ``service``
+    (TYPE SERVICE or LEGACY_SERVICE, or a key pair without a password) or ``key_pair``
+    (HAS_RSA_PUBLIC_KEY)."""
+    names = set()
+    for row in users.select(list(USER_SELECTION_COLUMNS)).to_pylist():
+        if row.get("DELETED_ON") is not None or not row.get("NAME"):
+            continue
+        key_pair = bool(row.get("HAS_RSA_PUBLIC_KEY"))
+        if kind == "key_pair":
+            chosen = key_pair
+        else:
+            chosen = str(row.get("TYPE") or "").upper() in SERVICE_USER_TYPES or (
+                key_pair and not row.get("HAS_PASSWORD")
+            )
+        if chosen:
+            names.add(str(row["NAME"]))
+    return sorted(names)
+
+
 def _keeps(cmd: ShowCommand, table: pa.Table) -> pa.Array:
     if "property" not in table.column_names:
         raise CollectorError(
@@ -244,29 +268,6 @@ class PolicyStateCollector(Collector):
             return name
         return hmac.new(self._hmac_key or b"", name.encode(), hashlib.sha256).hexdigest()
 
-    def _users_for(self, kind: str, users: pa.Table | None) -> list[str]:
-        """The current users a per-user command runs for: ``service`` (TYPE SERVICE or
-        LEGACY_SERVICE, or a key pair without a password) or ``key_pair``."""
-        if users is None:
-            raise CollectorError(
-                "the USERS view was not evidenced, so the users to query are unknown",
-                fix="grant the collector role DATABASE ROLE SNOWFLAKE.SECURITY_VIEWER",
-            )
-        names = set()
-        for row in users.to_pylist():
-            if row.get("DELETED_ON") is not None or not row.get("NAME"):
-                continue
-            key_pair = bool(row.get("HAS_RSA_PUBLIC_KEY"))
-            if kind == "key_pair":
-                chosen = key_pair
-            else:
-                chosen = str(row.get("TYPE") or "").upper() in SERVICE_USER_TYPES or (
-                    key_pair and not row.get("HAS_PASSWORD")
-                )
-            if chosen:
-                names.add(str(row["NAME"]))
-        return sorted(names)
-
     def _run_show(
         self, session: Any, cmd: ShowCommand, users: pa.Table | None
     ) -> tuple[pa.Table, dict[str, Any]]:
@@ -286,7 +287,12 @@ class PolicyStateCollector(Collector):
                     "for a SHOW, so the result may be cut short"
                 )
             return table, entry
-        names = self._users_for(cmd.per_user, users)
+        if users is None:
+            raise CollectorError(
+                "the USERS view was not evidenced, so the users to query are unknown",
+                fix="grant the collector role DATABASE ROLE SNOWFLAKE.SECURITY_VIEWER",
+            )
+        names = users_for(cmd.per_user, users)
         queried, skipped = names[: self._max_user_commands], names[self._max_user_commands :]
         parts: list[pa.Table] = []
         query_ids: list[str] = []
