@@ -21,7 +21,7 @@
 --                      PASSWORD_POLICIES, SESSION_POLICIES, NETWORK_POLICIES
 --   SECURITY_VIEWER    LOGIN_HISTORY, SESSIONS, USERS, ROLES,
 --                      GRANTS_TO_ROLES, GRANTS_TO_USERS
---   OBJECT_VIEWER      TABLES, PROCEDURES (the CIS retention and ownership checks)
+--   OBJECT_VIEWER      TABLES, PROCEDURES
 --
 -- Snowflake moves views between these roles now and then; the checks at the end
 -- select from every view as the collector role and fail on any it cannot see.
