@@ -293,20 +293,25 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _refused(msg: str, *, errno: int, sqlstate: str) -> Exception:
-    """The connector's ProgrammingError, as fakesnow raises it for a refused statement;
-    taken from fakesnow, so the demo package imports no connector module itself."""
-    import fakesnow.cursor
+class Refused(Exception):
+    """Snowflake would refuse the command: the server raises the connector's
+    ProgrammingError with these (see ``server._answer_show_commands``)."""
 
-    error: Any = vars(fakesnow.cursor)["snowflake"].connector.errors.ProgrammingError
-    refused: Exception = error(msg=msg, errno=errno, sqlstate=sqlstate)
-    return refused
+    def __init__(self, msg: str, errno: int, sqlstate: str) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.errno = errno
+        self.sqlstate = sqlstate
+
+
+def _refused(msg: str, *, errno: int, sqlstate: str) -> Refused:
+    return Refused(msg, errno, sqlstate)
 
 
 def rewrite(duck: duckdb.DuckDBPyConnection, command: str) -> str | None:
     """The SELECT that answers ``command`` as Snowflake would, or None if it is not one of
-    the commands this module answers. Raises the connector's ProgrammingError where
-    Snowflake would refuse the command."""
+    the commands this module answers. Raises :class:`Refused` where Snowflake would
+    refuse the command."""
     for c in COMMANDS:
         match = c.pattern.match(command)
         if match is None:

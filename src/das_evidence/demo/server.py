@@ -110,6 +110,7 @@ def _answer_show_commands() -> None:
     database connection at hand; execute rewrites with the cursor's connection, which is
     where a refusal (a missing table) is raised.
     """
+    import fakesnow.cursor
     import fakesnow.server as fss
     from fakesnow.cursor import FakeSnowflakeCursor
 
@@ -126,7 +127,15 @@ def _answer_show_commands() -> None:
 
     def answering(self: Any, command: str, *args: Any, **kwargs: Any) -> Any:
         if isinstance(command, str):
-            command = fake_show.rewrite(self._duck_conn, command) or command
+            try:
+                command = fake_show.rewrite(self._duck_conn, command) or command
+            except fake_show.Refused as e:
+                # The connector's error, as fakesnow raises it (this module imports no
+                # connector module itself).
+                error: Any = vars(fakesnow.cursor)["snowflake"].connector.errors
+                raise error.ProgrammingError(
+                    msg=e.msg, errno=e.errno, sqlstate=e.sqlstate
+                ) from None
         return execute(self, command, *args, **kwargs)
 
     answering._answers_show = True  # type: ignore[attr-defined]
