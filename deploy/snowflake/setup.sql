@@ -2,7 +2,7 @@
 --
 -- Creates a read-only role, a key-pair service user, an X-SMALL warehouse and a
 -- resource monitor that caps its credits. The role sees SNOWFLAKE.ACCOUNT_USAGE
--- through two SNOWFLAKE database roles only: no IMPORTED PRIVILEGES on the
+-- through three SNOWFLAKE database roles only: no IMPORTED PRIVILEGES on the
 -- SNOWFLAKE database, no access to any data, no ownership of anything.
 --
 -- Run it once, as a user that holds ACCOUNTADMIN (each part switches to the
@@ -21,11 +21,36 @@
 --                      PASSWORD_POLICIES, SESSION_POLICIES, NETWORK_POLICIES
 --   SECURITY_VIEWER    LOGIN_HISTORY, SESSIONS, USERS, ROLES,
 --                      GRANTS_TO_ROLES, GRANTS_TO_USERS
+--   OBJECT_VIEWER      TABLES, PROCEDURES
 --
 -- Snowflake moves views between these roles now and then; the checks at the end
 -- select from every view as the collector role and fail on any it cannot see.
 -- Only if one fails, grant the database role the docs now list for that view.
--- OBJECT_VIEWER and USAGE_VIEWER are not needed and not granted.
+-- USAGE_VIEWER is not needed and not granted.
+--
+-- The policy-state snapshot also archives SHOW/DESCRIBE results (section 4b).
+-- A SHOW lists only the objects the role holds a privilege on ("The command only
+-- returns objects for which the current user's current role has been granted at
+-- least one access privilege"; MANAGE GRANTS would show every object, and is far
+-- too much for a collector). What each command needs:
+--
+--   SHOW PARAMETERS IN ACCOUNT   nothing: any role lists the account's parameters
+--   SHOW WAREHOUSES              MONITOR on each warehouse (read-only: usage and
+--                                queries, no use of the warehouse)
+--   SHOW RESOURCE MONITORS       MONITOR on each resource monitor
+--   SHOW TASKS IN ACCOUNT        MONITOR on the tasks (ALL / FUTURE TASKS IN DATABASE)
+--   SHOW SECURITY INTEGRATIONS   USAGE on each security integration (grants no
+--                                login and no data; only OWNERSHIP can alter it)
+--   SHOW STAGES IN ACCOUNT       a privilege on each stage; every stage privilege
+--                                (USAGE, READ) also reads the stage's files, so this
+--                                script grants none: the snapshot's predicate says
+--                                the result covers only stages the role can see
+--   SHOW PARAMETERS ... IN USER  OWNERSHIP of the user (or a role above its owner);
+--   DESCRIBE USER                not granted here: these two stay not_evidenced
+--                                unless you choose to run them with such a role
+--
+-- The snapshot records a command the role cannot run as not_evidenced, naming
+-- the privilege; `evidence doctor` lists what is missing.
 
 -- 1. Role and service user ----------------------------------------------------
 USE ROLE USERADMIN;
@@ -80,6 +105,17 @@ ALTER WAREHOUSE EVIDENCE_WH SET RESOURCE_MONITOR = EVIDENCE_RM;
 -- 4. ACCOUNT_USAGE through SNOWFLAKE database roles (needs ACCOUNTADMIN) -------
 GRANT DATABASE ROLE SNOWFLAKE.GOVERNANCE_VIEWER TO ROLE EVIDENCE_COLLECTOR_ROLE;
 GRANT DATABASE ROLE SNOWFLAKE.SECURITY_VIEWER TO ROLE EVIDENCE_COLLECTOR_ROLE;
+GRANT DATABASE ROLE SNOWFLAKE.OBJECT_VIEWER TO ROLE EVIDENCE_COLLECTOR_ROLE;
+
+-- 4b. What SHOW lists: MONITOR on warehouses, resource monitors and tasks ------
+-- The collector's own warehouse and monitor, here; repeat for each of yours:
+GRANT MONITOR ON WAREHOUSE EVIDENCE_WH TO ROLE EVIDENCE_COLLECTOR_ROLE;
+GRANT MONITOR ON RESOURCE MONITOR EVIDENCE_RM TO ROLE EVIDENCE_COLLECTOR_ROLE;
+-- GRANT MONITOR ON WAREHOUSE <warehouse> TO ROLE EVIDENCE_COLLECTOR_ROLE;
+-- GRANT MONITOR ON RESOURCE MONITOR <monitor> TO ROLE EVIDENCE_COLLECTOR_ROLE;
+-- GRANT MONITOR ON ALL TASKS IN DATABASE <database> TO ROLE EVIDENCE_COLLECTOR_ROLE;
+-- GRANT MONITOR ON FUTURE TASKS IN DATABASE <database> TO ROLE EVIDENCE_COLLECTOR_ROLE;
+-- GRANT USAGE ON INTEGRATION <security integration> TO ROLE EVIDENCE_COLLECTOR_ROLE;
 
 -- Optional: allow the user to sign in only from the cluster's egress addresses.
 -- CREATE NETWORK POLICY IF NOT EXISTS EVIDENCE_COLLECTOR_NP
@@ -107,7 +143,17 @@ SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.TAG_REFERENCES LIMIT 0;
 SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.NETWORK_POLICIES LIMIT 0;
 SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.PASSWORD_POLICIES LIMIT 0;
 SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.SESSION_POLICIES LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.TABLES LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.PROCEDURES LIMIT 0;
 
--- And the role holds nothing else: expect the two database roles and USAGE on
--- EVIDENCE_WH only.
+-- The SHOW commands of the snapshot: each should list what section 4b granted.
+SHOW PARAMETERS IN ACCOUNT;
+SHOW WAREHOUSES;
+SHOW RESOURCE MONITORS;
+SHOW TASKS IN ACCOUNT;
+SHOW SECURITY INTEGRATIONS;
+SHOW STAGES IN ACCOUNT;
+
+-- And the role holds nothing else: expect the three database roles, USAGE and
+-- MONITOR on EVIDENCE_WH, MONITOR on EVIDENCE_RM and the MONITOR/USAGE grants of 4b.
 SHOW GRANTS TO ROLE EVIDENCE_COLLECTOR_ROLE;

@@ -13,6 +13,10 @@ what was found, and the fix), so the CLI only renders them. In order:
 5. ``snowflake login``: logged in with the configured user and role.
 6. ``view <VIEW>``: every view the configured streams read answers
    ``SELECT * LIMIT 0``; a failure names the grant that is missing.
+   ``command <NAME>``: with policy_state, each SHOW/DESCRIBE the snapshot archives
+   runs (a per-user one for the first qualifying user); one the role cannot run,
+   or a SHOW that lists nothing, is a warning naming the privilege (the snapshot is
+   still written, with that command not_evidenced).
 7. ``store`` and ``bucket <check>``: the archive can be read (a directory:
    also written or created), and an S3 bucket passes ``evidence store check``.
 8. ``dbt <project>``: each dbt target's artifacts parse as collect reads them.
@@ -335,6 +339,59 @@ def snowflake_checks(settings: Settings) -> list[Check]:
         checks.append(_login_check(sf.user, sf.role, user, role))
         for view, required in views:
             checks.append(_view_check(session, view, required))
+        if settings.stream(POLICY_STREAM).enabled:
+            checks += show_checks(session)
+    return checks
+
+
+def show_checks(session: Any) -> list[Check]:
+    """Each SHOW/DESCRIBE of the policy snapshot, run once as the collector's role."""
+    import pyarrow as pa
+
+    from das_evidence.collectors.snowflake.policy import USER_SELECTION_COLUMNS, users_for
+    from das_evidence.collectors.snowflake.policy_views import SHOW_COMMANDS
+
+    checks: list[Check] = []
+    users: pa.Table | EvidenceError | None = None
+    for cmd in SHOW_COMMANDS:
+        name = f"command {cmd.view}"
+        fix = f"grant the collector's role {cmd.grant} (deploy/snowflake/setup.sql, 4b)"
+        sql = cmd.command
+        if cmd.per_user is not None:
+            if users is None:
+                columns = ", ".join(USER_SELECTION_COLUMNS)
+                try:
+                    result = session.query_arrow(
+                        f"SELECT {columns} FROM SNOWFLAKE.ACCOUNT_USAGE.USERS", ()
+                    )
+                    batches = list(result.batches)
+                    users = (
+                        pa.Table.from_batches(batches)
+                        if batches
+                        else pa.table({c: pa.array([]) for c in USER_SELECTION_COLUMNS})
+                    )
+                except EvidenceError as e:
+                    users = e
+            if isinstance(users, EvidenceError):
+                checks.append(
+                    Check(name, "skip", f"not tried: USERS cannot be read ({users.message})")
+                )
+                continue
+            chosen = users_for(cmd.per_user, users)
+            if not chosen:
+                checks.append(Check(name, "ok", f"no {cmd.per_user} user to query"))
+                continue
+            sql = cmd.sql(chosen[0])
+        try:
+            table, _ = session.show(sql, needs=cmd.grant)
+        except EvidenceError as e:
+            checks.append(Check(name, "warn", e.message, fix))
+            continue
+        if table.num_rows == 0 and cmd.per_user is None:
+            status: Status = "warn" if cmd.scoped else "fail"
+            checks.append(Check(name, status, f"{sql} lists nothing the role can see", fix))
+            continue
+        checks.append(Check(name, "ok", f"{sql}: {table.num_rows} rows"))
     return checks
 
 

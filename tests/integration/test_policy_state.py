@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from das_evidence.collectors.snowflake.policy_views import POLICY_VIEWS, SHOW_COMMANDS
 from das_evidence.demo.policy_seed import (
     EDITED_MASKING_POLICY,
     MFA_REMOVED_USER,
@@ -28,6 +29,11 @@ def test_two_snapshots_around_four_changes_record_exactly_those(env: Env, eaf_ve
     assert pq.read_table(first / "changes.parquet").num_rows == 0
     users = pq.read_table(first / "users.parquet").to_pylist()
     assert all("@" not in (u["EMAIL"] or "") for u in users)  # HMAC, not the address
+    # The CIS evidence: TABLES, PROCEDURES and the SHOW/DESCRIBE results, archived as returned.
+    for name in (*(v.file for v in POLICY_VIEWS), *(c.file for c in SHOW_COMMANDS)):
+        assert pq.read_table(first / f"{name}.parquet").num_rows > 0, name
+    keys = pq.read_table(first / "describe_user_keys.parquet").to_pylist()
+    assert {k["property"][:14] for k in keys} == {"RSA_PUBLIC_KEY"}  # no personal data
 
     apply_policy_changes(env.fake.duck, at=T0 + timedelta(hours=12))
     later = T0 + timedelta(days=1)

@@ -28,7 +28,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from sqlglot import exp
 
-from das_evidence.collectors.snowflake.policy_views import POLICY_VIEWS
+from das_evidence.collectors.snowflake.policy_views import POLICY_VIEWS, SHOW_COMMANDS
 from das_evidence.collectors.snowflake.views import VIEWS
 from das_evidence.config import load_settings
 from das_evidence.evidence_store.bucket_check import _READS, tls_deny_statement
@@ -781,11 +781,11 @@ def test_sql_parses_statement_by_statement(sql: list[exp.Expression]) -> None:
     assert [(c.args["kind"], c.this.name) for c in creates] == [("WAREHOUSE", "EVIDENCE_WH")]
 
 
-def test_sql_role_sees_account_usage_through_the_two_database_roles(
+def test_sql_role_sees_account_usage_through_the_three_database_roles(
     sql: list[exp.Expression],
 ) -> None:
     texts = _texts(sql)
-    for role in ("GOVERNANCE_VIEWER", "SECURITY_VIEWER"):
+    for role in ("GOVERNANCE_VIEWER", "SECURITY_VIEWER", "OBJECT_VIEWER"):
         assert f"GRANT DATABASE ROLE SNOWFLAKE.{role} TO ROLE EVIDENCE_COLLECTOR_ROLE" in texts
     joined = "\n".join(texts)
     assert "IMPORTED PRIVILEGES" not in joined
@@ -796,6 +796,9 @@ def test_sql_role_sees_account_usage_through_the_two_database_roles(
         [
             "GRANT DATABASE ROLE SNOWFLAKE.GOVERNANCE_VIEWER TO ROLE EVIDENCE_COLLECTOR_ROLE",
             "GRANT DATABASE ROLE SNOWFLAKE.SECURITY_VIEWER TO ROLE EVIDENCE_COLLECTOR_ROLE",
+            "GRANT DATABASE ROLE SNOWFLAKE.OBJECT_VIEWER TO ROLE EVIDENCE_COLLECTOR_ROLE",
+            "GRANT MONITOR ON WAREHOUSE EVIDENCE_WH TO ROLE EVIDENCE_COLLECTOR_ROLE",
+            "GRANT MONITOR ON RESOURCE MONITOR EVIDENCE_RM TO ROLE EVIDENCE_COLLECTOR_ROLE",
             "GRANT ROLE EVIDENCE_COLLECTOR_ROLE TO ROLE SYSADMIN",
             "GRANT ROLE EVIDENCE_COLLECTOR_ROLE TO USER EVIDENCE_COLLECTOR",
             "GRANT USAGE ON WAREHOUSE EVIDENCE_WH TO ROLE EVIDENCE_COLLECTOR_ROLE",
@@ -843,6 +846,23 @@ def test_sql_checks_every_view_the_collector_reads(sql: list[exp.Expression]) ->
     assert read <= checked, (
         f"views the collector reads but setup.sql does not check: {read - checked}"
     )
+
+
+def test_sql_states_what_every_show_command_needs_and_runs_the_account_wide_ones(
+    sql: list[exp.Expression],
+) -> None:
+    """Each SHOW/DESCRIBE the snapshot archives is named in the header with its privilege,
+    and every account-wide one is run as the collector role at the end."""
+    text = SETUP_SQL.read_text()
+    header = text.split("-- 1. Role and service user")[0]
+    ran = {" ".join(t.split()) for t in _texts(sql) if t.startswith("SHOW")}
+    for cmd in SHOW_COMMANDS:
+        head = cmd.command.split(" LIKE ")[0].split(" {user}")[0]
+        assert head.split(" IN ")[0] in header, cmd.view
+        if cmd.per_user is None:
+            assert cmd.command.upper() in ran, cmd.command
+    # the per-user commands need OWNERSHIP of each user, which the script never grants
+    assert "OWNERSHIP" in header and "GRANT OWNERSHIP" not in text.upper()
 
 
 def test_sql_names_match_the_example_config() -> None:

@@ -8,13 +8,15 @@ import os
 import stat
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from das_evidence.cli.doctor import render_text
 from das_evidence.config import Settings, load_settings, setting_sources
+from das_evidence.demo import fake_show
+from das_evidence.demo.policy_seed import seed_policy_state
 from das_evidence.demo.run import write_demo_config
 from das_evidence.demo.server import FakeSnowflake
 from das_evidence.doctor import (
@@ -70,6 +72,7 @@ def fake() -> Iterator[FakeSnowflake]:
 
 
 def test_a_working_installation_passes_every_check(tmp_path: Path, fake: FakeSnowflake) -> None:
+    seed_policy_state(fake.duck, now=T0 - timedelta(hours=3))  # what SHOW lists
     config = _site(tmp_path, fake.port)
     (tmp_path / "archive").mkdir()
     report = _run(config)
@@ -79,7 +82,11 @@ def test_a_working_installation_passes_every_check(tmp_path: Path, fake: FakeSno
     assert checks["snowflake reachable"].detail.startswith(f"http://127.0.0.1:{fake.port}")
     assert "logged in as" in checks["snowflake login"].detail
     views = [n for n in checks if n.startswith("view ")]
-    assert len(views) == 15 and "view ACCESS_HISTORY" in views and "view USERS" in views
+    assert len(views) == 17 and "view ACCESS_HISTORY" in views and "view USERS" in views
+    assert "view TABLES" in views and "view PROCEDURES" in views
+    commands = {n: c.detail for n, c in checks.items() if n.startswith("command ")}
+    assert len(commands) == 8
+    assert commands["command DESCRIBE_USER_KEYS"].startswith('DESCRIBE USER "SVC_DBT_RUNNER"')
     assert checks["store"].detail.endswith("is empty (no checkpoint yet)")
     assert dict(report.sources)["snowflake.port"] == f"{config} line 9"
 
@@ -315,6 +322,37 @@ def test_text_is_one_line_per_check_with_the_fix_below_a_failure() -> None:
     )
 
 
+def test_a_show_the_role_cannot_run_is_a_warning_naming_the_privilege(
+    tmp_path: Path, fake: FakeSnowflake
+) -> None:
+    seed_policy_state(fake.duck, now=T0 - timedelta(hours=3))
+    fake_show.deny(fake.duck, "TASKS")
+    fake.duck.execute(f"DELETE FROM {fake_show.qualified('WAREHOUSES')}")
+    fake.duck.execute(
+        f"DELETE FROM {fake_show.qualified('USER_PROPERTIES')}"
+        " WHERE \"user_name\" = 'SVC_DBT_RUNNER'"
+    )
+    report = _run(_site(tmp_path, fake.port))
+    checks = _by_name(report)
+    assert report.exit_code == 0, render_text(report)  # the snapshot is still written
+    tasks = checks["command SHOW_TASKS"]
+    assert tasks.status == "warn" and "Insufficient privileges" in tasks.detail
+    assert "GRANT MONITOR ON FUTURE TASKS IN DATABASE" in tasks.fix
+    warehouses = checks["command SHOW_WAREHOUSES"]
+    assert warehouses.status == "warn" and "lists nothing" in warehouses.detail
+    assert "GRANT MONITOR ON WAREHOUSE" in warehouses.fix
+    keys = checks["command DESCRIBE_USER_KEYS"]
+    assert keys.status == "warn" and "OWNERSHIP on each user" in keys.fix
+    assert checks["command SHOW_PARAMETERS_IN_ACCOUNT"].status == "ok"
+
+
+def test_account_parameters_that_list_nothing_fail(tmp_path: Path, fake: FakeSnowflake) -> None:
+    report = _run(_site(tmp_path, fake.port))  # nothing seeded
+    check = _by_name(report)["command SHOW_PARAMETERS_IN_ACCOUNT"]
+    assert check.status == "fail" and report.exit_code == 1
+    assert _by_name(report)["command SHOW_USER_NETWORK_POLICIES"].status == "ok"  # no users
+
+
 def test_the_doctor_and_its_checks_are_documented() -> None:
     readme = (ROOT / "README.md").read_text()
     guide = (ROOT / "docs" / "OPERATIONS.md").read_text()
@@ -327,6 +365,7 @@ def test_the_doctor_and_its_checks_are_documented() -> None:
         "snowflake reachable",
         "snowflake login",
         "view <VIEW>",
+        "command <NAME>",
         "store",
         "bucket <check>",
         "dbt <project>",

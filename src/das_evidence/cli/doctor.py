@@ -66,7 +66,8 @@ def doctor(
     and their permissions (KMS keys: GetPublicKey), that Snowflake answers
     (a refused port, a name that does not resolve, TLS and a host that never
     answers are told apart, within seconds), the login with the configured role,
-    every view the configured streams read (naming the missing grant), the store
+    every view the configured streams read (naming the missing grant), each
+    SHOW/DESCRIBE the policy snapshot archives (a warning names the privilege), the store
     and its bucket settings (`evidence store check`), every dbt target, and every
     webhook (its host resolves; --send-test posts a test message). Writes
     nothing.

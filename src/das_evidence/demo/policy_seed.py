@@ -9,11 +9,25 @@ and masking-policy ids. What an auditor should find:
   a revoked row);
 * ERIN_CONTRACTOR is the one human without MFA (and logs in with a password only);
 * the service users (SVC_DBT_RUNNER, SVC_FIVETRAN) are TYPE 'SERVICE' with RSA keys and sit
-  behind a network policy; the corporate VPN network policy exists but is not applied;
+  behind a network policy; the corporate VPN network policy is the account's
+  (SHOW PARAMETERS: NETWORK_POLICY); SVC_TABLEAU is a LEGACY_SERVICE user with a password,
+  no key pair and no network policy of its own; SVC_DBT_RUNNER's key was set over 180 days
+  ago, SVC_FIVETRAN's a month ago;
 * PHI columns of CLINICAL.PUBLIC.PATIENTS are tagged (GOVERNANCE.TAGS.PII / PHI) and masked
   unless PHI_READER is in the session; EMAIL_MASK is defined but applied nowhere;
 * history: revoked grants, a dropped user, role, masking policy, network policy and a tag on a
   dropped table, all with their deleted-on timestamps set.
+
+The CIS evidence beyond ACCOUNT_USAGE (the SHOW/DESCRIBE results of
+:mod:`das_evidence.demo.fake_show`, and the TABLES and PROCEDURES views) is seeded so each
+check has failing and passing subjects: PERIODIC_DATA_REKEYING false,
+CLIENT_ENCRYPTION_KEY_SIZE 256, MIN_DATA_RETENTION_TIME_IN_DAYS 1, stage integrations
+required for creation but not for operations, unloads to inline URLs allowed; a SAML2 and a
+SCIM integration (and a disabled OAuth one); one external stage with a storage integration
+and one with credentials instead; ANALYTICS_WH, TRANSFORM_WH and LOADING_WH under resource
+monitors, ADMIN_WH under none; tasks and procedures owned by TRANSFORMER, by ACCOUNTADMIN
+and by OPS_AUTOMATION (a custom role SECURITYADMIN is granted to); PHI-tagged ENCOUNTERS
+keeps 1 day of Time Travel, PATIENTS, LAB_RESULTS and CRITICAL-tagged CLAIMS 90.
 
 :func:`apply_policy_changes` then moves the state on by exactly four changes, the way
 ACCOUNT_USAGE shows them (a revoke sets DELETED_ON on the active grant row; nothing is deleted).
@@ -25,17 +39,19 @@ contractor's EXPIRES_AT, which lies ahead of it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import duckdb
 
 from das_evidence.demo import account_usage as au
+from das_evidence.demo import fake_show
 from das_evidence.demo.seed import (
     CLAIMS,
     ENCOUNTERS,
@@ -79,6 +95,8 @@ _SCHEMA_IDS: Final = {
     "GOVERNANCE.TAGS": 106,
 }
 _ACCOUNT_AGE_DAYS: Final = 900
+# Service users with a key pair, and how many days ago the key was set (CIS: 180 at most).
+_KEY_SET_DAYS: Final = {"SVC_DBT_RUNNER": 400, "SVC_FIVETRAN": 30}
 
 
 @dataclass(frozen=True)
@@ -97,6 +115,8 @@ class PolicySummary:
     network_policies: int
     password_policies: int
     session_policies: int
+    #: Rows of the FAKE_SHOW tables and the extra views (TABLES, PROCEDURES), by table.
+    cis: dict[str, int] = field(default_factory=dict)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -129,8 +149,11 @@ def seed_policy_state(
     snapshot, not a window), in one transaction. Returns the rows written per view.
     """
     now = _utc(now)
-    rows = _State(now, seed).rows()
+    state = _State(now, seed)
+    rows = state.rows()
+    cis = state.cis_rows()
     au.create_tables(duck)
+    fake_show.create_show_tables(duck)
     with _transaction(duck):
         for view in au.POLICY_VIEWS:
             duck.execute(f"DELETE FROM {au.qualified_name(view)}")
@@ -138,6 +161,17 @@ def seed_policy_state(
                 marks = ", ".join("?" * len(au.columns(view)))
                 duck.executemany(
                     f"INSERT INTO {au.qualified_name(view)} VALUES ({marks})", rows[view]
+                )
+        for name, table_rows in cis.items():
+            columns = _cis_columns(name)
+            target = _cis_table(name)
+            duck.execute(f"DELETE FROM {target}")
+            if table_rows:
+                names = ", ".join(f'"{c}"' for c in columns)
+                marks = ", ".join("?" * len(columns))
+                duck.executemany(
+                    f"INSERT INTO {target} ({names}) VALUES ({marks})",
+                    [tuple(r.get(c) for c in columns) for r in table_rows],
                 )
     n = {view: len(rows[view]) for view in au.POLICY_VIEWS}
     return PolicySummary(
@@ -153,7 +187,19 @@ def seed_policy_state(
         network_policies=n[au.NETWORK_POLICIES],
         password_policies=n[au.PASSWORD_POLICIES],
         session_policies=n[au.SESSION_POLICIES],
+        cis={name: len(r) for name, r in cis.items()},
     )
+
+
+def _cis_columns(name: str) -> tuple[str, ...]:
+    spec = fake_show.EXTRA_VIEWS.get(name) or fake_show.TABLES[name]
+    return tuple(column for column, _ in spec)
+
+
+def _cis_table(name: str) -> str:
+    if name in fake_show.EXTRA_VIEWS:
+        return au.qualified_name(name)
+    return fake_show.qualified(name)
 
 
 def apply_policy_changes(duck: duckdb.DuckDBPyConnection, *, at: datetime) -> list[str]:
@@ -264,6 +310,10 @@ _PEOPLE: Final[tuple[_Person, ...]] = (
     _Person("SVC_FIVETRAN", 202, None, None, "SVC_FIVETRAN", f"data-platform@{EMAIL_DOMAIN}",
             600, None, None, comment="Fivetran EHR connector",
             default_namespace="RAW.FIVETRAN_EHR"),
+    _Person("SVC_TABLEAU", 204, None, None, "SVC_TABLEAU", f"bi-team@{EMAIL_DOMAIN}", 400, None,
+            True, comment="Tableau Server extracts (password login; key pair pending, BI-77)",
+            type_="LEGACY_SERVICE", default_role="ANALYST", default_warehouse="ANALYTICS_WH",
+            default_namespace="ANALYTICS.MARTS"),
     _Person("FRANK_ANALYST", 106, "Frank", "Morris", "Frank Morris",
             f"frank.morris@{EMAIL_DOMAIN}", 700, True, True, deleted_days=120, type_="PERSON",
             default_role="ANALYST", default_warehouse="ANALYTICS_WH",
@@ -292,7 +342,11 @@ _CUSTOM_ROLES: Final[tuple[tuple[int, str, str, int, int | None], ...]] = (
     (16, "PHI_READER", "Sees PHI unmasked; grant to named users only", 540, None),
     (17, "GOVERNANCE_ADMIN", "Owns masking, row access policies and tags", 540, None),
     (18, "LEGACY_REPORTING", "Old reporting tool", 800, 200),
+    (19, "OPS_AUTOMATION", "Owns scheduled account maintenance (tasks, procedures)", 320, None),
 )
+
+# Where a custom role is rolled up (granted to); SYSADMIN unless named here.
+_ROLE_PARENTS: Final = {"GOVERNANCE_ADMIN": "SECURITYADMIN", "OPS_AUTOMATION": "ACCOUNTADMIN"}
 
 # Role grants to users: (role, user, created days ago, granted by, deleted days ago).
 _USER_GRANTS: Final[tuple[tuple[str, str, int, str, int | None], ...]] = (
@@ -312,6 +366,7 @@ _USER_GRANTS: Final[tuple[tuple[str, str, int, str, int | None], ...]] = (
     ("ANALYST", "FRANK_ANALYST", 690, "USERADMIN", 120),  # user dropped
     ("LEGACY_REPORTING", "FRANK_ANALYST", 690, "USERADMIN", 200),  # role dropped
     ("LOADER", "SVC_LEGACY_ETL", 790, "USERADMIN", 150),  # user dropped
+    ("ANALYST", "SVC_TABLEAU", 399, "USERADMIN", None),
 )
 
 
@@ -364,7 +419,7 @@ _RAP_BODY: Final = (
 )
 
 # (tag, tag id or None for a system tag, table, column or None, value)
-_TAG_IDS: Final = {"PII": 3001, "PHI": 3002, "DATA_DOMAIN": 3003}
+_TAG_IDS: Final = {"PII": 3001, "PHI": 3002, "DATA_DOMAIN": 3003, "CRITICAL": 3004}
 _PHI_COLUMNS: Final = (
     (PATIENTS, "MRN", "mrn"),
     (PATIENTS, "FIRST_NAME", "name"),
@@ -556,9 +611,11 @@ class _State:
         g("USAGE", "ROLE", "USERADMIN", "SECURITYADMIN", age, "")
         # ... and custom roles rolled up under SYSADMIN / SECURITYADMIN by their owner.
         for role_id, role, _, created, deleted in _CUSTOM_ROLES:
-            parent = "SECURITYADMIN" if role == "GOVERNANCE_ADMIN" else "SYSADMIN"
+            parent = _ROLE_PARENTS.get(role, "SYSADMIN")
             g("USAGE", "ROLE", role, parent, created - 1 + role_id / 100, "USERADMIN",
               deleted=deleted)  # fmt: skip
+        # OPS_AUTOMATION inherits SECURITYADMIN (the CIS tasks/procedures checks flag it).
+        g("USAGE", "ROLE", "SECURITYADMIN", "OPS_AUTOMATION", 318, "ACCOUNTADMIN")
         # Account-level privileges.
         for privilege, grantee, by in (
             ("CREATE DATABASE", "SYSADMIN", ""),
@@ -787,6 +844,7 @@ class _State:
             tag("GOVERNANCE", "TAGS", "PII", _TAG_IDS["PII"], value, obj, column)
         for obj, value in _DATA_DOMAINS:
             tag("GOVERNANCE", "TAGS", "DATA_DOMAIN", _TAG_IDS["DATA_DOMAIN"], value, obj, None)
+        tag("GOVERNANCE", "TAGS", "CRITICAL", _TAG_IDS["CRITICAL"], "revenue", CLAIMS, None)
         # Classification's system tags (no TAG_ID), on the SSN column.
         tag("SNOWFLAKE", "CORE", "SEMANTIC_CATEGORY", None, "NATIONAL_IDENTIFIER", PATIENTS,
             "SSN", "CLASSIFIED")  # fmt: skip
@@ -800,7 +858,7 @@ class _State:
     def network_policies(self) -> list[tuple[Any, ...]]:
         policies = (
             (4000, "OLD_OFFICE_POLICY", "Old office egress", 800, 300, "192.0.2.128/25", None),
-            (4001, "CORP_VPN_POLICY", "Corporate VPN egress; not set on the account yet (SEC-412)",
+            (4001, "CORP_VPN_POLICY", "Corporate VPN egress; the account's policy (SEC-412)",
              200, None, "198.51.100.0/24", None),
             (4002, "SERVICE_USERS_POLICY", "dbt Cloud and Fivetran egress IPs", 590, None,
              "192.0.2.0/28,192.0.2.80/28", None),
@@ -872,6 +930,355 @@ class _State:
                 LAST_ALTERED=self.ago(480, "sp"),
             )
         ]
+
+    # -- CIS evidence beyond the policy views ---------------------------------
+
+    def cis_rows(self) -> dict[str, list[dict[str, Any]]]:
+        """Rows of the FAKE_SHOW tables and of TABLES / PROCEDURES, by table name."""
+        return {
+            "TABLES": self.tables(),
+            "PROCEDURES": self.procedures(),
+            "PARAMETERS_IN_ACCOUNT": self.account_parameters(),
+            "SECURITY_INTEGRATIONS": self.security_integrations(),
+            "STAGES": self.stages(),
+            "RESOURCE_MONITORS": self.resource_monitors(),
+            "WAREHOUSES": self.warehouses(),
+            "TASKS": self.tasks(),
+            "USER_PARAMETERS": self.user_parameters(),
+            "USER_PROPERTIES": self.user_properties(),
+        }
+
+    def tables(self) -> list[dict[str, Any]]:
+        # (object, owner, retention days, row count)
+        tables = (
+            (PATIENTS, "SYSADMIN", 90, 48_210),
+            (ENCOUNTERS, "SYSADMIN", 1, 912_004),  # PHI-tagged, 1 day: fails the 90-day rule
+            (LAB_RESULTS, "SYSADMIN", 90, 2_310_577),
+            (CLAIMS, "SYSADMIN", 90, 1_044_318),  # CRITICAL-tagged
+            (PAYERS, "SYSADMIN", 1, 212),
+            (PATIENT_DAILY, "TRANSFORMER", 1, 48_190),
+            (PATIENT_SUMMARY, "TRANSFORMER", 1, 48_190),
+            (ENCOUNTERS_RAW, "LOADER", 1, 913_530),
+        )
+        out = []
+        for obj, owner, retention, row_count in tables:
+            database, schema, name = obj.name.split(".")
+            view = obj.domain == "View"
+            out.append({
+                "TABLE_ID": obj.object_id,
+                "TABLE_NAME": name,
+                "TABLE_SCHEMA_ID": _SCHEMA_IDS[f"{database}.{schema}"],
+                "TABLE_SCHEMA": schema,
+                "TABLE_CATALOG_ID": _DATABASE_IDS[database],
+                "TABLE_CATALOG": database,
+                "TABLE_OWNER": owner,
+                "TABLE_TYPE": "VIEW" if view else "BASE TABLE",
+                "IS_TRANSIENT": "NO",
+                "ROW_COUNT": None if view else row_count,
+                "BYTES": None if view else row_count * 96,
+                "RETENTION_TIME": None if view else retention,
+                "CREATED": self.ago(570, f"table:{obj.name}"),
+                "LAST_ALTERED": self.ago(0.5, f"table-alter:{obj.name}"),
+                "LAST_DDL": self.ago(200, f"table-ddl:{obj.name}"),
+                "LAST_DDL_BY": owner,
+                "AUTO_CLUSTERING_ON": "NO",
+                "OWNER_ROLE_TYPE": "ROLE",
+            })  # fmt: skip
+        export = "ANALYTICS.MARTS.PATIENT_EXPORT_TMP"
+        out.append({
+            "TABLE_ID": 1010, "TABLE_NAME": "PATIENT_EXPORT_TMP",
+            "TABLE_SCHEMA_ID": _SCHEMA_IDS["ANALYTICS.MARTS"], "TABLE_SCHEMA": "MARTS",
+            "TABLE_CATALOG_ID": _DATABASE_IDS["ANALYTICS"], "TABLE_CATALOG": "ANALYTICS",
+            "TABLE_OWNER": None, "TABLE_TYPE": "BASE TABLE", "IS_TRANSIENT": "YES",
+            "RETENTION_TIME": 0, "CREATED": self.ago(60, f"table:{export}"),
+            "LAST_ALTERED": self.ago(45, f"tag-drop:{export}"),
+            "DELETED": self.ago(45, f"tag-drop:{export}"),
+        })  # fmt: skip
+        return out
+
+    def procedures(self) -> list[dict[str, Any]]:
+        procs = (
+            ("ANALYTICS", "MARTS", "REFRESH_MARTS", "TRANSFORMER", "()", "SQL",
+             "Rebuilds the marts after dbt", 300, None),
+            ("GOVERNANCE", "POLICIES", "ROTATE_SERVICE_KEYS", "ACCOUNTADMIN",
+             "(USER_NAME VARCHAR)", "PYTHON", "Sets RSA_PUBLIC_KEY_2 and swaps keys", 250, None),
+            ("GOVERNANCE", "POLICIES", "DISABLE_INACTIVE_USERS", "OPS_AUTOMATION",
+             "(IDLE_DAYS NUMBER)", "SQL", "Disables users idle for IDLE_DAYS", 310, None),
+            ("RAW", "FIVETRAN_EHR", "LEGACY_LOAD", "LOADER", "()", "JAVASCRIPT",
+             "Old EHR load (replaced by Fivetran)", 800, 150),
+        )  # fmt: skip
+        return [
+            {
+                "PROCEDURE_CATALOG": db,
+                "PROCEDURE_SCHEMA": schema,
+                "PROCEDURE_NAME": name,
+                "PROCEDURE_OWNER": None if deleted else owner,
+                "ARGUMENT_SIGNATURE": signature,
+                "DATA_TYPE": "VARCHAR",
+                "PROCEDURE_LANGUAGE": language,
+                "PROCEDURE_DEFINITION": "...",
+                "CREATED": self.ago(created, f"proc:{name}"),
+                "LAST_ALTERED": self.ago(created, f"proc:{name}"),
+                "COMMENT": comment,
+                "DELETED": self.maybe_ago(deleted, f"proc-drop:{name}"),
+                "OWNER_ROLE_TYPE": None if deleted else "ROLE",
+                "PROCEDURE_SCHEMA_ID": _SCHEMA_IDS[f"{db}.{schema}"],
+                "PROCEDURE_CATALOG_ID": _DATABASE_IDS[db],
+            }
+            for db, schema, name, owner, signature, language, comment, created, deleted in procs
+        ]
+
+    def account_parameters(self) -> list[dict[str, Any]]:
+        # (key, value, default, level, type, description)
+        params = (
+            ("CLIENT_ENCRYPTION_KEY_SIZE", "256", "128", "ACCOUNT", "NUMBER",
+             "Client-side encryption key size in bits. Either 128 or 256."),
+            ("DATA_RETENTION_TIME_IN_DAYS", "1", "1", "", "NUMBER",
+             "number of days to retain the old version of deleted/updated data"),
+            ("MIN_DATA_RETENTION_TIME_IN_DAYS", "1", "0", "ACCOUNT", "NUMBER",
+             "minimum number of days to retain the old version of deleted/updated data"),
+            ("NETWORK_POLICY", "CORP_VPN_POLICY", "", "ACCOUNT", "STRING",
+             "Network policy assigned for the given target."),
+            ("PERIODIC_DATA_REKEYING", "false", "false", "", "BOOLEAN",
+             "Enables periodic rekeying of data older than one year."),
+            ("PREVENT_UNLOAD_TO_INLINE_URL", "false", "false", "", "BOOLEAN",
+             "Prevent COPY INTO <location> statements that unload to an inline URL."),
+            ("PREVENT_UNLOAD_TO_INTERNAL_STAGES", "false", "false", "", "BOOLEAN",
+             "Prevent unloading data to internal stages."),
+            ("REQUIRE_STORAGE_INTEGRATION_FOR_STAGE_CREATION", "true", "false", "ACCOUNT",
+             "BOOLEAN", "Require a storage integration when creating an external stage."),
+            ("REQUIRE_STORAGE_INTEGRATION_FOR_STAGE_OPERATION", "false", "false", "", "BOOLEAN",
+             "Require a storage integration when loading from or unloading to a location."),
+            ("SAML_IDENTITY_PROVIDER", "", "", "", "STRING",
+             "Authentication attributes for the SAML identity provider (deprecated)."),
+            ("SSO_LOGIN_PAGE", "false", "false", "", "BOOLEAN",
+             "Enable the federated authentication login page (deprecated)."),
+            ("STATEMENT_TIMEOUT_IN_SECONDS", "14400", "172800", "ACCOUNT", "NUMBER",
+             "Timeout in seconds for statements."),
+            ("TIMEZONE", "America/New_York", "America/Los_Angeles", "ACCOUNT", "STRING",
+             "time zone"),
+        )  # fmt: skip
+        return [
+            {"key": k, "value": v, "default": d, "level": lvl, "description": desc, "type": t}
+            for k, v, d, lvl, t, desc in params
+        ]
+
+    def security_integrations(self) -> list[dict[str, Any]]:
+        integrations = (
+            ("OKTA_SSO", "SAML2", True, "Okta SSO for people", 520),
+            ("OKTA_PROVISIONING", "SCIM - OKTA", True, "Okta provisions users and roles", 515),
+            ("TABLEAU_OAUTH", "OAUTH - TABLEAU_SERVER", False, "Retired with SVC_TABLEAU", 700),
+        )
+        return [
+            {
+                "name": name,
+                "type": kind,
+                "category": "SECURITY",
+                "enabled": enabled,
+                "comment": comment,
+                "created_on": self.ago(days, f"integration:{name}"),
+            }
+            for name, kind, enabled, comment, days in integrations
+        ]
+
+    def stages(self) -> list[dict[str, Any]]:
+        base = {
+            "region": None,
+            "cloud": None,
+            "notification_channel": None,
+            "endpoint": None,
+            "owner_role_type": "ROLE",
+            "directory_enabled": "N",
+            "has_encryption_key": "N",
+        }
+        return [
+            {
+                **base,
+                "created_on": self.ago(590, "stage:FIVETRAN_STAGE"),
+                "name": FIVETRAN_STAGE.name.rsplit(".", 1)[1],
+                "database_name": "RAW",
+                "schema_name": "FIVETRAN_EHR",
+                "url": "",
+                "has_credentials": "N",
+                "owner": "LOADER",
+                "comment": "Fivetran file landing",
+                "type": "INTERNAL",
+                "storage_integration": None,
+            },
+            {
+                **base,
+                "created_on": self.ago(420, "stage:EHR_LANDING_S3"),
+                "name": "EHR_LANDING_S3",
+                "database_name": "RAW",
+                "schema_name": "FIVETRAN_EHR",
+                "url": "s3://acme-ehr-landing/exports/",
+                "has_credentials": "N",
+                "owner": "LOADER",
+                "comment": "EHR bulk exports",
+                "region": "us-east-1",
+                "type": "EXTERNAL",
+                "cloud": "AWS",
+                "storage_integration": "EHR_S3_INTEGRATION",
+            },
+            {
+                **base,
+                "created_on": self.ago(610, "stage:PARTNER_EXPORT_S3"),
+                "name": "PARTNER_EXPORT_S3",
+                "database_name": "ANALYTICS",
+                "schema_name": "MARTS",
+                "url": "s3://bi-partners-exchange/acme/",
+                "has_credentials": "Y",
+                "owner": "TRANSFORMER",
+                "comment": "Dashboard extracts for BI partners (keys in the stage)",
+                "region": "us-east-1",
+                "type": "EXTERNAL",
+                "cloud": "AWS",
+                "storage_integration": None,
+            },
+        ]
+
+    def resource_monitors(self) -> list[dict[str, Any]]:
+        start = self.ago(600, "monitors").replace(hour=0, minute=0, second=0, microsecond=0)
+        return [
+            {
+                "name": name,
+                "credit_quota": quota,
+                "used_credits": used,
+                "remaining_credits": quota - used,
+                "level": "WAREHOUSE",
+                "frequency": "MONTHLY",
+                "start_time": start,
+                "end_time": None,
+                "notify_at": "75%,90%",
+                "suspend_at": "100%",
+                "suspend_immediately_at": "110%",
+                "created_on": start,
+                "owner": "ACCOUNTADMIN",
+                "comment": comment,
+                "notify_users": "DAVE_ADMIN",
+            }
+            for name, quota, used, comment in (
+                ("ANALYTICS_MONITOR", 400, 212.5, "Analysts' monthly budget"),
+                ("ETL_MONITOR", 900, 604.25, "Loading and dbt"),
+            )
+        ]
+
+    def warehouses(self) -> list[dict[str, Any]]:
+        out = []
+        for name, size, monitor, state in (
+            ("ADMIN_WH", "X-Small", "null", "SUSPENDED"),
+            ("ANALYTICS_WH", "Small", "ANALYTICS_MONITOR", "STARTED"),
+            ("LOADING_WH", "X-Small", "ETL_MONITOR", "STARTED"),
+            ("TRANSFORM_WH", "Medium", "ETL_MONITOR", "SUSPENDED"),
+        ):
+            running = 1 if state == "STARTED" else 0
+            out.append({
+                "name": name, "state": state, "type": "STANDARD", "size": size,
+                "min_cluster_count": 1, "max_cluster_count": 1, "started_clusters": running,
+                "running": running, "queued": 0, "is_default": "N", "is_current": "N",
+                "auto_suspend": 60, "auto_resume": "true", "available": "100" if running else "",
+                "provisioning": "0" if running else "", "quiescing": "0" if running else "",
+                "other": "0" if running else "",
+                "created_on": self.ago(690, f"wh:{name}"),
+                "resumed_on": self.ago(0.2, f"wh-resume:{name}"),
+                "updated_on": self.ago(0.2, f"wh-resume:{name}"),
+                "owner": "SYSADMIN", "comment": None, "enable_query_acceleration": "false",
+                "query_acceleration_max_scale_factor": 8, "resource_monitor": monitor,
+                "scaling_policy": "STANDARD", "owner_role_type": "ROLE",
+            })  # fmt: skip
+        return out
+
+    def tasks(self) -> list[dict[str, Any]]:
+        tasks = (
+            ("NIGHTLY_MARTS_REFRESH", "ANALYTICS", "MARTS", "TRANSFORMER", "TRANSFORM_WH",
+             "USING CRON 0 3 * * * UTC", "started", "CALL ANALYTICS.MARTS.REFRESH_MARTS()", 300),
+            ("WEEKLY_KEY_ROTATION", "GOVERNANCE", "POLICIES", "ACCOUNTADMIN", "ADMIN_WH",
+             "USING CRON 0 6 * * 1 UTC", "started",
+             "CALL GOVERNANCE.POLICIES.ROTATE_SERVICE_KEYS('SVC_FIVETRAN')", 250),
+            ("DAILY_INACTIVE_USER_SWEEP", "GOVERNANCE", "POLICIES", "OPS_AUTOMATION", "ADMIN_WH",
+             "USING CRON 30 5 * * * UTC", "suspended",
+             "CALL GOVERNANCE.POLICIES.DISABLE_INACTIVE_USERS(90)", 310),
+        )  # fmt: skip
+        return [
+            {
+                "created_on": self.ago(days, f"task:{name}"),
+                "name": name,
+                "id": f"01b{_hash(self.seed, name, 16**12):012x}",
+                "database_name": db,
+                "schema_name": schema,
+                "owner": owner,
+                "comment": None,
+                "warehouse": warehouse,
+                "schedule": schedule,
+                "predecessors": "[]",
+                "state": state,
+                "definition": definition,
+                "condition": None,
+                "allow_overlapping_execution": "false",
+                "error_integration": "null",
+                "last_committed_on": self.ago(days - 1, f"task-commit:{name}"),
+                "last_suspended_on": self.ago(2, f"task-suspend:{name}")
+                if state == "suspended"
+                else None,
+                "owner_role_type": "ROLE",
+                "config": None,
+                "budget": None,
+                "last_suspended_reason": "USER_SUSPENDED" if state == "suspended" else None,
+            }
+            for name, db, schema, owner, warehouse, schedule, state, definition, days in tasks
+        ]
+
+    def _active_people(self) -> list[_Person]:
+        return [p for p in _PEOPLE if p.deleted_days is None]
+
+    def user_parameters(self) -> list[dict[str, Any]]:
+        out = []
+        for p in self._active_people():
+            policy = "SERVICE_USERS_POLICY" if p.name in _KEY_SET_DAYS else ""
+            out.append({
+                "user_name": p.name, "key": "NETWORK_POLICY", "value": policy, "default": "",
+                "level": "USER" if policy else "", "type": "STRING",
+                "description": "Network policy assigned for the given target.",
+            })  # fmt: skip
+        return out
+
+    def user_properties(self) -> list[dict[str, Any]]:
+        out = []
+        for p in self._active_people():
+            set_days = _KEY_SET_DAYS.get(p.name)
+            if set_days is None:
+                fingerprint = last_set = "null"
+            else:
+                digest = hashlib.sha256(f"{self.seed}|rsa|{p.name}".encode()).digest()
+                fingerprint = "SHA256:" + base64.b64encode(digest).decode()
+                last_set = self.ago(set_days, f"rsa:{p.name}").strftime(
+                    "%Y-%m-%d %H:%M:%S.000 +0000"
+                )
+            # A few of the properties DESCRIBE USER returns besides the key's, so the
+            # collector's filter has personal data to leave out.
+            for prop, value, default, description in (
+                ("NAME", p.name, "null", "Name"),
+                ("DISPLAY_NAME", p.display, "null", "Display name of the associated object"),
+                ("EMAIL", p.email or "null", "null", "Email address of the user"),
+                ("PASSWORD", "********" if p.has_password else "null", "null", "Password"),
+                ("RSA_PUBLIC_KEY_FP", fingerprint, "null", "Fingerprint of user's RSA public key."),
+                ("RSA_PUBLIC_KEY_LAST_SET_TIME", last_set, "null",
+                 "The timestamp at which the RSA public key was last set for the user."),
+                ("RSA_PUBLIC_KEY_2_FP", "null", "null",
+                 "Fingerprint of user's second RSA public key."),
+                ("RSA_PUBLIC_KEY_2_LAST_SET_TIME", "null", "null",
+                 "The timestamp at which the second RSA public key was last set for the user."),
+            ):  # fmt: skip
+                out.append(
+                    {
+                        "user_name": p.name,
+                        "property": prop,
+                        "value": value,
+                        "default": default,
+                        "description": description,
+                    }
+                )
+        return out
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ Out of process, for integration tests that drive the CLI::
 
 seeds, serves, prints ``READY <port>`` on stdout and runs until SIGTERM/SIGINT.
 
+SHOW/DESCRIBE commands fakesnow lacks are answered from seeded tables
+(:mod:`das_evidence.demo.fake_show`), hooked where fakesnow reads the statement text.
+
 fakesnow keeps its sessions and in-memory DuckDB in module globals, so only one
 FakeSnowflake can run per process. This module never imports
 ``snowflake.connector`` itself (fakesnow does, internally).
@@ -33,6 +36,7 @@ from typing import Any, ClassVar, Self
 
 import duckdb
 
+from das_evidence.demo import fake_show
 from das_evidence.demo.account_usage import DATABASE, SCHEMA, create_tables
 from das_evidence.demo.seed import seed_account_usage
 
@@ -94,6 +98,49 @@ def _keep_null_timestamps() -> None:
 
     with_nulls._keeps_nulls = True  # type: ignore[attr-defined]
     fa.timestamp_to_sf_struct = with_nulls
+
+
+def _answer_show_commands() -> None:
+    """Answer the SHOW/DESCRIBE commands of :mod:`fake_show` (idempotently).
+
+    fakesnow's query endpoint parses the statement text (``fakesnow.server.parse_one``,
+    which rejects DESCRIBE USER) and then runs it (``FakeSnowflakeCursor.execute``); both
+    get the rewritten SELECT for exactly those commands, every other statement is untouched.
+    The parse only classifies the statement, so it is given the rewritten text without a
+    database connection at hand; execute rewrites with the cursor's connection, which is
+    where a refusal (a missing table) is raised.
+    """
+    import fakesnow.cursor
+    import fakesnow.server as fss
+    from fakesnow.cursor import FakeSnowflakeCursor
+
+    execute = FakeSnowflakeCursor.execute
+    if getattr(execute, "_answers_show", False):
+        return
+    server_globals = vars(fss)  # the name query_request looks up at request time
+    parse_one = server_globals["parse_one"]
+
+    def parse(sql: str, *args: Any, **kwargs: Any) -> Any:
+        if any(c.pattern.match(sql) for c in fake_show.COMMANDS):
+            sql = "SELECT 1"
+        return parse_one(sql, *args, **kwargs)
+
+    def answering(self: Any, command: str, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(command, str):
+            try:
+                command = fake_show.rewrite(self._duck_conn, command) or command
+            except fake_show.Refused as e:
+                # The connector's error, as fakesnow raises it (this module imports no
+                # connector module itself).
+                error: Any = vars(fakesnow.cursor)["snowflake"].connector.errors
+                raise error.ProgrammingError(
+                    msg=e.msg, errno=e.errno, sqlstate=e.sqlstate
+                ) from None
+        return execute(self, command, *args, **kwargs)
+
+    answering._answers_show = True  # type: ignore[attr-defined]
+    server_globals["parse_one"] = parse
+    FakeSnowflakeCursor.execute = answering  # type: ignore[method-assign]
 
 
 class FakeSnowflake:
@@ -168,6 +215,7 @@ class FakeSnowflake:
 
         _quiet_logging()
         _keep_null_timestamps()
+        _answer_show_commands()
         _remove_stage_dir_at_exit()
         # A fresh instance per FakeSnowflake: login_request reads the module global at request
         # time, so every session of this server shares this database.
@@ -180,6 +228,7 @@ class FakeSnowflake:
         # Sessions run on cursors of this connection: none may draw a progress bar on stdout.
         self._duck.execute("SET enable_progress_bar = false")  # cursors inherit it
         create_tables(self._duck)
+        fake_show.create_show_tables(self._duck)
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -29,7 +29,8 @@ def _row(view: PolicyView, **values: Any) -> dict[str, Any]:
 
 
 class FakeSession:
-    """Answers the collector's two calls from in-memory tables."""
+    """Answers the collector's view calls from in-memory tables; refuses every SHOW
+    (tests/unit/collectors/test_policy_show.py runs those against the fake server)."""
 
     def __init__(
         self, tables: dict[str, list[dict[str, Any]]], denied: set[str] | None = None
@@ -52,6 +53,9 @@ class FakeSession:
             yield from table.to_batches()
 
         return QueryResult(f"q-{view}", batches())
+
+    def show(self, command: str, *, needs: str) -> tuple[pa.Table, str]:
+        raise CollectorError(f"cannot run {command}: insufficient privileges (needs {needs})")
 
 
 class MemoryArchive(ArchiveReader):
@@ -211,7 +215,7 @@ def test_a_view_the_role_cannot_read_is_not_evidenced_not_empty(tmp_path: Path) 
     )
     assert col.predicate["views"]["NETWORK_POLICIES"]["status"] == "not_evidenced"
     assert "insufficient privileges" in col.predicate["views"]["NETWORK_POLICIES"]["reason"]
-    assert not any(f.key.endswith("network_policies.parquet") for f in col.files)
+    assert not any(f.key.endswith("/network_policies.parquet") for f in col.files)
 
 
 def test_no_readable_view_writes_nothing(tmp_path: Path) -> None:

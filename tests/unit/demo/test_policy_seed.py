@@ -408,7 +408,7 @@ def test_types_come_through_the_connector(conn: Any) -> None:
     )
     assert cur.fetchall() == [(None, None, None)]  # NULL booleans and numbers stay NULL
     cur.execute("SELECT count(*) FROM SNOWFLAKE.ACCOUNT_USAGE.USERS WHERE DELETED_ON IS NULL")
-    assert cur.fetchone() == (7,)  # filtering on NULL timestamps works server-side
+    assert cur.fetchone() == (8,)  # filtering on NULL timestamps works server-side
 
     cur.execute(
         "SELECT ALLOWED_IP_LIST, BLOCKED_IP_LIST, CREATED, DELETED"

@@ -21,6 +21,10 @@ carries the connection (``proxy_host``, or ``HTTPS_PROXY``/``HTTP_PROXY``) or
 ``connection_name`` decides the host; the login's own socket reads are then
 bounded by ``login_timeout`` (see :class:`SnowflakeSession`).
 
+SHOW and DESCRIBE results come back in Snowflake's JSON row format, which
+``fetch_arrow_batches`` does not read: :meth:`SnowflakeSession.show` fetches the rows and
+builds an Arrow table from ``cursor.description`` (see :func:`show_table`).
+
 fakesnow (the local server used by the demo and tests) lacks some statements:
 the session time zone is therefore passed as the ``timezone`` connection
 argument instead of ``ALTER SESSION SET TIMEZONE``, and the account is taken
@@ -41,11 +45,14 @@ import urllib.request
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from datetime import time as dtime
 from typing import Any
 
 import pyarrow as pa
 import snowflake.connector
 from snowflake.connector import errors as sf_errors
+from snowflake.connector.constants import FIELD_ID_TO_NAME
 from snowflake.connector.util_text import construct_hostname
 
 from das_evidence.collectors.snowflake.views import grant_for
@@ -93,6 +100,61 @@ class QueryResult:
 
     query_id: str
     batches: Iterator[pa.RecordBatch]
+
+
+# --- SHOW / DESCRIBE results as Arrow ---------------------------------------------------
+
+#: The connector's result type codes (``snowflake.connector.constants.FIELD_TYPES``) read as
+#: timestamps and booleans; every other type (numbers, text, dates, VARIANT) is archived as
+#: text, as SHOW output is meant to be read: ``str()`` of the value the connector returns.
+_TIMESTAMP_TYPES = frozenset({"TIMESTAMP", "TIMESTAMP_LTZ", "TIMESTAMP_TZ", "TIMESTAMP_NTZ"})
+_BOOLEAN_TYPES = frozenset({"BOOLEAN"})
+
+
+def _type_name(type_code: Any) -> str:
+    return str(FIELD_ID_TO_NAME.get(type_code, "TEXT"))
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime | date | dtime):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).hex()
+    return str(value)
+
+
+def _utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a timestamp, got {value!r}")
+    # TIMESTAMP_NTZ comes back naive; the session's time zone is UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def show_table(description: Sequence[Any], rows: Sequence[Sequence[Any]]) -> pa.Table:
+    """A SHOW/DESCRIBE result as an Arrow table: column names as returned (lowercase for
+    SHOW), TIMESTAMP_* as UTC microseconds, BOOLEAN as bool, everything else as text."""
+    fields: list[pa.Field] = []
+    arrays: list[pa.Array] = []
+    for i, column in enumerate(description):
+        name = str(column[0])
+        kind = _type_name(column[1])
+        values = [row[i] for row in rows]
+        if kind in _TIMESTAMP_TYPES:
+            arrow_type = pa.timestamp("us", tz="UTC")
+            data: list[Any] = [_utc(v) for v in values]
+        elif kind in _BOOLEAN_TYPES:
+            arrow_type = pa.bool_()
+            data = [None if v is None else bool(v) for v in values]
+        else:
+            arrow_type = pa.string()
+            data = [_text(v) for v in values]
+        fields.append(pa.field(name, arrow_type))
+        arrays.append(pa.array(data, arrow_type))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 # --- where the connector connects, and whether anything answers there ---------------
@@ -609,6 +671,33 @@ class SnowflakeSession:
                 cur.close()
 
         return QueryResult(query_id, batches())
+
+    def show(self, command: str, *, needs: str) -> tuple[pa.Table, str]:
+        """Run a SHOW/DESCRIBE ``command``; its result (see :func:`show_table`) and query id.
+
+        ``needs`` names the privilege the command requires; a failure raises
+        :class:`CollectorError` naming it.
+        """
+        cur = self._cursor()
+        try:
+            cur.execute(command)
+            rows = cur.fetchall()
+            description = [(d.name, d.type_code) for d in cur.description or ()]
+            query_id = str(cur.sfqid)
+        except sf_errors.Error as e:
+            raise CollectorError(
+                f"cannot run {command}: {self._msg(e)} (the role needs {needs})",
+                fix=f"grant the collector's role {self._role or '<role>'} {needs}",
+            ) from None
+        finally:
+            cur.close()
+        try:
+            return show_table(description, rows), query_id
+        except (TypeError, pa.ArrowException) as e:
+            raise CollectorError(
+                f"the result of {command} (query {query_id}) cannot be archived: {e}",
+                fix="the command returned a type the connector cannot convert; report this",
+            ) from None
 
     def count(self, sql: str, params: Sequence[Any]) -> int:
         cur = self._cursor()

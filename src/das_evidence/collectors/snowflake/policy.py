@@ -12,6 +12,14 @@ are empty and its predicate says it is the baseline.
 A view the collector's role cannot read is recorded as ``not_evidenced`` with
 the reason; it is never written as an empty file. Personal data in USERS is
 kept, replaced by a keyed HMAC, or dropped, per column.
+
+The snapshot also archives SHOW/DESCRIBE results as Snowflake returns them
+(``policy_views.SHOW_COMMANDS``): account parameters, security integrations, stages,
+resource monitors, warehouses, tasks, and per user the NETWORK_POLICY parameter of
+service users and the RSA key fingerprints and set times of key-pair users. A command
+the role cannot run is ``not_evidenced`` naming the privilege; a per-user command is
+evidence only if it ran for every user (at most ``max_user_commands`` users, the rest
+named as not queried). User names in those files follow the NAME rule for USERS.
 """
 
 from __future__ import annotations
@@ -39,8 +47,12 @@ from das_evidence.collectors.parquet import DeterministicParquetWriter, read_par
 from das_evidence.collectors.snowflake.history import floor_to
 from das_evidence.collectors.snowflake.policy_views import (
     POLICY_VIEWS,
+    SHOW_COMMANDS,
+    SHOW_ROW_LIMIT,
     USERS_PERSONAL_COLUMNS,
+    Compared,
     PolicyView,
+    ShowCommand,
 )
 from das_evidence.collectors.snowflake.views import cast_batch, schema_fingerprint
 from das_evidence.errors import CollectorError
@@ -60,6 +72,9 @@ CHANGES_SCHEMA = pa.schema(
     ]
 )
 PERSONAL_DATA_ACTIONS = ("keep", "hmac", "drop")
+#: Per-user SHOW/DESCRIBE commands run per snapshot, at most (one round trip each).
+MAX_USER_COMMANDS = 200
+SERVICE_USER_TYPES = ("SERVICE", "LEGACY_SERVICE")
 
 
 def _json(value: Any) -> Any:
@@ -80,8 +95,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def diff_tables(view: PolicyView, before: pa.Table, after: pa.Table) -> list[dict[str, str | None]]:
-    """Rows added, removed and changed between two snapshots of one view."""
+def diff_tables(view: Compared, before: pa.Table, after: pa.Table) -> list[dict[str, str | None]]:
+    """Rows added, removed and changed between two snapshots of one view or SHOW result."""
 
     def current(table: pa.Table) -> dict[str, dict[str, Any]]:
         rows: dict[str, dict[str, Any]] = {}
@@ -112,7 +127,7 @@ def diff_tables(view: PolicyView, before: pa.Table, after: pa.Table) -> list[dic
 
 
 def _change(
-    view: PolicyView,
+    view: Compared,
     change: str,
     key: str,
     columns: list[str],
@@ -129,6 +144,39 @@ def _change(
     }
 
 
+#: The USERS columns :func:`users_for` reads.
+USER_SELECTION_COLUMNS = ("NAME", "TYPE", "HAS_RSA_PUBLIC_KEY", "HAS_PASSWORD", "DELETED_ON")
+
+
+def users_for(kind: str, users: pa.Table) -> list[str]:
+    """The current users (USERS rows) a per-user command runs for, sorted: ``service``
+    (TYPE SERVICE or LEGACY_SERVICE, or a key pair without a password) or ``key_pair``
+    (HAS_RSA_PUBLIC_KEY)."""
+    names = set()
+    for row in users.select(list(USER_SELECTION_COLUMNS)).to_pylist():
+        if row.get("DELETED_ON") is not None or not row.get("NAME"):
+            continue
+        key_pair = bool(row.get("HAS_RSA_PUBLIC_KEY"))
+        if kind == "key_pair":
+            chosen = key_pair
+        else:
+            chosen = str(row.get("TYPE") or "").upper() in SERVICE_USER_TYPES or (
+                key_pair and not row.get("HAS_PASSWORD")
+            )
+        if chosen:
+            names.add(str(row["NAME"]))
+    return sorted(names)
+
+
+def _keeps(cmd: ShowCommand, table: pa.Table) -> pa.Array:
+    if "property" not in table.column_names:
+        raise CollectorError(
+            f"{cmd.command} returned no property column (columns: {table.column_names})",
+            fix="Snowflake changed the DESCRIBE output; update policy_views.SHOW_COMMANDS",
+        )
+    return pa.array([cmd.keeps(p) for p in table.column("property").to_pylist()], pa.bool_())
+
+
 class PolicyStateCollector(Collector):
     """Point-in-time snapshots of an account's access controls."""
 
@@ -141,6 +189,8 @@ class PolicyStateCollector(Collector):
         personal_data: Mapping[str, str] | None = None,
         interval: timedelta = timedelta(days=1),
         views: tuple[PolicyView, ...] = POLICY_VIEWS,
+        shows: tuple[ShowCommand, ...] = SHOW_COMMANDS,
+        max_user_commands: int = MAX_USER_COMMANDS,
     ) -> None:
         self.account = account
         self.stream = str(StreamId.snowflake(account, POLICY_STREAM))
@@ -149,6 +199,8 @@ class PolicyStateCollector(Collector):
         self._hmac_key = hmac_key
         self._interval = interval
         self._views = views
+        self._shows = shows
+        self._max_user_commands = max_user_commands
         self._personal = dict(USERS_PERSONAL_COLUMNS)
         for column, action in (personal_data or {}).items():
             if action not in PERSONAL_DATA_ACTIONS:
@@ -209,6 +261,73 @@ class PolicyStateCollector(Collector):
                 table = table.set_column(index, column, pa.array(values, pa.string()))
         return table
 
+    def _user_label(self, name: str) -> str:
+        """A user's name as the per-user files record it: as USERS records NAME (kept by
+        default); a keyed HMAC when NAME is configured hmac or drop."""
+        if self._personal.get("NAME", "keep") == "keep":
+            return name
+        return hmac.new(self._hmac_key or b"", name.encode(), hashlib.sha256).hexdigest()
+
+    def _run_show(
+        self, session: Any, cmd: ShowCommand, users: pa.Table | None
+    ) -> tuple[pa.Table, dict[str, Any]]:
+        """One SHOW/DESCRIBE (or one per user), its table and its predicate entry."""
+        if cmd.per_user is None:
+            table, query_id = session.show(cmd.sql(), needs=cmd.grant)
+            table = table.filter(_keeps(cmd, table)) if cmd.keep_properties else table
+            if table.num_rows == 0 and not cmd.scoped:
+                raise CollectorError(
+                    f"{cmd.command} returned no rows, which it cannot for a role allowed to run it",
+                    fix=f"grant the collector's role {cmd.grant}",
+                )
+            entry: dict[str, Any] = {"command": cmd.command, "query_id": query_id}
+            if table.num_rows >= SHOW_ROW_LIMIT:
+                entry["note"] = (
+                    f"{table.num_rows} rows: Snowflake returns at most {SHOW_ROW_LIMIT} rows "
+                    "for a SHOW, so the result may be cut short"
+                )
+            return table, entry
+        if users is None:
+            raise CollectorError(
+                "the USERS view was not evidenced, so the users to query are unknown",
+                fix="grant the collector role DATABASE ROLE SNOWFLAKE.SECURITY_VIEWER",
+            )
+        names = users_for(cmd.per_user, users)
+        queried, skipped = names[: self._max_user_commands], names[self._max_user_commands :]
+        parts: list[pa.Table] = []
+        query_ids: list[str] = []
+        for name in queried:
+            part, query_id = session.show(cmd.sql(name), needs=cmd.grant)
+            if cmd.keep_properties:
+                part = part.filter(_keeps(cmd, part))
+            label = pa.array([self._user_label(name)] * part.num_rows, pa.string())
+            parts.append(part.add_column(0, pa.field("user_name", pa.string()), label))
+            query_ids.append(query_id)
+        if parts:
+            table = pa.concat_tables(parts, promote_options="permissive")
+        else:
+            table = pa.table({"user_name": pa.array([], pa.string())})
+        entry = {
+            "command": cmd.command,
+            "query_id": query_ids[0] if query_ids else None,
+            "query_ids": query_ids,
+            "users": {
+                "selected": "TYPE SERVICE or LEGACY_SERVICE, or a key pair without a password"
+                if cmd.per_user == "service"
+                else "HAS_RSA_PUBLIC_KEY",
+                "queried": len(queried),
+            },
+        }
+        if skipped:
+            entry["users"]["not_queried"] = [self._user_label(n) for n in skipped]
+            entry["note"] = (
+                f"truncated: {len(names)} users qualify, the first {len(queried)} by name were "
+                f"queried (max_user_commands); the rest are listed as not_queried"
+            )
+        if not queried:
+            entry["note"] = "no current user qualifies, so nothing was queried"
+        return table, entry
+
     def _read_view(self, session: Any, view: PolicyView) -> tuple[pa.Table, str, str]:
         present = set(session.columns(view.qualified))
         missing = [c.name for c in view.columns if c.name not in present]
@@ -251,6 +370,7 @@ class PolicyStateCollector(Collector):
         files: list[CollectedFile] = []
         views: dict[str, Any] = {}
         current: dict[str, pa.Table] = {}
+        raw_users: pa.Table | None = None
         for view in self._views:
             try:
                 table, sql, query_id = self._read_view(session, view)
@@ -259,6 +379,7 @@ class PolicyStateCollector(Collector):
                 views[view.view] = {"status": "not_evidenced", "reason": e.message}
                 continue
             if view.view == "USERS":
+                raw_users = table
                 table = self._personal_data(table)
             current[view.file] = table
             files.append(self._write(spool, f"{prefix}/{view.file}.parquet", table))
@@ -270,6 +391,31 @@ class PolicyStateCollector(Collector):
                 "schema_fingerprint": schema_fingerprint(view.view, table.schema),
             }
 
+        for cmd in self._shows:
+            try:
+                table, entry = self._run_show(session, cmd, raw_users)
+            except CollectorError as e:
+                log.warning("%s not evidenced: %s", cmd.view, e.message)
+                views[cmd.view] = {
+                    "status": "not_evidenced",
+                    "command": cmd.command,
+                    "reason": e.message,
+                    "grant": cmd.grant,
+                }
+                continue
+            current[cmd.file] = table
+            files.append(self._write(spool, f"{prefix}/{cmd.file}.parquet", table))
+            views[cmd.view] = {
+                "status": "evidenced",
+                **entry,
+                "rows": table.num_rows,
+                "schema_fingerprint": schema_fingerprint(cmd.view, table.schema),
+            }
+            if cmd.scoped:
+                views[cmd.view]["visibility"] = (
+                    f"lists only the objects the collector's role has a privilege on ({cmd.grant})"
+                )
+
         if not current:
             reasons = "; ".join(f"{v}: {d['reason']}" for v, d in views.items())
             raise CollectorError(
@@ -277,17 +423,18 @@ class PolicyStateCollector(Collector):
                 fix="grant the collector role IMPORTED PRIVILEGES on database SNOWFLAKE",
             )
         previous = self._previous()
+        everything: tuple[PolicyView | ShowCommand, ...] = (*self._views, *self._shows)
         changes: list[dict[str, str | None]] = []
         compared: list[str] = []
         not_compared: list[str] = []
         if previous is not None:
             _, before = previous
-            for view in self._views:
-                if view.file in current and view.file in before:
-                    changes.extend(diff_tables(view, before[view.file], current[view.file]))
-                    compared.append(view.view)
+            for item in everything:
+                if item.file in current and item.file in before:
+                    changes.extend(diff_tables(item, before[item.file], current[item.file]))
+                    compared.append(item.view)
                 else:
-                    not_compared.append(view.view)
+                    not_compared.append(item.view)
         table = pa.Table.from_pylist(changes, schema=CHANGES_SCHEMA)
         files.append(self._write(spool, f"{prefix}/changes.parquet", table))
         counts = {
@@ -309,7 +456,8 @@ class PolicyStateCollector(Collector):
                 "compared_views": compared,
                 "not_compared_views": not_compared,
                 "counts": counts,
-                "natural_keys": {v.view: list(v.key) for v in self._views},
+                "natural_keys": {v.view: list(v.key) for v in everything},
+                "volatile": {v.view: list(v.volatile) for v in everything if v.volatile},
             },
             "personal_data": {
                 "USERS": dict(sorted(self._personal.items())),

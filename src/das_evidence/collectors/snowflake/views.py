@@ -198,7 +198,7 @@ def cast_batch(
 
 #: The SNOWFLAKE database role that lets a role select each ACCOUNT_USAGE view the
 #: collectors read, after Snowflake's table "Database role required to access
-#: ACCOUNT_USAGE views"; deploy/snowflake/setup.sql grants these two and checks every view.
+#: ACCOUNT_USAGE views"; deploy/snowflake/setup.sql grants these and checks every view.
 DATABASE_ROLES: dict[str, str] = {
     **dict.fromkeys(
         (
@@ -218,6 +218,8 @@ DATABASE_ROLES: dict[str, str] = {
         ("LOGIN_HISTORY", "SESSIONS", "USERS", "ROLES", "GRANTS_TO_ROLES", "GRANTS_TO_USERS"),
         "SECURITY_VIEWER",
     ),
+    # The policy snapshot's CIS evidence (collectors/snowflake/policy_views.py).
+    **dict.fromkeys(("TABLES", "PROCEDURES"), "OBJECT_VIEWER"),
 }
 
 
