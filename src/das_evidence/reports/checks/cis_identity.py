@@ -699,9 +699,9 @@ class KeyPairsNotRotated(_CisCheck):
         limit = ctx.settings.key_rotation_max_age
         props: dict[str, dict[str, Any]] = {}
         for r in read.rows("DESCRIBE_USER_KEYS"):
-            props.setdefault(str(r.get("user_name")), {})[str(r.get("property")).upper()] = r.get(
-                "value"
-            )
+            # DESCRIBE USER's value column is "value", or "property_value" in newer accounts
+            value = r.get("value", r.get("property_value"))
+            props.setdefault(str(r.get("user_name")), {})[str(r.get("property")).upper()] = value
         findings: list[dict[str, Any]] = []
         passed: list[str] = []
         undetermined: list[dict[str, Any]] = []

@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from das_evidence.collectors.snowflake.views import BOOL, INT, TEXT, TS
+from das_evidence.collectors.snowflake.views import BOOL, TEXT, TS
 from das_evidence.reports.checks import CheckContext
 from das_evidence.reports.evidence import EvidenceSet
 from tests.unit.reports.checks.conftest import (
@@ -58,10 +58,10 @@ CONTRACT_SCHEMAS: dict[str, pa.Schema] = {
     ),
     "DESCRIBE_USER_KEYS": _schema("user_name, property, value, default, description"),
     "PROCEDURES": _schema(
-        "PROCEDURE_ID, PROCEDURE_NAME, PROCEDURE_SCHEMA, PROCEDURE_CATALOG, PROCEDURE_OWNER, "
+        "PROCEDURE_NAME, PROCEDURE_SCHEMA, PROCEDURE_CATALOG, PROCEDURE_OWNER, "
         "ARGUMENT_SIGNATURE, DATA_TYPE, PROCEDURE_LANGUAGE, CREATED, LAST_ALTERED, DELETED, "
         "OWNER_ROLE_TYPE",
-        {"PROCEDURE_ID": INT, "CREATED": TS, "LAST_ALTERED": TS, "DELETED": TS},
+        {"CREATED": TS, "LAST_ALTERED": TS, "DELETED": TS},
     ),
 }
 for _view, _s in CONTRACT_SCHEMAS.items():
@@ -201,7 +201,6 @@ def task(name: str, owner: str) -> dict[str, Any]:
 
 def procedure(name: str, owner: str, **columns: Any) -> dict[str, Any]:
     return {
-        "PROCEDURE_ID": 7001,
         "PROCEDURE_NAME": name,
         "PROCEDURE_SCHEMA": "OPS",
         "PROCEDURE_CATALOG": "ANALYTICS",
