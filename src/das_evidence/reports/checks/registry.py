@@ -11,6 +11,18 @@ import logging
 from collections.abc import Sequence
 
 from das_evidence.errors import ConfigError
+from das_evidence.reports.checks.cis_monitoring import (
+    AdminRoleGrantsMonitored,
+    ManageGrantsGrantsMonitored,
+    NetworkPolicyChangesMonitored,
+    PasswordLoginsWithoutMfaMonitored,
+    ScimTokenCreationMonitored,
+    SecurityIntegrationChangesMonitored,
+    ShareExposuresMonitored,
+    SsoUserPasswordLoginsMonitored,
+    TrustCenterFindingsOpen,
+    UnsupportedClientSessionsMonitored,
+)
 from das_evidence.reports.checks.completeness import EvidenceGaps, StaleStreams
 from das_evidence.reports.checks.data_protection import (
     PhiReadsOutsideAllowlist,
@@ -44,6 +56,17 @@ ALL_CHECKS: tuple[Check, ...] = (
     SensitiveDbtModelsWithoutContract(),
     EvidenceGaps(),
     StaleStreams(),
+    # CIS section 2: monitoring and alerting
+    AdminRoleGrantsMonitored(),
+    ManageGrantsGrantsMonitored(),
+    SsoUserPasswordLoginsMonitored(),
+    PasswordLoginsWithoutMfaMonitored(),
+    SecurityIntegrationChangesMonitored(),
+    NetworkPolicyChangesMonitored(),
+    ScimTokenCreationMonitored(),
+    ShareExposuresMonitored(),
+    UnsupportedClientSessionsMonitored(),
+    TrustCenterFindingsOpen(),
 )
 
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from das_evidence.reports.checks import CheckContext
 from das_evidence.reports.evidence import EvidenceSet
+from tests.unit.reports.checks import cases_cis_monitoring
 from tests.unit.reports.checks.conftest import (
     END,
     NOW,
@@ -399,3 +400,9 @@ PASSING: dict[str, Case] = {
     "evidence-gaps": gaps_pass,
     "stale-streams": stale_pass,
 }
+
+
+# -- CIS section 2 and Trust Center (cases_cis_monitoring.py) ---------------------------------
+
+FAILING.update(cases_cis_monitoring.FAILING)
+PASSING.update(cases_cis_monitoring.PASSING)
