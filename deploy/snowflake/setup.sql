@@ -22,6 +22,13 @@
 --   SECURITY_VIEWER    LOGIN_HISTORY, SESSIONS, USERS, ROLES,
 --                      GRANTS_TO_ROLES, GRANTS_TO_USERS
 --
+-- and, for the trust_center_findings stream, one SNOWFLAKE application role: Trust
+-- Center's own docs say reading its findings takes TRUST_CENTER_VIEWER (or
+-- TRUST_CENTER_ADMIN, which can also change scanners; not wanted). The database-role
+-- table above does not list the view.
+-- (https://docs.snowflake.com/en/user-guide/trust-center/overview, "Required access")
+--   TRUST_CENTER_VIEWER  TRUST_CENTER_FINDINGS
+--
 -- Snowflake moves views between these roles now and then; the checks at the end
 -- select from every view as the collector role and fail on any it cannot see.
 -- Only if one fails, grant the database role the docs now list for that view.
@@ -80,6 +87,12 @@ ALTER WAREHOUSE EVIDENCE_WH SET RESOURCE_MONITOR = EVIDENCE_RM;
 -- 4. ACCOUNT_USAGE through SNOWFLAKE database roles (needs ACCOUNTADMIN) -------
 GRANT DATABASE ROLE SNOWFLAKE.GOVERNANCE_VIEWER TO ROLE EVIDENCE_COLLECTOR_ROLE;
 GRANT DATABASE ROLE SNOWFLAKE.SECURITY_VIEWER TO ROLE EVIDENCE_COLLECTOR_ROLE;
+-- Trust Center findings (stream trust_center_findings, check trust-center-findings-open).
+-- Without this grant that stream fails naming it and the check is not_evidenced; an
+-- account that does not use Trust Center sets [streams.trust_center_findings]
+-- enabled = false instead. If the SELECT check below still fails with the role granted,
+-- Snowflake now lists the view under a database role: grant that one (the table above).
+GRANT APPLICATION ROLE SNOWFLAKE.TRUST_CENTER_VIEWER TO ROLE EVIDENCE_COLLECTOR_ROLE;
 
 -- Optional: allow the user to sign in only from the cluster's egress addresses.
 -- CREATE NETWORK POLICY IF NOT EXISTS EVIDENCE_COLLECTOR_NP
@@ -96,6 +109,7 @@ SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.ACCESS_HISTORY LIMIT 0;
 SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.LOGIN_HISTORY LIMIT 0;
 SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.QUERY_HISTORY LIMIT 0;
 SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.SESSIONS LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.TRUST_CENTER_FINDINGS LIMIT 0;
 SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.GRANTS_TO_ROLES LIMIT 0;
 SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.GRANTS_TO_USERS LIMIT 0;
 SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.USERS LIMIT 0;
@@ -108,6 +122,6 @@ SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.NETWORK_POLICIES LIMIT 0;
 SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.PASSWORD_POLICIES LIMIT 0;
 SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.SESSION_POLICIES LIMIT 0;
 
--- And the role holds nothing else: expect the two database roles and USAGE on
--- EVIDENCE_WH only.
+-- And the role holds nothing else: expect the two database roles, the
+-- TRUST_CENTER_VIEWER application role and USAGE on EVIDENCE_WH only.
 SHOW GRANTS TO ROLE EVIDENCE_COLLECTOR_ROLE;
