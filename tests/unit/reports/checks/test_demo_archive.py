@@ -25,7 +25,15 @@ from das_evidence.demo.policy_seed import (
     seed_policy_state,
 )
 from das_evidence.demo.run import DBT_TARGET, DEMO_ORIGIN, write_demo_config
-from das_evidence.demo.seed import BURST_ATTEMPTS, BURST_IP, BURST_USER, seed_account_usage
+from das_evidence.demo.seed import (
+    BURST_ATTEMPTS,
+    BURST_IP,
+    BURST_USER,
+    OLD_CLIENT_USER,
+    OLD_PYTHON_CONNECTOR,
+    SSO_PASSWORD_USER,
+    seed_account_usage,
+)
 from das_evidence.demo.server import FakeSnowflake
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.keyring import write_key_pair
@@ -90,6 +98,17 @@ def test_every_check_decides_and_nothing_crashed(demo: Demo) -> None:
         "sensitive-dbt-models-without-contract": "fail",
         "evidence-gaps": "fail",
         "stale-streams": "pass",
+        # CIS section 2: one seeded event of each kind (seed.CIS_EVENTS and the logins)
+        "admin-role-grants-monitored": "fail",
+        "manage-grants-grants-monitored": "fail",
+        "sso-user-password-logins-monitored": "fail",
+        "password-logins-without-mfa-monitored": "fail",
+        "security-integration-changes-monitored": "fail",
+        "network-policy-changes-monitored": "fail",
+        "scim-token-creation-monitored": "fail",
+        "share-exposures-monitored": "fail",
+        "unsupported-client-sessions-monitored": "fail",
+        "trust-center-findings-open": "fail",
     }
     assert not any("error" in r.details for r in demo.results.values())
 
@@ -137,6 +156,35 @@ def test_the_dbt_fixture_failures(demo: Demo) -> None:
     assert statuses == ["fail", "skipped", "skipped", "skipped"]
     [model] = demo.results["sensitive-dbt-models-without-contract"].findings
     assert model["model"] == "model.jaffle_health.stg_patients"
+
+
+def test_each_seeded_cis_section_2_event_is_listed(demo: Demo) -> None:
+    def texts(check_id: str) -> list[str]:
+        return [f["query_text"] for f in demo.results[check_id].findings]
+
+    # Literals arrive redacted; the statement's structure is what matched.
+    assert texts("admin-role-grants-monitored") == [
+        "GRANT ROLE SECURITYADMIN TO USER ERIN_CONTRACTOR"
+    ]
+    assert texts("manage-grants-grants-monitored") == [
+        "GRANT MANAGE GRANTS ON ACCOUNT TO ROLE ENGINEER"
+    ]
+    assert texts("network-policy-changes-monitored") == [
+        "ALTER NETWORK POLICY CORP_ALLOWLIST SET ALLOWED_IP_LIST = ('?', '?')"
+    ]
+    assert texts("scim-token-creation-monitored") == [
+        "SELECT SYSTEM$GENERATE_SCIM_ACCESS_TOKEN('?')"
+    ]
+    assert len(texts("security-integration-changes-monitored")) == 1
+    assert len(texts("share-exposures-monitored")) == 1
+    [sso] = demo.results["sso-user-password-logins-monitored"].findings
+    assert sso["user"] == SSO_PASSWORD_USER
+    no_mfa = {f["user"] for f in demo.results["password-logins-without-mfa-monitored"].findings}
+    assert SSO_PASSWORD_USER in no_mfa and USER_WITHOUT_MFA in no_mfa
+    [old] = demo.results["unsupported-client-sessions-monitored"].findings
+    assert old["user"] == OLD_CLIENT_USER and old["version"] == OLD_PYTHON_CONNECTOR
+    open_ = {f["finding"] for f in demo.results["trust-center-findings-open"].findings}
+    assert open_ == {7001, 7002}
 
 
 def test_policy_state_began_inside_the_period(demo: Demo) -> None:
