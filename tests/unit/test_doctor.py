@@ -79,7 +79,8 @@ def test_a_working_installation_passes_every_check(tmp_path: Path, fake: FakeSno
     assert checks["snowflake reachable"].detail.startswith(f"http://127.0.0.1:{fake.port}")
     assert "logged in as" in checks["snowflake login"].detail
     views = [n for n in checks if n.startswith("view ")]
-    assert len(views) == 15 and "view ACCESS_HISTORY" in views and "view USERS" in views
+    assert len(views) == 16 and "view ACCESS_HISTORY" in views and "view USERS" in views
+    assert "view TRUST_CENTER_FINDINGS" in views
     assert checks["store"].detail.endswith("is empty (no checkpoint yet)")
     assert dict(report.sources)["snowflake.port"] == f"{config} line 9"
 
