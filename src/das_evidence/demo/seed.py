@@ -8,7 +8,7 @@ Activity is laid out per UTC day (``day`` = days since the epoch) in numbered
 slots, and a window keeps the slots whose timestamp falls inside it. Seeding
 two adjacent windows therefore gives exactly the rows of seeding their union,
 which lets tests "advance the clock" with :func:`seed_window`. Seeding a window
-first deletes what the four views hold inside it, so re-seeding is idempotent.
+first deletes what the history views hold inside it, so re-seeding is idempotent.
 
 Per UTC day:
 
