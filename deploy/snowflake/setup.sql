@@ -26,7 +26,7 @@
 -- Center's own docs say reading its findings takes TRUST_CENTER_VIEWER (or
 -- TRUST_CENTER_ADMIN, which can also change scanners; not wanted). The database-role
 -- table above does not list the view.
--- (https://docs.snowflake.com/en/user-guide/trust-center/overview, "Required access")
+-- (https://docs.snowflake.com/en/user-guide/ui-trust-center, "Required roles")
 --   TRUST_CENTER_VIEWER  TRUST_CENTER_FINDINGS
 --
 -- Snowflake moves views between these roles now and then; the checks at the end

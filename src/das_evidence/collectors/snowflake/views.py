@@ -250,8 +250,8 @@ DATABASE_ROLES: dict[str, str] = {
 
 #: Views read through a SNOWFLAKE application role rather than a database role. Trust
 #: Center findings are visible to the TRUST_CENTER_VIEWER (or TRUST_CENTER_ADMIN)
-#: application role (Snowflake docs, "Trust Center: required access"); the ACCOUNT_USAGE
-#: database-role table does not list the view.
+#: application role (https://docs.snowflake.com/en/user-guide/ui-trust-center,
+#: "Required roles"); the ACCOUNT_USAGE database-role table does not list the view.
 APPLICATION_ROLES: dict[str, str] = {"TRUST_CENTER_FINDINGS": "TRUST_CENTER_VIEWER"}
 
 

@@ -59,11 +59,13 @@ import pyarrow.compute as pc
 from das_evidence.collectors.snowflake.views import VIEWS, grant_for
 from das_evidence.reports.checks._support import (
     HistoryFile,
+    Missing,
     coverage_holes,
     history_files,
     holes_json,
     jsonable,
     rows_in_period,
+    snapshot_view,
     ts,
 )
 from das_evidence.reports.checks.interface import Check, CheckContext
@@ -117,7 +119,7 @@ class _HistoryEvents(Check):
         """What a finding says beyond the event id, time, user and evidence."""
         return {}
 
-    def prepare(self, files: Sequence[HistoryFile]) -> Any:
+    def prepare(self, files: Sequence[HistoryFile], evidence: EvidenceSet) -> Any:
         """What ``select`` needs from every file of the stream (kept out of ``self``: a
         check object is shared and stateless)."""
         return None
@@ -139,7 +141,7 @@ class _HistoryEvents(Check):
                 f"{grant_for(self.view, None)}",
                 details={"evaluated": 0, "passed": []},
             )
-        known = self.prepare(files)
+        known = self.prepare(files, evidence)
         found: list[tuple[dict[str, Any], HistoryFile]] = []
         evaluated = 0
         seen: set[str] = set()
@@ -311,10 +313,15 @@ class ManageGrantsGrantsMonitored(_StatementEvents):
 class SecurityIntegrationChangesMonitored(_StatementEvents):
     """CIS 2.5: every CREATE, ALTER or DROP of a security integration in the period.
 
-    Audit procedure: successful QUERY_HISTORY rows of QUERY_TYPE
-    CREATE_SECURITY_INTEGRATION, ALTER_SECURITY_INTEGRATION or DROP_SECURITY_INTEGRATION.
-    Here: those query types, or a successful statement ``{CREATE [OR REPLACE]|ALTER|DROP}
-    SECURITY INTEGRATION`` (Snowflake also reports some as CREATE_INTEGRATION).
+    Audit procedure: successful QUERY_HISTORY rows of QUERY_TYPE CREATE, ALTER or DROP
+    whose text contains ``security integration``. Here, on the redacted text: a
+    successful statement ``{CREATE [OR REPLACE]|ALTER|DROP} SECURITY INTEGRATION``
+    whatever its QUERY_TYPE; and, since Snowflake lets ``SECURITY`` be left out, ``{CREATE
+    |ALTER} INTEGRATION ... TYPE = {SAML2|SCIM|OAUTH|EXTERNAL_OAUTH|API_AUTHENTICATION}``
+    and ``{ALTER|DROP} INTEGRATION <name>`` where <name> is a security integration of
+    the period's latest SHOW_SECURITY_INTEGRATIONS snapshot (when one is archived;
+    ``details.security_integrations`` lists the names used). The QUERY_TYPEs
+    ``*_SECURITY_INTEGRATION`` match on their own.
     """
 
     check_id = "security-integration-changes-monitored"
@@ -334,17 +341,42 @@ class SecurityIntegrationChangesMonitored(_StatementEvents):
     )
 
     def patterns(self, ctx: CheckContext) -> Sequence[str]:
-        return (rf"{_LEAD}{_CHANGE}\s+SECURITY\s+INTEGRATION\b",)
+        return (
+            rf"{_LEAD}{_CHANGE}\s+SECURITY\s+INTEGRATION\b",
+            rf"{_LEAD}(?:CREATE(?:\s+OR\s+REPLACE)?|ALTER)\s+INTEGRATION\b[^;]*?\bTYPE\s*=\s*"
+            r"(?:SAML2|SCIM|OAUTH|EXTERNAL_OAUTH|API_AUTHENTICATION)\b",
+        )
+
+    def prepare(self, files: Sequence[HistoryFile], evidence: EvidenceSet) -> tuple[str, ...]:
+        view = snapshot_view(evidence, "SHOW_SECURITY_INTEGRATIONS")
+        if isinstance(view, Missing) or "name" not in view.table.column_names:
+            return ()
+        return tuple(sorted({str(n) for n in view.table.column("name").to_pylist() if n}))
+
+    def known_details(self, known: Any) -> dict[str, Any]:
+        return {"security_integrations": list(known)}
+
+    def select(self, rows: pa.Table, ctx: CheckContext, known: Any) -> pa.ChunkedArray | pa.Array:
+        mask = super().select(rows, ctx, known)
+        if not known:
+            return mask
+        named = _regex_mask(
+            rows.column("QUERY_TEXT"),
+            rf"{_LEAD}(?:ALTER|DROP)\s+INTEGRATION\s+(?:IF\s+EXISTS\s+)?{_names(known)}(?:\s|;|$)",
+        )
+        ok = _equals(rows.column("EXECUTION_STATUS"), "SUCCESS")
+        return pc.or_(mask, pc.and_(ok, named))
 
 
 class NetworkPolicyChangesMonitored(_StatementEvents):
     """CIS 2.6: every change to a network policy or the objects it uses, in the period.
 
     Audit procedure: successful QUERY_HISTORY rows of QUERY_TYPE CREATE_NETWORK_POLICY,
-    ALTER_NETWORK_POLICY or DROP_NETWORK_POLICY, and ALTER ACCOUNT / ALTER USER statements
-    that SET or UNSET NETWORK_POLICY. Here: those query types, ``{CREATE|ALTER|DROP}
-    NETWORK {POLICY|RULE}`` (network rules are what a policy allows), and ``ALTER
-    {ACCOUNT|USER|SECURITY INTEGRATION} ... [UN]SET ... NETWORK_POLICY``.
+    ALTER_NETWORK_POLICY or DROP_NETWORK_POLICY, or whose text has ``set ... network_policy``
+    / ``unset ... network_policy`` (a policy attached to or removed from the account, a
+    user or a security integration). Here: those query types, ``{CREATE|ALTER|DROP}
+    NETWORK {POLICY|RULE}`` (network rules are what a policy allows), and any ``ALTER ...
+    [UN]SET ... NETWORK_POLICY`` statement.
     """
 
     check_id = "network-policy-changes-monitored"
@@ -362,8 +394,7 @@ class NetworkPolicyChangesMonitored(_StatementEvents):
     def patterns(self, ctx: CheckContext) -> Sequence[str]:
         return (
             rf"{_LEAD}{_CHANGE}\s+NETWORK\s+(?:POLICY|RULE)\b",
-            rf"{_LEAD}ALTER\s+(?:ACCOUNT|USER|SECURITY\s+INTEGRATION)\b[^;]*?\b(?:UN)?SET\b"
-            r"[^;]*?\bNETWORK_POLICY\b",
+            rf"{_LEAD}ALTER\s[^;]*?\b(?:UN)?SET\b[^;]*?\bNETWORK_POLICY\b",
         )
 
 
@@ -464,7 +495,7 @@ class SsoUserPasswordLoginsMonitored(_LoginEvents):
     control = _LOGIN_CONTROL
     what = "password sign-ins of SSO users"
 
-    def prepare(self, files: Sequence[HistoryFile]) -> frozenset[str]:
+    def prepare(self, files: Sequence[HistoryFile], evidence: EvidenceSet) -> frozenset[str]:
         """The SSO users: every user with a successful SSO sign-in in any file."""
         sso: set[str] = set()
         for f in files:

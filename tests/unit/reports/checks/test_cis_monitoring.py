@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from das_evidence.reports.checks import ALL_CHECKS
@@ -13,6 +16,8 @@ from das_evidence.reports.checks.cis_monitoring import (
     UnsupportedClientSessionsMonitored,
     version_tuple,
 )
+from das_evidence.reports.evidence import EvidenceSet
+from das_evidence.timefmt import compact, rfc3339
 from tests.unit.reports.checks import cases_cis_monitoring as cases
 from tests.unit.reports.checks.cases_cis_monitoring import (
     BACKGROUND,
@@ -22,7 +27,7 @@ from tests.unit.reports.checks.cases_cis_monitoring import (
     stmt,
     trust_center,
 )
-from tests.unit.reports.checks.conftest import START, EvidenceBuilder, config
+from tests.unit.reports.checks.conftest import END, START, EvidenceBuilder, config
 
 CHECKS = {c.check_id: c for c in ALL_CHECKS}
 SECTION_2 = sorted(EVENTS)
@@ -215,3 +220,41 @@ def test_trust_center_hole_is_not_evidenced() -> None:
     )
     assert result.status == "not_evidenced", result.summary
     assert "does not cover" in result.summary
+
+
+def _with_security_integrations(rows: list[dict[str, object]], names: list[str]) -> EvidenceSet:
+    """QUERY_HISTORY ``rows`` and a snapshot whose SHOW SECURITY INTEGRATIONS lists ``names``
+    (lowercase columns, as Snowflake returns them)."""
+    b = EvidenceBuilder()
+    b.history("query_history", rows)
+    table = pa.table({"name": names, "type": ["SAML2"] * len(names)})
+    out = io.BytesIO()
+    pq.write_table(table, out)
+    as_of = END - timedelta(hours=2)
+    prefix = f"evidence/snowflake/ACME_PROD/policy_state/date=2026-11-26/as_of={compact(as_of)}"
+    b._entry(
+        "snowflake/ACME_PROD/policy_state",
+        as_of,
+        as_of,
+        [(f"{prefix}/show_security_integrations.parquet", out.getvalue(), len(names))],
+        as_of=rfc3339(as_of),
+        views={"SHOW_SECURITY_INTEGRATIONS": {"status": "evidenced", "rows": len(names)}},
+    )
+    return b.build()
+
+
+def test_integration_statements_without_security_are_matched_by_type_or_known_name() -> None:
+    rows = [
+        stmt("q-type", "CREATE INTEGRATION AZURE_SCIM TYPE = SCIM SCIM_CLIENT = '?'",
+             "CREATE_INTEGRATION"),
+        stmt("q-named", "DROP INTEGRATION IF EXISTS okta_sso", "DROP_INTEGRATION"),
+        stmt("q-storage", "DROP INTEGRATION S3_LANDING", "DROP_INTEGRATION"),
+        stmt("q-prefix", "ALTER INTEGRATION OKTA_SSO_OLD SET ENABLED = FALSE", "ALTER_INTEGRATION"),
+    ]  # fmt: skip
+    check = CHECKS["security-integration-changes-monitored"]
+    result = check.run(_with_security_integrations(rows, ["OKTA_SSO"]), config())
+    assert [f["event"] for f in result.findings] == ["q-named", "q-type"]
+    assert result.details["security_integrations"] == ["OKTA_SSO"]
+    # Without a snapshot the name is unknown: only the TYPE = SCIM statement is listed.
+    alone = check.run(history("query_history", rows), config())
+    assert [f["event"] for f in alone.findings] == ["q-type"]
