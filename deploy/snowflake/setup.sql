@@ -23,6 +23,13 @@
 --                      GRANTS_TO_ROLES, GRANTS_TO_USERS
 --   OBJECT_VIEWER      TABLES, PROCEDURES
 --
+-- and, for the trust_center_findings stream, one SNOWFLAKE application role: Trust
+-- Center's own docs say reading its findings takes TRUST_CENTER_VIEWER (or
+-- TRUST_CENTER_ADMIN, which can also change scanners; not wanted). The database-role
+-- table above does not list the view.
+-- (https://docs.snowflake.com/en/user-guide/ui-trust-center, "Required roles")
+--   TRUST_CENTER_VIEWER  TRUST_CENTER_FINDINGS
+--
 -- Snowflake moves views between these roles now and then; the checks at the end
 -- select from every view as the collector role and fail on any it cannot see.
 -- Only if one fails, grant the database role the docs now list for that view.
@@ -117,6 +124,13 @@ GRANT MONITOR ON RESOURCE MONITOR EVIDENCE_RM TO ROLE EVIDENCE_COLLECTOR_ROLE;
 -- GRANT MONITOR ON FUTURE TASKS IN DATABASE <database> TO ROLE EVIDENCE_COLLECTOR_ROLE;
 -- GRANT USAGE ON INTEGRATION <security integration> TO ROLE EVIDENCE_COLLECTOR_ROLE;
 
+-- Trust Center findings (stream trust_center_findings, check trust-center-findings-open).
+-- Without this grant that stream fails naming it and the check is not_evidenced; an
+-- account that does not use Trust Center sets [streams.trust_center_findings]
+-- enabled = false instead. If the SELECT check below still fails with the role granted,
+-- Snowflake now lists the view under a database role: grant that one (the table above).
+GRANT APPLICATION ROLE SNOWFLAKE.TRUST_CENTER_VIEWER TO ROLE EVIDENCE_COLLECTOR_ROLE;
+
 -- Optional: allow the user to sign in only from the cluster's egress addresses.
 -- CREATE NETWORK POLICY IF NOT EXISTS EVIDENCE_COLLECTOR_NP
 --   ALLOWED_IP_LIST = ('<egress IP>/32');
@@ -132,6 +146,7 @@ SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.ACCESS_HISTORY LIMIT 0;
 SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.LOGIN_HISTORY LIMIT 0;
 SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.QUERY_HISTORY LIMIT 0;
 SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.SESSIONS LIMIT 0;
+SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.TRUST_CENTER_FINDINGS LIMIT 0;
 SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.GRANTS_TO_ROLES LIMIT 0;
 SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.GRANTS_TO_USERS LIMIT 0;
 SELECT * FROM SNOWFLAKE.ACCOUNT_USAGE.USERS LIMIT 0;
@@ -154,6 +169,7 @@ SHOW TASKS IN ACCOUNT;
 SHOW SECURITY INTEGRATIONS;
 SHOW STAGES IN ACCOUNT;
 
--- And the role holds nothing else: expect the three database roles, USAGE and
--- MONITOR on EVIDENCE_WH, MONITOR on EVIDENCE_RM and the MONITOR/USAGE grants of 4b.
+-- And the role holds nothing else: expect the three database roles, the
+-- TRUST_CENTER_VIEWER application role, USAGE and MONITOR on EVIDENCE_WH, MONITOR on
+-- EVIDENCE_RM and the MONITOR/USAGE grants of 4b.
 SHOW GRANTS TO ROLE EVIDENCE_COLLECTOR_ROLE;

@@ -51,7 +51,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from das_evidence.errors import ConfigError, ConfigKeyError, WebhookError
-from das_evidence.streams import DOCUMENTED_LATENCY, POLICY_STREAM, STREAMS
+from das_evidence.streams import DOCUMENTED_LATENCY, POLICY_STREAM, REQUIRED_STREAMS, STREAMS
 from das_evidence.timefmt import format_duration, parse_rfc3339
 from das_evidence.validators import (
     check_webhook_url,
@@ -612,7 +612,7 @@ class ChecksConfig(BaseModel):
         "and the coverage every history check needs to pass)",
     )
     required_streams: tuple[str, ...] = Field(
-        default=STREAMS,
+        default=REQUIRED_STREAMS,
         description="stream kinds that must have evidence in the period "
         "(snowflake/<ACCOUNT>/<kind>; evidence-gaps, stale-streams)",
     )

@@ -61,6 +61,11 @@ hmac_key = "keys/redaction.key"   # keyed HMAC of query text (query_history)
 [streams.sessions]
 # safety = "3h"
 
+[streams.trust_center_findings]  # Trust Center scanner findings, windowed on UPDATED_ON
+# safety = "1h"
+# enabled = true                  # false if the account does not use Trust Center; needs
+#                                 # the SNOWFLAKE.TRUST_CENTER_VIEWER application role
+
 [streams.policy_state]
 # interval = "1d"                 # one point-in-time snapshot per interval
 # USERS columns: keep, hmac or drop (name and login_name are kept; these four are hmac):

@@ -26,11 +26,19 @@ SNOWFLAKE = "snowflake"
 DBT = "dbt"
 SOURCES = (SNOWFLAKE, DBT)
 
+# The windowed ACCOUNT_USAGE views every deployment collects: the audit trail itself.
+CORE_HISTORY_STREAMS = ("access_history", "login_history", "query_history", "sessions")
+# Trust Center scanner findings (SNOWFLAKE.ACCOUNT_USAGE.TRUST_CENTER_FINDINGS): windowed
+# like the others, but an account without Trust Center or without the grant has none, so
+# it is not among the streams the completeness checks require by default.
+TRUST_CENTER_STREAM = "trust_center_findings"
 # The windowed ACCOUNT_USAGE views, in collection order.
-HISTORY_STREAMS = ("access_history", "login_history", "query_history", "sessions")
+HISTORY_STREAMS = (*CORE_HISTORY_STREAMS, TRUST_CENTER_STREAM)
 # The point-in-time policy snapshot (grants, users, roles, policies, references).
 POLICY_STREAM = "policy_state"
 STREAMS = (*HISTORY_STREAMS, POLICY_STREAM)
+#: The default of ``[checks] required_streams``: the core history views and the snapshot.
+REQUIRED_STREAMS = (*CORE_HISTORY_STREAMS, POLICY_STREAM)
 
 # ACCOUNT_USAGE latency as Snowflake documents it; a safety margin may not be smaller.
 DOCUMENTED_LATENCY = {
@@ -38,6 +46,7 @@ DOCUMENTED_LATENCY = {
     "login_history": timedelta(hours=2),
     "query_history": timedelta(minutes=45),
     "sessions": timedelta(hours=3),
+    "trust_center_findings": timedelta(hours=1),
 }
 # The policy views' latency: a snapshot is taken "as of" this long ago.
 POLICY_LATENCY = timedelta(hours=2)

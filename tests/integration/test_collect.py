@@ -134,6 +134,21 @@ def test_a_missing_column_fails_only_that_stream_and_an_extra_one_is_ignored(env
     assert env.cli("verify", str(env.archive), "--pub", str(env.pub)).returncode == 0
 
 
+def test_a_role_that_cannot_read_trust_center_findings_fails_that_stream_naming_the_grant(
+    env: Env,
+) -> None:
+    env.fake.duck.execute("DROP TABLE SNOWFLAKE.ACCOUNT_USAGE.TRUST_CENTER_FINDINGS")
+    result = env.cli("collect")
+    assert result.returncode == 3
+    assert "SNOWFLAKE.ACCOUNT_USAGE.TRUST_CENTER_FINDINGS" in result.stderr
+    assert "GRANT APPLICATION ROLE SNOWFLAKE.TRUST_CENTER_VIEWER" in result.stderr
+    windows = windows_by_stream(env)
+    assert "trust_center_findings" not in windows
+    for stream in ("access_history", "login_history", "query_history", "sessions"):
+        assert windows[stream] == expected_windows(stream, T0)
+    assert env.cli("verify", str(env.archive), "--pub", str(env.pub)).returncode == 0
+
+
 def test_the_phi_canary_lands_in_no_byte_of_the_archive(env: Env) -> None:
     canary = DEFAULT_PHI_CANARY
     in_source = env.fake.duck.execute(

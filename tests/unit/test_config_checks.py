@@ -159,3 +159,15 @@ def test_the_starter_config_shows_every_setting_with_its_default(tmp_path: Path)
     starter = tmp_path / "evidence.toml"
     starter.write_text(text)
     assert load_settings(starter).checks == ChecksConfig()  # as written: all commented out
+
+
+def test_trust_center_findings_is_a_stream_but_not_required_by_default(tmp_path: Path) -> None:
+    assert "trust_center_findings" not in ChecksConfig().required_streams
+    checks = _load(tmp_path, 'required_streams = ["trust_center_findings"]\n')
+    assert checks.required_streams == ("trust_center_findings",)
+    path = tmp_path / "streams.toml"
+    path.write_text(BASE + '[streams.trust_center_findings]\nsafety = "30m"\n')
+    with pytest.raises(ConfigError, match="shorter than the view's documented latency"):
+        load_settings(path)
+    path.write_text(BASE + '[streams.trust_center_findings]\nsafety = "1h"\nenabled = false\n')
+    assert not load_settings(path).stream("trust_center_findings").enabled

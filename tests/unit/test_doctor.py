@@ -82,11 +82,12 @@ def test_a_working_installation_passes_every_check(tmp_path: Path, fake: FakeSno
     assert checks["snowflake reachable"].detail.startswith(f"http://127.0.0.1:{fake.port}")
     assert "logged in as" in checks["snowflake login"].detail
     views = [n for n in checks if n.startswith("view ")]
-    assert len(views) == 17 and "view ACCESS_HISTORY" in views and "view USERS" in views
+    assert len(views) == 18 and "view ACCESS_HISTORY" in views and "view USERS" in views
     assert "view TABLES" in views and "view PROCEDURES" in views
     commands = {n: c.detail for n, c in checks.items() if n.startswith("command ")}
     assert len(commands) == 8
     assert commands["command DESCRIBE_USER_KEYS"].startswith('DESCRIBE USER "SVC_DBT_RUNNER"')
+    assert "view TRUST_CENTER_FINDINGS" in views
     assert checks["store"].detail.endswith("is empty (no checkpoint yet)")
     assert dict(report.sources)["snowflake.port"] == f"{config} line 9"
 

@@ -88,6 +88,7 @@ def test_planning_builds_nothing(tmp_path: Path) -> None:
         "snowflake/ACME/login_history",
         "snowflake/ACME/query_history",
         "snowflake/ACME/sessions",
+        "snowflake/ACME/trust_center_findings",
         "snowflake/ACME/policy_state",
         "dbt/p",
     ]

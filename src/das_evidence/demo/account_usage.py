@@ -1,6 +1,6 @@
 """Shape of the ``SNOWFLAKE.ACCOUNT_USAGE`` views the product collects, for the fake Snowflake.
 
-``VIEWS`` holds the four history views, ``POLICY_VIEW_COLUMNS`` the eleven policy-state
+``VIEWS`` holds the five history views, ``POLICY_VIEW_COLUMNS`` the eleven policy-state
 views (named, in order, by ``POLICY_VIEWS``); ``ALL_VIEWS`` is both, and is what
 :func:`create_tables` creates. Column names, order and Snowflake types of the history
 views follow the Snowflake documentation:
@@ -14,6 +14,9 @@ views follow the Snowflake documentation:
   bundle 2025_06, BCR-1980/2050; SECONDARY_ROLE_STATS .. FAULT_HANDLING_TIME: 2024_02, BCR-1497)
 * SESSIONS:       https://docs.snowflake.com/en/sql-reference/account-usage/sessions
   (documents its types as "Number"/"String"; written here as NUMBER/VARCHAR)
+* TRUST_CENTER_FINDINGS:
+  https://docs.snowflake.com/en/sql-reference/account-usage/trust_center_findings
+  (the ORGANIZATION_USAGE copy adds ORGANIZATION_NAME, ACCOUNT_LOCATOR, ACCOUNT_NAME first)
 
 The policy-state views and their sources are listed above ``POLICY_VIEW_COLUMNS``.
 
@@ -35,6 +38,7 @@ ACCESS_HISTORY = "ACCESS_HISTORY"
 LOGIN_HISTORY = "LOGIN_HISTORY"
 QUERY_HISTORY = "QUERY_HISTORY"
 SESSIONS = "SESSIONS"
+TRUST_CENTER_FINDINGS = "TRUST_CENTER_FINDINGS"
 
 GRANTS_TO_ROLES = "GRANTS_TO_ROLES"
 GRANTS_TO_USERS = "GRANTS_TO_USERS"
@@ -176,6 +180,16 @@ VIEWS: dict[str, tuple[tuple[str, str], ...]] = {
         ("CLIENT_BUILD_ID", "VARCHAR"),
         ("CLIENT_VERSION", "VARCHAR"),
         ("CLOSED_REASON", "VARCHAR"),
+    ),
+    TRUST_CENTER_FINDINGS: (
+        ("ID", "NUMBER"),
+        ("PROVIDER_ID", "VARCHAR"),
+        ("SCANNER_PACKAGE_ID", "VARCHAR"),
+        ("SCANNER_ID", "VARCHAR"),
+        ("SEVERITY", "VARCHAR"),
+        ("STATE", "VARCHAR"),
+        ("CREATED_ON", "TIMESTAMP_LTZ"),
+        ("UPDATED_ON", "TIMESTAMP_LTZ"),
     ),
 }
 
@@ -416,6 +430,7 @@ TIME_COLUMNS: dict[str, str] = {
     LOGIN_HISTORY: "EVENT_TIMESTAMP",
     QUERY_HISTORY: "START_TIME",
     SESSIONS: "CREATED_ON",
+    TRUST_CENTER_FINDINGS: "UPDATED_ON",
 }
 
 _DUCKDB_TYPES: dict[str, str] = {

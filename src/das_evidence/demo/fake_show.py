@@ -293,34 +293,30 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-class Refused(Exception):
+@dataclass(frozen=True)
+class Refusal:
     """Snowflake would refuse the command: the server raises the connector's
-    ProgrammingError with these (see ``server._answer_show_commands``)."""
+    ProgrammingError with these (see ``server._answer_show_commands``). A value, not an
+    exception: exceptions live in ``das_evidence.errors``, and this is the fake's."""
 
-    def __init__(self, msg: str, errno: int, sqlstate: str) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.errno = errno
-        self.sqlstate = sqlstate
-
-
-def _refused(msg: str, *, errno: int, sqlstate: str) -> Refused:
-    return Refused(msg, errno, sqlstate)
+    msg: str
+    errno: int
+    sqlstate: str
 
 
-def rewrite(duck: duckdb.DuckDBPyConnection, command: str) -> str | None:
+def rewrite(duck: duckdb.DuckDBPyConnection, command: str) -> str | Refusal | None:
     """The SELECT that answers ``command`` as Snowflake would, or None if it is not one of
-    the commands this module answers. Raises :class:`Refused` where Snowflake would
+    the commands this module answers; a :class:`Refusal` where Snowflake would
     refuse the command."""
     for c in COMMANDS:
         match = c.pattern.match(command)
         if match is None:
             continue
         if not _exists(duck, c.table):
-            raise _refused(
+            return Refusal(
                 "SQL access control error:\nInsufficient privileges to operate on account",
-                errno=3001,
-                sqlstate="42501",
+                3001,
+                "42501",
             )
         own = [name for name, _ in TABLES[c.table] if name != "user_name"]
         columns = ", ".join(f'"{name}"' for name in own)
@@ -331,10 +327,10 @@ def rewrite(duck: duckdb.DuckDBPyConnection, command: str) -> str | None:
                 f'SELECT count(*) FROM {qualified(c.table)} WHERE "user_name" = ?', [params[0]]
             ).fetchone()
             if not found or not found[0]:
-                raise _refused(
+                return Refusal(
                     f"SQL compilation error:\nUser '{params[0]}' does not exist or not authorized.",
-                    errno=2003,
-                    sqlstate="02000",
+                    2003,
+                    "02000",
                 )
             for value in params:  # literals: fakesnow runs the rewritten text without binds
                 condition = condition.replace("?", _literal(value), 1)

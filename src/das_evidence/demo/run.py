@@ -67,6 +67,8 @@ start = "{start}"
 start = "{start}"
 [streams.sessions]
 start = "{start}"
+[streams.trust_center_findings]
+start = "{start}"
 """
 
 

@@ -8,7 +8,7 @@ Activity is laid out per UTC day (``day`` = days since the epoch) in numbered
 slots, and a window keeps the slots whose timestamp falls inside it. Seeding
 two adjacent windows therefore gives exactly the rows of seeding their union,
 which lets tests "advance the clock" with :func:`seed_window`. Seeding a window
-first deletes what the four views hold inside it, so re-seeding is idempotent.
+first deletes what the history views hold inside it, so re-seeding is idempotent.
 
 Per UTC day:
 
@@ -23,8 +23,13 @@ Per UTC day:
   with 390100, and one SESSIONS row per successful login (LOGIN_EVENT_ID).
 
 :func:`seed_incidents` adds what an auditor should find: one query whose text
-holds the PHI canary as a literal, one whose BIND_VALUES hold it, and a burst
-of 40 failed logins within 5 minutes from one IP against the ACCOUNTADMIN user.
+holds the PHI canary as a literal, one whose BIND_VALUES hold it, a burst
+of 40 failed logins within 5 minutes from one IP against the ACCOUNTADMIN user,
+one event of each kind CIS section 2 asks to be monitored (:data:`CIS_EVENTS`,
+plus a password sign-in of the SSO user without MFA and a session from an
+unsupported Python connector), and the account's Trust Center findings
+(:data:`TRUST_CENTER`): a CRITICAL and a HIGH one open for weeks, others
+resolved, LOW ones open.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from das_evidence.demo.account_usage import (
     QUERY_HISTORY,
     SESSIONS,
     TIME_COLUMNS,
+    TRUST_CENTER_FINDINGS,
     create_tables,
     qualified_name,
 )
@@ -528,7 +534,103 @@ TEMPLATES: Final[tuple[_Template, ...]] = (
         direct=((PATIENTS, ("PATIENT_ID", "MRN", "SSN")),),
         max_rows=1,
     ),
+    # CIS section 2 events, placed only by seed_incidents (CIS_EVENTS); no object access.
+    _Template(
+        "cis_2_1_admin_grant",
+        0,
+        ("DAVE_ADMIN",),
+        "GRANT",
+        "CLINICAL.PUBLIC",
+        "GRANT ROLE SECURITYADMIN TO USER ERIN_CONTRACTOR",
+        max_ms=300,
+        max_rows=1,
+        max_bytes=0,
+    ),
+    _Template(
+        "cis_2_2_manage_grants",
+        0,
+        ("DAVE_ADMIN",),
+        "GRANT",
+        "CLINICAL.PUBLIC",
+        "GRANT MANAGE GRANTS ON ACCOUNT TO ROLE ENGINEER",
+        max_ms=300,
+        max_rows=1,
+        max_bytes=0,
+    ),
+    _Template(
+        "cis_2_5_security_integration",
+        0,
+        ("DAVE_ADMIN",),
+        "ALTER_SECURITY_INTEGRATION",
+        "CLINICAL.PUBLIC",
+        "ALTER SECURITY INTEGRATION OKTA_SSO SET SAML2_SNOWFLAKE_ACS_URL = "
+        "'https://acme.example.snowflakecomputing.com/fed/login'",
+        max_ms=300,
+        max_rows=1,
+        max_bytes=0,
+    ),
+    _Template(
+        "cis_2_6_network_policy",
+        0,
+        ("DAVE_ADMIN",),
+        "ALTER_NETWORK_POLICY",
+        "CLINICAL.PUBLIC",
+        "ALTER NETWORK POLICY CORP_ALLOWLIST SET ALLOWED_IP_LIST = ('198.51.100.0/24', "
+        "'0.0.0.0/0')",
+        max_ms=300,
+        max_rows=1,
+        max_bytes=0,
+    ),
+    _Template(
+        "cis_2_7_scim_token",
+        0,
+        ("DAVE_ADMIN",),
+        "SELECT",
+        "CLINICAL.PUBLIC",
+        "SELECT SYSTEM$GENERATE_SCIM_ACCESS_TOKEN('OKTA_PROVISIONING')",
+        max_ms=300,
+        max_rows=1,
+        max_bytes=0,
+    ),
+    _Template(
+        "cis_2_8_share",
+        0,
+        ("DAVE_ADMIN",),
+        "ALTER",
+        "CLINICAL.PUBLIC",
+        "ALTER SHARE CLINICAL_RESEARCH_SHARE ADD ACCOUNTS = PARTNER_ORG.RESEARCH_ACCT",
+        max_ms=300,
+        max_rows=1,
+        max_bytes=0,
+    ),
 )
+
+#: The CIS section 2 statements seed_incidents places: template key -> fraction of the window.
+CIS_EVENTS: Final[dict[str, float]] = {
+    "cis_2_1_admin_grant": 0.35,
+    "cis_2_2_manage_grants": 0.36,
+    "cis_2_5_security_integration": 0.45,
+    "cis_2_6_network_policy": 0.55,
+    "cis_2_7_scim_token": 0.65,
+    "cis_2_8_share": 0.75,
+}
+#: CIS 2.3 / 2.4: the SSO user (CAROL_BILLING signs in with SAML2) signs in with a password
+#: and no second factor; CIS 2.9: BOB_ENGINEER connects with an unsupported Python connector.
+SSO_PASSWORD_USER: Final = "CAROL_BILLING"  # noqa: S105 - a user name
+OLD_CLIENT_USER: Final = "BOB_ENGINEER"
+OLD_PYTHON_CONNECTOR: Final = "2.7.9"
+
+#: Trust Center findings: (id, scanner package, scanner, severity, final state, created
+#: days before the window starts, updated at this fraction of the window).
+TRUST_CENTER: Final[tuple[tuple[int, str, str, str, str, int, float], ...]] = (
+    (7001, "SECURITY_ESSENTIALS", "SECURITY_ESSENTIALS_CIS1_4", "CRITICAL", "OPEN", 10, 0.2),
+    (7002, "CIS_BENCHMARKS", "CIS_BENCHMARKS_CIS3_1", "HIGH", "OPEN", 30, 0.5),
+    (7003, "CIS_BENCHMARKS", "CIS_BENCHMARKS_CIS1_12", "HIGH", "RESOLVED", 20, 0.4),
+    (7004, "THREAT_INTELLIGENCE", "THREAT_INTELLIGENCE_NON_MFA_PERSON_USERS", "MEDIUM",
+     "RESOLVED MANUALLY", 15, 0.6),
+    (7005, "CIS_BENCHMARKS", "CIS_BENCHMARKS_CIS4_1", "LOW", "OPEN", 40, 0.3),
+    (7006, "CIS_BENCHMARKS", "CIS_BENCHMARKS_CIS4_8", "LOW", "OPEN", 2, 0.7),
+)  # fmt: skip
 
 # Relative activity per UTC hour; human work is US-Eastern business hours.
 _HOUR_WEIGHTS: Final[dict[str, tuple[int, ...]]] = {
@@ -715,6 +817,7 @@ class SeedSummary:
     login_history: int
     query_history: int
     sessions: int
+    trust_center_findings: int = 0
 
     @property
     def counts(self) -> dict[str, int]:
@@ -724,6 +827,7 @@ class SeedSummary:
             LOGIN_HISTORY: self.login_history,
             QUERY_HISTORY: self.query_history,
             SESSIONS: self.sessions,
+            TRUST_CENTER_FINDINGS: self.trust_center_findings,
         }
 
     def __str__(self) -> str:
@@ -738,6 +842,7 @@ class SeedSummary:
             login_history=self.login_history + other.login_history,
             query_history=self.query_history + other.query_history,
             sessions=self.sessions + other.sessions,
+            trust_center_findings=self.trust_center_findings + other.trust_center_findings,
         )
 
 
@@ -846,43 +951,42 @@ def seed_incidents(
         bind_text = TEMPLATES[tids["canary_bind"] - 1].text
         binds = json.dumps({"1": {"type": "TEXT", "value": phi_canary}}, separators=(",", ":"))
         _create_query_staging(duck)
+        # (day, slot, template, user, start, text, binds, in ACCESS_HISTORY)
+        events: list[tuple[Any, ...]] = [
+            (literal_us // US_PER_DAY, -1, tids["canary_literal"], "ALICE_ANALYST",
+             literal_us, literal_text, None, True),
+            (bind_us // US_PER_DAY, -2, tids["canary_bind"], "BOB_ENGINEER",
+             bind_us, bind_text, binds, True),
+        ]  # fmt: skip
+        for k, (key, at) in enumerate(CIS_EVENTS.items()):
+            t = TEMPLATES[tids[key] - 1]
+            us = _floor_second(lo + int(span * at)) + 1000 * k
+            events.append(
+                (us // US_PER_DAY, -10 - k, tids[key], t.users[0], us, t.text, None, False)
+            )
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(events))
         duck.execute(
             f"""
             INSERT INTO _seed_q
             WITH v AS (
                 SELECT day::BIGINT AS day, i::BIGINT AS i, tid::INTEGER AS tid,
                        user_name::VARCHAR AS user_name, start_us::BIGINT AS start_us,
-                       query_text::VARCHAR AS query_text, bind_values::VARCHAR AS bind_values
-                FROM (VALUES (?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?))
-                     AS v(day, i, tid, user_name, start_us, query_text, bind_values)
+                       query_text::VARCHAR AS query_text, bind_values::VARCHAR AS bind_values,
+                       in_access::BOOLEAN AS in_access
+                FROM (VALUES {values})
+                     AS v(day, i, tid, user_name, start_us, query_text, bind_values, in_access)
             ),
             h AS (SELECT v.*, hash(?, day, i, 1) AS ha, hash(?, day, i, 2) AS hb FROM v)
             SELECT day, i, tid, user_name, start_us, {_query_id_sql("ha", "hb")}, query_text,
-                   bind_values, false, true, true, ha, hb, hash(?, day, i, 13)
+                   bind_values, false, in_access, true, ha, hb, hash(?, day, i, 13)
             FROM h
             """,
-            [
-                literal_us // US_PER_DAY,
-                -1,
-                tids["canary_literal"],
-                "ALICE_ANALYST",
-                literal_us,
-                literal_text,
-                None,
-                bind_us // US_PER_DAY,
-                -2,
-                tids["canary_bind"],
-                "BOB_ENGINEER",
-                bind_us,
-                bind_text,
-                binds,
-                seed,
-                seed,
-                seed,
-            ],
+            [x for e in events for x in e] + [seed, seed, seed],
         )
+        n_logins += _seed_cis_sessions(duck, lo, span)
+        n_findings = _seed_trust_center(duck, lo, span)
         n_access, n_queries = _insert_queries(duck)
-    return SeedSummary(start, end, n_access, n_logins, n_queries, 0)
+    return SeedSummary(start, end, n_access, n_logins, n_queries, 2, n_findings)
 
 
 # ---------------------------------------------------------------------------
@@ -1070,6 +1174,57 @@ def _seed_login_burst(duck: duckdb.DuckDBPyConnection, seed: int, burst_us: int)
         [seed, BURST_USER, BURST_IP],
     )
     return BURST_ATTEMPTS
+
+
+def _seed_cis_sessions(duck: duckdb.DuckDBPyConnection, lo: int, span: int) -> int:
+    """CIS 2.3/2.4: the SSO user signs in with a password and no MFA; CIS 2.9: a session from
+    an unsupported Python connector. Each is a successful login with its session; returns
+    the logins added (two, and two sessions)."""
+    rows = [
+        (SSO_PASSWORD_USER, 0.4, "SNOWFLAKE_UI", "9.2.1", "PASSWORD", None, "198.51.100.57",
+         "Snowflake UI 9.2.1", "9.2.1", _UI_ENV, 0),
+        (OLD_CLIENT_USER, 0.6, "PYTHON_DRIVER", OLD_PYTHON_CONNECTOR, "PASSWORD", "DUO_PUSH",
+         "198.51.100.41", f"PythonConnector {OLD_PYTHON_CONNECTOR}", OLD_PYTHON_CONNECTOR,
+         _PY_ENV, 1),
+    ]  # fmt: skip
+    for user, at, ctype, cver, first, second, ip, app_id, app_ver, env, k in rows:
+        us = _floor_second(lo + int(span * at)) + 250_000
+        event_id = (us // US_PER_DAY) * 10_000_000 + 9_100_000 + k
+        duck.execute(
+            f"""
+            INSERT INTO {qualified_name(LOGIN_HISTORY)} (EVENT_ID, EVENT_TIMESTAMP, EVENT_TYPE,
+                USER_NAME, CLIENT_IP, REPORTED_CLIENT_TYPE, REPORTED_CLIENT_VERSION,
+                FIRST_AUTHENTICATION_FACTOR, SECOND_AUTHENTICATION_FACTOR, IS_SUCCESS,
+                ERROR_CODE, ERROR_MESSAGE, RELATED_EVENT_ID)
+            VALUES (?, {_ts("?::BIGINT")}, 'LOGIN', ?, ?, ?, ?, ?, ?, 'YES', NULL, NULL, 0)
+            """,
+            [event_id, us, user, ip, ctype, cver, first, second],
+        )
+        duck.execute(
+            f"""
+            INSERT INTO {qualified_name(SESSIONS)} (SESSION_ID, CREATED_ON, USER_NAME,
+                AUTHENTICATION_METHOD, LOGIN_EVENT_ID, CLIENT_APPLICATION_VERSION,
+                CLIENT_APPLICATION_ID, CLIENT_ENVIRONMENT, CLOSED_REASON)
+            VALUES (?, {_ts("?::BIGINT")}, ?, 'Password', ?, ?, ?, ?, 'LOGOUT')
+            """,
+            [20_000_000_000_000 + event_id, us + 400_000, user, event_id, app_ver, app_id, env],
+        )
+    return len(rows)
+
+
+def _seed_trust_center(duck: duckdb.DuckDBPyConnection, lo: int, span: int) -> int:
+    """The Trust Center findings (:data:`TRUST_CENTER`), each as last updated in the window."""
+    for fid, package, scanner, severity, state, days_before, at in TRUST_CENTER:
+        created = lo - days_before * US_PER_DAY + 3 * US_PER_HOUR
+        updated = _floor_second(lo + int(span * at))
+        duck.execute(
+            f"""
+            INSERT INTO {qualified_name(TRUST_CENTER_FINDINGS)}
+            VALUES (?, 'SNOWFLAKE', ?, ?, ?, ?, {_ts("?::BIGINT")}, {_ts("?::BIGINT")})
+            """,
+            [fid, package, scanner, severity, state, created, updated],
+        )
+    return len(TRUST_CENTER)
 
 
 def _create_query_staging(duck: duckdb.DuckDBPyConnection) -> None:

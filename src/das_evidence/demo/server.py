@@ -127,15 +127,15 @@ def _answer_show_commands() -> None:
 
     def answering(self: Any, command: str, *args: Any, **kwargs: Any) -> Any:
         if isinstance(command, str):
-            try:
-                command = fake_show.rewrite(self._duck_conn, command) or command
-            except fake_show.Refused as e:
+            answer = fake_show.rewrite(self._duck_conn, command)
+            if isinstance(answer, fake_show.Refusal):
                 # The connector's error, as fakesnow raises it (this module imports no
                 # connector module itself).
                 error: Any = vars(fakesnow.cursor)["snowflake"].connector.errors
                 raise error.ProgrammingError(
-                    msg=e.msg, errno=e.errno, sqlstate=e.sqlstate
-                ) from None
+                    msg=answer.msg, errno=answer.errno, sqlstate=answer.sqlstate
+                )
+            command = answer or command
         return execute(self, command, *args, **kwargs)
 
     answering._answers_show = True  # type: ignore[attr-defined]

@@ -122,7 +122,13 @@ def test_sql_is_bounded_explicit_and_ordered() -> None:
     assert "EVENT_TIMESTAMP >= '2026-11-01T00:00:00Z'::TIMESTAMP_LTZ" in sql
     assert "EVENT_TIMESTAMP < '2026-11-02T00:00:00Z'::TIMESTAMP_LTZ" in sql
     assert sql.endswith("ORDER BY EVENT_TIMESTAMP, EVENT_ID")
-    assert set(VIEWS) == {"access_history", "login_history", "query_history", "sessions"}
+    assert set(VIEWS) == {
+        "access_history",
+        "login_history",
+        "query_history",
+        "sessions",
+        "trust_center_findings",
+    }
 
 
 def test_keys_are_one_date_partition_below_the_stream() -> None:
@@ -172,3 +178,24 @@ def test_only_windows_from_the_stream_end_on_are_pending() -> None:
     assert not c.pending(behind, end)
     assert not c.pending(amend, end)
     assert not c.pending(root + "date=2026-11-01/stray.bin", end)
+
+
+def test_trust_center_findings_is_windowed_on_updated_on() -> None:
+    """A finding's every update lands in the window of its UPDATED_ON, so the archive
+    holds each version; CREATED_ON would archive a finding once, never its resolution."""
+    from das_evidence.collectors.interface import Window
+    from das_evidence.streams import DOCUMENTED_LATENCY
+
+    spec = VIEWS["trust_center_findings"]
+    assert spec.qualified == "SNOWFLAKE.ACCOUNT_USAGE.TRUST_CENTER_FINDINGS"
+    assert spec.time_column == "UPDATED_ON" and spec.order_by == ("UPDATED_ON", "ID")
+    assert spec.latency == DOCUMENTED_LATENCY["trust_center_findings"] == timedelta(hours=1)
+    assert [c.name for c in spec.columns] == [
+        "ID", "PROVIDER_ID", "SCANNER_PACKAGE_ID", "SCANNER_ID", "SEVERITY", "STATE",
+        "CREATED_ON", "UPDATED_ON",
+    ]  # fmt: skip
+    sql = HistoryCollector(
+        spec, account="ACME", session=lambda: None, first_start=T, safety=spec.latency
+    ).sql(Window(T, T + timedelta(days=1)))
+    assert "UPDATED_ON >= '2026-11-01T00:00:00Z'::TIMESTAMP_LTZ" in sql
+    assert sql.endswith("ORDER BY UPDATED_ON, ID")

@@ -41,21 +41,22 @@ def test_other_statements_are_left_to_fakesnow(
 
 def test_each_command_becomes_a_select_of_its_table(duck: duckdb.DuckDBPyConnection) -> None:
     sql = fake_show.rewrite(duck, "show tasks in account;")
-    assert sql is not None and fake_show.qualified("TASKS") in sql
+    assert isinstance(sql, str) and fake_show.qualified("TASKS") in sql
     sql = fake_show.rewrite(duck, "SHOW PARAMETERS LIKE 'NETWORK_POLICY' IN USER \"SVC_FIVETRAN\"")
-    assert sql is not None
+    assert isinstance(sql, str)
     assert duck.execute(sql).fetchall()[0][:2] == ("NETWORK_POLICY", "SERVICE_USERS_POLICY")
-    with pytest.raises(fake_show.Refused, match="does not exist or not authorized"):
-        fake_show.rewrite(duck, 'DESC USER "NOBODY"')
+    refused = fake_show.rewrite(duck, 'DESC USER "NOBODY"')
+    assert isinstance(refused, fake_show.Refusal)
+    assert "does not exist or not authorized" in refused.msg
 
 
 def test_a_denied_command_is_refused_as_snowflake_refuses_it() -> None:
     conn = duckdb.connect()
     fake_show.create_show_tables(conn)
     fake_show.deny(conn, "STAGES")
-    with pytest.raises(fake_show.Refused) as refused:
-        fake_show.rewrite(conn, "SHOW STAGES IN ACCOUNT")
-    assert (refused.value.errno, refused.value.sqlstate) == (3001, "42501")
+    refused = fake_show.rewrite(conn, "SHOW STAGES IN ACCOUNT")
+    assert isinstance(refused, fake_show.Refusal)
+    assert (refused.errno, refused.sqlstate) == (3001, "42501")
 
 
 def test_the_seeded_state_has_failing_and_passing_subjects(

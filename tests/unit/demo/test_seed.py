@@ -12,6 +12,7 @@ from das_evidence.demo import account_usage as au
 from das_evidence.demo.seed import (
     BURST_IP,
     BURST_USER,
+    CIS_EVENTS,
     DEFAULT_PHI_CANARY,
     USERS,
     seed_account_usage,
@@ -24,6 +25,7 @@ KEYS = {
     au.LOGIN_HISTORY: "EVENT_ID",
     au.QUERY_HISTORY: "QUERY_ID",
     au.SESSIONS: "SESSION_ID",
+    au.TRUST_CENTER_FINDINGS: "ID",
 }
 
 
@@ -150,13 +152,15 @@ def test_every_access_history_query_is_in_query_history_with_its_user_and_role(
     missing = [r[0] for r in rows if r[2] is None]
     assert missing == []
     assert all(r[1] == r[2] and r[3] == roles[r[1]] and r[4] for r in rows)
-    # The failed queries (about 1%) are the only QUERY_HISTORY rows without an access row.
+    # The failed queries (about 1%) and the CIS section 2 statements (which touch no
+    # object) are the only QUERY_HISTORY rows without an access row.
     unmatched = seeded.execute(
         f"SELECT EXECUTION_STATUS, count(*) FROM {qh} q ANTI JOIN {ah} a USING (QUERY_ID) "
-        "GROUP BY 1"
+        "GROUP BY 1 ORDER BY 1"
     ).fetchall()
-    assert [status for status, _ in unmatched] == ["FAIL"]
+    assert [status for status, _ in unmatched] == ["FAIL", "SUCCESS"]
     assert 0 < unmatched[0][1] < len(rows) // 50
+    assert unmatched[1][1] == len(CIS_EVENTS)
 
 
 def test_query_rows_per_day_leaves_the_other_reads_without_a_role() -> None:
@@ -239,3 +243,52 @@ def test_activity_follows_a_working_day(seeded: duckdb.DuckDBPyConnection) -> No
 def test_rejects_naive_timestamps() -> None:
     with pytest.raises(ValueError, match="time zone"):
         seed_account_usage(duckdb.connect(), end=datetime(2025, 3, 1))
+
+
+def test_incidents_hold_one_event_of_each_cis_section_2_kind(
+    seeded: duckdb.DuckDBPyConnection,
+) -> None:
+    qh = au.qualified_name(au.QUERY_HISTORY)
+    texts = [
+        r[0]
+        for r in seeded.execute(
+            f"SELECT QUERY_TEXT FROM {qh} WHERE EXECUTION_STATUS = 'SUCCESS' AND ("
+            "QUERY_TEXT ILIKE 'GRANT ROLE SECURITYADMIN%' OR QUERY_TEXT ILIKE '%MANAGE GRANTS%'"
+            " OR QUERY_TEXT ILIKE 'ALTER SECURITY INTEGRATION%'"
+            " OR QUERY_TEXT ILIKE 'ALTER NETWORK POLICY%'"
+            " OR QUERY_TEXT ILIKE '%SYSTEM$GENERATE_SCIM_ACCESS_TOKEN%'"
+            " OR QUERY_TEXT ILIKE 'ALTER SHARE%ADD ACCOUNTS%') ORDER BY START_TIME"
+        ).fetchall()
+    ]
+    assert len(texts) == len(CIS_EVENTS) == 6
+    lh = au.qualified_name(au.LOGIN_HISTORY)
+    sso_password = _count(
+        seeded,
+        f"SELECT count(*) FROM {lh} WHERE USER_NAME = 'CAROL_BILLING' AND IS_SUCCESS = 'YES'"
+        " AND FIRST_AUTHENTICATION_FACTOR = 'PASSWORD' AND SECOND_AUTHENTICATION_FACTOR IS NULL",
+    )
+    assert sso_password == 1
+    old = _count(
+        seeded,
+        f"SELECT count(*) FROM {au.qualified_name(au.SESSIONS)}"
+        " WHERE CLIENT_APPLICATION_ID = 'PythonConnector 2.7.9'",
+    )
+    assert old == 1
+
+
+def test_trust_center_findings_are_in_the_window_and_some_are_long_open(
+    seeded: duckdb.DuckDBPyConnection,
+) -> None:
+    rows = seeded.execute(
+        f"SELECT ID, SEVERITY, STATE, CREATED_ON, UPDATED_ON"
+        f" FROM {au.qualified_name(au.TRUST_CENTER_FINDINGS)} ORDER BY ID"
+    ).fetchall()
+    start = END - timedelta(days=3)
+    assert all(start <= r[4] < END and r[3] < r[4] for r in rows)
+    long_open = {
+        r[0] for r in rows if r[1] in ("HIGH", "CRITICAL") and r[2] == "OPEN"
+        and END - r[3] > timedelta(days=7)
+    }  # fmt: skip
+    assert long_open == {7001, 7002}
+    assert {r[2] for r in rows} == {"OPEN", "RESOLVED", "RESOLVED MANUALLY"}
+    assert "LOW" in {r[1] for r in rows}

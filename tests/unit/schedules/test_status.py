@@ -171,6 +171,7 @@ def test_expected_streams_follow_the_configuration() -> None:
         "snowflake/ACME/access_history",
         "snowflake/ACME/login_history",
         "snowflake/ACME/query_history",
+        "snowflake/ACME/trust_center_findings",
         "snowflake/ACME/policy_state",
         "dbt/shop",
     ]

@@ -1,4 +1,5 @@
-"""History collectors: ACCESS_HISTORY, LOGIN_HISTORY, QUERY_HISTORY and SESSIONS.
+"""History collectors: ACCESS_HISTORY, LOGIN_HISTORY, QUERY_HISTORY, SESSIONS and
+TRUST_CENTER_FINDINGS (windowed on UPDATED_ON, so each version of a finding is archived).
 
 Each window ``[start, end)`` becomes one Parquet file, streamed batch by batch
 from the server, cast to the view's pinned schema. Windows run from the end of

@@ -166,8 +166,35 @@ QUERY_HISTORY = ViewSpec(
     ),
 )
 
+# One row per Trust Center finding, updated in place as the finding changes (STATE OPEN ->
+# RESOLVED / RESOLVED MANUALLY). Windowed on UPDATED_ON, not CREATED_ON: a window archives
+# every finding whose last change fell in it, as it stood then, so the archive holds each
+# version of a finding once it is older than the latency, and the state of a finding at
+# any time is its latest archived version up to then. A finding resolved after its window
+# was archived reappears in a later window; its earlier version stays, signed.
+# Columns: https://docs.snowflake.com/en/sql-reference/account-usage/trust_center_findings
+# (latency up to 1 hour).
+TRUST_CENTER_FINDINGS = ViewSpec(
+    stream="trust_center_findings",
+    view="TRUST_CENTER_FINDINGS",
+    time_column="UPDATED_ON",
+    order_by=("UPDATED_ON", "ID"),
+    latency=timedelta(hours=1),
+    columns=_cols(
+        ("ID", "NUMBER", INT),
+        ("PROVIDER_ID", "VARCHAR", TEXT),
+        ("SCANNER_PACKAGE_ID", "VARCHAR", TEXT),
+        ("SCANNER_ID", "VARCHAR", TEXT),
+        ("SEVERITY", "VARCHAR", TEXT),
+        ("STATE", "VARCHAR", TEXT),
+        ("CREATED_ON", "TIMESTAMP_LTZ", TS),
+        ("UPDATED_ON", "TIMESTAMP_LTZ", TS),
+    ),
+)
+
 VIEWS: dict[str, ViewSpec] = {
-    v.stream: v for v in (ACCESS_HISTORY, LOGIN_HISTORY, QUERY_HISTORY, SESSIONS)
+    v.stream: v
+    for v in (ACCESS_HISTORY, LOGIN_HISTORY, QUERY_HISTORY, SESSIONS, TRUST_CENTER_FINDINGS)
 }
 
 
@@ -223,10 +250,24 @@ DATABASE_ROLES: dict[str, str] = {
 }
 
 
+#: Views read through a SNOWFLAKE application role rather than a database role. Trust
+#: Center findings are visible to the TRUST_CENTER_VIEWER (or TRUST_CENTER_ADMIN)
+#: application role (https://docs.snowflake.com/en/user-guide/ui-trust-center,
+#: "Required roles"); the ACCOUNT_USAGE database-role table does not list the view.
+APPLICATION_ROLES: dict[str, str] = {"TRUST_CENTER_FINDINGS": "TRUST_CENTER_VIEWER"}
+
+
 def grant_for(view: str, role: str | None) -> str:
     """The grant that lets ``role`` read ``view`` (``SNOWFLAKE.ACCOUNT_USAGE.X`` or ``X``)."""
     name = view.rsplit(".", 1)[-1].upper()
     grantee = role or "<the collector's role>"
+    app_role = APPLICATION_ROLES.get(name)
+    if app_role is not None:
+        return (
+            f"GRANT APPLICATION ROLE SNOWFLAKE.{app_role} TO ROLE {grantee} "
+            "(as ACCOUNTADMIN; deploy/snowflake/setup.sql), or disable the stream with "
+            f"[streams.{name.lower()}] enabled = false"
+        )
     db_role = DATABASE_ROLES.get(name)
     if db_role is None:
         return f"GRANT IMPORTED PRIVILEGES ON DATABASE SNOWFLAKE TO ROLE {grantee}"

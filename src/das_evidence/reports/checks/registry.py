@@ -25,6 +25,18 @@ from das_evidence.reports.checks.cis_data import (
     WarehousesWithoutResourceMonitor,
 )
 from das_evidence.reports.checks.cis_identity import CIS_IDENTITY_CHECKS
+from das_evidence.reports.checks.cis_monitoring import (
+    AdminRoleGrantsMonitored,
+    ManageGrantsGrantsMonitored,
+    NetworkPolicyChangesMonitored,
+    PasswordLoginsWithoutMfaMonitored,
+    ScimTokenCreationMonitored,
+    SecurityIntegrationChangesMonitored,
+    ShareExposuresMonitored,
+    SsoUserPasswordLoginsMonitored,
+    TrustCenterFindingsOpen,
+    UnsupportedClientSessionsMonitored,
+)
 from das_evidence.reports.checks.completeness import EvidenceGaps, StaleStreams
 from das_evidence.reports.checks.data_protection import (
     PhiReadsOutsideAllowlist,
@@ -60,8 +72,19 @@ ALL_CHECKS: tuple[Check, ...] = (
     EvidenceGaps(),
     StaleStreams(),
     WarehousesWithoutResourceMonitor(),
+    TrustCenterFindingsOpen(),
     # the CIS benchmark's checks, in benchmark order
     *CIS_IDENTITY_CHECKS,
+    # CIS section 2: monitoring and alerting
+    AdminRoleGrantsMonitored(),
+    ManageGrantsGrantsMonitored(),
+    SsoUserPasswordLoginsMonitored(),
+    PasswordLoginsWithoutMfaMonitored(),
+    SecurityIntegrationChangesMonitored(),
+    NetworkPolicyChangesMonitored(),
+    ScimTokenCreationMonitored(),
+    ShareExposuresMonitored(),
+    UnsupportedClientSessionsMonitored(),
     AccountNetworkPolicyAllowlist(),
     ServiceUsersWithoutNetworkPolicy(),
     PeriodicDataRekeying(),

@@ -14,7 +14,7 @@ from datetime import timedelta
 from das_evidence.reports.checks import CheckContext
 from das_evidence.reports.evidence import EvidenceSet
 from tests.unit.reports.checks import cases_cis_data as cis_data
-from tests.unit.reports.checks import cis_identity_cases
+from tests.unit.reports.checks import cases_cis_monitoring, cis_identity_cases
 from tests.unit.reports.checks.conftest import (
     END,
     NOW,
@@ -407,3 +407,8 @@ PASSING: dict[str, Case] = {
 # CIS section 1 (tests/unit/reports/checks/cis_identity_cases.py)
 FAILING.update(cis_identity_cases.FAILING)
 PASSING.update(cis_identity_cases.PASSING)
+
+# -- CIS section 2 and Trust Center (cases_cis_monitoring.py) ---------------------------------
+
+FAILING.update(cases_cis_monitoring.FAILING)
+PASSING.update(cases_cis_monitoring.PASSING)

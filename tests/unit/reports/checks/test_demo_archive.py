@@ -25,7 +25,15 @@ from das_evidence.demo.policy_seed import (
     seed_policy_state,
 )
 from das_evidence.demo.run import DBT_TARGET, DEMO_ORIGIN, write_demo_config
-from das_evidence.demo.seed import BURST_ATTEMPTS, BURST_IP, BURST_USER, seed_account_usage
+from das_evidence.demo.seed import (
+    BURST_ATTEMPTS,
+    BURST_IP,
+    BURST_USER,
+    OLD_CLIENT_USER,
+    OLD_PYTHON_CONNECTOR,
+    SSO_PASSWORD_USER,
+    seed_account_usage,
+)
 from das_evidence.demo.server import FakeSnowflake
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.keyring import write_key_pair
@@ -92,11 +100,14 @@ def test_every_check_decides_and_nothing_crashed(demo: Demo) -> None:
         "evidence-gaps": "fail",
         "stale-streams": "pass",
         "warehouses-without-resource-monitor": "fail",
+        "trust-center-findings-open": "fail",
     }
-    sections_3_4 = {
-        k: v for k, v in _status(demo).items() if (demo.results[k].cis or "")[:2] in ("3.", "4.")
+    sections_2_3_4 = {
+        k: v
+        for k, v in _status(demo).items()
+        if (demo.results[k].cis or "")[:2] in ("2.", "3.", "4.")
     }
-    assert sections_3_4 == CIS_3_4
+    assert sections_2_3_4 == CIS_2 | CIS_3_4
     assert not any("error" in r.details for r in demo.results.values())
 
 
@@ -133,6 +144,18 @@ CIS_1 = {
     "tasks-running-with-admin-privileges": "fail",
     "procedures-owned-by-admin-roles": "fail",
     "procedures-running-with-admin-privileges": "fail",
+}
+# CIS section 2: one seeded event of each kind (seed.CIS_EVENTS and the logins)
+CIS_2 = {
+    "admin-role-grants-monitored": "fail",
+    "manage-grants-grants-monitored": "fail",
+    "sso-user-password-logins-monitored": "fail",
+    "password-logins-without-mfa-monitored": "fail",
+    "security-integration-changes-monitored": "fail",
+    "network-policy-changes-monitored": "fail",
+    "scim-token-creation-monitored": "fail",
+    "share-exposures-monitored": "fail",
+    "unsupported-client-sessions-monitored": "fail",
 }
 CIS_3_4 = {
     "account-network-policy-allowlist": "pass",
@@ -191,6 +214,35 @@ def test_the_dbt_fixture_failures(demo: Demo) -> None:
     assert statuses == ["fail", "skipped", "skipped", "skipped"]
     [model] = demo.results["sensitive-dbt-models-without-contract"].findings
     assert model["model"] == "model.jaffle_health.stg_patients"
+
+
+def test_each_seeded_cis_section_2_event_is_listed(demo: Demo) -> None:
+    def texts(check_id: str) -> list[str]:
+        return [f["query_text"] for f in demo.results[check_id].findings]
+
+    # Literals arrive redacted; the statement's structure is what matched.
+    assert texts("admin-role-grants-monitored") == [
+        "GRANT ROLE SECURITYADMIN TO USER ERIN_CONTRACTOR"
+    ]
+    assert texts("manage-grants-grants-monitored") == [
+        "GRANT MANAGE GRANTS ON ACCOUNT TO ROLE ENGINEER"
+    ]
+    assert texts("network-policy-changes-monitored") == [
+        "ALTER NETWORK POLICY CORP_ALLOWLIST SET ALLOWED_IP_LIST = ('?', '?')"
+    ]
+    assert texts("scim-token-creation-monitored") == [
+        "SELECT SYSTEM$GENERATE_SCIM_ACCESS_TOKEN('?')"
+    ]
+    assert len(texts("security-integration-changes-monitored")) == 1
+    assert len(texts("share-exposures-monitored")) == 1
+    [sso] = demo.results["sso-user-password-logins-monitored"].findings
+    assert sso["user"] == SSO_PASSWORD_USER
+    no_mfa = {f["user"] for f in demo.results["password-logins-without-mfa-monitored"].findings}
+    assert SSO_PASSWORD_USER in no_mfa and USER_WITHOUT_MFA in no_mfa
+    [old] = demo.results["unsupported-client-sessions-monitored"].findings
+    assert old["user"] == OLD_CLIENT_USER and old["version"] == OLD_PYTHON_CONNECTOR
+    open_ = {f["finding"] for f in demo.results["trust-center-findings-open"].findings}
+    assert open_ == {7001, 7002}
 
 
 def test_policy_state_began_inside_the_period(demo: Demo) -> None:

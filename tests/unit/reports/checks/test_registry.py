@@ -24,7 +24,7 @@ def test_every_check_has_a_failing_and_a_passing_fixture() -> None:
 
 
 def test_ids_are_unique_and_each_maps_to_soc2_and_hipaa() -> None:
-    assert len(CHECKS) == len(ALL_CHECKS) == 12 + 17 + 11  # platform, CIS 1, CIS 3-4
+    assert len(CHECKS) == len(ALL_CHECKS) == 12 + 2 + 17 + 9 + 10  # platform, CIS 1-4
     for check in ALL_CHECKS:
         assert check.control.soc2 and check.control.hipaa, check.check_id
         assert all(c.startswith(("CC", "A1", "C1", "PI1")) for c in check.control.soc2)
