@@ -174,7 +174,8 @@ def write_report(
         "Format": "Report_CSV_20180820",
         "ReportCreationDate": "2026-12-01T17:48:39.725Z",
         "Results": results,
-        "ReportSchema": "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage",
+        "ReportSchema": "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, "
+        "ResultMessage",
     }
     (directory / "manifest.json").write_text(json.dumps(doc))
     return directory

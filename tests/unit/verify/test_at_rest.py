@@ -82,10 +82,8 @@ def test_rows_split_over_two_result_files_with_the_schema_order_of_columns_pass(
     # The schema lists ErrorCode before HTTPStatusCode: a row in that order reads the same.
     first = csv_bytes([ok_row(OBJECTS[0])])
     o = OBJECTS[1]
-    second = csv_bytes(
-        [["evidence", o.key, o.version_id or "", "succeeded", "", "200", result_message(o.sha256)]]
-        + [ok_row(OBJECTS[2])]
-    )
+    schema_order = ["evidence", o.key, o.version_id or "", "succeeded", "", "200"]
+    second = csv_bytes([[*schema_order, result_message(o.sha256)], ok_row(OBJECTS[2])])
     assert _check(tmp_path, first, second).ok
 
 
@@ -278,7 +276,7 @@ def test_deeply_nested_json_is_a_finding(tmp_path: Path) -> None:
     ],
 )
 def test_a_manifest_not_as_documented(doc: dict[str, object], message: str) -> None:
-    with pytest.raises(FormatError, match="manifest.json") as e:
+    with pytest.raises(FormatError, match=r"manifest\.json") as e:
         parse_manifest(json.dumps(doc).encode())
     assert message in e.value.message
 
