@@ -68,9 +68,9 @@ CHECKSUM_TYPE = "FULL_OBJECT"
 
 #: Bounds on what is read: the report's manifest.json, each CSV result file, how many
 #: result files, and how long one CSV field may be. A result file holds ~300 bytes a
-#: row: 512 MiB is well over a million objects per file (S3 splits larger reports).
+#: row: 256 MiB is over 800,000 objects in one file.
 MAX_MANIFEST_BYTES = 1 << 20
-MAX_RESULT_FILE_BYTES = 512 << 20
+MAX_RESULT_FILE_BYTES = 256 << 20
 MAX_RESULT_FILES = 10_000
 MAX_FIELD_BYTES = 64 << 10
 #: Findings of one check listed one by one; the rest are counted in one more finding.
@@ -289,14 +289,11 @@ class TaskRow:
 
 
 def _rows(data: bytes, columns: tuple[str, ...]) -> Iterator[TaskRow | str]:
-    """Each row of one CSV result file, or why a row is not one (then no more rows)."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        yield f"not UTF-8 at byte {e.start}"
-        return
+    """Each row of one CSV result file, or why a row is not one (then no more rows).
+    Decoded as it is read: the file's bytes are not held twice."""
     index = {name: i for i, name in enumerate(columns)}
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    reader = csv.reader(text, strict=True)
     try:
         for number, row in enumerate(reader, 1):
             if number == 1 and [c.strip() for c in row[:2]] == ["Bucket", "Key"]:
@@ -321,6 +318,8 @@ def _rows(data: bytes, columns: tuple[str, ...]) -> Iterator[TaskRow | str]:
             )
     except csv.Error as e:
         yield f"row {reader.line_num}: {e} (cut short?)"
+    except UnicodeDecodeError as e:
+        yield f"not UTF-8 near row {reader.line_num + 1}: {e.reason}"
 
 
 def _checksum(message: str) -> tuple[str | None, str | None]:

@@ -354,3 +354,14 @@ def test_job_request_is_a_full_object_sha256_with_every_task_reported() -> None:
     assert request["Report"]["Bucket"] == "arn:aws-cn:s3:::staging"
     assert request["Manifest"]["Location"]["ObjectArn"] == "arn:aws-cn:s3:::staging/m/manifest.csv"
     assert len(request["ClientRequestToken"]) == 64 and len(request["Description"]) == 256
+
+
+def test_a_byte_order_mark_is_not_part_of_the_bucket(tmp_path: Path) -> None:
+    assert _check(tmp_path, b"\xef\xbb\xbf" + csv_bytes([ok_row(o) for o in OBJECTS])).ok
+
+
+def test_invalid_utf8_far_into_a_large_file(tmp_path: Path) -> None:
+    rows = [ok_row(o) for o in OBJECTS] + [ok_row(_obj(1, version=f"x{i}")) for i in range(200)]
+    data = csv_bytes(rows) + b"evidence,\xff\n"
+    report = _check(tmp_path, data)
+    _has(report, "A1 report", "not UTF-8 near row")
