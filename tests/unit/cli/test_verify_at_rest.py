@@ -199,3 +199,51 @@ def test_at_rest_prints_the_job_and_what_to_run_next(
         f"evidence verify {TARGET} --pub {archive.pub} --from 2026-11-01T00:00:00Z "
         f"--checksum-report {out['report']}"
     )
+
+
+def test_at_rest_in_text_names_the_job_the_report_and_the_next_commands(
+    evidence: Evidence,
+    archive: S3Archive,
+    stubbed_jobs: Stubber,
+) -> None:
+    stubbed_jobs.add_response("create_job", {"JobId": JOB_ID})
+    r = evidence(
+        "verify",
+        TARGET,
+        "--pub",
+        str(archive.pub),
+        "--at-rest",
+        "--staging",
+        "s3://staging/verification",
+        "--role-arn",
+        ROLE,
+    )
+    assert r.code == 0, r.out + r.err
+    lines = r.out.splitlines()
+    assert lines[0].startswith(f"created S3 Batch Operations job {JOB_ID}: SHA-256")
+    assert "3 signed objects" in lines[0] and "the whole log" in lines[0]
+    assert any(line.strip().startswith("aws s3control describe-job") for line in lines)
+    assert any("--checksum-report s3://staging/verification/at-rest/" in line for line in lines)
+
+
+def test_at_rest_on_a_log_that_fails_creates_no_job_and_exits_1(
+    evidence: Evidence,
+    archive: S3Archive,
+    stubbed_jobs: Stubber,
+) -> None:
+    make_client("s3", region="us-east-1").delete_object(
+        Bucket="evidence", Key="archive/log/checkpoints/3"
+    )
+    r = evidence(
+        "verify",
+        TARGET,
+        "--pub",
+        str(archive.pub),
+        "--at-rest",
+        "--staging",
+        "s3://staging/verification",
+        "--role-arn",
+        ROLE,
+    )
+    assert r.code == 1
+    assert "FAIL [V7 checkpoint]" in r.out and "no job created" in r.out
