@@ -15,6 +15,7 @@ as documented is a finding (exit 1).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from das_evidence.errors import (
     StoreError,
 )
 from das_evidence.evidence_store.interface import CHECKPOINT_KEY, ENTRIES_PREFIX
+from das_evidence.evidence_store.local import open_regular
 from das_evidence.evidence_store.s3 import S3Store, parse_s3_uri
 from das_evidence.manifests.dsse import MAX_ENVELOPE_BYTES, Envelope
 from das_evidence.manifests.note import MAX_NOTE_BYTES
@@ -250,8 +252,9 @@ def start_job(
 
 
 def _read_file(path: Path, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of a regular file (no FIFO, device or link is opened)."""
     try:
-        with path.open("rb") as f:
+        with os.fdopen(open_regular(path, str(path)), "rb") as f:
             return f.read(limit + 1)
     except OSError as e:
         raise StoreError(
@@ -292,7 +295,7 @@ def read_report(
     for rf in manifest.files:
         try:
             body = get(rf)
-        except FormatError as e:
+        except (FormatError, NotRegularFileError) as e:
             files[rf.key] = e.message
             continue
         if len(body) > MAX_RESULT_FILE_BYTES:

@@ -8,6 +8,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -365,3 +366,25 @@ def test_invalid_utf8_far_into_a_large_file(tmp_path: Path) -> None:
     data = csv_bytes(rows) + b"evidence,\xff\n"
     report = _check(tmp_path, data)
     _has(report, "A1 report", "not UTF-8 near row")
+
+
+def test_a_result_file_that_is_a_fifo_is_a_finding_not_a_hang(tmp_path: Path) -> None:
+    directory = write_report(tmp_path / "job", [csv_bytes([ok_row(o) for o in OBJECTS])])
+    [csv_file] = (directory / "results").iterdir()
+    csv_file.unlink()
+    os.mkfifo(csv_file)
+    manifest, read = read_report(str(directory))
+    report = Report("t")
+    check_checksum_report(report, BUCKET, OBJECTS, manifest, read, source="REPORT")
+    _has(report, "A1 report", "is a FIFO, not a file; not read")
+
+
+def test_a_result_file_linked_to_dev_zero_is_not_followed(tmp_path: Path) -> None:
+    directory = write_report(tmp_path / "job", [csv_bytes([ok_row(o) for o in OBJECTS])])
+    [csv_file] = (directory / "results").iterdir()
+    csv_file.unlink()
+    csv_file.symlink_to("/dev/zero")
+    manifest, read = read_report(str(directory))
+    report = Report("t")
+    check_checksum_report(report, BUCKET, OBJECTS, manifest, read, source="REPORT")
+    _has(report, "A1 report", "symbolic link")
