@@ -227,7 +227,8 @@ class BatchJobs:
         return str(identity["Account"]), partition or "aws"
 
     def put_manifest(self, bucket: str, key: str, body: bytes, *, owner: str) -> str:
-        """Upload a job manifest (its SHA-256 checked by S3); its ETag, as CreateJob needs."""
+        """Upload a job manifest (its SHA-256 checked by S3); its ETag, unquoted, as
+        CreateJob takes it."""
         digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
         try:
             response = self._client("s3").put_object(
@@ -241,7 +242,8 @@ class BatchJobs:
             )
         except SDK_ERRORS as e:
             raise self._error(f"S3 PUT s3://{bucket}/{key}", e) from None
-        return str(response["ETag"])
+        # S3 returns the ETag quoted; CreateJob's examples pass it bare.
+        return str(response["ETag"]).strip('"')
 
     def create_job(self, request: dict[str, Any]) -> str:
         """S3 Control CreateJob; the new job's id."""
