@@ -360,9 +360,9 @@ def _checksum(message: str) -> tuple[str | None, str | None]:
     algorithm = field("checksumAlgorithm", "checksum_algorithm", "ChecksumAlgorithm")
     kind = field("checksumType", "checksum_type", "ChecksumType")
     if algorithm is not None and str(algorithm).upper() != CHECKSUM_ALGORITHM:
-        return digest, f"S3 computed a {algorithm} checksum, not {CHECKSUM_ALGORITHM}"
+        return digest, f"S3 computed a {printable(str(algorithm), 40)} checksum, not SHA256"
     if kind is not None and str(kind).upper() != CHECKSUM_TYPE:
-        return digest, f"S3 computed a {kind} checksum, not {CHECKSUM_TYPE}"
+        return digest, f"S3 computed a {printable(str(kind), 40)} checksum, not {CHECKSUM_TYPE}"
     return digest, None
 
 
@@ -395,8 +395,16 @@ class AtRestCounts:
     seen: dict[tuple[str, str, str | None], int] = field(default_factory=dict)
 
 
+def printable(text: str, limit: int = 300) -> str:
+    """Text from a report as a finding may show it: control characters escaped (no
+    terminal escape sequence reaches the screen), at most ``limit`` characters."""
+    out = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[: limit + 1])
+    return out[:limit] + ("..." if len(out) > limit else "")
+
+
 def _where(bucket: str, key: str, version: str | None) -> str:
-    return f"s3://{bucket}/{key}" + (f" (version {version})" if version else " (no version)")
+    where = f"s3://{bucket}/{key}" + (f" (version {version})" if version else " (no version)")
+    return printable(where)
 
 
 def check_checksum_report(
@@ -441,15 +449,9 @@ def check_checksum_report(
                     f"{where}: manifest.json gives no MD5Checksum; a result file cut short "
                     "is noticed only by its shape"
                 )
-            _check_rows(_rows(data, manifest.columns), where, signed, counts, a1, a2, a3)
+            _check_rows(_rows(data, manifest.columns), where, signed, counts, a1, a2, a3, a4)
     for ident, n in sorted(counts.seen.items(), key=lambda kv: (kv[0][1], kv[0][2] or "")):
-        if ident not in signed:
-            a4.fail(
-                _where(*ident),
-                "in the report but not a signed object of the period (not in the log, "
-                "or another version than the entry pinned)",
-            )
-        elif n > 1:
+        if n > 1:
             a4.fail(_where(*ident), f"appears {n} times in the report, not once")
     for ident, o in signed.items():
         if ident not in counts.seen:
@@ -474,6 +476,7 @@ def _check_rows(
     a1: _Limited,
     a2: _Limited,
     a3: _Limited,
+    a4: _Limited,
 ) -> None:
     for row in rows:
         if isinstance(row, str):
@@ -484,10 +487,17 @@ def _check_rows(
         if ident not in signed:
             decoded = (row.bucket, unquote(row.key), row.version_id)
             ident = decoded if decoded in signed else ident
-        counts.seen[ident] = counts.seen.get(ident, 0) + 1
         obj = signed.get(ident)
-        if obj is None or counts.seen[ident] > 1:
-            continue  # A4 names it
+        if obj is None:  # named now: only signed objects are counted, whatever the report's size
+            a4.fail(
+                _where(*ident),
+                "in the report but not a signed object of the period (not in the log, "
+                "or another version than the entry pinned)",
+            )
+            continue
+        counts.seen[ident] = counts.seen.get(ident, 0) + 1
+        if counts.seen[ident] > 1:
+            continue  # A4 names it once, with the count
         subject = _where(*ident)
         if row.status.lower() != "succeeded":
             detail = ", ".join(
@@ -495,11 +505,12 @@ def _check_rows(
                 for p in (
                     f"HTTP {row.http_status}" if row.http_status else "",
                     row.error_code,
-                    " ".join(row.message.split())[:300],
+                    " ".join(row.message.split()),
                 )
                 if p
             )
-            a2.fail(subject, f"task {row.status or 'without a status'}: {detail or 'no detail'}")
+            status = row.status or "without a status"
+            a2.fail(subject, printable(f"task {status}: {detail or 'no detail'}", 400))
             continue
         counts.succeeded += 1
         digest, problem = _checksum(row.message)

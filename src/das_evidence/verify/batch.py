@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -262,12 +262,37 @@ def _read_file(path: Path, limit: int) -> bytes:
         ) from None
 
 
+class _ResultFiles(Mapping[str, "bytes | str"]):
+    """A report's result files, each read when the check asks for it and not kept: the
+    check holds one file at a time, however many the report has."""
+
+    def __init__(self, manifest: ReportManifest, get: Callable[[ResultFile], bytes]) -> None:
+        self._files = {rf.key: rf for rf in manifest.files}
+        self._get = get
+
+    def __getitem__(self, key: str) -> bytes | str:
+        try:
+            body = self._get(self._files[key])
+        except (FormatError, NotRegularFileError) as e:
+            return e.message
+        if len(body) > MAX_RESULT_FILE_BYTES:
+            return f"larger than {MAX_RESULT_FILE_BYTES} bytes; not read"
+        return body
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+
 def read_report(
     source: str, *, endpoint_url: str | None = None, reader: S3Reader | None = None
-) -> tuple[ReportManifest | str, dict[str, bytes | str]]:
+) -> tuple[ReportManifest | str, Mapping[str, bytes | str]]:
     """A completion report's manifest.json (or why it is not one) and its result files
-    (or why each was not read). Files too large are findings; unreadable ones raise."""
-    files: dict[str, bytes | str] = {}
+    (each read when asked for; or why it was not read). A file too large, not a regular
+    file or outside the job's folder is a finding; one that cannot be read raises
+    :class:`StoreError`."""
     get: Callable[[ResultFile], bytes]
     if source.startswith("s3://"):
         bucket, key = parse_s3_uri(source)
@@ -291,18 +316,8 @@ def read_report(
     try:
         manifest = parse_manifest(data)
     except FormatError as e:
-        return e.message, files
-    for rf in manifest.files:
-        try:
-            body = get(rf)
-        except (FormatError, NotRegularFileError) as e:
-            files[rf.key] = e.message
-            continue
-        if len(body) > MAX_RESULT_FILE_BYTES:
-            files[rf.key] = f"larger than {MAX_RESULT_FILE_BYTES} bytes; not read"
-        else:
-            files[rf.key] = body
-    return manifest, files
+        return e.message, {}
+    return manifest, _ResultFiles(manifest, get)
 
 
 def verify_report(

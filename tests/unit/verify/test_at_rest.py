@@ -388,3 +388,12 @@ def test_a_result_file_linked_to_dev_zero_is_not_followed(tmp_path: Path) -> Non
     report = Report("t")
     check_checksum_report(report, BUCKET, OBJECTS, manifest, read, source="REPORT")
     _has(report, "A1 report", "symbolic link")
+
+
+def test_terminal_escapes_in_a_report_are_shown_escaped(tmp_path: Path) -> None:
+    rows = [ok_row(o) for o in OBJECTS]
+    rows.append(["evidence", "archive/\x1b[2J" + "k" * 1000, "v9", "succeeded", "200", "", "{}"])
+    report = _check(tmp_path, csv_bytes(rows))
+    [extra] = [f for f in report.findings if f.check == "A4 coverage"]
+    assert "\x1b" not in extra.subject and "\\x1b[2J" in extra.subject
+    assert len(extra.subject) <= 303
