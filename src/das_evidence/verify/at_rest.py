@@ -437,7 +437,7 @@ def check_checksum_report(
             data = files.get(rf.key)
             where = f"{source}: {rf.name}"
             if data is None or isinstance(data, str):
-                a1.fail(where, data or "not read")
+                a1.fail(where, printable(data or "not read", 400))
                 continue
             if rf.md5 is not None:
                 actual = hashlib.md5(data, usedforsecurity=False).hexdigest()
@@ -446,8 +446,8 @@ def check_checksum_report(
                     continue
             else:
                 report.warn(
-                    f"{where}: manifest.json gives no MD5Checksum; a result file cut short "
-                    "is noticed only by its shape"
+                    f"{source}: manifest.json gives a result file no MD5Checksum; one cut "
+                    "short is noticed only by its shape"
                 )
             _check_rows(_rows(data, manifest.columns), where, signed, counts, a1, a2, a3, a4)
     for ident, n in sorted(counts.seen.items(), key=lambda kv: (kv[0][1], kv[0][2] or "")):
