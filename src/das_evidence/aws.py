@@ -1,8 +1,9 @@
 """The one module that imports boto3 and botocore.
 
-It makes clients (S3 for the evidence store and dbt targets, KMS for signers)
-with standard-mode retries and short connect timeouts, and names botocore's
-exception types so callers can catch them without importing the SDK. Every
+It makes clients (S3 for the evidence store and dbt targets, KMS for signers,
+S3 Control and STS for verification at rest) with standard-mode retries and
+short connect timeouts, and names botocore's exception types so callers can
+catch them without importing the SDK. Every
 caller wraps these errors into the product's own where they enter
 (:class:`~das_evidence.errors.StoreError`, ``ConfigError`` ...): no botocore
 type leaves the module that made the call.
@@ -10,6 +11,8 @@ type leaves the module that made the call.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 import boto3
@@ -34,6 +37,7 @@ __all__ = [
     "SDK_ERRORS",
     "STREAM_ERRORS",
     "TRANSPORT_ERRORS",
+    "BatchJobs",
     "BotoCoreError",
     "ClientError",
     "S3Reader",
@@ -175,3 +179,82 @@ class S3Reader:
     def _error(self, name: str, e: Exception) -> StoreError:
         cause, fix = explain(e)
         return StoreError(f"s3://{self.bucket}/{self._key(name)}: {cause}", fix=fix)
+
+
+class BatchJobs:
+    """S3 Batch Operations for verification at rest: who the caller is (STS), the job's
+    manifest upload (S3) and the job itself (S3 Control ``CreateJob``).
+
+    Clients may be passed in (tests stub them); otherwise they are made on first use,
+    S3 with ``endpoint_url``, S3 Control and STS at AWS in ``region`` (or the default
+    chain's). A failed call is a :class:`~das_evidence.errors.StoreError` naming it.
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        s3: Any = None,
+        s3control: Any = None,
+        sts: Any = None,
+    ) -> None:
+        self._region = region
+        self._endpoint_url = endpoint_url
+        self._clients: dict[str, Any] = {"s3": s3, "s3control": s3control, "sts": sts}
+
+    def _client(self, service: str) -> Any:
+        if self._clients[service] is None:
+            endpoint = self._endpoint_url if service == "s3" else None
+            self._clients[service] = make_client(
+                service, endpoint_url=endpoint, region=self._region
+            )
+        return self._clients[service]
+
+    @staticmethod
+    def _error(what: str, e: Exception) -> StoreError:
+        cause, fix = explain(e)
+        return StoreError(f"{what} failed: {cause}", fix=fix)
+
+    def caller(self) -> tuple[str, str]:
+        """The account id and the ARN partition (``aws``, ``aws-cn`` ...) of the caller."""
+        try:
+            identity = self._client("sts").get_caller_identity()
+        except SDK_ERRORS as e:
+            raise self._error("STS GetCallerIdentity", e) from None
+        arn = str(identity.get("Arn", ""))
+        partition = arn.split(":")[1] if arn.count(":") >= 5 else "aws"
+        return str(identity["Account"]), partition or "aws"
+
+    def put_manifest(self, bucket: str, key: str, body: bytes, *, owner: str) -> str:
+        """Upload a job manifest (its SHA-256 checked by S3); its ETag, unquoted, as
+        CreateJob takes it."""
+        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        try:
+            response = self._client("s3").put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=body,
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=digest,
+                ContentType="text/csv",
+                ExpectedBucketOwner=owner,
+            )
+        except SDK_ERRORS as e:
+            raise self._error(f"S3 PUT s3://{bucket}/{key}", e) from None
+        # S3 returns the ETag quoted; CreateJob's examples pass it bare.
+        return str(response["ETag"]).strip('"')
+
+    def create_job(self, request: dict[str, Any]) -> str:
+        """S3 Control CreateJob; the new job's id."""
+        try:
+            response = self._client("s3control").create_job(**request)
+        except SDK_ERRORS as e:
+            cause, fix = explain(e)
+            if isinstance(e, ClientError) and error_code(e) in ("AccessDenied", "403"):
+                fix = (
+                    "grant this identity s3:CreateJob and iam:PassRole on the job's role "
+                    "(docs/SCALE.md)"
+                )
+            raise StoreError(f"S3 Control CreateJob failed: {cause}", fix=fix) from None
+        return str(response["JobId"])

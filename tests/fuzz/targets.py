@@ -22,6 +22,15 @@ from das_evidence.manifests.note import SignedNote
 from das_evidence.manifests.statement import Statement
 from das_evidence.manifests.tlog_proof import TlogProof
 from das_evidence.verify.archive import Trust
+from das_evidence.verify.at_rest import (
+    REPORT_FORMAT,
+    ReportManifest,
+    ResultFile,
+    SignedObject,
+    check_checksum_report,
+    parse_manifest,
+)
+from das_evidence.verify.findings import Report
 from das_evidence.verify.pack import check_pack, read_pack
 
 ALLOWED: tuple[type[BaseException], ...] = (EvidenceError,)
@@ -67,6 +76,22 @@ def pack_zip(data: bytes) -> None:
         check_pack(read_pack(path), Trust(keys=()))
 
 
+_SIGNED = SignedObject("evidence/a.bin", "p/evidence/a.bin", "v1", "ab" * 32, "e")
+_RESULT = ResultFile("r", "p/job-1/results/a.csv", None, "succeeded")
+
+
+def checksum_report_manifest(data: bytes) -> None:
+    """An S3 Batch Operations completion report's manifest.json."""
+    parse_manifest(data)
+
+
+def checksum_report_csv(data: bytes) -> None:
+    """One CSV result file of a Compute checksum job, checked against a signed object."""
+    report = Report("t")
+    manifest = ReportManifest((_RESULT,))
+    check_checksum_report(report, "b", [_SIGNED], manifest, {_RESULT.key: data}, source="r")
+
+
 def _seed_zip() -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
@@ -94,6 +119,27 @@ SEEDS: dict[str, bytes] = {
     + _NOTE,
 }
 SEEDS["pack_zip"] = _seed_zip()
+SEEDS["checksum_report_manifest"] = json.dumps(
+    {
+        "Format": REPORT_FORMAT,
+        "ReportCreationDate": "2026-12-01T00:00:00.000Z",
+        "Results": [
+            {
+                "TaskExecutionStatus": "succeeded",
+                "Bucket": "r",
+                "MD5Checksum": "0" * 32,
+                "Key": "p/job-1/results/a.csv",
+            }
+        ],
+        "ReportSchema": "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, "
+        "ResultMessage",
+    }
+).encode()
+SEEDS["checksum_report_csv"] = (
+    b'b,p/evidence/a.bin,v1,succeeded,200,,"{""checksum_base64"":""'
+    + base64.b64encode(b"\xab" * 32)
+    + b'"",""checksumAlgorithm"":""SHA256"",""checksumType"":""FULL_OBJECT""}"\n'
+)
 
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "envelope": envelope,
@@ -101,6 +147,8 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "checkpoint_note": checkpoint_note,
     "tlog_proof": tlog_proof,
     "pack_zip": pack_zip,
+    "checksum_report_manifest": checksum_report_manifest,
+    "checksum_report_csv": checksum_report_csv,
 }
 
 

@@ -541,6 +541,48 @@ def verify(
             "checkpoint of every https:// witness; repeatable.",
         ),
     ] = None,
+    at_rest: Annotated[
+        bool,
+        typer.Option(
+            "--at-rest",
+            help="s3:// only: check the log, then create an S3 Batch Operations job that has S3 "
+            "compute each signed object's SHA-256 where it is stored (nothing is downloaded); "
+            "prints the job id and what to run next. Needs --staging and --role-arn.",
+        ),
+    ] = False,
+    checksum_report: Annotated[
+        str | None,
+        typer.Option(
+            metavar="REPORT",
+            help="s3:// only: check the completion report of an --at-rest job (its "
+            "manifest.json, s3:// or a local copy of the job folder) against the signed log.",
+        ),
+    ] = None,
+    staging: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URI",
+            help="With --at-rest: s3://bucket/prefix (outside the archive) for the job's "
+            "manifest and report.",
+        ),
+    ] = None,
+    role_arn: Annotated[
+        str | None,
+        typer.Option(metavar="ARN", help="With --at-rest: the IAM role the job runs as."),
+    ] = None,
+    period_from: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="DATE",
+            help="With --at-rest or --checksum-report: only entries whose window meets the "
+            "period from this date (UTC) or RFC 3339 time.",
+        ),
+    ] = None,
+    period_to: Annotated[
+        str | None,
+        typer.Option("--to", metavar="DATE", help="End of that period, exclusive."),
+    ] = None,
     format_: FormatOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -561,12 +603,21 @@ def verify(
     consistency proof it carries (`evidence pack --since-checkpoint`). Without
     it, a log cut back to an older checkpoint still verifies on its own.
 
+    With --at-rest (s3:// only) nothing is downloaded: the log is checked, and
+    an S3 Batch Operations job is created that computes the SHA-256 of every
+    signed object version of the period (--from/--to) where S3 stores it. When
+    the job is complete, --checksum-report checks its report: every signed
+    object once, its task succeeded, S3's SHA-256 equal to the signed digest.
+
     Exit 0 when every check passes, 1 when evidence failed a check (each
     finding is listed), 2 on a usage error, 3 when the evidence cannot be read.
     """
     from das_evidence.verify import verify_target
 
     fmt = _format(format_, json_out)
+    at_rest_mode = _at_rest_mode(
+        target, at_rest, checksum_report, staging, role_arn, period_from, period_to
+    )
     witnessed = (
         _witnessed(
             witness, witness_vkey or [], pub, vkey, origin or _origin_of(target), endpoint_url
@@ -575,6 +626,22 @@ def verify(
         else []
     )
     newest = max(witnessed, key=lambda w: w.checkpoint.size, default=None)
+    if at_rest_mode:
+        _verify_at_rest(
+            target,
+            pubs=pub,
+            vkey=vkey,
+            origin=origin or (newest.checkpoint.origin if newest else None),
+            trusted=trusted or [],
+            checkpoint=(newest.checkpoint.size, newest.checkpoint.root_hash) if newest else None,
+            endpoint_url=endpoint_url,
+            checksum_report=checksum_report,
+            staging=staging,
+            role_arn=role_arn,
+            start=_day(period_from, "--from") if period_from else None,
+            end=_day(period_to, "--to") if period_to else None,
+            fmt=fmt,
+        )
     with progress_bar("verify", enabled=not OPTIONS.quiet) as progress:
         report = verify_target(
             target,
@@ -616,6 +683,130 @@ def verify(
         for warning in report.warnings:  # part of the result, so -q keeps it
             console.print(f"WARNING: {warning}", style="bold yellow", markup=False)
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _at_rest_mode(
+    target: str,
+    at_rest: bool,
+    report: str | None,
+    staging: str | None,
+    role_arn: str | None,
+    period_from: str | None,
+    period_to: str | None,
+) -> bool:
+    """Whether verify runs at rest; a usage error when the options do not fit together."""
+    if at_rest and report is not None:
+        raise ConfigError(
+            "--at-rest and --checksum-report together",
+            fix="first --at-rest (creates the job), then --checksum-report with its report",
+        )
+    if not at_rest and (staging is not None or role_arn is not None):
+        raise ConfigError("--staging and --role-arn belong to --at-rest", fix="add --at-rest")
+    if at_rest and (staging is None or role_arn is None):
+        raise ConfigError(
+            "--at-rest needs --staging and --role-arn",
+            fix="pass --staging s3://<bucket>/<prefix> (outside the archive) and the role the "
+            "job runs as: --role-arn arn:aws:iam::<account>:role/<name> (docs/SCALE.md)",
+        )
+    mode = at_rest or report is not None
+    if not mode and (period_from is not None or period_to is not None):
+        raise ConfigError(
+            "--from and --to belong to --at-rest and --checksum-report",
+            fix="`evidence verify` without them checks the whole archive",
+        )
+    if mode and not target.startswith("s3://"):
+        raise ConfigError(
+            f"--at-rest and --checksum-report check an s3:// archive, not {target}",
+            fix="pass s3://<bucket>/<prefix>, or drop the option to verify by reading the files",
+        )
+    return mode
+
+
+def _verify_at_rest(
+    target: str,
+    *,
+    pubs: list[Path],
+    vkey: str | None,
+    origin: str | None,
+    trusted: list[Path],
+    checkpoint: tuple[int, bytes] | None,
+    endpoint_url: str | None,
+    checksum_report: str | None,
+    staging: str | None,
+    role_arn: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    fmt: OutputFormat,
+) -> None:
+    """`verify --at-rest` and `verify --checksum-report`: render, then exit."""
+    from das_evidence.timefmt import rfc3339
+    from das_evidence.verify.batch import start_job, verify_report
+
+    common: dict[str, Any] = {
+        "pubs": pubs,
+        "vkey": vkey,
+        "origin": origin,
+        "trusted": trusted,
+        "checkpoint": checkpoint,
+        "endpoint_url": endpoint_url,
+        "start": start,
+        "end": end,
+    }
+    if checksum_report is not None:
+        report = verify_report(target, checksum_report, **common)
+        if fmt is OutputFormat.json:
+            print_json(report.to_json())
+        else:
+            for f in report.findings:
+                console.print(f"FAIL {f}", markup=False)
+            s = report.stats
+            verdict = "PASS" if report.ok else f"FAIL ({len(report.findings)} findings)"
+            console.print(
+                f"{verdict}: {target} at rest: {s.get('entries', 0)} entries, "
+                f"{s.get('at_rest_matched', 0)} of {s.get('at_rest_objects', 0)} signed objects "
+                f"hashed by S3 to their signed SHA-256 ({s.get('period')})",
+                markup=False,
+            )
+            for warning in report.warnings:
+                console.print(f"WARNING: {warning}", style="bold yellow", markup=False)
+        raise typer.Exit(0 if report.ok else 1)
+    assert staging is not None and role_arn is not None  # _at_rest_mode saw to it
+    report, started = start_job(target, staging=staging, role_arn=role_arn, **common)
+    args = " ".join(
+        [f"--pub {p}" for p in pubs]
+        + ([f"--vkey {vkey}"] if vkey else [])
+        + ([f"--origin {origin}"] if origin else [])
+        + ([f"--from {rfc3339(start)}"] if start else [])
+        + ([f"--to {rfc3339(end)}"] if end else [])
+    )
+    if started is None:
+        if fmt is OutputFormat.json:
+            print_json(report.to_json())
+        else:
+            for f in report.findings:
+                console.print(f"FAIL {f}", markup=False)
+            console.print(
+                f"FAIL ({len(report.findings)} findings): the log of {target} fails its checks; "
+                "no job created",
+                markup=False,
+            )
+        raise typer.Exit(1)
+    if fmt is OutputFormat.json:
+        print_json(started.to_json(args))
+    else:
+        console.print(
+            f"created S3 Batch Operations job {started.job_id}: SHA-256 (FULL_OBJECT) of "
+            f"{started.objects} signed objects of {target}, {started.period}",
+            markup=False,
+        )
+        console.print(f"  manifest: {started.manifest_uri}", markup=False)
+        console.print(f"  report:   {started.report_uri} (once the job is Complete)", markup=False)
+        console.print("next:", markup=False)
+        for step in started.next_steps(args):
+            console.print(f"  {step}", markup=False)
+        for warning in started.warnings:
+            console.print(f"WARNING: {warning}", style="bold yellow", markup=False)
+    raise typer.Exit(0)
 
 
 def _origin_of(target: str) -> str | None:
