@@ -6,8 +6,8 @@ What is measured, on one simulated archive written through the product's own wri
 * the archive: ``--days`` one-day ACCESS_HISTORY windows of together about ``--gib`` GiB
   of Parquet (random query ids, JSON object lists naming a few tables and columns), a
   small QUERY_HISTORY window per day naming the roles, and one policy-state snapshot
-  whose TAG_REFERENCES tags a column PHI, so the report's PHI-reads chart and checks
-  read every ACCESS_HISTORY file;
+  whose TAG_REFERENCES tags a column PHI (one ACCESS_HISTORY row in 256 reads it), so
+  the report's PHI-reads chart and checks read every ACCESS_HISTORY file;
 * **build**: ``build_pack`` with the report hook the CLI passes (``report_files``: HTML
   report, charts, checks, OSCAL), in a child process; against ``zip -r -q`` over the same
   files (``evidence/`` and ``log/entries/`` of the archive, default deflate level), also
@@ -62,6 +62,7 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 PARQUET = "application/vnd.apache.parquet"
 TABLES = ("CLINIC.PUBLIC.PATIENTS", "CLINIC.PUBLIC.VISITS", "SALES.PUBLIC.ORDERS")
 COLUMNS = ("SSN", "NAME", "DOB", "AMOUNT", "ID")
+PHI = ("CLINIC.PUBLIC.PATIENTS", "SSN")
 USERS = ("ALICE", "BOB", "CAROL", "DAVE", "ERIN")
 ROLES = ("ANALYST", "ADMIN", "CLINICIAN", "ETL")
 # Compressed bytes per generated ACCESS_HISTORY row, measured: sizes the rows per window.
@@ -92,7 +93,9 @@ def _objects_json(table: str, column: str) -> str:
 
 
 def _access_batch(day: datetime, n: int) -> pa.RecordBatch:
-    objects = [_objects_json(t, c) for t in TABLES for c in COLUMNS]
+    # One row in 256 reads the PHI column (CLINIC.PUBLIC.PATIENTS.SSN), the others not.
+    others = [_objects_json(t, c) for t in TABLES for c in COLUMNS if (t, c) != PHI]
+    objects = [_objects_json(*PHI)] + [others[i % len(others)] for i in range(255)]
     start = int(day.timestamp() * 1_000_000)
     step = 86_400_000_000 // n
     times = pa.array(range(start, start + n * step, step), pa.int64()).cast(
