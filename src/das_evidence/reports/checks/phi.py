@@ -205,7 +205,7 @@ def phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Mis
 
     found: dict[tuple[str, str, str], dict[str, Any]] = {}
     objects = marked.object_names()
-    for f, batch in ((f, b) for f in access for b in f.batches(_ACCESS_COLUMNS)):
+    for f, batch in ((a, b) for a in access for b in a.batches(_ACCESS_COLUMNS)):
         # Batch by batch and only these columns: ACCESS_HISTORY may hold millions of rows.
         table = rows_in_period(
             pa.Table.from_batches([batch]),
@@ -284,7 +284,7 @@ def _roles(files: Sequence[HistoryFile], query_ids: set[str]) -> dict[str, tuple
     if not query_ids:
         return out
     wanted = pa.array(sorted(query_ids), pa.string())
-    for f, batch in ((f, b) for f in files for b in f.batches(["QUERY_ID", "ROLE_NAME"])):
+    for f, batch in ((q, b) for q in files for b in q.batches(["QUERY_ID", "ROLE_NAME"])):
         table = pa.Table.from_batches([batch])
         table = table.filter(pc.is_in(table.column("QUERY_ID"), value_set=wanted))
         for r in table.to_pylist():
