@@ -18,7 +18,9 @@ What is measured, on one simulated archive written through the product's own wri
 Peak RSS is each child's own ``VmHWM`` from ``/proc/self/status``, read as it exits:
 it starts afresh at ``exec``, so the parent's generation of the archive does not count
 (``getrusage`` would: Linux carries the parent's high-water mark into a forked child).
-Times are wall-clock seconds of each child, best of ``--repeats``. The ratios are the
+Times are wall-clock seconds of each child's work, timed inside it after the interpreter
+has started (``zip`` from the outside: it has no start-up to speak of), best of
+``--repeats``. The ratios are the
 numbers to watch: ``build / zip`` (target <= 1.5) and ``verify / hashlib``; the peak RSS
 of build and verify (target < 512 MiB) should not grow with ``--gib``.
 
@@ -296,14 +298,16 @@ def _peak_rss_mib() -> float:
     return float("nan")
 
 
-def _run(argv: list[str], cwd: Path | None = None, rss: Path | None = None) -> Run:
-    """One child: wall seconds and the peak RSS it wrote to ``rss`` (NaN without)."""
+def _run(argv: list[str], cwd: Path | None = None, result: Path | None = None) -> Run:
+    """One child: the seconds and peak RSS it wrote to ``result``, else its wall seconds."""
     t = time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, check=False)
     seconds = time.perf_counter() - t
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv[:4])} ... failed with exit status {done.returncode}")
-    return Run(seconds, float(rss.read_text()) if rss is not None else float("nan"))
+    if result is None:
+        return Run(seconds, float("nan"))
+    return Run(**json.loads(result.read_text()))
 
 
 def _best(runs: list[Run]) -> Run:
@@ -322,13 +326,17 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.child:
         root = args.dir
+        t = time.perf_counter()
         if args.child == "build":
             _child_build(root, root / "pack.zip", args.days)
         elif args.child == "verify":
             _child_verify(root, root / "pack.zip")
         else:
             _child_hash(root)
-        (root / f"{args.child}.rss").write_text(str(_peak_rss_mib()))
+        seconds = time.perf_counter() - t
+        (root / f"{args.child}.json").write_text(
+            json.dumps({"seconds": seconds, "peak_rss_mib": _peak_rss_mib()})
+        )
         return 0
 
     work = Path(tempfile.mkdtemp(prefix="bench-pack-", dir=args.dir))
@@ -351,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             (work / "pack.zip").unlink(missing_ok=True)
             for side, runs in (("build", builds), ("hash", hashes), ("verify", verifies)):
-                runs.append(_run([*me, "--child", side], rss=work / f"{side}.rss"))
+                runs.append(_run([*me, "--child", side], result=work / f"{side}.json"))
         build, zip_, verify, hashing = _best(builds), _best(zips), _best(verifies), _best(hashes)
         result = {
             "gib": args.gib,
