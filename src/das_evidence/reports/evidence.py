@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import io
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar, cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -71,6 +71,8 @@ class EvidenceEntry:
         return tuple(EvidenceRef(self.index, str(f["path"]), str(f["sha256"])) for f in self.files)
 
 
+T = TypeVar("T")
+
 #: Decoded tables up to this many bytes together stay cached (checks read the small
 #: policy views many times); a larger table is decoded afresh on each use.
 CACHE_BYTES = 64 << 20
@@ -104,6 +106,14 @@ class EvidenceSet:
         self.end = end
         self.streams_expected = tuple(streams_expected)
         self._cache: OrderedDict[tuple[str, tuple[str, ...] | None], pa.Table] = OrderedDict()
+        self._memo: dict[Hashable, object] = {}
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, once per set and ``key``: what several checks and charts derive
+        alike from the same files (a scan of every ACCESS_HISTORY row) is derived once."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return cast(T, self._memo[key])
 
     def read_bytes(self, path: str) -> bytes:
         return self._read(path)
