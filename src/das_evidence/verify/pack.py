@@ -42,6 +42,7 @@ import stat
 import struct
 import zipfile
 import zlib
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,7 +211,11 @@ def _read_member(
     Parquet footer); None when it does not decompress to its stated size."""
     digest = hashlib.sha256()
     parts: list[bytes] = []
-    tail = bytearray()
+    # The last chunks, at least keep_tail bytes of them: a footer's length is known
+    # only at the end, and copying a sliding window on every chunk would cost more
+    # than the hash.
+    tail: deque[bytes] = deque()
+    held = 0
     keep_tail = MAX_FOOTER_BYTES + 8 if info.filename.endswith(".parquet") else 0
     size = 0
     with z.open(info) as f:
@@ -222,12 +227,33 @@ def _read_member(
             if keep:
                 parts.append(chunk)
             if keep_tail:
-                tail += chunk
-                if len(tail) > keep_tail:
-                    del tail[: len(tail) - keep_tail]
+                tail.append(chunk)
+                held += len(chunk)
+                while held - len(tail[0]) >= keep_tail:
+                    held -= len(tail.popleft())
     if size != info.file_size:
         return None
-    return digest.hexdigest(), b"".join(parts) if keep else None, bytes(tail)
+    return digest.hexdigest(), b"".join(parts) if keep else None, _footer(tail, keep_tail)
+
+
+def _footer(chunks: deque[bytes], keep: int) -> bytes:
+    """The last ``keep`` bytes of ``chunks``, or fewer: only as many as the footer length
+    in the last 8 bytes asks for (plus those 8), when that is known and smaller."""
+    if not chunks:
+        return b""
+    last8 = b"".join(list(chunks)[-2:])[-8:]
+    want = keep
+    if len(last8) == 8:
+        length = int.from_bytes(last8[:4], "little")
+        want = min(keep, length + 8)
+    out: list[bytes] = []
+    got = 0
+    for chunk in reversed(chunks):
+        out.append(chunk[-(want - got) :] if want - got < len(chunk) else chunk)
+        got += len(out[-1])
+        if got >= want:
+            break
+    return b"".join(reversed(out))
 
 
 def _parse_sums(data: bytes, report: Report) -> dict[str, str] | None:
