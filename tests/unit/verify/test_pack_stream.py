@@ -83,8 +83,34 @@ CHILD = textwrap.dedent(
         append("snowflake/A/sessions", day, [put(key, path, "application/gzip", 0)])
         path.unlink()
 
+    # A policy snapshot that tags a column PHI: the PHI check and chart read ACCESS_HISTORY.
+    tags = pa.table({
+        "TAG_DATABASE": ["GOV"], "TAG_SCHEMA": ["TAGS"], "TAG_NAME": ["PHI"],
+        "TAG_VALUE": ["yes"], "OBJECT_DATABASE": ["CLINIC"], "OBJECT_SCHEMA": ["PUBLIC"],
+        "OBJECT_NAME": ["PATIENTS"], "COLUMN_NAME": ["SSN"], "DOMAIN": ["COLUMN"],
+        "OBJECT_DELETED": pa.array([None], pa.timestamp("us", tz="UTC")),
+    })
+    path = spool / "tag_references.parquet"
+    pq.write_table(tags, path)
+    key = "evidence/snowflake/A/policy_state/as_of=20261103T010000Z/tag_references.parquet"
+    log.append(
+        stream="snowflake/A/policy_state",
+        files=[put(key, path, "application/vnd.apache.parquet", 1)],
+        predicate={
+            "collector": {"name": "t", "version": "0"},
+            "window": {"start": "2026-11-03T01:00:00Z", "end": "2026-11-03T01:00:00Z"},
+            "collected_at": "2026-11-03T01:00:00Z",
+            "views": {"TAG_REFERENCES": {"status": "evidenced"}},
+        },
+        signer=signer,
+        note_signer=signer,
+    )
+    path.unlink()
+
     # An ACCESS_HISTORY window whose bulk is a column no chart or check reads.
     rows_per_group, groups = 8192, 0
+    phi = json.dumps([{"objectName": "CLINIC.PUBLIC.PATIENTS",
+                       "columns": [{"columnName": "SSN"}]}])
     path = spool / "ah.parquet"
     schema = ACCESS_HISTORY.schema()
     with pq.ParquetWriter(path, schema, compression="none") as w:
@@ -94,7 +120,7 @@ CHILD = textwrap.dedent(
             cols["QUERY_ID"] = pa.array([f"q{groups}-{i}" for i in range(n)])
             cols["QUERY_START_TIME"] = pa.array(
                 [datetime(2026, 11, 3, tzinfo=UTC)] * n, pa.timestamp("us", tz="UTC"))
-            cols["BASE_OBJECTS_ACCESSED"] = pa.array(["[]"] * n)
+            cols["BASE_OBJECTS_ACCESSED"] = pa.array([phi] + ["[]"] * (n - 1))
             cols["OBJECT_MODIFIED_BY_DDL"] = pa.array(
                 [os.urandom(512).hex() for _ in range(n)])
             w.write_table(pa.table([cols[f.name] for f in schema], schema=schema))
@@ -134,6 +160,8 @@ CHILD = textwrap.dedent(
         "arrow_peak": pool.max_memory(),
         "arrow_before": arrow_before,
         "findings": [str(f) for f in report.findings if "P3" not in str(f)],
+        "phi_reads": json.loads(zipfile.ZipFile(out).read("charts.json"))
+        if "charts.json" in zipfile.ZipFile(out).namelist() else None,
         "members": members,
     }))
     """
