@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from das_evidence.errors import ConfigError
 
@@ -149,6 +150,15 @@ class EvidenceStore(ABC):
     @abstractmethod
     def get(self, key: str) -> bytes:
         """The bytes under ``key``; :class:`~das_evidence.errors.StoreError` if absent."""
+
+    def open(self, key: str) -> BinaryIO:
+        """``key`` as a seekable binary file, for reading in chunks (packs, reports).
+
+        Stores that can read a range or a stream override this so that no caller
+        holds a whole object; the default reads it whole. Errors as :meth:`get`,
+        when opening or while reading.
+        """
+        return io.BytesIO(self.get(key))
 
     def get_tail(self, key: str, max_bytes: int) -> tuple[bytes, int]:
         """At most the last ``max_bytes`` of ``key`` and its whole size (the Parquet footer

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from das_evidence.errors import (
     CheckpointConflict,
@@ -326,6 +327,15 @@ class LocalStore(EvidenceStore):
             fd = open_regular(path, key)
             with os.fdopen(fd, "rb") as f:
                 return f.read()
+        except FileNotFoundError:
+            raise StoreError(f"{key} is missing from {self.root}") from None
+        except OSError as e:
+            raise self._fail("read", path, e) from e
+
+    def open(self, key: str) -> BinaryIO:
+        path = self._path(key)
+        try:
+            return os.fdopen(open_regular(path, key), "rb")
         except FileNotFoundError:
             raise StoreError(f"{key} is missing from {self.root}") from None
         except OSError as e:

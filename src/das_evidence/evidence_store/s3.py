@@ -22,13 +22,14 @@ from __future__ import annotations
 import base64
 import builtins
 import hashlib
+import io
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 from urllib.parse import urlparse
 
 from das_evidence.aws import (
@@ -322,6 +323,17 @@ class S3Store(EvidenceStore):
         except BotoCoreError as e:
             raise self._fail("GET", key, e) from None
 
+    def open(self, key: str) -> BinaryIO:
+        """``key`` streamed from one GET, a ranged GET after each seek: never held whole.
+
+        No S3 checksum covers a part of an object; callers check the bytes against
+        the digest their entry signed (:func:`~das_evidence.verify.files.copy_verified`).
+        A body that breaks off is re-requested from where it stopped.
+        """
+        raw = _RangeReader(self, key)
+        raw.reopen()  # a missing key fails here, not at the first read
+        return cast(BinaryIO, io.BufferedReader(raw, buffer_size=1 << 20))
+
     def _read(self, key: str, args: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
         """GetObject and its whole body, checked; the GET re-issued while the body is bad.
 
@@ -458,3 +470,87 @@ class S3Store(EvidenceStore):
     def bucket_settings(self) -> BucketSettings:
         """The bucket's settings, read once per call by the one reader (``bucket_check``)."""
         return read_settings(self.client, self.bucket)
+
+
+class _RangeReader(io.RawIOBase):
+    """The raw file behind :meth:`S3Store.open`: one streaming body from the position."""
+
+    def __init__(self, store: S3Store, key: str) -> None:
+        self._store = store
+        self._key = key
+        self._pos = 0
+        self._size = -1
+        self._body: Any = None
+
+    def reopen(self) -> None:
+        """A GET from the current position (the whole object at 0)."""
+        self._drop()
+        args: dict[str, Any] = {"Bucket": self._store.bucket, "Key": self._store._k(self._key)}
+        if self._pos:
+            args["Range"] = f"bytes={self._pos}-"
+        try:
+            response = self._store.client.get_object(**args)
+        except ClientError as e:
+            if _code(e) in ("NoSuchKey", "404"):
+                raise StoreError(f"{self._key} is missing from {self._store.uri}") from None
+            raise self._store._fail("GET", self._key, e) from None
+        except BotoCoreError as e:
+            raise self._store._fail("GET", self._key, e) from None
+        if self._size < 0:
+            self._size = int(response["ContentLength"]) + self._pos
+        self._body = response["Body"]
+
+    def _drop(self) -> None:
+        if self._body is not None:
+            self._body.close()
+            self._body = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        pos = max(0, base + offset)
+        if pos != self._pos:
+            self._drop()  # the next read asks for a range from the new position
+            self._pos = pos
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        if self._pos >= self._size:
+            return 0
+        view = memoryview(buffer).cast("B")
+        cause = ""
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            if attempt > 1:
+                self._store._sleep(_READ_BACKOFF * 2 ** (attempt - 2))
+                self._drop()
+            try:
+                if self._body is None:
+                    self.reopen()
+                data = self._body.read(len(view))
+            except STREAM_ERRORS as e:
+                cause = f"{type(e).__name__}: {e}"
+                continue
+            if not data:
+                cause = f"the body ended at byte {self._pos} of {self._size}"
+                continue
+            view[: len(data)] = data
+            self._pos += len(data)
+            return len(data)
+        raise StoreError(
+            f"S3 GET {self._store._where(self._key)} failed {READ_ATTEMPTS} times at byte "
+            f"{self._pos}: the body broke off (last attempt: {cause})",
+            fix="a connection that drops or stalls mid-download: check the network, any proxy "
+            "or load balancer and the endpoint",
+        )
+
+    def close(self) -> None:
+        self._drop()
+        super().close()

@@ -217,23 +217,32 @@ def _days(start: datetime, end: datetime) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def _columns(entry: EvidenceEntry, table: pa.Table, names: Sequence[str]) -> list[list[Any]]:
-    missing = [n for n in names if n not in table.column_names]
+def _require(entry: EvidenceEntry, have: Sequence[str], names: Sequence[str]) -> None:
+    missing = [n for n in names if n not in have]
     if missing:
         raise ReportError(
             f"entry {entry.index} ({entry.stream}) has no column {', '.join(missing)}",
             fix="check the entry's schema fingerprint against docs/FORMAT.md",
         )
+
+
+def _columns(entry: EvidenceEntry, table: pa.Table, names: Sequence[str]) -> list[list[Any]]:
+    _require(entry, table.column_names, names)
     return [table.column(n).to_pylist() for n in names]
 
 
 def _rows(
     evidence: EvidenceSet, view: str, names: Sequence[str]
 ) -> Iterator[tuple[EvidenceEntry, tuple[Any, ...]]]:
+    """``names`` of every row of ``view``'s files, read a batch of those columns at a time."""
     try:
-        for entry, table in evidence.history_rows(view):
-            for row in zip(*_columns(entry, table, names), strict=True):
-                yield entry, row
+        for entry in evidence.history(view):
+            for path in evidence.parquet_files(entry):
+                _require(entry, evidence.column_names(path), names)
+                for batch in evidence.batches(path, names):
+                    columns = [batch.column(n).to_pylist() for n in names]
+                    for row in zip(*columns, strict=True):
+                        yield entry, row
     except (pa.ArrowException, OSError) as e:
         raise ReportError(
             f"a {view} evidence file could not be read as Parquet: {e}",
@@ -335,8 +344,10 @@ def policy_changes_per_day(evidence: EvidenceSet) -> PolicyChangesChart:
         if f is None:
             missing.append(snap.index)
             continue
+        path = str(f["path"])
         try:
-            table = evidence.table(str(f["path"]))
+            _require(snap, evidence.column_names(path), ("VIEW", "CHANGE"))
+            table = evidence.table(path, ("VIEW", "CHANGE"))
         except (pa.ArrowException, OSError) as e:
             raise ReportError(
                 f"{f['path']} (entry {snap.index}) could not be read as Parquet: {e}",

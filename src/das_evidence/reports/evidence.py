@@ -9,12 +9,12 @@ Only entries whose statements verified are put in a set by the callers.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TypeVar, cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -72,8 +72,23 @@ class EvidenceEntry:
         return tuple(EvidenceRef(self.index, str(f["path"]), str(f["sha256"])) for f in self.files)
 
 
+T = TypeVar("T")
+
+#: Decoded tables up to this many bytes together stay cached (checks read the small
+#: policy views many times); a larger table is decoded afresh on each use.
+CACHE_BYTES = 64 << 20
+#: Rows per batch when a file is read in parts (a Parquet row group is 65,536).
+BATCH_ROWS = 65_536
+
+
 class EvidenceSet:
-    """Entries of one period, and a way to read their files."""
+    """Entries of one period, and a way to read their files.
+
+    ``read`` returns a file's bytes; ``open`` (by default over ``read``) a seekable
+    file, which Parquet reads in parts: only the columns asked for, batch by batch
+    (:meth:`batches`), so memory follows the columns a check or chart needs, not the
+    size of the evidence.
+    """
 
     def __init__(
         self,
@@ -83,29 +98,79 @@ class EvidenceSet:
         start: datetime,
         end: datetime,
         streams_expected: Sequence[str] = (),
+        open: Callable[[str], BinaryIO] | None = None,
     ) -> None:
         self.entries = sorted(entries, key=lambda e: e.index)
         self._read = read
+        self._open = open if open is not None else (lambda path: io.BytesIO(read(path)))
         self.start = start
         self.end = end
         self.streams_expected = tuple(streams_expected)
-        self._tables = lru_cache(maxsize=64)(self._table)
+        self._cache: OrderedDict[tuple[str, tuple[str, ...] | None], pa.Table] = OrderedDict()
+        self._memo: dict[Hashable, object] = {}
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, once per set and ``key``: what several checks and charts derive
+        alike from the same files (a scan of every ACCESS_HISTORY row) is derived once."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return cast(T, self._memo[key])
 
     def read_bytes(self, path: str) -> bytes:
         return self._read(path)
 
-    def _table(self, path: str) -> pa.Table:
-        data = self._read(path)
-        try:
-            return pq.read_table(io.BytesIO(data))
-        except (pa.ArrowException, OSError) as e:
-            raise ReportError(
-                f"{path} cannot be read as Parquet: {type(e).__name__}: {e}",
-                fix="run `evidence verify` on the archive or pack",
-            ) from e
+    def _unreadable(self, path: str, e: Exception) -> ReportError:
+        return ReportError(
+            f"{path} cannot be read as Parquet: {type(e).__name__}: {e}",
+            fix="run `evidence verify` on the archive or pack",
+        )
 
-    def table(self, path: str) -> pa.Table:
-        return self._tables(path)
+    def _parquet(self, path: str, f: BinaryIO, columns: Sequence[str] | None) -> pq.ParquetFile:
+        try:
+            pf = pq.ParquetFile(f)
+        except (pa.ArrowException, OSError) as e:
+            raise self._unreadable(path, e) from e
+        if columns is not None:
+            missing = [c for c in columns if c not in pf.schema_arrow.names]
+            if missing:
+                raise ReportError(
+                    f"{path} has no column {', '.join(missing)}",
+                    fix="check the entry's schema fingerprint against docs/FORMAT.md",
+                )
+        return pf
+
+    def table(self, path: str, columns: Sequence[str] | None = None) -> pa.Table:
+        """``path`` decoded whole, or only ``columns`` of it."""
+        key = (path, tuple(columns) if columns is not None else None)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        with self._open(path) as f:
+            pf = self._parquet(path, f, columns)
+            try:
+                table = pf.read(columns=list(columns) if columns is not None else None)
+            except (pa.ArrowException, OSError) as e:
+                raise self._unreadable(path, e) from e
+        if table.nbytes <= CACHE_BYTES // 4:
+            self._cache[key] = table
+            while sum(t.nbytes for t in self._cache.values()) > CACHE_BYTES:
+                self._cache.popitem(last=False)
+        return table
+
+    def column_names(self, path: str) -> list[str]:
+        """The columns ``path`` has (its footer only)."""
+        with self._open(path) as f:
+            return list(self._parquet(path, f, None).schema_arrow.names)
+
+    def batches(self, path: str, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        """``columns`` of ``path``, :data:`BATCH_ROWS` rows at a time."""
+        with self._open(path) as f:
+            pf = self._parquet(path, f, columns)
+            try:
+                yield from pf.iter_batches(batch_size=BATCH_ROWS, columns=list(columns))
+            except (pa.ArrowException, OSError) as e:
+                raise self._unreadable(path, e) from e
 
     def of_kind(self, kind: str) -> list[EvidenceEntry]:
         return [e for e in self.entries if e.kind == kind]
@@ -116,9 +181,21 @@ class EvidenceSet:
 
     def history_rows(self, view: str) -> Iterator[tuple[EvidenceEntry, pa.Table]]:
         for entry in self.history(view):
-            for f in entry.files:
-                if str(f["path"]).endswith(".parquet"):
-                    yield entry, self.table(str(f["path"]))
+            for path in self.parquet_files(entry):
+                yield entry, self.table(path)
+
+    def history_batches(
+        self, view: str, columns: Sequence[str]
+    ) -> Iterator[tuple[EvidenceEntry, pa.RecordBatch]]:
+        """``columns`` of every Parquet file of one history stream, batch by batch."""
+        for entry in self.history(view):
+            for path in self.parquet_files(entry):
+                for batch in self.batches(path, columns):
+                    yield entry, batch
+
+    @staticmethod
+    def parquet_files(entry: EvidenceEntry) -> list[str]:
+        return [str(f["path"]) for f in entry.files if str(f["path"]).endswith(".parquet")]
 
     def policy_snapshots(self) -> list[EvidenceEntry]:
         return self.of_kind("policy_state")
@@ -151,13 +228,19 @@ def _verified_set(store: Any, chosen: Sequence[Any], start: datetime, end: datet
     ``store`` only when it matches the digest its entry signed: the one way a report, a
     run's check alerts and a re-derivation read archived evidence."""
     from das_evidence.streams import is_accounting
-    from das_evidence.verify.files import verified_reader
+    from das_evidence.verify.files import verified_opener, verified_reader
 
     # orphan files are evidence of no window
     chosen = [e for e in chosen if not is_accounting(e.predicate)]
     signed = {s.name: (s.sha256, e.index) for e in chosen for s in e.statement.subjects}
     entries = [EvidenceEntry(e.index, str(e.predicate["stream"]), e.predicate) for e in chosen]
-    return EvidenceSet(entries, verified_reader(store.get, signed), start=start, end=end)
+    return EvidenceSet(
+        entries,
+        verified_reader(store.get, signed),
+        start=start,
+        end=end,
+        open=verified_opener(store.open, signed),
+    )
 
 
 def from_archive(

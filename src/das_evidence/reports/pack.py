@@ -6,6 +6,14 @@ they name, ``SHA256SUMS`` over every other file and ``SHA256SUMS.sig`` by the
 entry signing key; beside them a report, OSCAL results, ``pack.json``, the
 public keys and ``VERIFY.md``. The same selection gives the same bytes: the
 zip has fixed timestamps and order, and nothing in it reads the wall clock.
+
+A pack is written as a stream. Evidence files are never held whole: each is
+copied from the store into the zip in chunks and hashed on the way, and the pack
+is abandoned unless every one matches the digest its entry signed (so
+``SHA256SUMS`` can list those digests before the copy). Parquet and other
+already-compressed files are stored, not deflated again. The report reads only
+the columns it needs, batch by batch (:class:`~das_evidence.reports.evidence.
+EvidenceSet`). Only the log members, keys and report are held in memory.
 """
 
 from __future__ import annotations
@@ -19,12 +27,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from das_evidence import __version__
 from das_evidence.errors import (
     ConfigError,
     EvidenceError,
+    FormatError,
     GapError,
     InternalError,
     NothingSelectedError,
@@ -49,12 +58,29 @@ from das_evidence.streams import is_accounting, stream_matches
 from das_evidence.timefmt import parse_rfc3339, rfc3339
 from das_evidence.verify.archive import Trust, check_entry
 from das_evidence.verify.continuity import find_breaks, tiling_window
-from das_evidence.verify.files import read_verified
+from das_evidence.verify.files import copy_verified, verified_opener, verified_reader
 from das_evidence.verify.findings import Report
 from das_evidence.verify.trusted import TrustedCheckpoint, open_trusted
 
 # 1980-01-01, the earliest time a zip can hold: no member carries a wall-clock time.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+#: Members already compressed by their own format: stored, since deflate gains nothing.
+STORED_SUFFIXES = (".parquet", ".gz", ".zst", ".zip", ".bz2", ".xz", ".png", ".jpg")
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A pack member copied from the store in chunks as the zip is written, refused
+    unless it matches the digest its entry signed."""
+
+    key: str
+    sha256: str
+    size: int
+    entry: int
+    open: Callable[[str], BinaryIO]
+
+
+Member = bytes | StoredFile
 
 
 @dataclass(frozen=True)
@@ -127,22 +153,35 @@ def select(archive: ArchiveLog, start: datetime, end: datetime, only: str | None
     return sel
 
 
-def sha256sums(files: Mapping[str, bytes]) -> bytes:
-    """``sha256sum`` format (two spaces, text mode), sorted by path."""
-    lines = [
-        f"{hashlib.sha256(data).hexdigest()}  {path}\n" for path, data in sorted(files.items())
-    ]
+def sha256sums(files: Mapping[str, Member]) -> bytes:
+    """``sha256sum`` format (two spaces, text mode), sorted by path.
+
+    A :class:`StoredFile` is listed with the digest its entry signed: the zip is
+    abandoned unless its bytes hash to it as they are copied.
+    """
+    lines = [f"{_digest(data)}  {path}\n" for path, data in sorted(files.items())]
     return "".join(lines).encode()
 
 
+def _digest(data: Member) -> str:
+    return data.sha256 if isinstance(data, StoredFile) else hashlib.sha256(data).hexdigest()
+
+
+def _size(data: Member) -> int:
+    return data.size if isinstance(data, StoredFile) else len(data)
+
+
 def write_zip(
-    files: Mapping[str, bytes],
+    files: Mapping[str, Member],
     out: Path,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> None:
     """Deterministic zip, written to a temporary file and renamed into place.
 
-    Raises :class:`ConfigError` when ``out`` cannot be written.
+    A :class:`StoredFile` is copied from the store in chunks, hashed as it goes and
+    checked against its signed digest (else :class:`FormatError`, and no pack);
+    Parquet and other compressed formats (:data:`STORED_SUFFIXES`) are stored as
+    they are. Raises :class:`ConfigError` when ``out`` cannot be written.
     ``progress(written, total, what)`` hears of each file.
     """
     try:
@@ -155,11 +194,28 @@ def write_zip(
             for done, name in enumerate(sorted(files)):
                 if progress:
                     progress(done, len(files), "writing files")
+                data = files[name]
                 info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
                 info.create_system = 3
-                z.writestr(info, files[name], compresslevel=9)
+                if isinstance(data, bytes):
+                    z.writestr(info, data, compresslevel=9)
+                    continue
+                if name.endswith(STORED_SUFFIXES):
+                    info.compress_type = zipfile.ZIP_STORED
+                # else deflated at zlib's default level, 6, as `zip` does
+                info.file_size = data.size  # sizes the header (zip64 above 4 GiB)
+                with z.open(info, "w") as member:
+                    copied = copy_verified(
+                        data.open, data.key, data.sha256, data.entry, member.write
+                    )
+                if copied != data.size:
+                    raise FormatError(
+                        f"{data.key} (entry {data.entry}) has {copied} bytes, its entry "
+                        f"signed {data.size}; refusing to build on it",
+                        fix="run `evidence verify` on the archive and restore the file",
+                    )
         os.chmod(tmp, 0o644)  # a pack is meant to be handed out
         os.replace(tmp, out)
         if progress:
@@ -247,6 +303,9 @@ def build_pack(
     proofs = consistency_files(since, tree, cp, vkey)
 
     files: dict[str, bytes] = {"checkpoint": checkpoint, **proofs}
+    # Evidence files: what their entries signed, read from the store only as the zip
+    # is written (and by the report, through a digest check of its own).
+    stored: dict[str, StoredFile] = {}
     read, to_read = 0, sum(1 + len(e.statement.subjects) for e in sel.entries)
     for entry in sel.entries:
         if progress:
@@ -258,9 +317,24 @@ def build_pack(
         check_entry(checked, key, files[name], trust, entry.index, origin)
         proof = TlogProof(entry.index, tuple(tree.inclusion_proof(entry.index)), checkpoint)
         files[f"proofs/{entry.index:012d}.tlog-proof"] = proof.to_bytes()
+        sizes = {f.get("path"): f.get("size") for f in entry.predicate.get("files") or ()}
         for subject in entry.statement.subjects:
-            files[subject.name] = read_verified(
-                store.get, subject.name, subject.sha256, entry.index
+            size = sizes.get(subject.name)
+            known = stored.get(subject.name)
+            if known is not None and known.sha256 != subject.sha256:
+                raise FormatError(
+                    f"{subject.name} is signed with two digests (entries {known.entry} and "
+                    f"{entry.index}); refusing to build on it",
+                    fix="run `evidence verify` on the archive",
+                )
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise FormatError(
+                    f"entry {entry.index} signs no size for {subject.name}",
+                    fix="run `evidence verify` on the archive",
+                )
+            stored.setdefault(
+                subject.name,
+                StoredFile(subject.name, subject.sha256, size, entry.index, store.open),
             )
     if checked.findings:
         listing = "\n  ".join(str(f) for f in checked.findings[:20])
@@ -273,21 +347,23 @@ def build_pack(
     files.update(_keys(signer, vkey))
     files["pack.json"] = _pack_json(sel, origin, cp, generated_at, signer, vkey, since=proofs)
 
+    signed = {name: (f.sha256, f.entry) for name, f in stored.items()}
     evidence = EvidenceSet(
         [
             EvidenceEntry(e.index, str(e.predicate["stream"]), e.predicate)
             for e in sel.entries
             if not is_accounting(e.predicate)  # orphan files are evidence of no window
         ],
-        lambda path: files[path],
+        verified_reader(store.get, signed),
         start=start,
         end=end,
+        open=verified_opener(store.open, signed),
     )
     checks: dict[str, int] = {}
     if extras is not None:
         produced = extras(evidence, sel, origin, generated_at)
         for name, data in produced.items():
-            if name in files:
+            if name in files or name in stored:
                 raise InternalError(
                     f"internal error: the report writer tried to replace {name} in the pack "
                     "— this is a bug",
@@ -299,15 +375,16 @@ def build_pack(
                 checks[r["status"]] = checks.get(r["status"], 0) + 1
     files["VERIFY.md"] = verify_guide(files, sel, cp, signer, vkey).encode()
 
-    sums = sha256sums(files)
-    files["SHA256SUMS"] = sums
-    files["SHA256SUMS.sig"] = signer.sign(sums)
-    write_zip(files, out, progress)
+    members: dict[str, Member] = {**files, **stored}
+    sums = sha256sums(members)
+    members["SHA256SUMS"] = sums
+    members["SHA256SUMS.sig"] = signer.sign(sums)
+    write_zip(members, out, progress)
     return PackResult(
         out,
         len(sel.entries),
-        len(files),
-        sum(len(v) for v in files.values()),
+        len(members),
+        sum(_size(v) for v in members.values()),
         sel.gaps,
         checks,
     )

@@ -12,8 +12,11 @@ footer (:data:`~das_evidence.verify.parquet.MAX_FOOTER_BYTES`) + 1 MiB of
 buffers beyond the interpreter, whatever the zip holds. :func:`check_pack` is
 pure. Checks:
 
-- ``P1 zip``: member names and sizes are safe; directory members too (no data);
-  every member decompresses to its stated size.
+- ``P1 zip``: member names and sizes are safe (each at most :data:`MAX_MEMBER_BYTES`,
+  above 1 MiB compressed at most :data:`MAX_RATIO`:1, and all together at most
+  :data:`MAX_EXCESS_BYTES` beyond that ratio); directory members too (no data);
+  every member decompresses to its stated size. There is no bound on the pack's
+  total size: every member is streamed.
 - ``P2 sums``: SHA256SUMS lists every other file with its digest, and
   SHA256SUMS.sig is a signature over its exact bytes by a trusted key.
 - ``P3 checkpoint``: the checkpoint verifies with the note key and origin.
@@ -39,6 +42,7 @@ import stat
 import struct
 import zipfile
 import zlib
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,8 +70,14 @@ from das_evidence.verify.parquet import MAX_FOOTER_BYTES, footer_rows
 from das_evidence.verify.trusted import check_trusted
 
 MAX_MEMBERS = 200_000
-MAX_TOTAL_BYTES = 8 * 1024**3
+#: No member may be larger (a finding, not a refusal of the pack). Members are streamed,
+#: so this bounds time, not memory: a pack of any total size is verified in bounded memory.
+MAX_MEMBER_BYTES = 64 * 1024**3
 MAX_RATIO = 200  # uncompressed / compressed, per member above 1 MiB
+#: Bytes members unpack to beyond MAX_RATIO times their compressed size, summed over the
+#: pack: small members escape the per-member ratio, but not in bulk (a zip bomb of many
+#: small members). A pack over it is refused whole.
+MAX_EXCESS_BYTES = 1024**3
 #: The members check_pack parses are held in memory, each and together at most these.
 MAX_HELD_MEMBER_BYTES = 64 << 20
 MAX_HELD_BYTES = 128 << 20
@@ -129,10 +139,11 @@ def read_pack(path: Path) -> PackContents:
         infos = z.infolist()
         if len(infos) > MAX_MEMBERS:
             raise StoreError(f"{path} has {len(infos)} members, more than {MAX_MEMBERS}")
-        total = sum(i.file_size for i in infos)
-        if total > MAX_TOTAL_BYTES:
+        excess = sum(max(0, i.file_size - MAX_RATIO * i.compress_size) for i in infos)
+        if excess > MAX_EXCESS_BYTES:
             raise StoreError(
-                f"{path} would unpack to {total} bytes, more than {MAX_TOTAL_BYTES}: "
+                f"{path} would unpack to {excess} bytes more than {MAX_RATIO} times the "
+                f"compressed size of its members, more than {MAX_EXCESS_BYTES}: "
                 "refusing a possible zip bomb"
             )
         seen: set[str] = set()
@@ -152,6 +163,10 @@ def read_pack(path: Path) -> PackContents:
                 problem = "a symbolic link"
             if problem is None and name in seen:
                 problem = "a duplicate member name"
+            if problem is None and info.file_size > MAX_MEMBER_BYTES:
+                problem = (
+                    f"{info.file_size} bytes, more than a member may hold ({MAX_MEMBER_BYTES})"
+                )
             if (
                 problem is None
                 and info.file_size > 1024**2
@@ -196,7 +211,11 @@ def _read_member(
     Parquet footer); None when it does not decompress to its stated size."""
     digest = hashlib.sha256()
     parts: list[bytes] = []
-    tail = bytearray()
+    # The last chunks, at least keep_tail bytes of them: a footer's length is known
+    # only at the end, and copying a sliding window on every chunk would cost more
+    # than the hash.
+    tail: deque[bytes] = deque()
+    held = 0
     keep_tail = MAX_FOOTER_BYTES + 8 if info.filename.endswith(".parquet") else 0
     size = 0
     with z.open(info) as f:
@@ -208,12 +227,33 @@ def _read_member(
             if keep:
                 parts.append(chunk)
             if keep_tail:
-                tail += chunk
-                if len(tail) > keep_tail:
-                    del tail[: len(tail) - keep_tail]
+                tail.append(chunk)
+                held += len(chunk)
+                while held - len(tail[0]) >= keep_tail:
+                    held -= len(tail.popleft())
     if size != info.file_size:
         return None
-    return digest.hexdigest(), b"".join(parts) if keep else None, bytes(tail)
+    return digest.hexdigest(), b"".join(parts) if keep else None, _footer(tail, keep_tail)
+
+
+def _footer(chunks: deque[bytes], keep: int) -> bytes:
+    """The last ``keep`` bytes of ``chunks``, or fewer: only as many as the footer length
+    in the last 8 bytes asks for (plus those 8), when that is known and smaller."""
+    if not chunks:
+        return b""
+    last8 = b"".join(list(chunks)[-2:])[-8:]
+    want = keep
+    if len(last8) == 8:
+        length = int.from_bytes(last8[:4], "little")
+        want = min(keep, length + 8)
+    out: list[bytes] = []
+    got = 0
+    for chunk in reversed(chunks):
+        out.append(chunk[-(want - got) :] if want - got < len(chunk) else chunk)
+        got += len(out[-1])
+        if got >= want:
+            break
+    return b"".join(reversed(out))
 
 
 def _parse_sums(data: bytes, report: Report) -> dict[str, str] | None:

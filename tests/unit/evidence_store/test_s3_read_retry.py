@@ -98,3 +98,30 @@ def test_body_fault() -> None:
     assert "SHA-256" in (body_fault(DATA[:-1] + b"X", ok) or "")
     # A multipart object's composite checksum is not a digest of the bytes.
     assert body_fault(DATA, {"ChecksumSHA256": "abc=-3", "ChecksumType": "COMPOSITE"}) is None
+
+
+OPEN = {"Bucket": "b", "Key": "p/evidence/a.bin"}
+
+
+def test_open_streams_and_a_body_cut_short_is_read_on_from_where_it_stopped(
+    stubbed: tuple[S3Store, Stubber, list[float]],
+) -> None:
+    store, stub, sleeps = stubbed
+    stub.add_response("get_object", response(DATA[:100]), OPEN)
+    rest = {"Body": StreamingBody(io.BytesIO(DATA[100:]), len(DATA) - 100), "ETag": '"e"'}
+    stub.add_response(
+        "get_object", {**rest, "ContentLength": len(DATA) - 100}, {**OPEN, "Range": "bytes=100-"}
+    )
+    with store.open("evidence/a.bin") as f:
+        assert f.read() == DATA
+    assert sleeps == [0.1]
+
+
+def test_open_seeks_with_a_ranged_get(stubbed: tuple[S3Store, Stubber, list[float]]) -> None:
+    store, stub, _ = stubbed
+    stub.add_response("get_object", response(DATA), OPEN)
+    tail = {"Body": StreamingBody(io.BytesIO(DATA[-8:]), 8), "ContentLength": 8, "ETag": '"e"'}
+    stub.add_response("get_object", tail, {**OPEN, "Range": f"bytes={len(DATA) - 8}-"})
+    with store.open("evidence/a.bin") as f:
+        f.seek(-8, io.SEEK_END)
+        assert f.read() == DATA[-8:]

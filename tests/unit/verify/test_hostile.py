@@ -22,6 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from das_evidence.config import ChecksConfig
+from das_evidence.errors import StoreError
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.log import ArchiveLog, EvidenceFile
 from das_evidence.manifests.signers import Ed25519Signer
@@ -349,3 +350,32 @@ def test_small_members_zip_bomb_is_held_under_the_bound(
     assert sum(len(d) for d in contents.files.values()) <= 8 << 20
     assert len(contents.digests) == 20 + 8  # evidence streamed, proofs held up to the bound
     _has(_verify(evidence, pack, archive[2]), "P1", "more than a pack's log members may hold")
+
+
+def test_many_small_members_that_unpack_far_beyond_their_size_are_refused_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Members of up to 1 MiB escape the per-member ratio; in bulk they do not.
+    monkeypatch.setattr(pack_module, "MAX_EXCESS_BYTES", 8 << 20)
+    pack = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(pack, "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(20):
+            z.writestr(f"evidence/x/{i}.bin", b"\0" * ((1 << 20) - 1))
+    with pytest.raises(StoreError, match="refusing a possible zip bomb"):
+        read_pack(pack)
+
+
+def test_a_member_above_the_member_bound_is_a_finding_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pack_module, "MAX_MEMBER_BYTES", 1 << 20)
+    pack = tmp_path / "big.zip"
+    with zipfile.ZipFile(pack, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("evidence/x/big.bin", os.urandom((1 << 20) + 1))
+        z.writestr("evidence/x/small.bin", b"ok")
+    contents = read_pack(pack)
+    assert (
+        "evidence/x/big.bin",
+        f"{(1 << 20) + 1} bytes, more than a member may hold ({1 << 20})",
+    ) in contents.problems
+    assert list(contents.digests) == ["evidence/x/small.bin"]

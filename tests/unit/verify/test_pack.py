@@ -375,3 +375,16 @@ def test_a_period_with_no_entries_is_an_empty_selection(
         )
     assert e.value.exit_code == 2
     assert not (tmp_path / "p.zip").exists()
+
+
+def test_the_same_selection_streamed_twice_gives_the_same_bytes(
+    archive: tuple[LocalStore, Ed25519Signer, Path], tmp_path: Path
+) -> None:
+    store, signer, _ = archive
+    one = _pack(store, signer, tmp_path / "one.zip").read_bytes()
+    two = _pack(store, signer, tmp_path / "two.zip").read_bytes()
+    assert one == two
+    with zipfile.ZipFile(tmp_path / "one.zip") as z:
+        kinds = {i.filename: i.compress_type for i in z.infolist()}
+    # Evidence copied from the store is deflated unless already compressed (CSV here).
+    assert kinds["evidence/snowflake/A/access_history/20261102.csv"] == zipfile.ZIP_DEFLATED

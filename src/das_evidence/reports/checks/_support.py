@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -198,9 +198,20 @@ def snapshot_view(
 
 @dataclass(frozen=True)
 class HistoryFile:
+    """One Parquet file of a history window; read when asked, whole or in parts."""
+
     entry: EvidenceEntry
     path: str
-    table: pa.Table
+    evidence: EvidenceSet = field(repr=False, compare=False)
+
+    @property
+    def table(self) -> pa.Table:
+        """The file decoded whole: for small views; :meth:`batches` for large ones."""
+        return self.evidence.table(self.path)
+
+    def batches(self, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        """Only ``columns``, a bounded batch of rows at a time (ACCESS_HISTORY)."""
+        return self.evidence.batches(self.path, columns)
 
     @property
     def ref(self) -> EvidenceRef:
@@ -214,7 +225,7 @@ def history_files(evidence: EvidenceSet, kind: str) -> list[HistoryFile]:
         for f in entry.files:
             path = str(f["path"])
             if path.endswith(".parquet"):
-                out.append(HistoryFile(entry, path, evidence.table(path)))
+                out.append(HistoryFile(entry, path, evidence))
     return out
 
 

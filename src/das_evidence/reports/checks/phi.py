@@ -191,8 +191,18 @@ def phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Mis
 
     :class:`Missing` only when no snapshot in the period evidences TAG_REFERENCES;
     with nothing tagged or no ACCESS_HISTORY the answer has no reads, and says so
-    through ``tagged`` and ``access``.
+    through ``tagged`` and ``access``. Computed once per set and tags: the check and
+    the report's chart share the answer (a scan of every ACCESS_HISTORY row).
     """
+    names = tuple(tag_names)
+    return evidence.memo(("phi_reads", names), lambda: _phi_reads(evidence, names))
+
+
+#: Distinct JSON texts whose parse is remembered during one scan (queries repeat shapes).
+_MEMO_TEXTS = 1 << 16
+
+
+def _phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Missing:
     tags = tag_references(evidence)
     if isinstance(tags, Missing):
         return tags
@@ -205,27 +215,42 @@ def phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Mis
 
     found: dict[tuple[str, str, str], dict[str, Any]] = {}
     objects = marked.object_names()
-    for f in access:
+    base_memo: dict[Any, list[tuple[str, str]]] = {}
+    masked_memo: dict[Any, set[tuple[str, str]]] = {}
+
+    def parsed(memo: dict[Any, Any], parse: Any, text: Any) -> Any:
+        hit = memo.get(text)
+        if hit is None:
+            if len(memo) >= _MEMO_TEXTS:
+                memo.clear()
+            hit = memo[text] = parse(text)
+        return hit
+
+    for f, batch in ((a, b) for a in access for b in a.batches(_ACCESS_COLUMNS)):
+        # Batch by batch and only these columns: ACCESS_HISTORY may hold millions of rows.
         table = rows_in_period(
-            f.table, "QUERY_START_TIME", evidence.start, evidence.end, _ACCESS_COLUMNS
+            pa.Table.from_batches([batch]),
+            "QUERY_START_TIME",
+            evidence.start,
+            evidence.end,
+            _ACCESS_COLUMNS,
         )
         table = table.filter(_mentions(table.column("BASE_OBJECTS_ACCESSED"), objects))
-        for r in table.to_pylist():
-            qid = str(r["QUERY_ID"])
-            masked = _masked_columns(r["POLICIES_REFERENCED"])
-            for obj, column in _base_columns(r["BASE_OBJECTS_ACCESSED"]):
+        for qid_value, at, user, base, policies in zip(
+            *(table.column(c).to_pylist() for c in _ACCESS_COLUMNS), strict=True
+        ):
+            qid = str(qid_value)
+            masking: set[tuple[str, str]] | None = None
+            for obj, column in parsed(base_memo, _base_columns, base):
                 if not marked.covers(obj, column):
                     continue
+                if masking is None:
+                    masking = parsed(masked_memo, _masked_columns, policies)
                 read = found.setdefault(
                     (qid, obj, column),
-                    {
-                        "user": r["USER_NAME"],
-                        "at": r["QUERY_START_TIME"],
-                        "masked": False,
-                        "source": f.ref,
-                    },
+                    {"user": user, "at": at, "masked": False, "source": f.ref},
                 )
-                read["masked"] = read["masked"] or (obj, column) in masked
+                read["masked"] = read["masked"] or (obj, column) in masking
 
     roles = _roles(queries, {qid for qid, _, _ in found})
     reads = []
@@ -279,8 +304,8 @@ def _roles(files: Sequence[HistoryFile], query_ids: set[str]) -> dict[str, tuple
     if not query_ids:
         return out
     wanted = pa.array(sorted(query_ids), pa.string())
-    for f in files:
-        table = f.table.select(["QUERY_ID", "ROLE_NAME"])
+    for f, batch in ((q, b) for q in files for b in q.batches(["QUERY_ID", "ROLE_NAME"])):
+        table = pa.Table.from_batches([batch])
         table = table.filter(pc.is_in(table.column("QUERY_ID"), value_set=wanted))
         for r in table.to_pylist():
             if r["ROLE_NAME"]:
