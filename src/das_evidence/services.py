@@ -41,6 +41,9 @@ class Services:
         self._created = False
         self._signers: tuple[Signer, NoteSigner] | None = None
         self._session: LazySession | None = None
+        #: Statements of the log's first entries as verified before (the run's verified
+        #: log, :mod:`das_evidence.schedules.state`): :meth:`archive` does not read them.
+        self.known: tuple[bytes, ...] = ()
 
     # --- the store ----------------------------------------------------------------------
 
@@ -59,8 +62,9 @@ class Services:
         return self._store
 
     def archive(self) -> ArchiveLog:
-        """The log as it is in the store now (read afresh on each call)."""
-        return ArchiveLog(self.store(), self.settings.log.origin)
+        """The log as it is in the store now (read afresh on each call, from
+        :attr:`known` on)."""
+        return ArchiveLog(self.store(), self.settings.log.origin, self.known)
 
     def warn_on_bucket(self) -> None:
         """Collect writes even to a weak bucket, but says so on every run."""

@@ -362,17 +362,18 @@ class S3Store(EvidenceStore):
     def exists(self, key: str) -> bool:
         return self.lock_state(key) is not None
 
-    def list(self, prefix: str = "") -> Iterator[str]:
+    def list(self, prefix: str = "", *, start_after: str = "") -> Iterator[str]:
         full = (
             self._k(prefix.rstrip("/")) + "/"
             if prefix
             else (f"{self.prefix}/" if self.prefix else "")
         )
         keys: builtins.list[str] = []
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": full}
+        if start_after:
+            args["StartAfter"] = self._k(start_after)
         try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=full
-            ):
+            for page in self.client.get_paginator("list_objects_v2").paginate(**args):
                 keys.extend(self._unprefix(o["Key"]) for o in page.get("Contents", []))
         except (ClientError, BotoCoreError) as e:
             raise self._fail("LIST", prefix, e) from None

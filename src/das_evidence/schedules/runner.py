@@ -31,9 +31,10 @@ from das_evidence.errors import (
 from das_evidence.evidence_store.interface import CHECKPOINT_KEY
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.log import ArchiveLog
-from das_evidence.manifests.merkle import MerkleTree
+from das_evidence.manifests.merkle import MerkleTree, verify_consistency
 from das_evidence.manifests.note import SignedNote
 from das_evidence.schedules.alerts import Alert, failure_alert, send_alerts, stale_alert
+from das_evidence.schedules.state import VerifiedLog, load_verified, write_verified
 from das_evidence.schedules.status import (
     LastRun,
     StatusReport,
@@ -47,7 +48,7 @@ from das_evidence.schedules.status import (
 from das_evidence.services import Services
 from das_evidence.streams import HISTORY_STREAMS, StreamId, stream_matches
 from das_evidence.timefmt import rfc3339
-from das_evidence.verify.archive import check_archive, load_archive
+from das_evidence.verify.archive import check_archive, check_tail, load_archive, load_tail
 from das_evidence.verify.findings import Report
 from das_evidence.verify.trusted import TrustedCheckpoint, check_trusted, open_trusted
 from das_evidence.witness.publish import publish_for_run
@@ -75,6 +76,9 @@ class RunSummary:
     archive: ArchiveLog | None = field(default=None, repr=False)
     # The newest checkpoint seen verified (signed note), kept in the last-run record.
     seen_checkpoint: bytes | None = field(default=None, repr=False)
+    # The verified log the run started from (incremental), or None (a full read) and why.
+    verified: VerifiedLog | None = field(default=None, repr=False)
+    full_because: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,7 +91,14 @@ class RunSummary:
             "streams": self.streams,
             "new_entries": len(self.new_entries),
             "checkpoint": self.checkpoint,
-            "verification": {"checked_entries": len(self.new_entries), "findings": self.findings},
+            "verification": {
+                "checked_entries": len(self.new_entries),
+                "findings": self.findings,
+                # incremental: from the checkpoint the last run verified; full: every entry.
+                "mode": "full" if self.verified is None else "incremental",
+                "from_size": 0 if self.verified is None else self.verified.size,
+                **({"full_because": self.full_because} if self.verified is None else {}),
+            },
             "error": self.error,
             "recovered": self.recovered,
             "retention_days_left": self.retention_days_left,
@@ -111,17 +122,27 @@ def _checkpoint_state(services: Services, report: Report) -> tuple[int, bytes] |
 
 
 def verify_appended(
-    services: Services, before: tuple[int, bytes] | None, report: Report
+    services: Services,
+    before: tuple[int, bytes] | None,
+    report: Report,
+    verified: VerifiedLog | None = None,
 ) -> tuple[ArchiveLog | None, Checkpoint | None]:
     """Verify the archive after an append with the one verification core.
 
     The same checks as ``evidence verify`` (:func:`~das_evidence.verify.check_archive`),
     trusting the run's own keys and the checkpoint the run started from: the
     log must extend it, so entries the run did not write cannot have changed.
+    With ``verified`` (the log the last run verified), only what is new since is
+    read and checked (:func:`~das_evidence.verify.archive.check_tail`): the store's
+    checkpoint must be a consistent extension of the verified one.
     """
     store = services.store()
-    snap = load_archive(store)
-    result = check_archive(snap, replace(services.trust(), checkpoint=before))
+    if verified is not None:
+        snap = load_tail(store, verified.size)
+        result = check_tail(snap, services.trust(), verified.checkpoint, verified.statements)
+    else:
+        snap = load_archive(store)
+        result = check_archive(snap, replace(services.trust(), checkpoint=before))
     report.findings.extend(result.findings)
     try:
         archive: ArchiveLog | None = services.archive()
@@ -332,6 +353,7 @@ def _run(
         selection = _schedule_globs(settings, schedule, only)
         services.preflight(selection)  # a configuration error leaves no archive behind
         services.store(create=True)
+        _start_from_verified(services, summary)
         # The log as the run found it, read once for the rollback guard and the seal check.
         found = functools.cache(services.archive)
         refuse_rollback(services, trusted, summary, found)
@@ -349,7 +371,7 @@ def _run(
             # The archive itself failed a check (e.g. entries missing under a checkpoint):
             # nothing was appended; the verification below says what is wrong.
             summary.error = str(e)
-        archive, cp = verify_appended(services, before, report)
+        archive, cp = verify_appended(services, before, report, summary.verified)
         if cp is not None:
             summary.checkpoint = {"size": cp.size, "root_hash": cp.root_hash.hex()}
         summary.findings = [str(f) for f in report.findings]
@@ -359,6 +381,7 @@ def _run(
             summary.archive = archive
         if not report.findings:
             _record_checkpoint(services, summary)
+            _keep_verified(services, summary)
         if report.findings or summary.error:
             summary.exit_code = 1
         elif collected is not None and not collected.ok:
@@ -406,7 +429,8 @@ def refuse_rollback(
             continue  # check_trusted below says why
         if cp.size > newest:
             newest, summary.seen_checkpoint = cp.size, t.note
-    leaves = MerkleTree([e.leaf for e in (archive or services.archive)().entries])
+    entries = (archive or services.archive)().entries
+    leaves = MerkleTree([e.leaf for e in entries])
     size, root = leaves.size, leaves.root
     current = services.store().get_checkpoint()
     if current is not None:
@@ -419,6 +443,18 @@ def refuse_rollback(
     def prefix_root(m: int) -> bytes:
         return leaves.prefix_root(m) if m <= leaves.size else b""
 
+    def proof_for(m: int, old_root: bytes) -> str | None:
+        # Incremental: the first entries are the verified log's, not the store's. The
+        # store's signed checkpoint must be a consistent extension of each one seen.
+        if size > leaves.size:
+            return f"the store's checkpoint covers {size} entries, but {leaves.size} exist"
+        head = MerkleTree([e.leaf for e in entries[:size]])
+        try:
+            verify_consistency(m, size, old_root, root, head.consistency_proof(m))
+        except EvidenceError as e:
+            return f"forked or rewritten: not a consistent extension ({e.message})"
+        return None
+
     report = Report(settings.store.uri)
     check_trusted(
         report,
@@ -429,7 +465,7 @@ def refuse_rollback(
         origin=origin,
         size=size,
         root=root,
-        prefix_root=prefix_root,
+        **({"proof_for": proof_for} if services.known else {"prefix_root": prefix_root}),
     )
     if report.findings:
         summary.findings = [str(f) for f in report.findings]
@@ -441,6 +477,35 @@ def refuse_rollback(
             "checkpoints from a copy; `evidence verify --trusted` shows what differs. Nothing "
             "was appended",
         )
+
+
+def _start_from_verified(services: Services, summary: RunSummary) -> None:
+    """Read the log from the checkpoint the last run verified, when its record is sound."""
+    trust = services.trust()
+    assert trust.note_key is not None  # the run's own note key
+    summary.verified, why = load_verified(
+        services.settings.status.last_run_file, trust.note_key, services.settings.log.origin
+    )
+    if summary.verified is None:
+        summary.full_because = why
+        log.info("reading the whole log: %s", why)
+    else:
+        services.known = summary.verified.statements
+
+
+def _keep_verified(services: Services, summary: RunSummary) -> None:
+    """Keep what this run verified, for the next run to start from (incremental)."""
+    path = services.settings.status.last_run_file
+    note = summary.seen_checkpoint
+    if path is None or note is None or summary.archive is None or not summary.checkpoint:
+        return
+    size = Checkpoint.from_text(SignedNote.from_bytes(note).text).size
+    if size > summary.archive.size:
+        return
+    try:
+        write_verified(path, note, [e.statement_bytes for e in summary.archive.entries[:size]])
+    except EvidenceError as e:
+        log.warning("%s; the next run reads the whole log", e)
 
 
 def _record_checkpoint(services: Services, summary: RunSummary) -> None:
