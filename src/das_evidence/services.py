@@ -105,12 +105,17 @@ class Services:
         """What the run's own verification trusts: its signers' public keys and origin."""
         from das_evidence.manifests.note import VerifierKey
         from das_evidence.manifests.signers import PublicKey
+        from das_evidence.verify.keys import load_keys_file, merged_keys
 
         signer, note_signer = self.signers()
+        own = PublicKey.from_pem(signer.public_key_pem())
+        keys_file = self.settings.signing.keys_file
+        ranges = load_keys_file(keys_file) if keys_file is not None else None
         return Trust(
-            keys=(PublicKey.from_pem(signer.public_key_pem()),),
+            keys=merged_keys(ranges, [own]),
             note_key=VerifierKey.from_public_key(note_signer.name, note_signer.public_key_raw()),
             origin=self.settings.log.origin,
+            ranges=ranges,
         )
 
     # --- collection ---------------------------------------------------------------------

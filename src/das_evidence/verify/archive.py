@@ -34,6 +34,7 @@ from das_evidence.errors import (
     EvidenceError,
     FormatError,
     NotRegularFileError,
+    SignatureError,
     StoreError,
 )
 from das_evidence.evidence_store.interface import (
@@ -55,6 +56,7 @@ from das_evidence.manifests.statement import Statement
 from das_evidence.timefmt import parse_signed, rfc3339
 from das_evidence.verify.continuity import TimedWindow, find_breaks, tiling_window
 from das_evidence.verify.findings import Report
+from das_evidence.verify.keys import KeyRanges
 from das_evidence.verify.parquet import MAX_FOOTER_BYTES, footer_length, footer_rows
 from das_evidence.verify.trusted import TrustedCheckpoint, check_trusted
 
@@ -75,6 +77,47 @@ class Trust:
     checkpoint: tuple[int, bytes] | None = None
     #: Signed checkpoints seen before (``--trusted``): the target must extend each.
     trusted: tuple[TrustedCheckpoint, ...] = ()
+    #: Which key covers which log indexes (``--keys``): rotation and revocation.
+    ranges: KeyRanges | None = None
+
+    def entry_keys(self, index: int) -> tuple[PublicKey, ...]:
+        """The keys whose signature counts on entry ``index``: every key without a
+        keys file; with one, the keys covering ``index`` and any key it does not list."""
+        if self.ranges is None:
+            return self.keys
+        listed = {k.key_id for k in self.ranges.all_entry_keys()}
+        unlisted = tuple(k for k in self.keys if k.key_id not in listed)
+        return self.ranges.entry_keys(index) + unlisted
+
+
+def open_signed_checkpoint(
+    data: bytes, trust: Trust, note_key: VerifierKey, origin: str | None
+) -> Checkpoint:
+    """:func:`open_checkpoint` with the note key that covers the checkpoint's size.
+
+    Without a keys file that is ``note_key``. With one, a checkpoint of size ``n``
+    counts only when signed by a note key covering index ``n - 1``; a signature
+    by a listed key outside its range, or revoked, is a ``SignatureError`` saying so.
+    """
+    if trust.ranges is None:
+        return open_checkpoint(data, note_key, origin)
+    size = Checkpoint.from_text(SignedNote.from_bytes(data).text).size
+    first: EvidenceError | None = None
+    for key in trust.ranges.note_keys(size, origin):
+        try:
+            return open_checkpoint(data, key, origin)
+        except EvidenceError as e:
+            first = first or e
+    for key, why in trust.ranges.other_note_keys(size, origin):
+        try:
+            open_checkpoint(data, key, origin)
+        except EvidenceError:
+            continue
+        raise SignatureError(
+            f"signed by note key {key.name}+{key.key_id.hex()}, which does not count on a "
+            f"checkpoint of size {size}: {why}"
+        )
+    raise first or SignatureError(f"no note key in the keys file covers size {size}")
 
 
 @dataclass
@@ -330,9 +373,23 @@ def check_entry(
     if envelope.payload_type != PAYLOAD_TYPE:
         report.fail("V2 signature", key, f"payloadType is {envelope.payload_type!r}")
     try:
-        verify_envelope(envelope, trust.keys)
+        verify_envelope(envelope, trust.entry_keys(position))
     except EvidenceError as e:
-        report.fail("V2 signature", key, f"no valid signature by a trusted key: {e.message}")
+        signer = None
+        if trust.ranges is not None:
+            try:
+                signer = verify_envelope(envelope, trust.keys)
+            except EvidenceError:
+                signer = None
+        if signer is not None and trust.ranges is not None:
+            report.fail(
+                "V2 signature",
+                key,
+                f"signed by key {signer.key_id[:16]}..., which does not count at index "
+                f"{position}: {trust.ranges.entry_problem(signer, position)}",
+            )
+        else:
+            report.fail("V2 signature", key, f"no valid signature by a trusted key: {e.message}")
     try:
         statement = Statement.from_bytes(envelope.payload)
     except EvidenceError as e:
@@ -429,7 +486,7 @@ def _check_checkpoints(
     sizes: dict[str, int] = {}
     for key, data in sorted(snap.checkpoints.items()):
         try:
-            cp = open_checkpoint(data, note_key, origin)
+            cp = open_signed_checkpoint(data, trust, note_key, origin)
         except EvidenceError as e:
             report.fail("V7 checkpoint", key, e.message)
             continue
@@ -498,7 +555,7 @@ def _check_trusted(
     data = snap.checkpoints.get(CHECKPOINT_KEY)
     if data is not None and note_key is not None:
         try:
-            head = open_checkpoint(data, note_key, origin)
+            head = open_signed_checkpoint(data, trust, note_key, origin)
         except EvidenceError:
             pass  # V7 says why; compare with the entries themselves
         else:
@@ -709,7 +766,7 @@ def _check_head(
         report.fail("V7 checkpoint", CHECKPOINT_KEY, "missing: the log is not sealed")
         return
     try:
-        head = open_checkpoint(data, note_key, origin)
+        head = open_signed_checkpoint(data, trust, note_key, origin)
     except EvidenceError as e:
         report.fail("V7 checkpoint", CHECKPOINT_KEY, e.message)
         return
@@ -757,7 +814,7 @@ def _check_head(
         )
     elif kept is not None:
         try:
-            other = open_checkpoint(kept, note_key, origin)
+            other = open_signed_checkpoint(kept, trust, note_key, origin)
         except EvidenceError as e:
             report.fail("V7 checkpoint", checkpoint_key(head.size), e.message)
         else:
