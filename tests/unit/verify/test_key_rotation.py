@@ -168,3 +168,37 @@ def test_a_bad_keys_file_is_a_usage_error_naming_the_field(
     with pytest.raises(ConfigError) as e:
         load_keys_file(_keys_file(tmp_path, body))
     assert message in e.value.message
+
+
+def test_the_run_verifies_a_rotated_log_with_its_keys_file(
+    tmp_path: Path, keys: tuple[Ed25519Signer, Ed25519Signer]
+) -> None:
+    """`evidence run` signs with the new key; `[signing] keys_file` lets its own
+    verification accept the entries the old key signed before the rotation."""
+    from datetime import UTC, datetime
+
+    from das_evidence.config import load_settings
+    from das_evidence.manifests.keyring import write_key_pair
+    from das_evidence.schedules.runner import run
+    from tests.conftest import ROOT
+
+    old, _ = keys
+    _archive(tmp_path, [old] * ROTATED_AT)
+    write_key_pair(tmp_path / "k2026", ORIGIN)
+    _keys_file(tmp_path, ROTATION.replace("k2026.pub", "k2026/signing.pub"))
+    target = ROOT / "tests" / "fixtures" / "dbt" / "target"
+    base = (
+        f'[store]\nuri = "archive"\n[log]\norigin = "{ORIGIN}"\n'
+        f'[[dbt]]\nproject = "p"\ntarget_dir = "{target}"\n'
+    )
+    now = datetime(2026, 11, 27, 5, tzinfo=UTC)
+    config = tmp_path / "evidence.toml"
+
+    config.write_text(base + '[signing]\nkey = "k2026/signing.key"\n')
+    without = run(load_settings(config), clock=lambda: now)
+    assert without.exit_code == 1
+    assert any("no valid signature by a trusted key" in f for f in without.findings)
+
+    config.write_text(base + '[signing]\nkey = "k2026/signing.key"\nkeys_file = "keys.toml"\n')
+    summary = run(load_settings(config), clock=lambda: now)
+    assert summary.exit_code == 0, summary.findings
