@@ -78,6 +78,12 @@ def test_nightly_requests_do_not_grow_with_the_archive(env: Env, moto: MotoServe
         assert grown["new_entries"] == 1, grown
         assert grown["verification"]["mode"] == "incremental"
         assert grown["checkpoint"]["size"] == first["checkpoint"]["size"] + 1
+        # The last-run record keeps the verified checkpoint and each stream's head.
+        record = json.loads(Path(env.extra_env["EVIDENCE_STATUS__LAST_RUN_FILE"]).read_text())
+        verified = record["verified"]
+        assert verified["size"] == grown["checkpoint"]["size"]
+        assert verified["mode"] == "incremental"
+        assert [h["index"] for h in verified["heads"].values()] == [verified["size"] - 1]
 
         # Without its verified log the same nothing-due run reads the whole log.
         Path(env.extra_env["EVIDENCE_STATUS__LAST_RUN_FILE"] + ".log").unlink()

@@ -163,6 +163,10 @@ class ArchiveLog:
         head = self._heads.get(stream)
         return None if head is None else parse_rfc3339(head.predicate["window"]["end"])
 
+    def heads(self) -> dict[str, LogEntry]:
+        """The newest window entry of every stream."""
+        return dict(self._heads)
+
     def head(self, stream: str) -> LogEntry | None:
         """The newest window entry of ``stream`` (not an amendment or accounting entry)."""
         return self._heads.get(stream)

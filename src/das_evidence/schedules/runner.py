@@ -330,6 +330,7 @@ def run(
                         failed_streams=sum(1 for s in summary.streams if s.get("error")),
                         verify_ok=not summary.findings,
                         checkpoint=summary.seen_checkpoint,
+                        verified=_verified_record(summary),
                     ),
                 )
             except EvidenceError as e:
@@ -477,6 +478,21 @@ def refuse_rollback(
             "checkpoints from a copy; `evidence verify --trusted` shows what differs. Nothing "
             "was appended",
         )
+
+
+def _verified_record(summary: RunSummary) -> dict[str, Any] | None:
+    """The last-run record's ``verified``: the checkpoint verified and each stream's head."""
+    if summary.findings or not summary.checkpoint or summary.archive is None:
+        return None
+    heads = {
+        stream: {"end": entry.predicate.get("window", {}).get("end"), "index": entry.index}
+        for stream, entry in sorted(summary.archive.heads().items())
+    }
+    return {
+        **summary.checkpoint,
+        "mode": "full" if summary.verified is None else "incremental",
+        "heads": heads,
+    }
 
 
 def _start_from_verified(services: Services, summary: RunSummary) -> None:
