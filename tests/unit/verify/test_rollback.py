@@ -274,6 +274,8 @@ def test_the_run_refuses_to_append_after_the_attack(
     summary = run(load_settings(saved.config), clock=lambda: NOW)
     assert summary.exit_code == 1, summary.to_json()
     assert summary.error is not None and "rolled back or forked" in summary.error
+    # Refused from the verified log the last run kept, without re-reading its entries.
+    assert summary.to_json()["verification"]["mode"] == "incremental"
     assert summary.new_entries == []
     assert _tree(saved.root) == before
     alerts = [json.loads(b) for b in receiver.bodies]
