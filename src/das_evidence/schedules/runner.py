@@ -502,6 +502,23 @@ def _start_from_verified(services: Services, summary: RunSummary) -> None:
     summary.verified, why = load_verified(
         services.settings.status.last_run_file, trust.note_key, services.settings.log.origin
     )
+    if summary.verified is not None:
+        # A store whose checkpoint is missing or smaller than the verified one (rolled
+        # back, emptied, another bucket): its own entries decide, so read them all.
+        current = services.store().get_checkpoint()
+        size = None
+        if current is not None:
+            try:
+                size = Checkpoint.from_text(SignedNote.from_bytes(current[0]).text).size
+            except EvidenceError:
+                size = None
+        if size is None or size < summary.verified.size:
+            what = "missing or unreadable" if size is None else f"of size {size}"
+            why = (
+                f"the store's checkpoint is {what}, below the verified log's "
+                f"{summary.verified.size}: its own entries decide"
+            )
+            summary.verified = None
     if summary.verified is None:
         summary.full_because = why
         log.info("reading the whole log: %s", why)
