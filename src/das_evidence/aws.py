@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import boto3
@@ -41,11 +44,15 @@ __all__ = [
     "BotoCoreError",
     "ClientError",
     "S3Reader",
+    "body_fault",
     "error_code",
     "explain",
     "http_status",
     "make_client",
+    "read_whole",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Everything the SDK raises for a failed call: service answers and client-side failures.
 SDK_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError)
@@ -62,6 +69,81 @@ STREAM_ERRORS: tuple[type[Exception], ...] = (
     ReadTimeoutError,
     FlexibleChecksumError,
 )
+
+
+#: Whole-GET attempts when a body breaks off or comes back wrong.
+READ_ATTEMPTS = 5
+#: Seconds before the second attempt, doubled for each one after (0.1 + 0.2 + 0.4 + 0.8).
+READ_BACKOFF = 0.1
+
+
+def body_fault(data: bytes, response: Mapping[str, Any]) -> str | None:
+    """Why a GET's body is not the whole object, or None: pure, the response is read already.
+
+    The body must be as long as the response's Content-Length and, when S3
+    returned the object's full-object SHA-256 (``ChecksumMode=ENABLED`` on an
+    object uploaded with one), hash to it. A multipart object's composite
+    checksum (``...-N``) is a checksum of part checksums and is not compared.
+    """
+    expected = response.get("ContentLength")
+    if expected is not None and len(data) != int(expected):
+        return f"the body is {len(data)} bytes, its Content-Length {expected}"
+    checksum = response.get("ChecksumSHA256")
+    if (
+        isinstance(checksum, str)
+        and "-" not in checksum
+        and response.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT"
+    ):
+        actual = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        if actual != checksum:
+            return f"the body's SHA-256 is {actual}, its ChecksumSHA256 {checksum}"
+    return None
+
+
+def read_whole(
+    get_object: Callable[[], Mapping[str, Any]],
+    where: str,
+    *,
+    limit: int | None = None,
+    attempts: int = READ_ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[bytes, Mapping[str, Any]]:
+    """Call ``get_object`` and read its whole body, re-issuing the GET while the body is bad.
+
+    The one body retry of every S3 read (evidence store and dbt targets). Only
+    the body is retried here: a failed request (no headers) is botocore's to
+    retry, and its ClientError or BotoCoreError goes to the caller. With
+    ``limit``, at most ``limit + 1`` bytes are read; a body that reaches that
+    is too large for the caller and is returned unchecked (it is refused).
+    Raises :class:`StoreError` after ``attempts`` bad bodies.
+    """
+    cause = ""
+    for attempt in range(1, attempts + 1):
+        if attempt > 1:
+            sleep(READ_BACKOFF * 2 ** (attempt - 2))
+        response = get_object()
+        body = response["Body"]
+        try:
+            data = bytes(body.read() if limit is None else body.read(limit + 1))
+        except STREAM_ERRORS as e:
+            cause = f"{type(e).__name__}: {e}"
+        else:
+            if limit is not None and len(data) > limit:
+                return data, response
+            fault = body_fault(data, response)
+            if fault is None:
+                return data, response
+            cause = fault
+        finally:
+            body.close()
+        log.warning("S3 GET %s attempt %d of %d: %s", where, attempt, attempts, cause)
+    raise StoreError(
+        f"S3 GET {where} failed {attempts} times: the body broke off or "
+        f"came back wrong (last attempt: {cause})",
+        fix="a connection that drops or stalls mid-download: check the network, any proxy "
+        "or load balancer and the endpoint; a SHA-256 mismatch on every attempt means the "
+        "stored bytes differ from their checksum: run `evidence verify` on the archive",
+    )
 
 
 def make_client(service: str, *, endpoint_url: str | None = None, region: str | None = None) -> Any:
@@ -139,11 +221,20 @@ class S3Reader:
     A failed read is a :class:`~das_evidence.errors.StoreError` naming the object.
     """
 
-    def __init__(self, bucket: str, prefix: str, *, endpoint_url: str | None = None) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        *,
+        endpoint_url: str | None = None,
+        client: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self._endpoint_url = endpoint_url
-        self._client: Any = None
+        self._client: Any = client
+        self._sleep = sleep
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
@@ -166,13 +257,20 @@ class S3Reader:
         return int(head.get("ContentLength", 0))
 
     def read(self, name: str, max_bytes: int) -> bytes:
-        """At most ``max_bytes + 1`` bytes of the object (more means it is too large)."""
+        """At most ``max_bytes + 1`` bytes of the object (more means it is too large).
+
+        A body cut short or failing its SHA-256 is read again (:func:`read_whole`).
+        """
+        key = self._key(name)
+        args = {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}
         try:
-            body = self._s3().get_object(Bucket=self.bucket, Key=self._key(name))["Body"]
-            try:
-                return bytes(body.read(max_bytes + 1))
-            finally:
-                body.close()
+            data, _ = read_whole(
+                lambda: self._s3().get_object(**args),
+                f"s3://{self.bucket}/{key}",
+                limit=max_bytes,
+                sleep=self._sleep,
+            )
+            return data
         except SDK_ERRORS as e:
             raise self._error(name, e) from e
 

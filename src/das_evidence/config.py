@@ -301,6 +301,9 @@ class SigningConfig(BaseModel):
     # KMS only; the endpoint may also come from AWS_ENDPOINT_URL(_KMS).
     region: str | None = None
     endpoint_url: str | None = None
+    # Every key that has signed this log and the indexes each covers (key rotation):
+    # what the run's own verification trusts besides its current keys.
+    keys_file: Path | None = None
 
 
 class LogConfig(BaseModel):
@@ -1345,7 +1348,12 @@ def load_settings(
             "dbt": dbt,
             "store": settings.store.model_copy(update={"uri": store_uri}),
             "signing": settings.signing.model_copy(
-                update={"key": signing_key, "note_key": note_key}
+                update={
+                    "key": signing_key,
+                    "note_key": note_key,
+                    "keys_file": settings.signing.keys_file
+                    and _resolve(settings.signing.keys_file, base),
+                }
             ),
             "redaction": RedactionConfig(
                 hmac_key=_resolve(settings.redaction.hmac_key, base),

@@ -41,6 +41,9 @@ class Services:
         self._created = False
         self._signers: tuple[Signer, NoteSigner] | None = None
         self._session: LazySession | None = None
+        #: Statements of the log's first entries as verified before (the run's verified
+        #: log, :mod:`das_evidence.schedules.state`): :meth:`archive` does not read them.
+        self.known: tuple[bytes, ...] = ()
 
     # --- the store ----------------------------------------------------------------------
 
@@ -59,8 +62,9 @@ class Services:
         return self._store
 
     def archive(self) -> ArchiveLog:
-        """The log as it is in the store now (read afresh on each call)."""
-        return ArchiveLog(self.store(), self.settings.log.origin)
+        """The log as it is in the store now (read afresh on each call, from
+        :attr:`known` on)."""
+        return ArchiveLog(self.store(), self.settings.log.origin, self.known)
 
     def warn_on_bucket(self) -> None:
         """Collect writes even to a weak bucket, but says so on every run."""
@@ -101,12 +105,17 @@ class Services:
         """What the run's own verification trusts: its signers' public keys and origin."""
         from das_evidence.manifests.note import VerifierKey
         from das_evidence.manifests.signers import PublicKey
+        from das_evidence.verify.keys import load_keys_file, merged_keys
 
         signer, note_signer = self.signers()
+        own = PublicKey.from_pem(signer.public_key_pem())
+        keys_file = self.settings.signing.keys_file
+        ranges = load_keys_file(keys_file) if keys_file is not None else None
         return Trust(
-            keys=(PublicKey.from_pem(signer.public_key_pem()),),
+            keys=merged_keys(ranges, [own]),
             note_key=VerifierKey.from_public_key(note_signer.name, note_signer.public_key_raw()),
             origin=self.settings.log.origin,
+            ranges=ranges,
         )
 
     # --- collection ---------------------------------------------------------------------

@@ -183,6 +183,13 @@ def upload_without_lock(s3: Any, bucket: str) -> str:
     return key
 
 
+def misnamed_entry_key(s3: Any, bucket: str) -> str:
+    # Under the entries prefix but not a 12-digit index: a finding, never a ValueError.
+    key = "archive/log/entries/00000000000x.dsse.json"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"{}")
+    return key
+
+
 @pytest.mark.parametrize(
     ("attack", "check"),
     [
@@ -192,6 +199,7 @@ def upload_without_lock(s3: Any, bucket: str) -> str:
         (second_version_on_entry, "S2 versions"),
         (delete_marker, "S2 versions"),
         (upload_without_lock, "S3 lock"),
+        (misnamed_entry_key, "V1 layout"),
     ],
     ids=lambda v: getattr(v, "__name__", v),
 )
@@ -202,6 +210,10 @@ def test_online_verify_names_the_attacked_key(
     assert env.cli("collect", "--only", "login_history").returncode == 0
     assert verify_s3(env, bucket, moto.endpoint)["verdict"] == "pass"
     key = attack(moto.client(), bucket)
+    r = env.cli(
+        "verify", f"s3://{bucket}/archive", "--pub", str(env.pub), "--endpoint-url", moto.endpoint
+    )
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stdout + r.stderr
     report = verify_s3(env, bucket, moto.endpoint)
     assert report["verdict"] == "fail"
     relative = key[len("archive/") :]

@@ -499,15 +499,23 @@ def verify(
         ),
     ],
     pub: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Option(
             metavar="FILE", help="Trusted public key (SPKI PEM) of the entry signer; repeatable."
         ),
-    ],
+    ] = None,
     vkey: Annotated[
         str | None,
         typer.Option(
             metavar="KEY", help="Note verifier key (name+hex8+base64), or a file holding it."
+        ),
+    ] = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Keys file (TOML): every key that signed the log and the log indexes each "
+            "covers (from, until, revoked_at); a signature outside its key's range fails.",
         ),
     ] = None,
     origin: Annotated[
@@ -620,7 +628,13 @@ def verify(
     )
     witnessed = (
         _witnessed(
-            witness, witness_vkey or [], pub, vkey, origin or _origin_of(target), endpoint_url
+            witness,
+            witness_vkey or [],
+            pub or [],
+            vkey,
+            origin or _origin_of(target),
+            endpoint_url,
+            keys,
         )
         if witness
         else []
@@ -629,7 +643,7 @@ def verify(
     if at_rest_mode:
         _verify_at_rest(
             target,
-            pubs=pub,
+            pubs=pub or [],
             vkey=vkey,
             origin=origin or (newest.checkpoint.origin if newest else None),
             trusted=trusted or [],
@@ -645,8 +659,9 @@ def verify(
     with progress_bar("verify", enabled=not OPTIONS.quiet) as progress:
         report = verify_target(
             target,
-            pubs=pub,
+            pubs=pub or [],
             vkey=vkey,
+            keys_file=keys,
             origin=origin or (newest.checkpoint.origin if newest else None),
             endpoint_url=endpoint_url,
             lock_mode=str(lock_mode),
@@ -838,6 +853,7 @@ def _witnessed(
     vkey: str | None,
     origin: str | None,
     endpoint_url: str | None,
+    keys_file: Path | None = None,
 ) -> list[Any]:
     """The newest checkpoint of each --witness, its signatures checked."""
     if not uris:
@@ -850,7 +866,7 @@ def _witnessed(
     from das_evidence.witness.cosignature import CosignerKey
     from das_evidence.witness.fetch import load_witnessed
 
-    trust = load_trust(pubs, vkey, origin)
+    trust = load_trust(pubs, vkey, origin, keys_file)
     return load_witnessed(
         uris,
         note_key=trust.note_key,

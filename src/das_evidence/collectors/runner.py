@@ -85,16 +85,7 @@ class StoreArchiveReader(ArchiveReader):
         self.archive = archive
 
     def last_files(self, stream: str) -> tuple[Mapping[str, Any], dict[str, bytes]] | None:
-        entry = next(
-            (
-                e
-                for e in reversed(self.archive.entries)
-                if e.predicate.get("stream") == stream
-                and "amends" not in e.predicate
-                and not is_accounting(e.predicate)
-            ),
-            None,
-        )
+        entry = self.archive.head(stream)
         if entry is None:
             return None
         files = {

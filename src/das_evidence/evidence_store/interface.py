@@ -171,8 +171,9 @@ class EvidenceStore(ABC):
         """Size and digest of ``key``, or None when it does not exist."""
 
     @abstractmethod
-    def list(self, prefix: str = "") -> Iterator[str]:
-        """Every key under ``prefix``, sorted."""
+    def list(self, prefix: str = "", *, start_after: str = "") -> Iterator[str]:
+        """Every key under ``prefix``, sorted; with ``start_after``, only the keys after it
+        (S3 lists those without paging through the ones before)."""
 
     def exists(self, key: str) -> bool:
         return self.head(key) is not None

@@ -378,7 +378,7 @@ class LocalStore(EvidenceStore):
         except OSError:
             return False
 
-    def list(self, prefix: str = "") -> Iterator[str]:
+    def list(self, prefix: str = "", *, start_after: str = "") -> Iterator[str]:
         keys: list[str] = []
 
         def unreadable(e: OSError) -> None:
@@ -394,6 +394,6 @@ class LocalStore(EvidenceStore):
                 if not rel.parts and name == ".lock":
                     continue
                 key = (rel / name).as_posix() if rel.parts else name
-                if key.startswith(prefix):
+                if key.startswith(prefix) and key > start_after:
                     keys.append(key)
         yield from sorted(keys)

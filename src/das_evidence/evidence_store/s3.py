@@ -25,7 +25,7 @@ import hashlib
 import io
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +33,8 @@ from typing import Any, BinaryIO, cast
 from urllib.parse import urlparse
 
 from das_evidence.aws import (
+    READ_ATTEMPTS,
+    READ_BACKOFF,
     STREAM_ERRORS,
     BotoCoreError,
     ClientError,
@@ -40,6 +42,10 @@ from das_evidence.aws import (
     explain,
     http_status,
     make_client,
+    read_whole,
+)
+from das_evidence.aws import (
+    body_fault as body_fault,  # re-exported: the store's body check
 )
 from das_evidence.errors import CheckpointConflict, ConfigError, PutOnceError, StoreError
 from das_evidence.evidence_store.bucket_check import BucketSettings, read_settings
@@ -58,34 +64,6 @@ log = logging.getLogger(__name__)
 
 # S3's limit for a single PUT; evidence files are far smaller.
 _MAX_SINGLE_PUT = 5 * 1024**3
-
-#: Whole-GET attempts when a body breaks off or comes back wrong.
-READ_ATTEMPTS = 5
-#: Seconds before the second attempt, doubled for each one after (0.1 + 0.2 + 0.4 + 0.8).
-_READ_BACKOFF = 0.1
-
-
-def body_fault(data: bytes, response: Mapping[str, Any]) -> str | None:
-    """Why a GET's body is not the whole object, or None: pure, the response is read already.
-
-    The body must be as long as the response's Content-Length and, when S3
-    returned the object's full-object SHA-256 (``ChecksumMode=ENABLED`` on an
-    object uploaded with one), hash to it. A multipart object's composite
-    checksum (``...-N``) is a checksum of part checksums and is not compared.
-    """
-    expected = response.get("ContentLength")
-    if expected is not None and len(data) != int(expected):
-        return f"the body is {len(data)} bytes, its Content-Length {expected}"
-    checksum = response.get("ChecksumSHA256")
-    if (
-        isinstance(checksum, str)
-        and "-" not in checksum
-        and response.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT"
-    ):
-        actual = base64.b64encode(hashlib.sha256(data).digest()).decode()
-        if actual != checksum:
-            return f"the body's SHA-256 is {actual}, its ChecksumSHA256 {checksum}"
-    return None
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -342,33 +320,13 @@ class S3Store(EvidenceStore):
         attempt asks for the same key and, when given, the same VersionId.
         """
         args = {**args, "ChecksumMode": "ENABLED"}
-        cause = ""
-        for attempt in range(1, READ_ATTEMPTS + 1):
-            if attempt > 1:
-                self._sleep(_READ_BACKOFF * 2 ** (attempt - 2))
-            response: dict[str, Any] = self.client.get_object(**args)
-            body = response["Body"]
-            try:
-                data = bytes(body.read())
-            except STREAM_ERRORS as e:
-                cause = f"{type(e).__name__}: {e}"
-            else:
-                fault = body_fault(data, response)
-                if fault is None:
-                    return data, response
-                cause = fault
-            finally:
-                body.close()
-            log.warning(
-                "S3 GET %s attempt %d of %d: %s", self._where(key), attempt, READ_ATTEMPTS, cause
-            )
-        raise StoreError(
-            f"S3 GET {self._where(key)} failed {READ_ATTEMPTS} times: the body broke off or "
-            f"came back wrong (last attempt: {cause})",
-            fix="a connection that drops or stalls mid-download: check the network, any proxy "
-            "or load balancer and the endpoint; a SHA-256 mismatch on every attempt means the "
-            "stored bytes differ from their checksum: run `evidence verify` on the archive",
+        data, response = read_whole(
+            lambda: self.client.get_object(**args),
+            self._where(key),
+            attempts=READ_ATTEMPTS,  # this module's, so a test can set it
+            sleep=self._sleep,
         )
+        return data, dict(response)
 
     def lock_state(self, key: str, version_id: str | None = None) -> LockState | None:
         """HeadObject with checksums: the object's SHA-256 and lock, or None if absent.
@@ -418,17 +376,18 @@ class S3Store(EvidenceStore):
     def exists(self, key: str) -> bool:
         return self.lock_state(key) is not None
 
-    def list(self, prefix: str = "") -> Iterator[str]:
+    def list(self, prefix: str = "", *, start_after: str = "") -> Iterator[str]:
         full = (
             self._k(prefix.rstrip("/")) + "/"
             if prefix
             else (f"{self.prefix}/" if self.prefix else "")
         )
         keys: builtins.list[str] = []
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": full}
+        if start_after:
+            args["StartAfter"] = self._k(start_after)
         try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=full
-            ):
+            for page in self.client.get_paginator("list_objects_v2").paginate(**args):
                 keys.extend(self._unprefix(o["Key"]) for o in page.get("Contents", []))
         except (ClientError, BotoCoreError) as e:
             raise self._fail("LIST", prefix, e) from None
@@ -529,7 +488,7 @@ class _RangeReader(io.RawIOBase):
         cause = ""
         for attempt in range(1, READ_ATTEMPTS + 1):
             if attempt > 1:
-                self._store._sleep(_READ_BACKOFF * 2 ** (attempt - 2))
+                self._store._sleep(READ_BACKOFF * 2 ** (attempt - 2))
                 self._drop()
             try:
                 if self._body is None:

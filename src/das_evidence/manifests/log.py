@@ -97,13 +97,28 @@ def _checkpoint_text_size(data: bytes) -> int:
 class ArchiveLog:
     """The log of one archive: read its state, append entries, seal checkpoints."""
 
-    def __init__(self, store: EvidenceStore, origin: str) -> None:
+    def __init__(self, store: EvidenceStore, origin: str, known: Sequence[bytes] = ()) -> None:
+        """Read the log from ``store``; ``known``: the statements of its first entries as
+        verified before (the run's verified log, :mod:`das_evidence.schedules.state`),
+        taken instead of reading those entries again. Only the entries after them are
+        listed and read."""
         self.store = store
         self.origin = origin
         self.entries: list[LogEntry] = []
+        # The newest window entry of each stream (its head), kept as entries are added.
+        self._heads: dict[str, LogEntry] = {}
         self._sealed: int | object | None = _UNREAD
         self._token: str | None = None  # of log/checkpoint as last read or written here
-        self._load()
+        for index, payload in enumerate(known):
+            self._add(LogEntry(index, payload, Statement.from_bytes(payload), leaf_hash(payload)))
+        self._load(start=self.size)
+
+    def _add(self, entry: LogEntry) -> None:
+        self.entries.append(entry)
+        p = entry.predicate
+        stream = p.get("stream")
+        if isinstance(stream, str) and "amends" not in p and not is_accounting(p):
+            self._heads[stream] = entry
 
     def reload(self) -> None:
         """Re-read entries another writer may have appended since this log was loaded."""
@@ -112,10 +127,9 @@ class ArchiveLog:
         self._token = None
 
     def _load(self, start: int = 0) -> None:
-        keys = list(self.store.list(ENTRIES_PREFIX))
-        for expected, key in enumerate(keys):
-            if expected < start:
-                continue
+        after = entry_key(start - 1) if start else ""
+        keys = list(self.store.list(ENTRIES_PREFIX, start_after=after))
+        for expected, key in enumerate(keys, start):
             m = _ENTRY_NAME.match(key)
             if not m or int(m.group(1)) != expected:
                 raise FormatError(
@@ -131,9 +145,7 @@ class ArchiveLog:
                     f"{statement.predicate.get('log', {}).get('origin')!r}, not {self.origin!r}",
                     fix="point store.uri at this log's own archive, or set log.origin to match",
                 )
-            self.entries.append(
-                LogEntry(expected, envelope.payload, statement, leaf_hash(envelope.payload))
-            )
+            self._add(LogEntry(expected, envelope.payload, statement, leaf_hash(envelope.payload)))
 
     @property
     def size(self) -> int:
@@ -148,12 +160,16 @@ class ArchiveLog:
         account for orphan files do not move it)."""
         from das_evidence.timefmt import parse_rfc3339
 
-        end: datetime | None = None
-        for entry in self.entries:
-            p = entry.predicate
-            if p.get("stream") == stream and "amends" not in p and not is_accounting(p):
-                end = parse_rfc3339(p["window"]["end"])
-        return end
+        head = self._heads.get(stream)
+        return None if head is None else parse_rfc3339(head.predicate["window"]["end"])
+
+    def heads(self) -> dict[str, LogEntry]:
+        """The newest window entry of every stream."""
+        return dict(self._heads)
+
+    def head(self, stream: str) -> LogEntry | None:
+        """The newest window entry of ``stream`` (not an amendment or accounting entry)."""
+        return self._heads.get(stream)
 
     def referenced_paths(self) -> set[str]:
         return {s.name for e in self.entries for s in e.statement.subjects}
@@ -272,7 +288,7 @@ class ArchiveLog:
             Statement.from_bytes(statement_bytes),
             leaf_hash(statement_bytes),
         )
-        self.entries.append(entry)
+        self._add(entry)
         self.seal(note_signer, retain_until)
         return entry
 

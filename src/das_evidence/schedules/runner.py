@@ -33,7 +33,7 @@ from das_evidence.errors import (
 from das_evidence.evidence_store.interface import CHECKPOINT_KEY
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.log import ArchiveLog
-from das_evidence.manifests.merkle import MerkleTree
+from das_evidence.manifests.merkle import MerkleTree, verify_consistency
 from das_evidence.manifests.note import SignedNote
 from das_evidence.schedules.alerts import (
     Alert,
@@ -43,6 +43,7 @@ from das_evidence.schedules.alerts import (
     stale_alert,
     subscribed,
 )
+from das_evidence.schedules.state import VerifiedLog, load_verified, write_verified
 from das_evidence.schedules.status import (
     LastRun,
     StatusReport,
@@ -56,7 +57,7 @@ from das_evidence.schedules.status import (
 from das_evidence.services import Services
 from das_evidence.streams import HISTORY_STREAMS, StreamId, stream_matches
 from das_evidence.timefmt import rfc3339
-from das_evidence.verify.archive import check_archive, load_archive
+from das_evidence.verify.archive import check_archive, check_tail, load_archive, load_tail
 from das_evidence.verify.findings import Report
 from das_evidence.verify.trusted import TrustedCheckpoint, check_trusted, open_trusted
 from das_evidence.witness.publish import publish_for_run
@@ -86,6 +87,9 @@ class RunSummary:
     seen_checkpoint: bytes | None = field(default=None, repr=False)
     # Subscribed control checks that failed over what the run collected (check alerts sent).
     failed_checks: list[str] = field(default_factory=list)
+    # The verified log the run started from (incremental), or None (a full read) and why.
+    verified: VerifiedLog | None = field(default=None, repr=False)
+    full_because: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -98,7 +102,14 @@ class RunSummary:
             "streams": self.streams,
             "new_entries": len(self.new_entries),
             "checkpoint": self.checkpoint,
-            "verification": {"checked_entries": len(self.new_entries), "findings": self.findings},
+            "verification": {
+                "checked_entries": len(self.new_entries),
+                "findings": self.findings,
+                # incremental: from the checkpoint the last run verified; full: every entry.
+                "mode": "full" if self.verified is None else "incremental",
+                "from_size": 0 if self.verified is None else self.verified.size,
+                **({"full_because": self.full_because} if self.verified is None else {}),
+            },
             "error": self.error,
             "recovered": self.recovered,
             "retention_days_left": self.retention_days_left,
@@ -122,17 +133,27 @@ def _checkpoint_state(services: Services, report: Report) -> tuple[int, bytes] |
 
 
 def verify_appended(
-    services: Services, before: tuple[int, bytes] | None, report: Report
+    services: Services,
+    before: tuple[int, bytes] | None,
+    report: Report,
+    verified: VerifiedLog | None = None,
 ) -> tuple[ArchiveLog | None, Checkpoint | None]:
     """Verify the archive after an append with the one verification core.
 
     The same checks as ``evidence verify`` (:func:`~das_evidence.verify.check_archive`),
     trusting the run's own keys and the checkpoint the run started from: the
     log must extend it, so entries the run did not write cannot have changed.
+    With ``verified`` (the log the last run verified), only what is new since is
+    read and checked (:func:`~das_evidence.verify.archive.check_tail`): the store's
+    checkpoint must be a consistent extension of the verified one.
     """
     store = services.store()
-    snap = load_archive(store)
-    result = check_archive(snap, replace(services.trust(), checkpoint=before))
+    if verified is not None:
+        snap = load_tail(store, verified.size)
+        result = check_tail(snap, services.trust(), verified.checkpoint, verified.statements)
+    else:
+        snap = load_archive(store)
+        result = check_archive(snap, replace(services.trust(), checkpoint=before))
     report.findings.extend(result.findings)
     try:
         archive: ArchiveLog | None = services.archive()
@@ -375,6 +396,7 @@ def run(
                         failed_streams=sum(1 for s in summary.streams if s.get("error")),
                         verify_ok=not summary.findings,
                         checkpoint=summary.seen_checkpoint,
+                        verified=_verified_record(summary),
                     ),
                 )
             except EvidenceError as e:
@@ -399,6 +421,7 @@ def _run(
         check_subscriptions(settings)
         services.preflight(selection)  # a configuration error leaves no archive behind
         services.store(create=True)
+        _start_from_verified(services, summary)
         # The log as the run found it, read once for the rollback guard and the seal check.
         found = functools.cache(services.archive)
         refuse_rollback(services, trusted, summary, found)
@@ -416,7 +439,7 @@ def _run(
             # The archive itself failed a check (e.g. entries missing under a checkpoint):
             # nothing was appended; the verification below says what is wrong.
             summary.error = str(e)
-        archive, cp = verify_appended(services, before, report)
+        archive, cp = verify_appended(services, before, report, summary.verified)
         if cp is not None:
             summary.checkpoint = {"size": cp.size, "root_hash": cp.root_hash.hex()}
         summary.findings = [str(f) for f in report.findings]
@@ -426,6 +449,7 @@ def _run(
             summary.archive = archive
         if not report.findings:
             _record_checkpoint(services, summary)
+            _keep_verified(services, summary)
         if report.findings or summary.error:
             summary.exit_code = 1
         elif collected is not None and not collected.ok:
@@ -473,7 +497,8 @@ def refuse_rollback(
             continue  # check_trusted below says why
         if cp.size > newest:
             newest, summary.seen_checkpoint = cp.size, t.note
-    leaves = MerkleTree([e.leaf for e in (archive or services.archive)().entries])
+    entries = (archive or services.archive)().entries
+    leaves = MerkleTree([e.leaf for e in entries])
     size, root = leaves.size, leaves.root
     current = services.store().get_checkpoint()
     if current is not None:
@@ -486,6 +511,18 @@ def refuse_rollback(
     def prefix_root(m: int) -> bytes:
         return leaves.prefix_root(m) if m <= leaves.size else b""
 
+    def proof_for(m: int, old_root: bytes) -> str | None:
+        # Incremental: the first entries are the verified log's, not the store's. The
+        # store's signed checkpoint must be a consistent extension of each one seen.
+        if size > leaves.size:
+            return f"the store's checkpoint covers {size} entries, but {leaves.size} exist"
+        head = MerkleTree([e.leaf for e in entries[:size]])
+        try:
+            verify_consistency(m, size, old_root, root, head.consistency_proof(m))
+        except EvidenceError as e:
+            return f"forked or rewritten: not a consistent extension ({e.message})"
+        return None
+
     report = Report(settings.store.uri)
     check_trusted(
         report,
@@ -496,7 +533,7 @@ def refuse_rollback(
         origin=origin,
         size=size,
         root=root,
-        prefix_root=prefix_root,
+        **({"proof_for": proof_for} if services.known else {"prefix_root": prefix_root}),
     )
     if report.findings:
         summary.findings = [str(f) for f in report.findings]
@@ -508,6 +545,67 @@ def refuse_rollback(
             "checkpoints from a copy; `evidence verify --trusted` shows what differs. Nothing "
             "was appended",
         )
+
+
+def _verified_record(summary: RunSummary) -> dict[str, Any] | None:
+    """The last-run record's ``verified``: the checkpoint verified and each stream's head."""
+    if summary.findings or not summary.checkpoint or summary.archive is None:
+        return None
+    heads = {
+        stream: {"end": entry.predicate.get("window", {}).get("end"), "index": entry.index}
+        for stream, entry in sorted(summary.archive.heads().items())
+    }
+    return {
+        **summary.checkpoint,
+        "mode": "full" if summary.verified is None else "incremental",
+        "heads": heads,
+    }
+
+
+def _start_from_verified(services: Services, summary: RunSummary) -> None:
+    """Read the log from the checkpoint the last run verified, when its record is sound."""
+    trust = services.trust()
+    assert trust.note_key is not None  # the run's own note key
+    summary.verified, why = load_verified(
+        services.settings.status.last_run_file, trust.note_key, services.settings.log.origin
+    )
+    if summary.verified is not None:
+        # A store whose checkpoint is missing or smaller than the verified one (rolled
+        # back, emptied, another bucket): its own entries decide, so read them all.
+        current = services.store().get_checkpoint()
+        size = None
+        if current is not None:
+            try:
+                size = Checkpoint.from_text(SignedNote.from_bytes(current[0]).text).size
+            except EvidenceError:
+                size = None
+        if size is None or size < summary.verified.size:
+            what = "missing or unreadable" if size is None else f"of size {size}"
+            why = (
+                f"the store's checkpoint is {what}, below the verified log's "
+                f"{summary.verified.size}: its own entries decide"
+            )
+            summary.verified = None
+    if summary.verified is None:
+        summary.full_because = why
+        log.info("reading the whole log: %s", why)
+    else:
+        services.known = summary.verified.statements
+
+
+def _keep_verified(services: Services, summary: RunSummary) -> None:
+    """Keep what this run verified, for the next run to start from (incremental)."""
+    path = services.settings.status.last_run_file
+    note = summary.seen_checkpoint
+    if path is None or note is None or summary.archive is None or not summary.checkpoint:
+        return
+    size = Checkpoint.from_text(SignedNote.from_bytes(note).text).size
+    if size > summary.archive.size:
+        return
+    try:
+        write_verified(path, note, [e.statement_bytes for e in summary.archive.entries[:size]])
+    except EvidenceError as e:
+        log.warning("%s; the next run reads the whole log", e)
 
 
 def _record_checkpoint(services: Services, summary: RunSummary) -> None:

@@ -286,6 +286,9 @@ class LastRun:
     #: The newest checkpoint the runner has seen verified (signed note bytes): the next
     #: run refuses a store whose checkpoint does not extend it (a rollback or a fork).
     checkpoint: bytes | None = None
+    #: What the run verified: ``size``, ``root_hash``, how (``mode``) and each stream's
+    #: head (``end`` of its last window, ``index`` of that entry).
+    verified: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -300,6 +303,8 @@ class LastRun:
         if self.checkpoint is not None:
             # An object, not scalars: status shows only the scalars of this record.
             doc["checkpoint"] = {"note": base64.b64encode(self.checkpoint).decode()}
+        if self.verified is not None:
+            doc["verified"] = dict(self.verified)
         return doc
 
 

@@ -13,6 +13,7 @@ from das_evidence.manifests.note import MAX_NOTE_BYTES, VerifierKey
 from das_evidence.manifests.signers import PublicKey
 from das_evidence.verify.archive import Trust, check_archive, load_archive
 from das_evidence.verify.findings import Finding, Report
+from das_evidence.verify.keys import load_keys_file, merged_keys
 from das_evidence.verify.trusted import TrustedCheckpoint
 
 __all__ = [
@@ -69,10 +70,17 @@ def load_trusted(paths: Sequence[Path], flag: str = "--trusted") -> tuple[Truste
     return tuple(out)
 
 
-def load_trust(pubs: Sequence[Path], vkey: str | None, origin: str | None) -> Trust:
-    if not pubs:
-        raise ConfigError("no --pub given", fix="pass the signer's public key: --pub signing.pub")
-    keys = tuple(PublicKey.from_file(p) for p in pubs)
+def load_trust(
+    pubs: Sequence[Path], vkey: str | None, origin: str | None, keys_file: Path | None = None
+) -> Trust:
+    """The keys to verify with; ``keys_file`` (``--keys``) also says which key covers
+    which log indexes (:mod:`das_evidence.verify.keys`)."""
+    ranges = load_keys_file(keys_file) if keys_file is not None else None
+    if not pubs and ranges is None:
+        raise ConfigError(
+            "no --pub given", fix="pass the signer's public key: --pub signing.pub (or --keys)"
+        )
+    keys = merged_keys(ranges, [PublicKey.from_file(p) for p in pubs])
     note_key = None
     if vkey is not None:
         text = vkey
@@ -83,7 +91,9 @@ def load_trust(pubs: Sequence[Path], vkey: str | None, origin: str | None) -> Tr
             except OSError as e:
                 raise ConfigError(f"cannot read --vkey file {vkey}: {e}") from e
         note_key = VerifierKey.from_string(text)
-    return Trust(keys=keys, note_key=note_key, origin=origin)
+    elif ranges is not None:
+        note_key = ranges.newest_note_key(origin)
+    return Trust(keys=keys, note_key=note_key, origin=origin, ranges=ranges)
 
 
 def verify_target(
@@ -97,6 +107,7 @@ def verify_target(
     trusted: Sequence[Path] = (),
     progress: Callable[[int, int, str], None] | None = None,
     checkpoint: tuple[int, bytes] | None = None,
+    keys_file: Path | None = None,
 ) -> Report:
     """Verify an archive directory, an ``s3://`` archive or a pack (``.zip``).
 
@@ -106,7 +117,9 @@ def verify_target(
     read and each entry checked.
     """
     trust = replace(
-        load_trust(pubs, vkey, origin), trusted=load_trusted(trusted), checkpoint=checkpoint
+        load_trust(pubs, vkey, origin, keys_file),
+        trusted=load_trusted(trusted),
+        checkpoint=checkpoint,
     )
     if target.startswith("s3://"):
         from das_evidence.evidence_store.s3 import S3Store

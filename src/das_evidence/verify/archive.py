@@ -29,7 +29,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from das_evidence.errors import ConfigError, EvidenceError, FormatError, NotRegularFileError
+from das_evidence.errors import (
+    ConfigError,
+    EvidenceError,
+    FormatError,
+    NotRegularFileError,
+    SignatureError,
+    StoreError,
+)
 from das_evidence.evidence_store.interface import (
     CHECKPOINT_KEY,
     CHECKPOINTS_PREFIX,
@@ -37,17 +44,19 @@ from das_evidence.evidence_store.interface import (
     EVIDENCE_PREFIX,
     EvidenceStore,
     checkpoint_key,
+    entry_key,
     validate_key,
 )
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.dsse import MAX_ENVELOPE_BYTES, PAYLOAD_TYPE, Envelope, verify_envelope
-from das_evidence.manifests.merkle import MerkleTree, leaf_hash
+from das_evidence.manifests.merkle import MerkleTree, leaf_hash, verify_consistency
 from das_evidence.manifests.note import MAX_NOTE_BYTES, SignedNote, VerifierKey
 from das_evidence.manifests.signers import PublicKey
 from das_evidence.manifests.statement import Statement
 from das_evidence.timefmt import parse_signed, rfc3339
 from das_evidence.verify.continuity import TimedWindow, find_breaks, tiling_window
 from das_evidence.verify.findings import Report
+from das_evidence.verify.keys import KeyRanges
 from das_evidence.verify.parquet import MAX_FOOTER_BYTES, footer_length, footer_rows
 from das_evidence.verify.trusted import TrustedCheckpoint, check_trusted
 
@@ -68,6 +77,47 @@ class Trust:
     checkpoint: tuple[int, bytes] | None = None
     #: Signed checkpoints seen before (``--trusted``): the target must extend each.
     trusted: tuple[TrustedCheckpoint, ...] = ()
+    #: Which key covers which log indexes (``--keys``): rotation and revocation.
+    ranges: KeyRanges | None = None
+
+    def entry_keys(self, index: int) -> tuple[PublicKey, ...]:
+        """The keys whose signature counts on entry ``index``: every key without a
+        keys file; with one, the keys covering ``index`` and any key it does not list."""
+        if self.ranges is None:
+            return self.keys
+        listed = {k.key_id for k in self.ranges.all_entry_keys()}
+        unlisted = tuple(k for k in self.keys if k.key_id not in listed)
+        return self.ranges.entry_keys(index) + unlisted
+
+
+def open_signed_checkpoint(
+    data: bytes, trust: Trust, note_key: VerifierKey, origin: str | None
+) -> Checkpoint:
+    """:func:`open_checkpoint` with the note key that covers the checkpoint's size.
+
+    Without a keys file that is ``note_key``. With one, a checkpoint of size ``n``
+    counts only when signed by a note key covering index ``n - 1``; a signature
+    by a listed key outside its range, or revoked, is a ``SignatureError`` saying so.
+    """
+    if trust.ranges is None:
+        return open_checkpoint(data, note_key, origin)
+    size = Checkpoint.from_text(SignedNote.from_bytes(data).text).size
+    first: EvidenceError | None = None
+    for key in trust.ranges.note_keys(size, origin):
+        try:
+            return open_checkpoint(data, key, origin)
+        except EvidenceError as e:
+            first = first or e
+    for key, why in trust.ranges.other_note_keys(size, origin):
+        try:
+            open_checkpoint(data, key, origin)
+        except EvidenceError:
+            continue
+        raise SignatureError(
+            f"signed by note key {key.name}+{key.key_id.hex()}, which does not count on a "
+            f"checkpoint of size {size}: {why}"
+        )
+    raise first or SignatureError(f"no note key in the keys file covers size {size}")
 
 
 @dataclass
@@ -329,9 +379,23 @@ def check_entry(
     if envelope.payload_type != PAYLOAD_TYPE:
         report.fail("V2 signature", key, f"payloadType is {envelope.payload_type!r}")
     try:
-        verify_envelope(envelope, trust.keys)
+        verify_envelope(envelope, trust.entry_keys(position))
     except EvidenceError as e:
-        report.fail("V2 signature", key, f"no valid signature by a trusted key: {e.message}")
+        signer = None
+        if trust.ranges is not None:
+            try:
+                signer = verify_envelope(envelope, trust.keys)
+            except EvidenceError:
+                signer = None
+        if signer is not None and trust.ranges is not None:
+            report.fail(
+                "V2 signature",
+                key,
+                f"signed by key {signer.key_id[:16]}..., which does not count at index "
+                f"{position}: {trust.ranges.entry_problem(signer, position)}",
+            )
+        else:
+            report.fail("V2 signature", key, f"no valid signature by a trusted key: {e.message}")
     try:
         statement = Statement.from_bytes(envelope.payload)
     except EvidenceError as e:
@@ -428,7 +492,7 @@ def _check_checkpoints(
     sizes: dict[str, int] = {}
     for key, data in sorted(snap.checkpoints.items()):
         try:
-            cp = open_checkpoint(data, note_key, origin)
+            cp = open_signed_checkpoint(data, trust, note_key, origin)
         except EvidenceError as e:
             report.fail("V7 checkpoint", key, e.message)
             continue
@@ -497,7 +561,7 @@ def _check_trusted(
     data = snap.checkpoints.get(CHECKPOINT_KEY)
     if data is not None and note_key is not None:
         try:
-            head = open_checkpoint(data, note_key, origin)
+            head = open_signed_checkpoint(data, trust, note_key, origin)
         except EvidenceError:
             pass  # V7 says why; compare with the entries themselves
         else:
@@ -553,3 +617,214 @@ def _check_continuity(
             f"stream {b.stream}: {b.kind} between {keys[b.previous]} (ends "
             f"{rfc3339(b.after)}) and this window (starts {rfc3339(b.before)})",
         )
+
+
+# --- incremental: the entries after a checkpoint verified before -------------------------
+
+
+def load_tail(store: EvidenceStore, base: int) -> ArchiveSnapshot:
+    """What :func:`check_tail` needs: the entries after the first ``base``, the files they
+    name, ``log/checkpoint`` and the ``log/checkpoints/<size>`` it names. Reads nothing
+    of the first ``base`` entries, so its requests follow what is new, not the log's age."""
+    after = entry_key(base - 1) if base else ""
+    keys = list(store.list(ENTRIES_PREFIX, start_after=after))
+    snap = ArchiveSnapshot(store.uri, keys)
+    for key in keys:
+        problem = _bad_name(key)
+        if problem is not None:
+            snap.problems[key] = problem
+            continue
+        if not _ENTRY.match(key):
+            continue  # V1 names it
+        try:
+            snap.entries[key] = read_bounded(store, key, MAX_ENVELOPE_BYTES)
+            statement = Statement.from_bytes(Envelope.from_bytes(snap.entries[key]).payload)
+        except (NotRegularFileError, FormatError) as e:
+            snap.problems.setdefault(key, e.message)
+            continue
+        except EvidenceError:
+            continue  # check_entry says why
+        for subject in statement.subjects:
+            if _bad_name(subject.name) is not None or subject.name in snap.evidence:
+                continue
+            info = store.head(subject.name)
+            if info is not None:
+                snap.evidence[subject.name] = (info.sha256, info.size)
+                if subject.name.endswith(".parquet"):
+                    snap.rows[subject.name] = parquet_rows(store, subject.name)
+    try:
+        current = read_bounded(store, CHECKPOINT_KEY, MAX_NOTE_BYTES)
+    except (StoreError, NotRegularFileError, FormatError):
+        return snap  # V7: missing
+    snap.checkpoints[CHECKPOINT_KEY] = current
+    try:
+        size = Checkpoint.from_text(SignedNote.from_bytes(current).text).size
+        snap.checkpoints[checkpoint_key(size)] = read_bounded(
+            store, checkpoint_key(size), MAX_NOTE_BYTES
+        )
+    except (StoreError, NotRegularFileError, FormatError):
+        pass  # V7 says which is missing or bad
+    return snap
+
+
+def check_tail(
+    snap: ArchiveSnapshot, trust: Trust, base: Checkpoint, statements: Sequence[bytes]
+) -> Report:
+    """The checks of :func:`check_archive` for the entries after ``base``, a checkpoint
+    verified before whose entries' statements are ``statements`` (their tree is ``base``).
+
+    ``log/checkpoint`` must verify and be a consistent extension of ``base`` (RFC 9162
+    consistency proof from ``base``'s size, over the kept leaves and the new ones),
+    cover every entry and have its ``log/checkpoints/<size>``; each new entry is checked
+    as in V1 to V6 and its window against its stream's previous one (V8). Entries
+    before ``base`` are not read: a full ``evidence verify`` checks them.
+    """
+    report = Report(snap.target)
+    origin = trust.origin or base.origin
+    n = len(statements)
+    known = [Statement.from_bytes(s) for s in statements]
+    leaves = [leaf_hash(s) for s in statements]
+
+    # V1 layout of what was listed after the base
+    for key, problem in sorted(snap.problems.items()):
+        report.fail("V1 layout", shown(key), problem)
+    indexed: list[tuple[int, str]] = []
+    for key in snap.keys:
+        if key in snap.problems and key not in snap.entries:
+            continue
+        m = _ENTRY.match(key)
+        if m is None:
+            report.fail("V1 layout", key, "not a valid entry name (12-digit index)")
+            continue
+        if int(m.group(1)) != n + len(indexed):
+            report.fail(
+                "V1 layout",
+                key,
+                f"index gap: expected entry {n + len(indexed):012d} before this one",
+            )
+            break
+        indexed.append((int(m.group(1)), key))
+
+    # V2-V6 the new entries
+    referenced = {s.name: entry_key(i) for i, st in enumerate(known) for s in st.subjects}
+    prev_leaf = leaves[-1].hex() if leaves else ZERO_HASH
+    new: list[Statement | None] = []
+    for index, key in indexed:
+        statement = check_entry(report, key, snap.entries[key], trust, index, origin)
+        payload = _payload(snap.entries[key])
+        leaf = leaf_hash(payload) if payload is not None else hashlib.sha256(b"").digest()
+        leaves.append(leaf)
+        new.append(statement)
+        if statement is not None:
+            got = statement.predicate.get("log", {}).get("prev_leaf_hash")
+            if got != prev_leaf:
+                report.fail(
+                    "V5 chain",
+                    key,
+                    f"prev_leaf_hash {got} is not the previous entry's leaf hash {prev_leaf}",
+                )
+            for subject in statement.subjects:
+                if subject.name in referenced:
+                    report.fail(
+                        "V6 evidence",
+                        subject.name,
+                        f"named by both {referenced[subject.name]} and {key}",
+                    )
+                referenced[subject.name] = key
+                _check_file(report, snap, subject.name, subject.sha256, statement, key)
+        prev_leaf = leaf.hex()
+
+    # V7 the head checkpoint extends the base
+    _check_head(report, snap, trust, origin, base, leaves)
+
+    # V8 continuity: every window against the ones before it, findings on the new entries
+    scratch = Report(snap.target)
+    before = [(i, entry_key(i)) for i in range(n)]
+    _check_continuity(scratch, [*before, *indexed], [*known, *new])
+    fresh = {key for _, key in indexed}
+    report.findings.extend(f for f in scratch.findings if f.subject in fresh)
+
+    report.stats = {
+        "origin": origin,
+        "entries": len(leaves),
+        "mode": "incremental",
+        "from_size": n,
+        "checked_entries": len(indexed),
+        **report.stats,
+    }
+    return report
+
+
+def _check_head(
+    report: Report,
+    snap: ArchiveSnapshot,
+    trust: Trust,
+    origin: str,
+    base: Checkpoint,
+    leaves: Sequence[bytes],
+) -> None:
+    note_key = _note_key(trust, origin)
+    data = snap.checkpoints.get(CHECKPOINT_KEY)
+    if note_key is None:
+        report.fail("V7 checkpoint", CHECKPOINT_KEY, "no Ed25519 note key to check it with")
+        return
+    if data is None:
+        report.fail("V7 checkpoint", CHECKPOINT_KEY, "missing: the log is not sealed")
+        return
+    try:
+        head = open_signed_checkpoint(data, trust, note_key, origin)
+    except EvidenceError as e:
+        report.fail("V7 checkpoint", CHECKPOINT_KEY, e.message)
+        return
+    tree = MerkleTree(leaves)
+    if head.size < base.size:
+        report.fail(
+            "V7 checkpoint",
+            CHECKPOINT_KEY,
+            f"size {head.size} is smaller than the verified checkpoint's {base.size} (rolled back)",
+        )
+        return
+    if head.size > tree.size:
+        report.fail("V7 checkpoint", CHECKPOINT_KEY, f"size {head.size} but {tree.size} entries")
+        return
+    try:
+        verify_consistency(
+            base.size,
+            head.size,
+            base.root_hash,
+            head.root_hash,
+            tree.consistency_proof(base.size) if head.size == tree.size else [],
+        )
+    except EvidenceError as e:
+        report.fail(
+            "V7 checkpoint",
+            CHECKPOINT_KEY,
+            f"not a consistent extension of the verified checkpoint {base.size}: {e.message}",
+        )
+        return
+    if head.root_hash != tree.prefix_root(head.size):
+        report.fail("V7 checkpoint", CHECKPOINT_KEY, f"root does not match the first {head.size}")
+    if head.size < tree.size:
+        report.fail(
+            "V7 checkpoint",
+            CHECKPOINT_KEY,
+            f"covers {head.size} of {tree.size} entries: an unsealed tail",
+        )
+    kept = snap.checkpoints.get(checkpoint_key(head.size))
+    if head.size > 0 and kept is None:
+        report.fail(
+            "V7 checkpoint",
+            checkpoint_key(head.size),
+            f"missing: {CHECKPOINT_KEY} has size {head.size}, but no checkpoint of that "
+            "size is kept",
+        )
+    elif kept is not None:
+        try:
+            other = open_signed_checkpoint(kept, trust, note_key, origin)
+        except EvidenceError as e:
+            report.fail("V7 checkpoint", checkpoint_key(head.size), e.message)
+        else:
+            if (other.size, other.root_hash) != (head.size, head.root_hash):
+                report.fail(
+                    "V7 checkpoint", checkpoint_key(head.size), "not the tree of log/checkpoint"
+                )

@@ -25,11 +25,16 @@ from collections.abc import Mapping, Sequence
 
 from das_evidence.errors import EvidenceError
 from das_evidence.evidence_store.interface import CHECKPOINT_KEY, entry_key
-from das_evidence.manifests.checkpoint import open_checkpoint
 from das_evidence.manifests.dsse import Envelope
 from das_evidence.manifests.log import LogEntry
 from das_evidence.manifests.merkle import MerkleTree
-from das_evidence.verify.archive import ZERO_HASH, Trust, _note_key, check_entry
+from das_evidence.verify.archive import (
+    ZERO_HASH,
+    Trust,
+    _note_key,
+    check_entry,
+    open_signed_checkpoint,
+)
 from das_evidence.verify.findings import Report
 
 
@@ -65,7 +70,7 @@ def check_log(
             report.fail("V7 checkpoint", CHECKPOINT_KEY, "missing: the log is not sealed")
         return report
     try:
-        cp = open_checkpoint(checkpoint, note_key, origin)
+        cp = open_signed_checkpoint(checkpoint, trust, note_key, origin)
     except EvidenceError as e:
         report.fail("V7 checkpoint", CHECKPOINT_KEY, e.message)
         return report

@@ -62,6 +62,7 @@ from das_evidence.verify.archive import (
     _note_key,
     check_entry,
     note_origin_source,
+    open_signed_checkpoint,
     signed_files,
 )
 from das_evidence.verify.continuity import find_breaks, tiling_window
@@ -381,7 +382,7 @@ def _check_checkpoint(files: dict[str, bytes], trust: Trust, report: Report) -> 
         report.fail("P3 checkpoint", "checkpoint", "no Ed25519 note key to check it (pass --vkey)")
         return None
     try:
-        return open_checkpoint(data, key, origin)
+        return open_signed_checkpoint(data, trust, key, origin)
     except EvidenceError as e:
         report.fail("P3 checkpoint", "checkpoint", e.message)
         return None

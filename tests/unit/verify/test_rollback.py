@@ -274,6 +274,14 @@ def test_the_run_refuses_to_append_after_the_attack(
     summary = run(load_settings(saved.config), clock=lambda: NOW)
     assert summary.exit_code == 1, summary.to_json()
     assert summary.error is not None and "rolled back or forked" in summary.error
+    # A fork of the same size is refused from the verified log the last run kept; a
+    # store whose checkpoint went below it is read whole (its own entries decide).
+    verification = summary.to_json()["verification"]
+    if attack == "insider_drops_an_entry_and_resigns":
+        assert verification["mode"] == "incremental"
+    else:
+        assert verification["mode"] == "full"
+        assert "below the verified log's 6" in verification["full_because"]
     assert summary.new_entries == []
     assert _tree(saved.root) == before
     alerts = [json.loads(b) for b in receiver.bodies]
@@ -282,6 +290,17 @@ def test_the_run_refuses_to_append_after_the_attack(
     # The newest checkpoint seen stays recorded: the next run refuses too.
     again = run(load_settings(saved.config), clock=lambda: NOW)
     assert again.exit_code == 1 and _tree(saved.root) == before
+
+
+def test_an_emptied_store_is_refused_not_sealed_from_the_verified_log(saved: Saved) -> None:
+    """store_emptied: the verified log must never stand in for entries the store lacks."""
+    shutil.rmtree(saved.root)
+    saved.root.mkdir()
+    summary = run(load_settings(saved.config), clock=lambda: NOW)
+    assert summary.exit_code == 1, summary.to_json()
+    assert summary.error is not None and "rolled back or forked" in summary.error
+    assert "missing" in summary.to_json()["verification"]["full_because"]
+    assert _tree(saved.root) == {}
 
 
 def test_the_run_refuses_a_rolled_back_checkpoint_over_entries_it_would_seal(

@@ -1,0 +1,144 @@
+"""A nightly `evidence run` on S3 makes as many requests at 60 entries as at 10.
+
+Counted from moto_server's own request log. The run reads the log from the
+checkpoint the last run verified (its verified log beside the last-run record):
+a nothing-due run and a run that appends one window must each make the same
+number of requests whatever the archive's age. A run that re-read the log
+(a GET per entry) fails this by 50 requests or more.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import T0, Env
+from tests.s3_server import CREDENTIALS, MotoServer
+
+pytestmark = pytest.mark.integration
+
+SIZES = (10, 60)
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log").start()
+    yield server
+    server.stop()
+
+
+def _configure(env: Env, moto: MotoServer, entries: int) -> str:
+    bucket = f"req-{entries}-{int(time.time() * 1e6) % 10**9}"
+    moto.client().create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    # Hourly windows of login_history, ``entries`` of them due at T0 (2 h latency).
+    start = T0 - timedelta(hours=2 + entries)
+    env.extra_env.update(
+        CREDENTIALS,
+        EVIDENCE_STORE__URI=f"s3://{bucket}/archive",
+        EVIDENCE_STORE__ENDPOINT_URL=moto.endpoint,
+        EVIDENCE_STORE__RETENTION_DAYS="30",
+        EVIDENCE_STREAMS__LOGIN_HISTORY__START=start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        EVIDENCE_STREAMS__LOGIN_HISTORY__MAX_WINDOW="1h",
+        EVIDENCE_STATUS__LAST_RUN_FILE=str(env.dir / f"state-{entries}" / "last-run.json"),
+    )
+    return bucket
+
+
+def _run(env: Env, moto: MotoServer, hours: int) -> tuple[dict[str, Any], int]:
+    """One `evidence run --only login_history` at T0 + ``hours``: its summary and requests."""
+    before = len(moto.requests())
+    r = env.cli("run", "--only", "login_history", now=T0 + timedelta(hours=hours))
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout), len(moto.requests()) - before
+
+
+def test_nightly_requests_do_not_grow_with_the_archive(env: Env, moto: MotoServer) -> None:
+    nothing_due: dict[int, int] = {}
+    append: dict[int, int] = {}
+    full: dict[int, int] = {}
+    for entries in SIZES:
+        _configure(env, moto, entries)
+        first, _ = _run(env, moto, 0)
+        assert first["verification"]["mode"] == "full"
+        assert "no verified log" in first["verification"]["full_because"]
+        assert first["checkpoint"]["size"] >= entries
+
+        idle, nothing_due[entries] = _run(env, moto, 0)
+        assert idle["new_entries"] == 0
+        assert idle["verification"]["mode"] == "incremental"
+        assert idle["verification"]["from_size"] == first["checkpoint"]["size"]
+
+        grown, append[entries] = _run(env, moto, 1)
+        assert grown["new_entries"] == 1, grown
+        assert grown["verification"]["mode"] == "incremental"
+        assert grown["checkpoint"]["size"] == first["checkpoint"]["size"] + 1
+        # The last-run record keeps the verified checkpoint and each stream's head.
+        record = json.loads(Path(env.extra_env["EVIDENCE_STATUS__LAST_RUN_FILE"]).read_text())
+        verified = record["verified"]
+        assert verified["size"] == grown["checkpoint"]["size"]
+        assert verified["mode"] == "incremental"
+        assert [h["index"] for h in verified["heads"].values()] == [verified["size"] - 1]
+
+        # Without its verified log the same nothing-due run reads the whole log.
+        Path(env.extra_env["EVIDENCE_STATUS__LAST_RUN_FILE"] + ".log").unlink()
+        reread, full[entries] = _run(env, moto, 1)
+        assert reread["verification"]["mode"] == "full"
+    print(
+        f"requests per run: nothing due {nothing_due}, append one entry {append}, "
+        f"nothing due reading the whole log {full}"
+    )
+    # The count sees a full read grow with the log, so the equalities below can fail.
+    assert full[SIZES[1]] - full[SIZES[0]] >= 2 * (SIZES[1] - SIZES[0])
+    assert nothing_due[SIZES[0]] == nothing_due[SIZES[1]], nothing_due
+    assert append[SIZES[0]] == append[SIZES[1]], append
+
+
+def test_the_run_trusts_its_verified_checkpoint_and_verify_still_reads_everything(
+    env: Env, moto: MotoServer
+) -> None:
+    bucket = _configure(env, moto, 10)
+    assert _run(env, moto, 0)[0]["ok"]
+    # entry_swapped_under_a_signed_checkpoint: an older entry's bytes replaced in place.
+    s3 = moto.client()
+    key = "archive/log/entries/000000000003.dsse.json"
+    original = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    s3.put_object(Bucket=bucket, Key=key, Body=original.replace(b'"payload"', b'"payload" '))
+
+    # The run reads only what is new: it relies on the signed checkpoint and the
+    # consistency of the store's checkpoint with the one it verified.
+    summary, _ = _run(env, moto, 1)
+    assert summary["verification"]["mode"] == "incremental" and summary["ok"]
+
+    # A full `evidence verify` reads every entry and names the swapped one.
+    r = env.cli(
+        "verify",
+        f"s3://{bucket}/archive",
+        "--pub",
+        str(env.pub),
+        "--endpoint-url",
+        moto.endpoint,
+        "--json",
+    )
+    assert r.returncode == 1, r.stdout + r.stderr
+    subjects = {f["subject"] for f in json.loads(r.stdout)["findings"]}
+    assert "log/entries/000000000003.dsse.json" in subjects
+
+
+def test_a_damaged_verified_log_means_a_full_read_and_says_so(env: Env, moto: MotoServer) -> None:
+    _configure(env, moto, 10)
+    assert _run(env, moto, 0)[0]["ok"]
+    state = Path(env.extra_env["EVIDENCE_STATUS__LAST_RUN_FILE"] + ".log")
+    lines = state.read_bytes().split(b"\n")
+    lines[2] = lines[3]  # the statement of entry 1 replaced by entry 2's
+    state.write_bytes(b"\n".join(lines))
+    summary, _ = _run(env, moto, 0)
+    assert summary["ok"] and summary["verification"]["mode"] == "full"
+    assert "do not reproduce its checkpoint" in summary["verification"]["full_because"]
+    # The full run wrote a sound verified log again.
+    assert _run(env, moto, 0)[0]["verification"]["mode"] == "incremental"
