@@ -215,7 +215,8 @@ def explain(e: Exception) -> tuple[str, str]:
 
 
 class S3Reader:
-    """Read-only access to objects under ``s3://bucket/prefix`` (dbt targets).
+    """Read-only access to objects under ``s3://bucket/prefix`` (dbt targets, and the
+    staging prefix Snowflake unloads to).
 
     Not the evidence store: nothing here writes, locks or checks a digest.
     A failed read is a :class:`~das_evidence.errors.StoreError` naming the object.
@@ -273,6 +274,64 @@ class S3Reader:
             return data
         except SDK_ERRORS as e:
             raise self._error(name, e) from e
+
+    def versions(self, under: str) -> list[dict[str, Any]]:
+        """Every version and delete marker of the objects under ``under`` (relative to the
+        prefix): dicts with ``name`` (relative), ``version_id``, ``size`` (None for a delete
+        marker), ``latest`` and ``last_modified``."""
+        found: list[dict[str, Any]] = []
+        full = self._key(under)
+        try:
+            pages = (
+                self._s3()
+                .get_paginator("list_object_versions")
+                .paginate(Bucket=self.bucket, Prefix=full)
+            )
+            for page in pages:
+                for v in page.get("Versions", []):
+                    found.append(self._version(v, int(v.get("Size", 0))))
+                for m in page.get("DeleteMarkers", []):
+                    found.append(self._version(m, None))
+        except SDK_ERRORS as e:
+            raise self._error(under, e) from e
+        return found
+
+    def _version(self, v: Mapping[str, Any], size: int | None) -> dict[str, Any]:
+        key = str(v["Key"])
+        name = key[len(self.prefix) + 1 :] if self.prefix else key
+        return {
+            "name": name,
+            "version_id": str(v.get("VersionId") or "null"),
+            "size": size,
+            "latest": bool(v.get("IsLatest")),
+            "last_modified": v.get("LastModified"),
+        }
+
+    def read_range(self, name: str, start: int, end: int, version_id: str | None) -> bytes:
+        """Bytes ``[start, end)`` of one version of the object (one ranged GET; a body cut
+        short is read again). No S3 checksum covers a range: the caller hashes the whole."""
+        key = self._key(name)
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Range": f"bytes={start}-{end - 1}",
+        }
+        if version_id and version_id != "null":
+            args["VersionId"] = version_id
+        try:
+            data, _ = read_whole(
+                lambda: self._s3().get_object(**args),
+                f"s3://{self.bucket}/{key}",
+                sleep=self._sleep,
+            )
+        except SDK_ERRORS as e:
+            raise self._error(name, e) from e
+        if len(data) != end - start:
+            raise StoreError(
+                f"s3://{self.bucket}/{key} bytes {start}-{end - 1}: {len(data)} bytes came back",
+                fix="the object is shorter than listed: it changed while it was read",
+            )
+        return data
 
     def _error(self, name: str, e: Exception) -> StoreError:
         cause, fix = explain(e)

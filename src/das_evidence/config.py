@@ -325,6 +325,11 @@ class RedactionConfig(BaseModel):
     hmac_key: Path = Path("keys/redaction.key")
 
 
+_IDENTIFIER = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
+_STAGE_NAME = re.compile(rf"^@{_IDENTIFIER}(?:\.{_IDENTIFIER}){{0,2}}$")
+_STAGING_PREFIX = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(?:[A-Za-z0-9!_.*'()=-]+/)+$")
+
+
 class StreamConfig(BaseModel):
     """One history stream, named after its view in ``[streams.<view>]``."""
 
@@ -342,6 +347,14 @@ class StreamConfig(BaseModel):
     # Only policy_state: how often to snapshot, and USERS personal data per column.
     interval: Duration = timedelta(days=1)
     personal_data: dict[str, Literal["keep", "hmac", "drop"]] = Field(default_factory=dict)
+    # History streams: "select" streams the rows through the collector; "server_side_unload"
+    # has Snowflake write them (COPY INTO @stage) to staging_prefix, an external stage on
+    # the evidence bucket, and copies the files into the archive (S3 store only).
+    mode: Literal["select", "server_side_unload"] = "select"
+    stage: str | None = None
+    staging_prefix: str | None = None
+    # COPY's MAX_FILE_SIZE: Snowflake's upper bound per unloaded file (S3: at most 5 GB).
+    max_file_size: Int = Field(default=256 * 1024**2, ge=1, le=5 * 1024**3)
 
     @model_validator(mode="after")
     def _windows(self) -> StreamConfig:
@@ -349,6 +362,29 @@ class StreamConfig(BaseModel):
             raise ConfigKeyError("must be more than 0 and at most 1 day", key=("max_window",))
         if self.min_window < timedelta(0) or self.min_window > self.max_window:
             raise ConfigKeyError("must be between 0 and max_window", key=("min_window",))
+        return self
+
+    @model_validator(mode="after")
+    def _unload(self) -> StreamConfig:
+        if self.mode != "server_side_unload":
+            for name in ("stage", "staging_prefix"):
+                if getattr(self, name) is not None:
+                    raise ConfigKeyError(
+                        'is only read with mode = "server_side_unload"', key=(name,)
+                    )
+            return self
+        if self.stage is None or not _STAGE_NAME.match(self.stage):
+            raise ConfigKeyError(
+                'must name the external stage, e.g. "@EVIDENCE_DB.EVIDENCE.UNLOAD_STAGE" '
+                "(@ and one to three plain or double-quoted identifiers)",
+                key=("stage",),
+            )
+        if self.staging_prefix is None or not _STAGING_PREFIX.match(self.staging_prefix):
+            raise ConfigKeyError(
+                'must be the stage\'s URL, e.g. "s3://evidence-bucket/staging/" '
+                "(s3://, the evidence bucket, a prefix ending in /)",
+                key=("staging_prefix",),
+            )
         return self
 
 
@@ -898,6 +934,55 @@ class Settings(BaseSettings):
                     key=(name, "safety"),
                 )
         return v
+
+    @model_validator(mode="after")
+    def _unload_streams(self) -> Settings:
+        """``server_side_unload`` needs an S3 store whose bucket holds the stage, and a
+        history stream whose rows are archived as the view returns them."""
+        for name, stream in self.streams.items():
+            if stream.mode != "server_side_unload":
+                continue
+            where = ("streams", name, "mode")
+            if name == POLICY_STREAM:
+                raise ConfigKeyError(
+                    "policy_state is a set of SHOW results, not a history view: it has "
+                    'no server_side_unload mode; use mode = "select"',
+                    key=where,
+                )
+            if name == "query_history" and not stream.keep_query_text:
+                raise ConfigKeyError(
+                    "query_history's text is redacted by the collector, which an unload "
+                    "bypasses: unload it only with keep_query_text = true, or use "
+                    'mode = "select"',
+                    key=where,
+                )
+            if not self.store.uri.startswith("s3://"):
+                raise ConfigKeyError(
+                    f"needs an S3 evidence store (store.uri is {self.store.uri!r}): "
+                    "Snowflake unloads to a stage on the evidence bucket",
+                    key=where,
+                )
+            store_bucket, _, store_prefix = self.store.uri[len("s3://") :].partition("/")
+            staging = stream.staging_prefix or ""
+            bucket, _, prefix = staging[len("s3://") :].partition("/")
+            if bucket != store_bucket:
+                raise ConfigKeyError(
+                    f"{staging} is not on the evidence bucket {store_bucket}: stage on a "
+                    "prefix of that bucket (one storage integration, one IAM policy)",
+                    key=("streams", name, "staging_prefix"),
+                )
+            store_prefix = store_prefix.strip("/") + "/" if store_prefix.strip("/") else ""
+            if (
+                not store_prefix
+                or prefix.startswith(store_prefix)
+                or store_prefix.startswith(prefix)
+            ):
+                raise ConfigKeyError(
+                    f"{staging} lies inside the archive {self.store.uri}: staged files "
+                    "must be outside it (e.g. s3://bucket/staging/ beside s3://bucket/archive)",
+                    key=("streams", name, "staging_prefix"),
+                )
+        return self
 
     @field_validator("dbt")
     @classmethod

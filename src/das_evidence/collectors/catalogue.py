@@ -52,7 +52,7 @@ def plan_collectors(
                 planned.append(
                     PlannedCollector(
                         StreamId.snowflake(account, view),
-                        lambda view=view: snowflake.history_collector(  # type: ignore[misc]
+                        lambda view=view: _history_collector(  # type: ignore[misc]
                             settings, session, now, view
                         ),
                     )
@@ -72,6 +72,31 @@ def plan_collectors(
             )
         )
     return planned
+
+
+def _history_collector(
+    settings: Settings, session: Callable[[], Any], now: datetime, view: str
+) -> Collector:
+    """The history view's collector; in ``server_side_unload`` mode, wrapped so Snowflake
+    unloads each window to the stage and the collector copies the files in."""
+    from das_evidence.collectors import snowflake
+
+    history = snowflake.history_collector(settings, session, now, view)
+    cfg = settings.stream(view)
+    if cfg.mode != "server_side_unload":
+        return history
+    from das_evidence.collectors.snowflake.unload import unload_collector
+
+    assert cfg.stage is not None and cfg.staging_prefix is not None  # config validates
+    return unload_collector(
+        history,
+        session=session,
+        stage=cfg.stage,
+        staging_prefix=cfg.staging_prefix,
+        max_file_size=cfg.max_file_size,
+        endpoint_url=settings.store.endpoint_url,
+        region=settings.store.region,
+    )
 
 
 def _dbt_collector(settings: Settings, d: Any) -> Collector:

@@ -13,7 +13,9 @@ Out of process, for integration tests that drive the CLI::
 seeds, serves, prints ``READY <port>`` on stdout and runs until SIGTERM/SIGINT.
 
 SHOW/DESCRIBE commands fakesnow lacks are answered from seeded tables
-(:mod:`das_evidence.demo.fake_show`), hooked where fakesnow reads the statement text.
+(:mod:`das_evidence.demo.fake_show`), and ``COPY INTO @stage`` unloads write real
+Parquet to an S3 stage (:mod:`das_evidence.demo.fake_unload`), both hooked where
+fakesnow reads the statement text.
 
 fakesnow keeps its sessions and in-memory DuckDB in module globals, so only one
 FakeSnowflake can run per process. This module never imports
@@ -36,7 +38,7 @@ from typing import Any, ClassVar, Self
 
 import duckdb
 
-from das_evidence.demo import fake_show
+from das_evidence.demo import fake_show, fake_unload
 from das_evidence.demo.account_usage import DATABASE, SCHEMA, create_tables
 from das_evidence.demo.seed import seed_account_usage
 
@@ -101,11 +103,14 @@ def _keep_null_timestamps() -> None:
 
 
 def _answer_show_commands() -> None:
-    """Answer the SHOW/DESCRIBE commands of :mod:`fake_show` (idempotently).
+    """Answer the SHOW/DESCRIBE commands of :mod:`fake_show` and the ``COPY INTO @stage``
+    unloads of :mod:`fake_unload` (idempotently).
 
     fakesnow's query endpoint parses the statement text (``fakesnow.server.parse_one``,
     which rejects DESCRIBE USER) and then runs it (``FakeSnowflakeCursor.execute``); both
     get the rewritten SELECT for exactly those commands, every other statement is untouched.
+    An unload runs its SELECT on the same cursor first, writes the Parquet to the stage,
+    and is answered by a SELECT of its DETAILED_OUTPUT rows.
     The parse only classifies the statement, so it is given the rewritten text without a
     database connection at hand; execute rewrites with the cursor's connection, which is
     where a refusal (a missing table) is raised.
@@ -121,13 +126,21 @@ def _answer_show_commands() -> None:
     parse_one = server_globals["parse_one"]
 
     def parse(sql: str, *args: Any, **kwargs: Any) -> Any:
-        if any(c.pattern.match(sql) for c in fake_show.COMMANDS):
+        if any(c.pattern.match(sql) for c in fake_show.COMMANDS) or fake_unload.matches(sql):
             sql = "SELECT 1"
         return parse_one(sql, *args, **kwargs)
 
+    def run_select(cursor: Any, sql: str) -> Any:
+        execute(cursor, sql)
+        return cursor._arrow_table  # fakesnow's result of the last statement
+
     def answering(self: Any, command: str, *args: Any, **kwargs: Any) -> Any:
         if isinstance(command, str):
-            answer = fake_show.rewrite(self._duck_conn, command)
+            answer: str | fake_show.Refusal | None
+            if fake_unload.matches(command):
+                answer = fake_unload.unload(command, lambda sql: run_select(self, sql))
+            else:
+                answer = fake_show.rewrite(self._duck_conn, command)
             if isinstance(answer, fake_show.Refusal):
                 # The connector's error, as fakesnow raises it (this module imports no
                 # connector module itself).
