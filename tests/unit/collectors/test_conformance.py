@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 import das_evidence.collectors
+from das_evidence.aws import S3Reader, make_client
 from das_evidence.collectors.catalogue import build_collectors
 from das_evidence.collectors.dbt import DbtCollector
 from das_evidence.collectors.dbt.artifacts import LocalTarget
@@ -34,7 +35,9 @@ from das_evidence.collectors.snowflake import (
 from das_evidence.collectors.snowflake.connection import QueryResult, SnowflakeSession
 from das_evidence.collectors.snowflake.history import WINDOW_GRID, floor_to
 from das_evidence.collectors.snowflake.policy import PolicyStateCollector
+from das_evidence.collectors.snowflake.unload import UnloadCollector
 from das_evidence.config import Settings, load_settings
+from das_evidence.demo import fake_unload
 from das_evidence.demo.policy_seed import seed_policy_state
 from das_evidence.demo.run import write_demo_config
 from das_evidence.demo.seed import seed_account_usage
@@ -42,11 +45,14 @@ from das_evidence.demo.server import FakeSnowflake
 from das_evidence.manifests.keyring import write_key_pair
 from das_evidence.streams import HISTORY_STREAMS, POLICY_LATENCY, POLICY_STREAM
 from das_evidence.timefmt import parse_rfc3339
+from tests.unit.verify.s3_archive import aws
 
 from .conformance import CollectorConformance
 from .dbt.conftest import PROJECT, TARGET
 from .test_runner import NOW as FAKE_NOW
 from .test_runner import FakeCollector
+
+__all__ = ["aws"]
 
 # -- the fake Snowflake, shared by history and policy state ----------------------------
 
@@ -232,6 +238,104 @@ class TestDbtConformance(CollectorConformance):
     @pytest.fixture
     def broken_collector(self, target: Path) -> Callable[[Exception], Collector]:
         return lambda error: DbtCollector(PROJECT, BrokenTarget(target, error))
+
+
+# -- history unloaded by Snowflake to a stage (moto in process) --------------------------
+
+UNLOAD_BUCKET = "evidence"
+UNLOAD_STAGE = "@EVIDENCE_DB.EVIDENCE.UNLOAD_STAGE"
+UNLOAD_STAGING = f"s3://{UNLOAD_BUCKET}/staging/"
+
+
+class BrokenStaging(S3Reader):
+    """The staging prefix, whose reads fail with ``error`` after the first part."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(UNLOAD_BUCKET, "staging", client=make_client("s3", region="us-east-1"))
+        self.error = error
+        self.reads = 0
+
+    def read_range(self, name: str, start: int, end: int, version_id: str | None) -> bytes:
+        self.reads += 1
+        if self.reads > 1:
+            raise self.error
+        return super().read_range(name, start, end, version_id)
+
+
+class TestUnloadConformance(CollectorConformance):
+    collector_type = UnloadCollector
+    # Each attempt unloads to a fresh staging path, as a new query.
+    VOLATILE = (
+        "query.query_id",
+        "query.sql",
+        "unload.query_id",
+        "unload.staging_uri",
+        "unload.objects",
+    )
+
+    @pytest.fixture
+    def settings(self, snowflake: Snowflake, aws: None, tmp_path: Path) -> Iterator[Settings]:
+        s3 = make_client("s3", region="us-east-1")
+        s3.create_bucket(Bucket=UNLOAD_BUCKET, ObjectLockEnabledForBucket=True)
+        fake_unload.register_stage(UNLOAD_STAGE, UNLOAD_STAGING)
+        directory = tmp_path / "unload-config"
+        directory.mkdir()
+        config = write_demo_config(
+            directory,
+            port=snowflake.fake.port,
+            start=HISTORY_START,
+            store=f'uri = "s3://{UNLOAD_BUCKET}/archive"',
+        )
+        config.write_text(
+            config.read_text().replace(
+                "[streams.access_history]\n",
+                "[streams.access_history]\n"
+                'mode = "server_side_unload"\n'
+                f'stage = "{UNLOAD_STAGE}"\n'
+                f'staging_prefix = "{UNLOAD_STAGING}"\n'
+                "max_file_size = 8192\n",
+            )
+        )
+        yield load_settings(config)
+        fake_unload.deny(UNLOAD_STAGE)
+
+    @pytest.fixture
+    def now(self) -> datetime:
+        return SNOWFLAKE_NOW
+
+    @pytest.fixture
+    def expected_span(self, settings: Settings) -> Window:
+        end = floor_to(SNOWFLAKE_NOW - settings.safety("access_history"), WINDOW_GRID)
+        return Window(HISTORY_START, end)
+
+    @pytest.fixture
+    def make_collector(self, snowflake: Snowflake, settings: Settings) -> Callable[[], Collector]:
+        def make() -> Collector:
+            [c] = build_collectors(settings, snowflake.session, SNOWFLAKE_NOW, "access_history")
+            assert isinstance(c, UnloadCollector)
+            return c
+
+        return make
+
+    @pytest.fixture
+    def broken_collector(
+        self, snowflake: Snowflake, settings: Settings
+    ) -> Callable[[Exception], Collector]:
+        def make(error: Exception) -> Collector:
+            [history] = build_collectors(
+                snowflake.settings, snowflake.session, SNOWFLAKE_NOW, "access_history"
+            )
+            assert isinstance(history, HistoryCollector)
+            return UnloadCollector(
+                history,
+                session=snowflake.session,
+                stage=UNLOAD_STAGE,
+                staging=BrokenStaging(error),
+                max_file_size=1024,
+                part_size=256,
+            )
+
+        return make
 
 
 # -- the runner tests' fake -------------------------------------------------------------
