@@ -219,7 +219,7 @@ class UnloadCollector(Collector):
         """The privileges the collector's role needs to unload to the stage."""
         return (
             f"USAGE ON STAGE {self.stage.removeprefix('@')} (and USAGE on its database and "
-            "schema; deploy/snowflake/setup.sql)"
+            "schema; docs/OPERATIONS.md section 1a)"
         )
 
     def pending(self, key: str, last_end: datetime | None) -> bool:
