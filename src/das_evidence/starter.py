@@ -50,6 +50,12 @@ hmac_key = "keys/redaction.key"   # keyed HMAC of query text (query_history)
 # start = "2026-11-01T00:00:00Z"  # first window; default: 7 days back at midnight UTC
 # safety = "3h"                   # never less than the view's documented latency
 # enabled = true
+# Large accounts (S3 store only): Snowflake unloads each window to a stage on the
+# evidence bucket and the collector copies the files in; docs/SCALE.md first.
+# mode = "server_side_unload"     # default "select"
+# stage = "@EVIDENCE_DB.EVIDENCE.UNLOAD_STAGE"
+# staging_prefix = "s3://acme-evidence/staging/"
+# max_file_size = 268435456       # COPY's MAX_FILE_SIZE in bytes
 
 [streams.login_history]
 # safety = "2h"

@@ -3,7 +3,9 @@
 :func:`build_collectors` is how every command gets its collectors: it lists
 the streams ``settings`` configures (Snowflake views when ``[snowflake]`` is
 set, one family per ``[[dbt]]`` project), keeps those ``--only`` selects, and
-only then builds them. Building is cheap (no connection, no file read), and a
+only then builds them. A history stream in ``mode = "server_side_unload"`` is its
+history collector wrapped by ``snowflake.unload.UnloadCollector``. Building is cheap
+(no connection, no file read), and a
 stream left out is never built: a dbt-only configuration needs no Snowflake
 account, and a Snowflake-only run never reads a dbt target.
 """
