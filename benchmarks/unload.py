@@ -10,11 +10,13 @@ What is measured, on the same seeded data and the same 7 one-day ACCESS_HISTORY 
   (``demo/fake_unload.py``), and the collector copies the staged files in with parallel
   ranged GETs, hashing as it streams.
 
-Each ``evidence collect`` runs in its own process, so its peak RSS and CPU time
-(``os.wait4``) are the collector's alone: the fake Snowflake runs in this process and
-moto_server in another, and their work (running the query, writing the Parquet) is in
-neither figure. Wall time includes them, and in unload mode the fake's Parquet writing,
-which a real warehouse does in parallel and off the collector's machine. The passes
+Each ``evidence collect`` runs in its own process, so its peak RSS (its own ``VmHWM``,
+written as it exits) and CPU time (``os.wait4``) are the collector's alone: the fake
+Snowflake runs in this process and moto_server in another, and their work (running the
+query, writing the Parquet) is in neither figure. Wall time includes them: in select
+mode the fake's Arrow-over-HTTP serving, in unload mode its Parquet writing (which a
+real warehouse does in parallel, off the collector's machine), so the wall-time ratio
+says little about a real account; collector CPU and peak RSS are the figures to watch. The passes
 alternate (select, unload, ...); each writes a new archive prefix.
 
 Run::
@@ -89,7 +91,20 @@ max_file_size = {{max_file_size}}
 """
 
 
-COMMAND = (sys.executable, "-m", "das_evidence.cli.main", "collect")
+# The CLI in a child that writes its own peak RSS (Linux VmHWM, which starts afresh at
+# exec) to $BENCH_HWM as it exits: getrusage would carry this process's high-water mark
+# (the seeded fake) into the forked child.
+_CHILD = """
+import atexit, os, runpy, sys
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            open(os.environ["BENCH_HWM"], "w").write(line.split()[1])
+atexit.register(hwm)
+sys.argv = ["evidence", *sys.argv[1:]]
+runpy.run_module("das_evidence.cli.main", run_name="__main__")
+"""
+COMMAND = (sys.executable, "-c", _CHILD, "collect")
 
 
 @dataclass(frozen=True)
@@ -116,7 +131,7 @@ def _collect(mode: str, repeat: int, config: Path, env: dict[str, str]) -> Pass:
         proc = subprocess.Popen(
             [*COMMAND, "--config", str(config), "--only", "access_history", "--json"],
             cwd=config.parent,
-            env=env,
+            env=dict(env, BENCH_HWM=str(config.parent / "hwm")),
             stdout=out,
             stderr=err,
         )
@@ -135,7 +150,7 @@ def _collect(mode: str, repeat: int, config: Path, env: dict[str, str]) -> Pass:
         repeat,
         seconds,
         usage.ru_utime + usage.ru_stime,
-        usage.ru_maxrss / 1024,
+        int((config.parent / "hwm").read_text()) / 1024,
         sum(len(s["entries"]) for s in streams),
         sum(s["rows"] for s in streams),
     )
