@@ -237,6 +237,9 @@ def _round_clock(r: int) -> datetime:
     return base - timedelta(minutes=2) if r % 2 == 0 else base + timedelta(minutes=10)
 
 
+# 40 collects of every stream against one moto server: minutes of work on a loaded
+# machine, so more than the suite's default 300 s.
+@pytest.mark.timeout(1200)
 def test_four_concurrent_s3_writers_with_clocks_minutes_apart(
     env: Env, moto_serial: MotoServer
 ) -> None:

@@ -58,6 +58,15 @@ def test_every_check_rederives_identically_from_the_pack_alone(env: Env) -> None
     shutil.rmtree(env.archive)  # only the pack is left
     assert not env.archive.exists()
 
+    # what an auditor runs: `evidence recheck PACK` with the published keys
+    vkey = str(env.dir / "keys" / "signing.vkey")
+    recheck = env.cli("recheck", "pack.zip", "--pub", str(env.pub), "--vkey", vkey, "--json")
+    assert recheck.returncode == 0, (recheck.stdout[-2000:], recheck.stderr[-2000:])
+    rechecked = json.loads(recheck.stdout)
+    assert rechecked["same"] is True
+    assert {c["check_id"] for c in rechecked["checks"]} == {c.check_id for c in ALL_CHECKS}
+    assert all(c["recorded"] == c["rederived"] for c in rechecked["checks"])
+
     # the keys the auditee published (here: the run's own), not the pack's copy
     trust = load_trust([env.pub], str(env.dir / "keys" / "signing.vkey"), ORIGIN)
     evidence = from_verified_pack(pack_path, trust)
@@ -118,4 +127,8 @@ def test_a_pack_file_altered_after_signing_is_refused(env: Env) -> None:
     trust = load_trust([env.pub], str(env.dir / "keys" / "signing.vkey"), ORIGIN)
     with pytest.raises(VerificationError, match="does not verify"):
         from_verified_pack(altered, trust)
+    vkey = str(env.dir / "keys" / "signing.vkey")
+    refused = env.cli("recheck", "altered.zip", "--pub", str(env.pub), "--vkey", vkey)
+    assert refused.returncode == 1, (refused.stdout, refused.stderr)
+    assert "does not verify" in refused.stderr and "Traceback" not in refused.stderr
     assert from_verified_pack(env.dir / "pack.zip", trust).entries  # the original verifies

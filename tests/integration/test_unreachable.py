@@ -143,4 +143,4 @@ def test_doctor_passes_on_the_working_demo_config(env: Env) -> None:
     )
     data = json.loads(env.cli("doctor", "--json").stdout)
     assert data["ok"] is True and data["counts"]["fail"] == 0
-    assert sum(1 for c in data["checks"] if c["name"].startswith("view ")) == 15
+    assert sum(1 for c in data["checks"] if c["name"].startswith("view ")) == 18

@@ -996,6 +996,64 @@ def pack(
 
 
 @app.command()
+def recheck(
+    pack: Annotated[Path, typer.Argument(metavar="PACK", help="An auditor pack (.zip).")],
+    pub: Annotated[
+        list[Path] | None,
+        typer.Option(
+            metavar="FILE", help="Trusted public key (SPKI PEM) of the entry signer; repeatable."
+        ),
+    ] = None,
+    vkey: Annotated[
+        str | None,
+        typer.Option(
+            metavar="KEY", help="Note verifier key (name+hex8+base64), or a file holding it."
+        ),
+    ] = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="Keys file (TOML) with each key's log-index range."),
+    ] = None,
+    origin: Annotated[
+        str | None, typer.Option(metavar="NAME", help="The log origin to expect.")
+    ] = None,
+    format_: FormatOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Re-derive every finding of a pack from the pack's own files.
+
+    Verifies PACK with the published keys (as `evidence verify PACK` does; a pack
+    that does not verify is refused), runs every control check again over the
+    pack's signed statements and evidence files with the period, [checks]
+    settings and time the pack records, and compares each result (status,
+    summary, findings, details, evidence, CIS id) with the pack's checks.json.
+    Exit 0 when every result re-derives identically, 1 when any differs.
+    """
+    from das_evidence.reports.rederive import rederive
+    from das_evidence.verify import load_trust
+
+    fmt = _format(format_, json_out)
+    trust = load_trust(pub or [], vkey, origin, keys)
+    results = rederive(pack, trust)
+    same = all(r.same for r in results)
+    if fmt is OutputFormat.json:
+        print_json({"pack": str(pack), "same": same, "checks": [r.to_json() for r in results]})
+    else:
+        for r in results:
+            mark = "SAME" if r.same else "DIFFERS"
+            cis = f" (CIS {r.cis})" if r.cis else ""
+            detail = "" if r.same else f": {', '.join(r.differs)} differ"
+            console.print(
+                f"{mark:7} {r.check_id}{cis}: recorded {r.recorded}, re-derived {r.status}{detail}",
+                markup=False,
+            )
+        differing = sum(not r.same for r in results)
+        verdict = "PASS" if same else f"FAIL ({differing} of {len(results)} differ)"
+        console.print(f"{verdict}: {pack}: {len(results)} checks re-derived from the pack alone")
+    raise typer.Exit(0 if same else 1)
+
+
+@app.command()
 def report(
     from_: FromOpt,
     to: ToOpt,

@@ -8,6 +8,7 @@ archive, and prints what is where.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -393,14 +395,25 @@ def _build_demo_pack(
         out=out,
         extras=report_files(checks=settings.checks),
     )
+    coverage: dict[str, Any] = {}
     with zipfile.ZipFile(out) as z:
         if "report.html" in z.namelist():
             (directory / "report.html").write_bytes(z.read("report.html"))
+        if "report.json" in z.namelist():
+            coverage = json.loads(z.read("report.json")).get("cis_coverage", {}).get("overall", {})
     verdict = verify_target(str(out), pubs=[directory / "keys" / "signing.pub"])
     console.print(
         f"pack: {out} ({result.entries} entries, {result.bytes:,} bytes, checks "
         f"{result.checks or '-'}) - verify: {'PASS' if verdict.ok else 'FAIL'}"
     )
+    counts = coverage.get("counts") or {}
+    if counts:
+        console.print(
+            f"CIS Snowflake Foundations v1.0.0: {coverage.get('automated', 0)} automated "
+            f"({counts.get('pass', 0)} pass, {counts.get('fail', 0)} fail, "
+            f"{counts.get('not_evidenced', 0)} not evidenced), {counts.get('manual', 0)} manual "
+            "(docs/CONTROLS.md; the report groups them by section)"
+        )
     for f in verdict.findings:
         console.print(f"FAIL {f}")
     return out

@@ -622,6 +622,16 @@ def verify_guide(
         "windows are contiguous over the period, and refuses unsafe zip member names.",
         "Leave out `--trusted` if you hold no earlier checkpoint.",
         "",
+        "## 8. Every finding follows from these files",
+        "",
+        "```",
+        "evidence recheck pack.zip --pub keys/signing.pub --vkey keys/signing.vkey",
+        "```",
+        "",
+        "runs every control check again over this pack's own statements and evidence files",
+        "(with the period, `[checks]` settings and time `report.json` and `pack.json` record)",
+        "and compares each result with `checks.json`; it prints `SAME` for each check.",
+        "",
     ]
     return "\n".join(lines)
 

@@ -121,6 +121,6 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def _unwritable(path: Path, e: OSError) -> ConfigError:
     return ConfigError(
-        f"cannot write the run's record {path}: {e.strerror or e}",
+        f"cannot write the last-run record {path}: {e.strerror or e}",
         fix="point [status] last_run_file at a writable path, or remove it",
     )

@@ -22,15 +22,13 @@ import base64
 import json
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from das_evidence.errors import ConfigError
+from das_evidence.schedules.state import write_atomic
 from das_evidence.streams import (
     POLICY_LATENCY,
     POLICY_STREAM,
@@ -327,29 +325,7 @@ def write_last_run(path: Path, run: LastRun) -> None:
     Raises :class:`ConfigError` when ``path`` cannot be written.
     """
     data = (json.dumps(run.to_json(), sort_keys=True, indent=2) + "\n").encode()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise _unwritable(path, e) from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise _unwritable(path, e) from e
-        raise
-
-
-def _unwritable(path: Path, e: OSError) -> ConfigError:
-    return ConfigError(
-        f"cannot write the last-run record {path}: {e.strerror or e}",
-        fix="point [status] last_run_file at a writable path, or remove it",
-    )
+    write_atomic(path, data)
 
 
 def load_last_run(path: Path | None) -> dict[str, Any] | None:
