@@ -46,7 +46,12 @@ from das_evidence.collectors.interface import (
     Collector,
     Window,
 )
-from das_evidence.collectors.parquet import PARQUET_ERRORS, DeterministicParquetWriter, read_rows
+from das_evidence.collectors.parquet import (
+    PARQUET_ERRORS,
+    ROW_GROUP_ROWS,
+    DeterministicParquetWriter,
+    read_rows,
+)
 from das_evidence.collectors.snowflake.history import floor_to
 from das_evidence.collectors.snowflake.policy_views import (
     POLICY_VIEWS,
@@ -99,21 +104,22 @@ class _Snapshot:
     """One side of a comparison: a table in memory or a Parquet file on disk."""
 
     schema: pa.Schema
+    num_rows: int
     table: pa.Table | None = None
     path: Path | None = None
 
     @classmethod
     def of(cls, source: pa.Table | Path) -> _Snapshot:
         if isinstance(source, pa.Table):
-            return cls(source.schema, table=source)
+            return cls(source.schema, source.num_rows, table=source)
         try:
-            schema = pq.read_schema(str(source))
+            f = pq.ParquetFile(str(source))
+            return cls(f.schema_arrow, f.metadata.num_rows, path=source)
         except PARQUET_ERRORS as e:
             raise CollectorError(
                 f"cannot read {source} as Parquet: {type(e).__name__}: {e}",
                 fix="run `evidence verify` on the archive",
             ) from e
-        return cls(schema, path=source)
 
     def frame(self) -> Any:
         import polars as pl
@@ -130,107 +136,133 @@ class _Snapshot:
         return read_rows(self.path, indices)
 
 
-def _current_keys(view: Compared, side: _Snapshot, keys: list[Any], hashes: list[Any]) -> Any:
-    """(key columns ``__k<i>``, row hashes ``__h1``/``__h2``, file row ``__row``) of the
-    current rows of ``side``, one per key (the last row of a key wins, as a dict would)."""
-    import polars as pl
-
-    lf = side.frame().with_row_index("__row")
-    if view.deleted and view.deleted in side.schema.names:
-        lf = lf.filter(pl.col(view.deleted).is_null())
-    names = [f"__k{i}" for i in range(len(keys))]
-    lf = lf.select(
-        *(k.alias(n) for k, n in zip(keys, names, strict=True)),
-        hashes[0].alias("__h1"),
-        hashes[1].alias("__h2"),
-        pl.col("__row"),
-    )
-    return lf.collect().unique(subset=names, keep="last", maintain_order=True)
-
-
 def _dtypes(schema: pa.Schema) -> dict[str, Any]:
     import polars as pl
 
     return dict(pl.from_arrow(schema.empty_table()).schema)  # type: ignore[union-attr]
 
 
+def _fingerprints(view: Compared, side: _Snapshot, key: Any, row: Any) -> Any:
+    """For each current row of ``side`` (deleted rows left out), ``__k1``/``__k2``: two
+    64-bit hashes (seeds 0 and 1) of its natural key, ``__h1``/``__h2``: the same of the
+    compared columns, and ``__row``: its index in ``side``. One row per key: the last
+    wins, as in a dict. Computed one row group's worth of rows at a time, so memory
+    holds one row group's columns and 36 bytes for each row."""
+    import polars as pl
+
+    parts = []
+    for offset in range(0, max(side.num_rows, 1), ROW_GROUP_ROWS):
+        lf = side.frame().with_row_index("__row").slice(offset, ROW_GROUP_ROWS)
+        if view.deleted and view.deleted in side.schema.names:
+            lf = lf.filter(pl.col(view.deleted).is_null())
+        part = lf.select(
+            key.hash(0).alias("__k1"),
+            key.hash(1).alias("__k2"),
+            row.hash(0).alias("__h1"),
+            row.hash(1).alias("__h2"),
+            pl.col("__row"),
+        )
+        parts.append(part.collect())
+    frame = pl.concat(parts)
+    # Keys repeat only by accident (a SHOW result repeating a row), which a count of the
+    # distinct first hashes rules out cheaply; then the last row of a key wins.
+    if frame.get_column("__k1").n_unique() != frame.height:
+        frame = frame.unique(subset=["__k1", "__k2"], keep="last", maintain_order=True)
+    return frame
+
+
 def _changed_rows(view: Compared, before: _Snapshot, after: _Snapshot) -> pa.Table:
     """The changes of one view as a CHANGES_SCHEMA table, sorted by KEY.
 
-    polars joins the current rows of both sides on the natural key and compares a
-    per-row hash of the compared columns (two 64-bit hashes with different seeds), so
-    only the keys and hashes of the unchanged majority are ever held. The few rows that
-    differ are read back from their files, and turned into the change records in Python
-    exactly as a row-by-row comparison would: a hash that differs where the values do
-    not (``-0.0`` and ``0.0``) yields no change. A key or compared column whose type
-    differs between the snapshots (a SHOW result typed differently) is joined by its
-    text, and all its rows are compared value by value.
+    polars joins the current rows of both sides on a 128-bit hash of the natural key and
+    compares a 128-bit hash of the compared columns, so only 36 bytes of each unchanged
+    row are ever held. The rows that differ (and only they) are read back from their
+    files and turned into change records exactly as a row-by-row comparison of dicts
+    does: a pair whose key texts differ is a removal and an addition, and a hash that
+    differs where the values do not (``-0.0`` and ``0.0``) yields no change. A column
+    whose type differs between the snapshots (SHOW results are typed per result) is
+    hashed as text, and then every pair is compared value by value.
     """
     import polars as pl
 
     types_b, types_a = _dtypes(before.schema), _dtypes(after.schema)
     compared = [n for n in after.schema.names if n in types_b and n not in view.volatile]
-
-    def key(name: str, mine: dict[str, Any], theirs: dict[str, Any]) -> Any:
-        if name not in mine:
-            return pl.lit(None, theirs.get(name, pl.String))
-        if name in theirs and theirs[name] != mine[name]:
-            return pl.col(name).cast(pl.String)
-        return pl.col(name)
-
     retyped = any(types_b[c] != types_a[c] for c in compared)
 
-    def hashes() -> list[Any]:
-        if not compared:
-            return [pl.lit(0, pl.UInt64), pl.lit(0, pl.UInt64)]
-        row = pl.struct([pl.col(c) for c in compared])
-        return [row.hash(0), row.hash(1)]
+    def exprs(mine: dict[str, Any], theirs: dict[str, Any]) -> tuple[Any, Any]:
+        keys = []
+        for name in view.key:
+            if name not in mine:
+                keys.append(pl.lit(None, theirs.get(name, pl.String)).alias(name))
+            elif name in theirs and theirs[name] != mine[name]:
+                keys.append(pl.col(name).cast(pl.String))
+            else:
+                keys.append(pl.col(name))
+        # Without a key every row has the same (empty) key, as in a dict.
+        key = pl.struct(keys) if keys else pl.lit(0, pl.UInt64)
+        row = pl.struct([pl.col(c) for c in compared]) if compared else pl.lit(0, pl.UInt64)
+        return key, row
 
-    # A view without a key has one (empty) key: its last current row, as in a dict.
-    old = _current_keys(
-        view, before, [key(k, types_b, types_a) for k in view.key] or [pl.lit(0)], hashes()
-    )
-    new = _current_keys(
-        view, after, [key(k, types_a, types_b) for k in view.key] or [pl.lit(0)], hashes()
-    )
-    names = [f"__k{i}" for i in range(max(len(view.key), 1))]
-    joined = old.join(new, on=names, how="full", coalesce=True, nulls_equal=True, suffix="_a")
-    joined = joined.select("__row", "__row_a", "__h1", "__h1_a", "__h2", "__h2_a")
+    old = _fingerprints(view, before, *exprs(types_b, types_a))
+    new = _fingerprints(view, after, *exprs(types_a, types_b))
     both = pl.col("__row").is_not_null() & pl.col("__row_a").is_not_null()
     differs = (pl.col("__h1") != pl.col("__h1_a")) | (pl.col("__h2") != pl.col("__h2_a"))
-    wanted = joined.filter(
-        pl.col("__row").is_null() | pl.col("__row_a").is_null() | (both & (differs | retyped))
-    ).sort("__row", "__row_a", nulls_last=True)
-    del old, new, joined
+    wanted = (
+        old.lazy()
+        .join(new.lazy(), on=["__k1", "__k2"], how="full", coalesce=True, suffix="_a")
+        .filter(~both | differs | retyped)
+        .select("__row", "__row_a")
+        .collect(engine="streaming")
+    )
+    del old, new
+    olds = _rows_at(before, wanted.get_column("__row"))
+    news = _rows_at(after, wanted.get_column("__row_a"))
     pieces: list[pa.Table] = []
     for offset in range(0, wanted.height, _CHUNK_ROWS):
-        chunk = wanted.slice(offset, _CHUNK_ROWS)
         out: list[dict[str, str | None]] = []
-        olds = _rows_at(before, chunk.get_column("__row"))
-        news = _rows_at(after, chunk.get_column("__row_a"))
-        for a, b in zip(olds, news, strict=True):
-            if a is None and b is not None:
-                out.append(_change(view, "added", _key_text(view, b), [], None, b))
-            elif b is None and a is not None:
-                out.append(_change(view, "removed", _key_text(view, a), [], a, None))
-            elif a is not None and b is not None:
-                changed = [c for c in compared if a.get(c) != b.get(c)]
+        pairs = zip(_pylist(olds, offset), _pylist(news, offset), strict=True)
+        for a, b in pairs:
+            key_a = None if a is None else _key_text(view, a)
+            key_b = None if b is None else _key_text(view, b)
+            if key_a is not None and key_a == key_b:
+                changed = [c for c in compared if a.get(c) != b.get(c)]  # type: ignore[union-attr]
                 if changed:
-                    out.append(_change(view, "changed", _key_text(view, b), changed, a, b))
+                    out.append(_change(view, "changed", key_a, changed, a, b))
+                continue
+            # One side only, or a pair whose keys only hashed alike.
+            if key_a is not None:
+                out.append(_change(view, "removed", key_a, [], a, None))
+            if key_b is not None:
+                out.append(_change(view, "added", key_b, [], None, b))
         pieces.append(pa.Table.from_pylist(out, schema=CHANGES_SCHEMA))
     if not pieces:
         return CHANGES_SCHEMA.empty_table()
-    table = pa.concat_tables(pieces)
-    return table.sort_by([("KEY", "ascending")])
+    return pa.concat_tables(pieces).sort_by([("KEY", "ascending")])
 
 
-def _rows_at(side: _Snapshot, rows: Any) -> list[dict[str, Any] | None]:
-    """The rows of ``side`` at the indices ``rows`` (a polars Series with nulls) as
-    dicts, None where the index is null."""
-    indices = rows.to_arrow()
-    present = indices.drop_null()
-    found = iter(side.rows(present).to_pylist()) if len(present) else iter(())
-    return [None if i is None else next(found) for i in indices.to_pylist()]
+def _rows_at(side: _Snapshot, indices: Any) -> tuple[pa.Table, pa.Array]:
+    """The rows of ``side`` at ``indices`` (a polars Series, null where the other side
+    has the row alone), read in one pass, and for each index its position among them
+    (null for a null index)."""
+    import pyarrow.compute as pc
+
+    wanted = indices.to_arrow()
+    if isinstance(wanted, pa.ChunkedArray):
+        wanted = wanted.combine_chunks()
+    present = pc.drop_null(wanted)
+    table = side.rows(present) if len(present) else side.schema.empty_table()
+    valid = pc.is_valid(wanted)
+    # Positions 0..n-1 for the valid indices, in order; null where the index is null.
+    counted = pc.subtract(pc.cumulative_sum(pc.cast(valid, pa.int64())), 1)
+    return table, pc.if_else(valid, counted, pa.scalar(None, pa.int64()))
+
+
+def _pylist(found: tuple[pa.Table, pa.Array], offset: int) -> list[dict[str, Any] | None]:
+    """One chunk of :func:`_rows_at`'s rows as dicts, None where there is none."""
+    table, positions = found
+    chunk = positions.slice(offset, _CHUNK_ROWS)
+    rows = table.take(chunk).to_pylist()
+    return [None if p is None else r for p, r in zip(chunk.to_pylist(), rows, strict=True)]
 
 
 def _change(
