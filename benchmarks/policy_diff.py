@@ -146,7 +146,9 @@ class SpoolArchive(ArchiveReader):
     def last_files(self, stream: str) -> tuple[Mapping[str, Any], dict[str, bytes]] | None:
         if not self.files:
             return None
-        return {"window": {"start": "day 1"}}, {k: p.read_bytes() for k, (p, _) in self.files.items()}
+        return {"window": {"start": "day 1"}}, {
+            k: p.read_bytes() for k, (p, _) in self.files.items()
+        }
 
     def last_files_to(
         self, stream: str, directory: Path

@@ -9,6 +9,14 @@ since the previous snapshot, by each view's natural key, comparing current
 (not deleted) rows and ignoring volatile columns. The first snapshot's changes
 are empty and its predicate says it is the baseline.
 
+Memory does not follow the size of a view: each view streams from the query into
+its Parquet file (hashed as written), the previous snapshot is copied from the
+archive to disk (checked as it streams), and polars compares the two files one
+row group at a time by 128-bit hashes of each row's key and compared columns
+(:func:`_changed_rows`); only the rows that differ become Python objects. The
+hashes are not cryptographic: they find what changed, they do not vouch for it
+(the snapshot files, hashed with SHA-256 and signed, are the evidence).
+
 A view the collector's role cannot read is recorded as ``not_evidenced`` with
 the reason; it is never written as an empty file. Personal data in USERS is
 kept, replaced by a keyed HMAC, or dropped, per column.
