@@ -175,7 +175,10 @@ def _fingerprints(view: Compared, side: _Snapshot, key: Any, row: Any) -> Any:
     # Keys repeat only by accident (a SHOW result repeating a row), which a count of the
     # distinct first hashes rules out cheaply; then the last row of a key wins.
     if frame.get_column("__k1").n_unique() != frame.height:
-        frame = frame.unique(subset=["__k1", "__k2"], keep="last", maintain_order=True)
+        # (The streaming engine keeps no row order: put it back before "last".)
+        frame = frame.sort("__row").unique(
+            subset=["__k1", "__k2"], keep="last", maintain_order=True
+        )
     return frame
 
 
@@ -245,7 +248,9 @@ def _changed_rows(view: Compared, before: _Snapshot, after: _Snapshot) -> pa.Tab
         pieces.append(pa.Table.from_pylist(out, schema=CHANGES_SCHEMA))
     if not pieces:
         return CHANGES_SCHEMA.empty_table()
-    return pa.concat_tables(pieces).sort_by([("KEY", "ascending")])
+    # The join keeps no row order; the KEY (then CHANGE, for a key removed in one type
+    # and added in another) orders the changes the same way every time.
+    return pa.concat_tables(pieces).sort_by([("KEY", "ascending"), ("CHANGE", "ascending")])
 
 
 def _rows_at(side: _Snapshot, indices: Any) -> tuple[pa.Table, pa.Array]:
