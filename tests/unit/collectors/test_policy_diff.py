@@ -271,3 +271,46 @@ def test_row_indices_hold_across_slices(
     expected = reference_diff(g, before, after)
     assert diff_tables(g, before, after) == expected
     assert diff_tables(g, _file(tmp_path, "a", before), _file(tmp_path, "b", after)) == expected
+
+
+def test_the_store_reader_streams_the_previous_files_and_refuses_a_tampered_one(
+    tmp_path: Path,
+) -> None:
+    """``StoreArchiveReader.last_files_to`` copies each file of the newest entry to disk,
+    checking it against the signed digest as it streams: the copies are the bytes
+    ``last_files`` returns, and a file changed in the store is refused."""
+    import os
+    import stat
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from das_evidence.collectors.runner import Runner, StoreArchiveReader
+    from das_evidence.errors import EvidenceError
+    from das_evidence.evidence_store.local import LocalStore
+    from das_evidence.manifests.log import ArchiveLog
+    from das_evidence.manifests.signers import Ed25519Signer
+    from tests.unit.collectors.test_policy import KEY, FakeSession, _state
+
+    origin = "evidence.example.com/policy"
+    signer = Ed25519Signer(Ed25519PrivateKey.generate(), origin)
+    store = LocalStore(tmp_path / "archive", create=True)
+    collector = PolicyStateCollector(
+        account="ACME", session=lambda: FakeSession(_state()), hmac_key=KEY
+    )
+    now = T + timedelta(hours=6)
+    report = Runner(store, ArchiveLog(store, origin), signer, signer, lambda: now).run([collector])
+    assert report.ok, report.to_json()
+    reader = StoreArchiveReader(store, ArchiveLog(store, origin))
+    found = reader.last_files(collector.stream)
+    assert found is not None
+    (tmp_path / "copies").mkdir()
+    copied = reader.last_files_to(collector.stream, tmp_path / "copies")
+    assert copied is not None and copied[0] == found[0]
+    assert {k: p.read_bytes() for k, p in copied[1].items()} == found[1]
+
+    victim = store.root / next(k for k in found[1] if k.endswith("/grants_to_roles.parquet"))
+    os.chmod(victim, stat.S_IRUSR | stat.S_IWUSR)
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\0")
+    (tmp_path / "again").mkdir()
+    with pytest.raises(EvidenceError, match="does not match the digest"):
+        reader.last_files_to(collector.stream, tmp_path / "again")
