@@ -77,6 +77,26 @@ class ArchiveReader(ABC):
         """The predicate and the file bytes (by path, checked against their signed
         digests) of the newest entry of ``stream``, or None if it has none."""
 
+    def last_files_to(
+        self, stream: str, directory: Path
+    ) -> tuple[Mapping[str, Any], dict[str, Path]] | None:
+        """:meth:`last_files`, each file written into ``directory`` (which the caller
+        owns and removes) instead of returned: by path, the local copy.
+
+        This default goes through :meth:`last_files`; a reader over a store overrides it
+        to stream each file to disk, checking its digest as it goes, so no file is ever
+        held in memory whole."""
+        found = self.last_files(stream)
+        if found is None:
+            return None
+        predicate, files = found
+        paths: dict[str, Path] = {}
+        for n, (name, data) in enumerate(sorted(files.items())):
+            path = directory / f"{n}-{name.rsplit('/', 1)[-1]}"
+            path.write_bytes(data)
+            paths[name] = path
+        return predicate, paths
+
 
 def as_collector_error(stream: str, e: Exception) -> CollectorError:
     """``e`` as the CollectorError of ``stream`` (``e`` itself if it already is one).

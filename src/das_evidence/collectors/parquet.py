@@ -3,7 +3,9 @@
 Writer settings are fixed, no wall-clock metadata is written, and rows are
 re-chunked into row groups of exactly :data:`ROW_GROUP_ROWS` rows, so the
 batch boundaries a server happens to send do not change the file. Batches are
-streamed: at most one row group is held in memory.
+streamed: at most one row group is held in memory, and the bytes are hashed as
+they are written (:attr:`DeterministicParquetWriter.sha256`), so a file is never
+read back to be digested.
 
 pyarrow's errors (and the OSErrors of the spool file) are wrapped here into
 :class:`~das_evidence.errors.CollectorError` naming the file, for the
@@ -13,6 +15,7 @@ collectors that write Parquet and the runner that reads archived Parquet back.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,8 +48,37 @@ def _write_failed(path: Path, e: Exception) -> CollectorError:
     )
 
 
+class _HashingFile:
+    """The file beneath the writer: every byte written is also hashed and counted."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("wb")
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self._file.write(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._file.close()
+
+
 class DeterministicParquetWriter:
-    """Stream record batches of one pinned schema into a Parquet file."""
+    """Stream record batches of one pinned schema into a Parquet file.
+
+    After :meth:`close`, :attr:`sha256` and :attr:`size` are those of the bytes written.
+    """
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.path = path
@@ -54,10 +86,28 @@ class DeterministicParquetWriter:
         self.rows = 0
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
+        self._sha256: str | None = None
         try:
-            self._writer = pq.ParquetWriter(str(path), schema, **_WRITER_OPTIONS)
-        except PARQUET_ERRORS as e:
+            self._file = _HashingFile(path)
+        except OSError as e:
             raise _write_failed(path, e) from e
+        try:
+            self._writer = pq.ParquetWriter(self._file, schema, **_WRITER_OPTIONS)
+        except PARQUET_ERRORS as e:
+            self._file.close()
+            raise _write_failed(path, e) from e
+
+    @property
+    def sha256(self) -> str:
+        """The hex SHA-256 of the file, once closed."""
+        if self._sha256 is None:
+            raise RuntimeError(f"{self.path} is still being written")
+        return self._sha256
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far (the file's size, once closed)."""
+        return self._file.size
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
@@ -86,8 +136,11 @@ class DeterministicParquetWriter:
                 self.rows += self._pending_rows
                 self._pending, self._pending_rows = [], 0
             self._writer.close()
+            self._file.close()
         except PARQUET_ERRORS as e:
+            self._file.close()
             raise _write_failed(self.path, e) from e
+        self._sha256 = self._file.digest.hexdigest()
         return self.rows
 
     def __enter__(self) -> DeterministicParquetWriter:
@@ -105,6 +158,8 @@ class DeterministicParquetWriter:
             # The error already on its way out says more than one from closing.
             with contextlib.suppress(*PARQUET_ERRORS):
                 self._writer.close()
+            with contextlib.suppress(OSError):
+                self._file.close()
 
 
 def parquet_rows(path: Path) -> int:
@@ -124,6 +179,39 @@ def read_parquet(data: bytes, name: str, columns: Sequence[str] | None = None) -
             f"archived file {name} cannot be read as Parquet: {type(e).__name__}: {e}",
             fix="run `evidence verify` on the archive",
         ) from e
+
+
+def read_rows(path: Path, rows: pa.Array) -> pa.Table:
+    """The rows of the Parquet file ``path`` at the (0-based) indices ``rows``, in that
+    order, reading only the row groups that hold them: memory follows the rows asked for
+    and one row group, not the file."""
+    import pyarrow.compute as pc
+
+    try:
+        f = pq.ParquetFile(str(path))
+        wanted = pc.cast(rows, pa.int64())
+        parts: list[pa.Table] = []
+        positions: list[pa.Array] = []
+        start = 0
+        for group in range(f.metadata.num_row_groups):
+            count = f.metadata.row_group(group).num_rows
+            inside = pc.and_(pc.greater_equal(wanted, start), pc.less(wanted, start + count))
+            where = pc.indices_nonzero(inside)
+            if len(where):
+                local = pc.subtract(pc.take(wanted, where), start)
+                parts.append(f.read_row_group(group).take(local))
+                positions.append(where)
+            start += count
+        if len(wanted) and sum(len(p) for p in positions) != len(wanted):
+            raise pa.ArrowInvalid(f"row index out of range (the file has {start} rows)")
+        if not parts:
+            return f.schema_arrow.empty_table()
+        table = pa.concat_tables(parts)
+        # Back to the order asked for: position i of ``table`` holds ``rows[order[i]]``.
+        order = pa.chunked_array(positions).combine_chunks()
+        return table.take(pc.sort_indices(order))
+    except PARQUET_ERRORS as e:
+        raise CollectorError(f"cannot read {path} as Parquet: {type(e).__name__}: {e}") from e
 
 
 def read_parquet_rows(data: bytes, name: str) -> int:

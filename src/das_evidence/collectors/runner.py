@@ -34,7 +34,7 @@ from das_evidence.manifests.log import ArchiveLog, EvidenceFile, LogEntry
 from das_evidence.manifests.signers import NoteSigner, Signer
 from das_evidence.streams import ACCOUNTS_FOR, is_accounting, stream_matches
 from das_evidence.timefmt import parse_rfc3339, rfc3339
-from das_evidence.verify.files import read_verified
+from das_evidence.verify.files import copy_verified, read_verified
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,20 @@ class StoreArchiveReader(ArchiveReader):
             for s in entry.statement.subjects
         }
         return entry.predicate, files
+
+    def last_files_to(
+        self, stream: str, directory: Path
+    ) -> tuple[Mapping[str, Any], dict[str, Path]] | None:
+        entry = self.archive.head(stream)
+        if entry is None:
+            return None
+        paths: dict[str, Path] = {}
+        for n, s in enumerate(entry.statement.subjects):
+            path = directory / f"{n}-{s.name.rsplit('/', 1)[-1]}"
+            with path.open("wb") as f:
+                copy_verified(self.store.open, s.name, s.sha256, entry.index, f.write)
+            paths[s.name] = path
+        return entry.predicate, paths
 
 
 def _longest(retain_until: datetime | None, stored: Sequence[ObjectInfo]) -> datetime | None:

@@ -270,3 +270,60 @@ def test_keys_are_hive_partitions_below_the_stream(tmp_path: Path) -> None:
     prefix = "evidence/snowflake/ACME/policy_state/date=2026-11-20/as_of=20261120T000000Z/"
     assert keys and all(k.startswith(prefix) and "/" not in k[len(prefix) :] for k in keys)
     assert prefix + "changes.parquet" in keys and prefix + "grants_to_roles.parquet" in keys
+
+
+class FailingMidStream(FakeSession):
+    """Sends the first batch of GRANTS_TO_ROLES, then loses the connection."""
+
+    def query_arrow(self, sql: str, params: Any) -> QueryResult:
+        result = super().query_arrow(sql, params)
+        if "GRANTS_TO_ROLES" not in sql:
+            return result
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            yield from result.batches
+            raise CollectorError("connection lost while fetching the result")
+
+        return QueryResult(result.query_id, batches())
+
+
+def test_a_view_that_fails_mid_stream_is_not_evidenced_and_leaves_no_file(
+    tmp_path: Path,
+) -> None:
+    """Views stream into their files batch by batch: a read that fails after the first
+    batch names the view not evidenced and leaves no partial file in the spool."""
+    col = _collector(FailingMidStream(_state()), MemoryArchive()).collect(Window(T, T), tmp_path)
+    assert col.predicate["views"]["GRANTS_TO_ROLES"]["status"] == "not_evidenced"
+    assert "connection lost" in col.predicate["views"]["GRANTS_TO_ROLES"]["reason"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f.local_path.name for f in col.files
+    )
+    assert not any("grants_to_roles" in f.key for f in col.files)
+
+
+def test_the_previous_snapshot_is_read_through_the_streaming_reader(tmp_path: Path) -> None:
+    """The comparison reads the previous files from disk copies the archive wrote
+    (``last_files_to``), and removes them afterwards."""
+    archive = MemoryArchive()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = _collector(FakeSession(_state()), archive).collect(Window(T, T), tmp_path / "a")
+    archive.last = (dict(first.predicate, window={"start": "x", "end": "x"}), _files(first))
+    copies: list[Path] = []
+
+    class Streaming(MemoryArchive):
+        def last_files_to(self, stream: str, directory: Path) -> Any:
+            found = super().last_files_to(stream, directory)
+            copies.extend(found[1].values())
+            return found
+
+    streaming = Streaming()
+    streaming.last = archive.last
+    after = _state()
+    after["USERS"][0]["HAS_MFA"] = False
+    second = _collector(FakeSession(after), streaming).collect(Window(T, T), tmp_path / "b")
+    assert second.predicate["changes"]["counts"] == {"added": 0, "removed": 0, "changed": 1}
+    assert copies and not any(p.exists() for p in copies)
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == sorted(
+        f.local_path.name for f in second.files
+    )

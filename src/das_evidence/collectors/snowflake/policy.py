@@ -9,6 +9,14 @@ since the previous snapshot, by each view's natural key, comparing current
 (not deleted) rows and ignoring volatile columns. The first snapshot's changes
 are empty and its predicate says it is the baseline.
 
+Memory does not follow the size of a view: each view streams from the query into
+its Parquet file (hashed as written), the previous snapshot is copied from the
+archive to disk (checked as it streams), and polars compares the two files one
+row group at a time by 128-bit hashes of each row's key and compared columns
+(:func:`_changed_rows`); only the rows that differ become Python objects. The
+hashes are not cryptographic: they find what changed, they do not vouch for it
+(the snapshot files, hashed with SHA-256 and signed, are the evidence).
+
 A view the collector's role cannot read is recorded as ``not_evidenced`` with
 the reason; it is never written as an empty file. Personal data in USERS is
 kept, replaced by a keyed HMAC, or dropped, per column.
@@ -28,12 +36,15 @@ import hashlib
 import hmac
 import json
 import logging
+import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from das_evidence.collectors.interface import (
     PARQUET_MEDIA_TYPE,
@@ -43,7 +54,12 @@ from das_evidence.collectors.interface import (
     Collector,
     Window,
 )
-from das_evidence.collectors.parquet import DeterministicParquetWriter, read_parquet
+from das_evidence.collectors.parquet import (
+    PARQUET_ERRORS,
+    ROW_GROUP_ROWS,
+    DeterministicParquetWriter,
+    read_rows,
+)
 from das_evidence.collectors.snowflake.history import floor_to
 from das_evidence.collectors.snowflake.policy_views import (
     POLICY_VIEWS,
@@ -87,43 +103,179 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+#: Changed rows turned into JSON at a time: bounds the Python objects alive at once.
+_CHUNK_ROWS = 8192
 
 
-def diff_tables(view: Compared, before: pa.Table, after: pa.Table) -> list[dict[str, str | None]]:
-    """Rows added, removed and changed between two snapshots of one view or SHOW result."""
+@dataclass(frozen=True)
+class _Snapshot:
+    """One side of a comparison: a table in memory or a Parquet file on disk."""
 
-    def current(table: pa.Table) -> dict[str, dict[str, Any]]:
-        rows: dict[str, dict[str, Any]] = {}
-        for row in table.to_pylist():
-            if view.deleted and row.get(view.deleted) is not None:
+    schema: pa.Schema
+    num_rows: int
+    table: pa.Table | None = None
+    path: Path | None = None
+
+    @classmethod
+    def of(cls, source: pa.Table | Path) -> _Snapshot:
+        if isinstance(source, pa.Table):
+            return cls(source.schema, source.num_rows, table=source)
+        try:
+            f = pq.ParquetFile(str(source))
+            return cls(f.schema_arrow, f.metadata.num_rows, path=source)
+        except PARQUET_ERRORS as e:
+            raise CollectorError(
+                f"cannot read {source} as Parquet: {type(e).__name__}: {e}",
+                fix="run `evidence verify` on the archive",
+            ) from e
+
+    def frame(self) -> Any:
+        import polars as pl
+
+        if self.table is not None:
+            return pl.from_arrow(self.table).lazy()  # type: ignore[union-attr]
+        assert self.path is not None
+        return pl.scan_parquet(self.path)
+
+    def rows(self, indices: pa.Array) -> pa.Table:
+        if self.table is not None:
+            return self.table.take(indices)
+        assert self.path is not None
+        return read_rows(self.path, indices)
+
+
+def _dtypes(schema: pa.Schema) -> dict[str, Any]:
+    import polars as pl
+
+    return dict(pl.from_arrow(schema.empty_table()).schema)  # type: ignore[union-attr]
+
+
+def _fingerprints(view: Compared, side: _Snapshot, key: Any, row: Any) -> Any:
+    """For each current row of ``side`` (deleted rows left out), ``__k1``/``__k2``: two
+    64-bit hashes (seeds 0 and 1) of its natural key, ``__h1``/``__h2``: the same of the
+    compared columns, and ``__row``: its index in ``side``. One row per key: the last
+    wins, as in a dict. Computed one row group's worth of rows at a time, so memory
+    holds one row group's columns and 36 bytes for each row."""
+    import polars as pl
+
+    parts = []
+    for offset in range(0, max(side.num_rows, 1), ROW_GROUP_ROWS):
+        lf = side.frame().with_row_index("__row").slice(offset, ROW_GROUP_ROWS)
+        if view.deleted and view.deleted in side.schema.names:
+            lf = lf.filter(pl.col(view.deleted).is_null())
+        part = lf.select(
+            key.hash(0).alias("__k1"),
+            key.hash(1).alias("__k2"),
+            row.hash(0).alias("__h1"),
+            row.hash(1).alias("__h2"),
+            pl.col("__row"),
+        )
+        parts.append(part.collect())
+    frame = pl.concat(parts)
+    # Keys repeat only by accident (a SHOW result repeating a row), which a count of the
+    # distinct first hashes rules out cheaply; then the last row of a key wins.
+    if frame.get_column("__k1").n_unique() != frame.height:
+        # (The streaming engine keeps no row order: put it back before "last".)
+        frame = frame.sort("__row").unique(
+            subset=["__k1", "__k2"], keep="last", maintain_order=True
+        )
+    return frame
+
+
+def _changed_rows(view: Compared, before: _Snapshot, after: _Snapshot) -> pa.Table:
+    """The changes of one view as a CHANGES_SCHEMA table, sorted by KEY.
+
+    polars joins the current rows of both sides on a 128-bit hash of the natural key and
+    compares a 128-bit hash of the compared columns, so only 36 bytes of each unchanged
+    row are ever held. The rows that differ (and only they) are read back from their
+    files and turned into change records exactly as a row-by-row comparison of dicts
+    does: a pair whose key texts differ is a removal and an addition, and a hash that
+    differs where the values do not (``-0.0`` and ``0.0``) yields no change. A column
+    whose type differs between the snapshots (SHOW results are typed per result) is
+    hashed as text, and then every pair is compared value by value.
+    """
+    import polars as pl
+
+    types_b, types_a = _dtypes(before.schema), _dtypes(after.schema)
+    compared = [n for n in after.schema.names if n in types_b and n not in view.volatile]
+    retyped = any(types_b[c] != types_a[c] for c in compared)
+
+    def exprs(mine: dict[str, Any], theirs: dict[str, Any]) -> tuple[Any, Any]:
+        keys = []
+        for name in view.key:
+            if name not in mine:
+                keys.append(pl.lit(None, theirs.get(name, pl.String)).alias(name))
+            elif name in theirs and theirs[name] != mine[name]:
+                keys.append(pl.col(name).cast(pl.String))
+            else:
+                keys.append(pl.col(name))
+        # Without a key every row has the same (empty) key, as in a dict.
+        key = pl.struct(keys) if keys else pl.lit(0, pl.UInt64)
+        row = pl.struct([pl.col(c) for c in compared]) if compared else pl.lit(0, pl.UInt64)
+        return key, row
+
+    old = _fingerprints(view, before, *exprs(types_b, types_a))
+    new = _fingerprints(view, after, *exprs(types_a, types_b))
+    both = pl.col("__row").is_not_null() & pl.col("__row_a").is_not_null()
+    differs = (pl.col("__h1") != pl.col("__h1_a")) | (pl.col("__h2") != pl.col("__h2_a"))
+    wanted = (
+        old.lazy()
+        .join(new.lazy(), on=["__k1", "__k2"], how="full", coalesce=True, suffix="_a")
+        .filter(~both | differs | retyped)
+        .select("__row", "__row_a")
+        .collect(engine="streaming")
+    )
+    del old, new
+    olds = _rows_at(before, wanted.get_column("__row"))
+    news = _rows_at(after, wanted.get_column("__row_a"))
+    pieces: list[pa.Table] = []
+    for offset in range(0, wanted.height, _CHUNK_ROWS):
+        out: list[dict[str, str | None]] = []
+        pairs = zip(_pylist(olds, offset), _pylist(news, offset), strict=True)
+        for a, b in pairs:
+            key_a = None if a is None else _key_text(view, a)
+            key_b = None if b is None else _key_text(view, b)
+            if key_a is not None and key_a == key_b:
+                changed = [c for c in compared if a.get(c) != b.get(c)]  # type: ignore[union-attr]
+                if changed:
+                    out.append(_change(view, "changed", key_a, changed, a, b))
                 continue
-            rows[_dumps({k: row.get(k) for k in view.key})] = row
-        return rows
+            # One side only, or a pair whose keys only hashed alike.
+            if key_a is not None:
+                out.append(_change(view, "removed", key_a, [], a, None))
+            if key_b is not None:
+                out.append(_change(view, "added", key_b, [], None, b))
+        pieces.append(pa.Table.from_pylist(out, schema=CHANGES_SCHEMA))
+    if not pieces:
+        return CHANGES_SCHEMA.empty_table()
+    # The join keeps no row order; the KEY (then CHANGE, for a key removed in one type
+    # and added in another) orders the changes the same way every time.
+    return pa.concat_tables(pieces).sort_by([("KEY", "ascending"), ("CHANGE", "ascending")])
 
-    old, new = current(before), current(after)
-    compared = [
-        name
-        for name in after.column_names
-        if name in before.column_names and name not in view.volatile
-    ]
-    out: list[dict[str, str | None]] = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if a is None and b is not None:
-            out.append(_change(view, "added", key, [], None, b))
-        elif b is None and a is not None:
-            out.append(_change(view, "removed", key, [], a, None))
-        elif a is not None and b is not None:
-            changed = [c for c in compared if a.get(c) != b.get(c)]
-            if changed:
-                out.append(_change(view, "changed", key, changed, a, b))
-    return out
+
+def _rows_at(side: _Snapshot, indices: Any) -> tuple[pa.Table, pa.Array]:
+    """The rows of ``side`` at ``indices`` (a polars Series, null where the other side
+    has the row alone), read in one pass, and for each index its position among them
+    (null for a null index)."""
+    import pyarrow.compute as pc
+
+    wanted = indices.to_arrow()
+    if isinstance(wanted, pa.ChunkedArray):
+        wanted = wanted.combine_chunks()
+    present = pc.drop_null(wanted)
+    table = side.rows(present) if len(present) else side.schema.empty_table()
+    valid = pc.is_valid(wanted)
+    # Positions 0..n-1 for the valid indices, in order; null where the index is null.
+    counted = pc.subtract(pc.cumulative_sum(pc.cast(valid, pa.int64())), 1)
+    return table, pc.if_else(valid, counted, pa.scalar(None, pa.int64()))
+
+
+def _pylist(found: tuple[pa.Table, pa.Array], offset: int) -> list[dict[str, Any] | None]:
+    """One chunk of :func:`_rows_at`'s rows as dicts, None where there is none."""
+    table, positions = found
+    chunk = positions.slice(offset, _CHUNK_ROWS)
+    rows = table.take(chunk).to_pylist()
+    return [None if p is None else r for p, r in zip(chunk.to_pylist(), rows, strict=True)]
 
 
 def _change(
@@ -142,6 +294,18 @@ def _change(
         "BEFORE": None if before is None else _dumps(before),
         "AFTER": None if after is None else _dumps(after),
     }
+
+
+def _key_text(view: Compared, row: dict[str, Any]) -> str:
+    return _dumps({k: row.get(k) for k in view.key})
+
+
+def diff_tables(
+    view: Compared, before: pa.Table | Path, after: pa.Table | Path
+) -> list[dict[str, str | None]]:
+    """Rows added, removed and changed between two snapshots of one view or SHOW result
+    (tables, or Parquet files), sorted by KEY."""
+    return _changed_rows(view, _Snapshot.of(before), _Snapshot.of(after)).to_pylist()  # type: ignore[no-any-return]
 
 
 #: The USERS columns :func:`users_for` reads.
@@ -242,24 +406,43 @@ class PolicyStateCollector(Collector):
             return False
         return as_of.replace(tzinfo=UTC) > last_end
 
-    def _personal_data(self, table: pa.Table) -> pa.Table:
-        assert self._hmac_key is not None or "hmac" not in self._personal.values()
-        for column, action in sorted(self._personal.items()):
-            if column not in table.column_names:
-                continue
+    def _personal_schema(self, schema: pa.Schema) -> pa.Schema:
+        """The USERS schema as archived: dropped columns gone, HMAC columns text."""
+        fields = []
+        for f in schema:
+            action = self._personal.get(f.name)
             if action == "drop":
-                table = table.drop_columns([column])
-            elif action == "hmac":
-                key = self._hmac_key or b""
-                values = [
-                    None
-                    if v is None
-                    else hmac.new(key, str(v).encode(), hashlib.sha256).hexdigest()
-                    for v in table.column(column).to_pylist()
-                ]
-                index = table.column_names.index(column)
-                table = table.set_column(index, column, pa.array(values, pa.string()))
-        return table
+                continue
+            fields.append(pa.field(f.name, pa.string()) if action == "hmac" else f)
+        return pa.schema(fields)
+
+    def _personal_data(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """USERS personal data kept, replaced by its keyed HMAC or dropped, per column.
+
+        Neither pyarrow nor polars has an HMAC kernel, so each distinct value of a
+        batch is digested once (from a keyed HMAC state copied, not re-keyed) and the
+        digests are mapped back onto the column with Arrow's ``take``."""
+        import pyarrow.compute as pc
+
+        assert self._hmac_key is not None or "hmac" not in self._personal.values()
+        keyed = hmac.new(self._hmac_key or b"", digestmod=hashlib.sha256)
+
+        def digest(value: object) -> str:
+            h = keyed.copy()
+            h.update(str(value).encode())
+            return h.hexdigest()
+
+        arrays = []
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            action = self._personal.get(name)
+            if action == "drop":
+                continue
+            if action == "hmac":
+                encoded = pc.dictionary_encode(column)
+                digests = pa.array([digest(v) for v in encoded.dictionary.to_pylist()], pa.string())
+                column = pc.take(digests, encoded.indices)
+            arrays.append(column)
+        return pa.RecordBatch.from_arrays(arrays, schema=self._personal_schema(batch.schema))
 
     def _user_label(self, name: str) -> str:
         """A user's name as the per-user files record it: as USERS records NAME (kept by
@@ -328,7 +511,12 @@ class PolicyStateCollector(Collector):
             entry["note"] = "no current user qualifies, so nothing was queried"
         return table, entry
 
-    def _read_view(self, session: Any, view: PolicyView) -> tuple[pa.Table, str, str]:
+    def _read_view(
+        self, session: Any, view: PolicyView, spool: Path, key: str
+    ) -> tuple[CollectedFile, str, str, pa.Table | None]:
+        """Stream one view into its Parquet file, batch by batch: the file, the SQL, the
+        query id, and for USERS the columns :func:`users_for` reads, before personal data
+        is replaced. A read that fails leaves no file behind."""
         present = set(session.columns(view.qualified))
         missing = [c.name for c in view.columns if c.name not in present]
         if missing:
@@ -340,21 +528,40 @@ class PolicyStateCollector(Collector):
         sql = f"SELECT {cols} FROM {view.qualified} ORDER BY {', '.join(view.key)}"
         result = session.query_arrow(sql, ())
         schema = view.schema()
-        batches = [cast_batch(view.qualified, view.columns, schema, b) for b in result.batches]
-        return pa.Table.from_batches(batches, schema=view.schema()), sql, result.query_id
+        users = view.view == "USERS"
+        selected: list[pa.RecordBatch] = []
+        path = spool / key.replace("/", "__")
+        try:
+            written = self._personal_schema(schema) if users else schema
+            with DeterministicParquetWriter(path, written) as writer:
+                for raw in result.batches:
+                    batch = cast_batch(view.qualified, view.columns, schema, raw)
+                    if users:
+                        selected.append(batch.select(list(USER_SELECTION_COLUMNS)))
+                        batch = self._personal_data(batch)
+                    writer.write(batch)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        raw_users = None
+        if users:
+            fields = [schema.field(c) for c in USER_SELECTION_COLUMNS]
+            raw_users = pa.Table.from_batches(selected, schema=pa.schema(fields))
+        return _collected(key, writer), sql, result.query_id, raw_users
 
-    def _previous(self) -> tuple[Mapping[str, Any], dict[str, pa.Table]] | None:
+    def _previous(self, into: Path) -> tuple[Mapping[str, Any], dict[str, Path]] | None:
+        """The previous snapshot's predicate and its files, copied into ``into`` (each
+        checked against its signed digest as it streams), by file stem."""
         if self._archive is None:
             return None
-        found = self._archive.last_files(self.stream)
+        found = self._archive.last_files_to(self.stream, into)
         if found is None:
             return None
         predicate, files = found
-        tables = {
-            path.rsplit("/", 1)[-1].removesuffix(".parquet"): read_parquet(data, path)
-            for path, data in files.items()
+        paths = {
+            name.rsplit("/", 1)[-1].removesuffix(".parquet"): path for name, path in files.items()
         }
-        return predicate, tables
+        return predicate, paths
 
     def key_prefix(self, as_of: datetime) -> str:
         """``.../policy_state/date=<day>/as_of=<compact>``: every directory below the stream
@@ -369,26 +576,27 @@ class PolicyStateCollector(Collector):
         prefix = self.key_prefix(window.start)
         files: list[CollectedFile] = []
         views: dict[str, Any] = {}
-        current: dict[str, pa.Table] = {}
+        current: dict[str, CollectedFile] = {}
         raw_users: pa.Table | None = None
         for view in self._views:
+            key = f"{prefix}/{view.file}.parquet"
             try:
-                table, sql, query_id = self._read_view(session, view)
+                written, sql, query_id, users = self._read_view(session, view, spool, key)
             except CollectorError as e:
                 log.warning("policy view %s not evidenced: %s", view.view, e.message)
                 views[view.view] = {"status": "not_evidenced", "reason": e.message}
                 continue
-            if view.view == "USERS":
-                raw_users = table
-                table = self._personal_data(table)
-            current[view.file] = table
-            files.append(self._write(spool, f"{prefix}/{view.file}.parquet", table))
+            if users is not None:
+                raw_users = users
+            current[view.file] = written
+            files.append(written)
+            schema = self._personal_schema(view.schema()) if view.view == "USERS" else None
             views[view.view] = {
                 "status": "evidenced",
-                "rows": table.num_rows,
+                "rows": written.rows,
                 "sql": sql,
                 "query_id": query_id,
-                "schema_fingerprint": schema_fingerprint(view.view, table.schema),
+                "schema_fingerprint": schema_fingerprint(view.view, schema or view.schema()),
             }
 
         for cmd in self._shows:
@@ -403,8 +611,9 @@ class PolicyStateCollector(Collector):
                     "grant": cmd.grant,
                 }
                 continue
-            current[cmd.file] = table
-            files.append(self._write(spool, f"{prefix}/{cmd.file}.parquet", table))
+            written = self._write(spool, f"{prefix}/{cmd.file}.parquet", table)
+            current[cmd.file] = written
+            files.append(written)
             views[cmd.view] = {
                 "status": "evidenced",
                 **entry,
@@ -422,24 +631,33 @@ class PolicyStateCollector(Collector):
                 f"no policy view could be read, so no snapshot was written ({reasons})",
                 fix="grant the collector role IMPORTED PRIVILEGES on database SNOWFLAKE",
             )
-        previous = self._previous()
         everything: tuple[PolicyView | ShowCommand, ...] = (*self._views, *self._shows)
-        changes: list[dict[str, str | None]] = []
         compared: list[str] = []
         not_compared: list[str] = []
-        if previous is not None:
-            _, before = previous
-            for item in everything:
-                if item.file in current and item.file in before:
-                    changes.extend(diff_tables(item, before[item.file], current[item.file]))
-                    compared.append(item.view)
-                else:
-                    not_compared.append(item.view)
-        table = pa.Table.from_pylist(changes, schema=CHANGES_SCHEMA)
-        files.append(self._write(spool, f"{prefix}/changes.parquet", table))
-        counts = {
-            k: sum(1 for c in changes if c["CHANGE"] == k) for k in ("added", "removed", "changed")
-        }
+        counts = dict.fromkeys(("added", "removed", "changed"), 0)
+        changes_key = f"{prefix}/changes.parquet"
+        changes_path = spool / changes_key.replace("/", "__")
+        with tempfile.TemporaryDirectory(dir=spool, prefix=".previous-") as scratch:
+            previous = self._previous(Path(scratch))
+            try:
+                with DeterministicParquetWriter(changes_path, CHANGES_SCHEMA) as writer:
+                    for item in everything if previous is not None else ():
+                        assert previous is not None
+                        before = previous[1].get(item.file)
+                        if item.file not in current or before is None:
+                            not_compared.append(item.view)
+                            continue
+                        after = current[item.file].local_path
+                        table = _changed_rows(item, _Snapshot.of(before), _Snapshot.of(after))
+                        for name, n in _counts(table).items():
+                            counts[name] += n
+                        for batch in table.to_batches():
+                            writer.write(batch)
+                        compared.append(item.view)
+            except BaseException:
+                changes_path.unlink(missing_ok=True)
+                raise
+        files.append(_collected(changes_key, writer))
         predicate: dict[str, Any] = {
             "source": {
                 "system": "snowflake",
@@ -449,7 +667,7 @@ class PolicyStateCollector(Collector):
             },
             "as_of": rfc3339(window.start),
             "views": views,
-            "rows": sum(t.num_rows for t in current.values()),
+            "rows": sum(f.rows or 0 for f in current.values()),
             "changes": {
                 "baseline": previous is None,
                 "since": None if previous is None else previous[0].get("window", {}).get("start"),
@@ -475,11 +693,23 @@ class PolicyStateCollector(Collector):
         with DeterministicParquetWriter(path, table.schema) as writer:
             for batch in table.to_batches():
                 writer.write(batch)
-        return CollectedFile(
-            key=key,
-            local_path=path,
-            sha256=_sha256(path),
-            size=path.stat().st_size,
-            rows=table.num_rows,
-            media_type=PARQUET_MEDIA_TYPE,
-        )
+        return _collected(key, writer)
+
+
+def _collected(key: str, writer: DeterministicParquetWriter) -> CollectedFile:
+    """The closed ``writer``'s file as the evidence file ``key``."""
+    return CollectedFile(
+        key=key,
+        local_path=writer.path,
+        sha256=writer.sha256,
+        size=writer.size,
+        rows=writer.rows,
+        media_type=PARQUET_MEDIA_TYPE,
+    )
+
+
+def _counts(changes: pa.Table) -> dict[str, int]:
+    import pyarrow.compute as pc
+
+    found = pc.value_counts(changes.column("CHANGE")).to_pylist()
+    return {str(c["values"]): int(c["counts"]) for c in found}
