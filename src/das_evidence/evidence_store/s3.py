@@ -122,6 +122,23 @@ def _retain_until(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
 
 
+def _lock_state(key: str, response: dict[str, Any]) -> LockState:
+    """The checksum and lock a HeadObject or GetObject response states."""
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    until = headers.get("x-amz-object-lock-retain-until-date") or response.get(
+        "ObjectLockRetainUntilDate"
+    )
+    return LockState(
+        key=key,
+        version_id=response.get("VersionId"),
+        size=int(response.get("ContentLength", 0)),
+        sha256_b64=response.get("ChecksumSHA256"),
+        lock_mode=response.get("ObjectLockMode"),
+        retain_until=_retain_until(until),
+        legal_hold=response.get("ObjectLockLegalHoldStatus"),
+    )
+
+
 class S3Store(EvidenceStore):
     """An archive under ``s3://bucket/prefix``."""
 
@@ -289,17 +306,7 @@ class S3Store(EvidenceStore):
     # -- reads --------------------------------------------------------------
 
     def get(self, key: str, version_id: str | None = None) -> bytes:
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._k(key)}
-        if version_id:
-            args["VersionId"] = version_id
-        try:
-            return self._read(key, args)[0]
-        except ClientError as e:
-            if _code(e) in ("NoSuchKey", "NoSuchVersion", "404"):
-                raise StoreError(f"{key} is missing from {self.uri}") from None
-            raise self._fail("GET", key, e) from None
-        except BotoCoreError as e:
-            raise self._fail("GET", key, e) from None
+        return self.get_with_state(key, version_id)[0]
 
     def open(self, key: str) -> BinaryIO:
         """``key`` streamed from one GET, a ranged GET after each seek: never held whole.
@@ -349,19 +356,23 @@ class S3Store(EvidenceStore):
             raise self._fail("HEAD", key, e) from None
         except BotoCoreError as e:
             raise self._fail("HEAD", key, e) from None
-        headers = h.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-        until = headers.get("x-amz-object-lock-retain-until-date") or h.get(
-            "ObjectLockRetainUntilDate"
-        )
-        return LockState(
-            key=key,
-            version_id=h.get("VersionId"),
-            size=int(h.get("ContentLength", 0)),
-            sha256_b64=h.get("ChecksumSHA256"),
-            lock_mode=h.get("ObjectLockMode"),
-            retain_until=_retain_until(until),
-            legal_hold=h.get("ObjectLockLegalHoldStatus"),
-        )
+        return _lock_state(key, h)
+
+    def get_with_state(self, key: str, version_id: str | None = None) -> tuple[bytes, LockState]:
+        """The bytes of ``key`` (at ``version_id``) and its lock and checksum, from one GET:
+        GetObject carries the same Object Lock and checksum headers as HeadObject."""
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._k(key)}
+        if version_id:
+            args["VersionId"] = version_id
+        try:
+            data, response = self._read(key, args)
+        except ClientError as e:
+            if _code(e) in ("NoSuchKey", "NoSuchVersion", "404"):
+                raise StoreError(f"{key} is missing from {self.uri}") from None
+            raise self._fail("GET", key, e) from None
+        except BotoCoreError as e:
+            raise self._fail("GET", key, e) from None
+        return data, _lock_state(key, response)
 
     def head(self, key: str) -> ObjectInfo | None:
         state = self.lock_state(key)
