@@ -183,13 +183,19 @@ class ArchiveLog:
     def checkpoint_size(self) -> int | None:
         """The size ``log/checkpoint`` covers: read once, then kept as this log writes it."""
         if self._sealed is _UNREAD:
-            current = self.store.get_checkpoint()
-            if current is None:
-                self._sealed, self._token = None, None
-            else:
-                self._sealed = _checkpoint_text_size(current[0])
-                self._token = current[1]
+            self.found_checkpoint(self.store.get_checkpoint())
         return self._sealed  # type: ignore[return-value]
+
+    def found_checkpoint(self, current: tuple[bytes, str] | None) -> ArchiveLog:
+        """Take ``current`` (``get_checkpoint()`` as the caller read it) as this log's
+        ``log/checkpoint`` instead of reading it again. Safe when stale: it is replaced
+        only if unchanged since (compare-and-swap on its ETag)."""
+        if current is None:
+            self._sealed, self._token = None, None
+        else:
+            self._sealed = _checkpoint_text_size(current[0])
+            self._token = current[1]
+        return self
 
     def seal(self, note_signer: NoteSigner, retain_until: datetime | None = None) -> bool:
         """Make ``log/checkpoint`` cover every entry. Returns True if anything was written.

@@ -3,7 +3,8 @@
 :func:`load_s3_archive` reads (the pinned version of every evidence file and
 every log object, each with the lock state and checksum its GetObject response
 states, so one request per object; every version and delete marker under the
-prefix; the bucket's versioning and Object Lock settings); :func:`check_s3` is
+prefix, which also names the current keys; the bucket's versioning and Object
+Lock settings); :func:`check_s3` is
 pure. Its checks extend the local ones:
 
 - ``S1 bucket``: versioning and Object Lock are enabled on the bucket.
@@ -77,9 +78,11 @@ def load_s3_archive(
 ) -> tuple[ArchiveSnapshot, S3Facts]:
     """The archive's bytes and what S3 says about each object; ``progress(read, total,
     what)`` hears of each object as its lock is read."""
-    keys = list(store.list())
+    versions = store.versions()
+    # The keys a LIST would give, from the versions: each key's latest, unless deleted.
+    keys = sorted({v.key for v in versions if v.is_latest and not v.delete_marker})
     snap = ArchiveSnapshot(store.uri, keys)
-    facts = S3Facts(bucket=store.bucket_settings(), versions=store.versions())
+    facts = S3Facts(bucket=store.bucket_settings(), versions=versions)
     # One GET per object: its response carries the lock and checksum a HEAD would.
     for key in keys:
         problem = _bad_name(key)
