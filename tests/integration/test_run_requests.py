@@ -103,6 +103,8 @@ def _within_entry_budget(
 def test_nightly_requests_do_not_grow_with_the_archive(env: Env, moto: MotoServer) -> None:
     nothing_due: dict[int, int] = {}
     append: dict[int, int] = {}
+    first_run: dict[int, int] = {}
+    five: dict[int, int] = {}
     full: dict[int, int] = {}
     for entries in SIZES:
         _configure(env, moto, entries)
@@ -119,6 +121,7 @@ def test_nightly_requests_do_not_grow_with_the_archive(env: Env, moto: MotoServe
         assert nothing_due[entries] <= NOTHING_DUE_BUDGET, _kinds(idle_requests)
         # The first run appended every entry in one batch: sealed once, nothing read back.
         _within_entry_budget(first, first_requests, nothing_due[entries])
+        first_run[entries] = len(first_requests)
 
         grown, grown_requests = _run_requests(env, moto, 1)
         append[entries] = len(grown_requests)
@@ -138,6 +141,7 @@ def test_nightly_requests_do_not_grow_with_the_archive(env: Env, moto: MotoServe
         assert batch["new_entries"] == 5, batch
         assert batch["verification"]["mode"] == "incremental"
         _within_entry_budget(batch, batch_requests, nothing_due[entries])
+        five[entries] = len(batch_requests)
         puts = [p for m, p, _ in batch_requests if m == "PUT" and "/log/checkpoint" in p]
         assert len(puts) == 2, puts  # log/checkpoints/<size> and log/checkpoint, once
 
@@ -147,6 +151,7 @@ def test_nightly_requests_do_not_grow_with_the_archive(env: Env, moto: MotoServe
         assert reread["verification"]["mode"] == "full"
     print(
         f"requests per run: nothing due {nothing_due}, append one entry {append}, "
+        f"append five entries {five}, the first run appending them all {first_run}, "
         f"nothing due reading the whole log {full}"
     )
     # The count sees a full read grow with the log, so the equalities below can fail.
