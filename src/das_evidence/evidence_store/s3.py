@@ -353,7 +353,9 @@ class S3Store(EvidenceStore):
         last 64 KiB, kept for the next call (a Parquet footer's length, then the footer),
         or what this store put there. Longer tails are a whole GET, checksum checked."""
         r = self._receipt(key)
-        if r is not None and (r.data is not None or max_bytes <= len(r.tail)):
+        if r is not None and (
+            r.data is not None or max_bytes <= len(r.tail) or len(r.tail) == r.info.size
+        ):
             whole = r.data if r.data is not None else r.tail
             return (whole[-max_bytes:] if max_bytes else b""), r.info.size
         last, self._last_tail = self._last_tail, None
