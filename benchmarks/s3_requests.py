@@ -2,7 +2,10 @@
 
 Runs the real CLI code against a local ``moto_server`` (its access log is the
 count) and the fake Snowflake, with the demo's seed. Prints the counts by
-request kind, so a change that adds a request per object shows up here.
+request kind, so a change that adds a request per object shows up here, and
+each figure against its floor measured in the same run: collect against the
+writes an entry cannot do without (its files and the entry: files + 1 per
+entry), verify against one GET per object, and a second, nothing-due collect.
 
     .venv/bin/python benchmarks/s3_requests.py [--days 3]
 """
@@ -22,6 +25,7 @@ from das_evidence.demo.run import write_demo_config
 from das_evidence.demo.seed import seed_account_usage
 from das_evidence.demo.server import FakeSnowflake
 from das_evidence.manifests.keyring import write_key_pair
+from das_evidence.schedules.runner import run
 from das_evidence.services import Services
 from das_evidence.verify import verify_target
 
@@ -65,7 +69,24 @@ def main() -> None:
                 before = len(server.requests())
                 report = Services(settings, clock=lambda: NOW).collect(only=None)
                 collect_requests = server.requests()[before:]
+                before = len(server.requests())
+                Services(settings, clock=lambda: NOW).collect(only=None)
+                idle_requests = server.requests()[before:]
+                # `evidence run` keeps the log it verified: the next run starts from there.
+                status = settings.status.model_copy(update={"last_run_file": d / "last-run"})
+                run_settings = settings.model_copy(update={"status": status})
+                for _ in range(2):
+                    before = len(server.requests())
+                    summary = run(run_settings, clock=lambda: NOW)
+                    run_requests = server.requests()[before:]
+                assert summary.exit_code == 0 and summary.verified is not None, summary
             entries = sum(len(s.entries) for s in report.streams)
+            objects = sum(
+                len(page.get("Contents", []))
+                for page in server.client()
+                .get_paginator("list_objects_v2")
+                .paginate(Bucket=bucket, Prefix="archive/")
+            )
             before = len(server.requests())
             verdict = verify_target(
                 settings.store.uri, pubs=[d / "keys" / "signing.pub"], endpoint_url=server.endpoint
@@ -73,17 +94,32 @@ def main() -> None:
             verify_requests = server.requests()[before:]
         finally:
             server.stop()
-    objects = verdict.stats["evidence_files"] + 2 * entries + 1  # + entries, checkpoints/N
+    files = verdict.stats["evidence_files"]
+    floor = files + entries  # a PUT per file and per entry
     print(
-        f"collect: {entries} entries, {len(collect_requests)} S3 requests, "
-        f"{len(collect_requests) / entries:.2f} per entry"
+        f"collect: {entries} entries of {files} files, {len(collect_requests)} S3 requests, "
+        f"{len(collect_requests) / entries:.2f} per entry; floor (files + 1 per entry) "
+        f"{floor / entries:.2f} per entry: {len(collect_requests) / floor:.2f}x; "
+        f"budget (files + 3 per entry) {(files + 3 * entries) / entries:.2f}"
     )
     for kind, n in sorted(collections.Counter(_kind(m, p) for m, p, _ in collect_requests).items()):
         print(f"  {n:5d}  {kind}  ({n / entries:.2f} per entry)")
     print(
+        f"collect with nothing due: {len(idle_requests)} S3 requests (reads every entry: "
+        "`evidence collect` keeps no verified log)"
+    )
+    for kind, n in sorted(collections.Counter(_kind(m, p) for m, p, _ in idle_requests).items()):
+        print(f"  {n:5d}  {kind}")
+    print(
+        f"run with nothing due (from its verified log): {len(run_requests)} S3 requests, "
+        f"{len(run_requests) / len(idle_requests):.2f}x a nothing-due collect"
+    )
+    for kind, n in sorted(collections.Counter(_kind(m, p) for m, p, _ in run_requests).items()):
+        print(f"  {n:5d}  {kind}")
+    print(
         f"verify:  {objects} objects, {len(verify_requests)} S3 requests, "
-        f"{len(verify_requests) / objects:.2f} per object (verdict: "
-        f"{'pass' if verdict.ok else 'fail'})"
+        f"{len(verify_requests) / objects:.2f} per object; floor (one GET each) 1.00 "
+        f"(verdict: {'pass' if verdict.ok else 'fail'})"
     )
     for kind, n in sorted(collections.Counter(_kind(m, p) for m, p, _ in verify_requests).items()):
         print(f"  {n:5d}  {kind}")

@@ -153,10 +153,12 @@ class Services:
         on_entry: Callable[[LogEntry], None] | None = None,
         reconcile: timedelta | None = None,
         progress: Callable[[int, int, str], None] | None = None,
+        archive: ArchiveLog | None = None,
     ) -> CollectReport:
         """Collect every due window of the selected streams (``evidence collect``).
 
-        ``progress(done, total, what)`` hears of each stream and each entry.
+        ``progress(done, total, what)`` hears of each stream and each entry;
+        ``archive``: the log as the caller has read it (else read here).
         """
         collectors = self.preflight(only)
         signer, note_signer = self.signers()
@@ -169,7 +171,7 @@ class Services:
             }
             runner = Runner(
                 store,
-                self.archive(),
+                archive or self.archive(),
                 signer,
                 note_signer,
                 self.clock,

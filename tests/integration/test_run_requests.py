@@ -1,10 +1,17 @@
-"""A nightly `evidence run` on S3 makes as many requests at 60 entries as at 10.
+"""A nightly `evidence run` on S3 makes as many requests at 60 entries as at 10,
+within a request budget; online `evidence verify` makes about one per object.
 
 Counted from moto_server's own request log. The run reads the log from the
 checkpoint the last run verified (its verified log beside the last-run record):
 a nothing-due run and a run that appends one window must each make the same
 number of requests whatever the archive's age. A run that re-read the log
 (a GET per entry) fails this by 50 requests or more.
+
+The budgets (issue 13): a nothing-due run at most ``NOTHING_DUE_BUDGET``
+requests; each appended entry at most its files + 3 more than a nothing-due run
+(the run seals once, not once per entry, and does not read back what it wrote);
+online verification at most 1.1 requests per object (one GET each, whose
+response carries the lock and checksum a HEAD would).
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ from tests.s3_server import CREDENTIALS, MotoServer
 pytestmark = pytest.mark.integration
 
 SIZES = (10, 60)
+# log/checkpoint, LIST entries, the bucket's 5 settings, LIST of the stream's evidence,
+# and verification: LIST entries, log/checkpoint, log/checkpoints/<size>.
+NOTHING_DUE_BUDGET = 11
 
 
 @pytest.fixture(scope="module")
@@ -52,29 +62,70 @@ def _configure(env: Env, moto: MotoServer, entries: int) -> str:
 
 def _run(env: Env, moto: MotoServer, hours: int) -> tuple[dict[str, Any], int]:
     """One `evidence run --only login_history` at T0 + ``hours``: its summary and requests."""
+    summary, requests = _run_requests(env, moto, hours)
+    return summary, len(requests)
+
+
+def _run_requests(
+    env: Env, moto: MotoServer, hours: int
+) -> tuple[dict[str, Any], list[tuple[str, str, int]]]:
     before = len(moto.requests())
     r = env.cli("run", "--only", "login_history", now=T0 + timedelta(hours=hours))
     assert r.returncode == 0, r.stdout + r.stderr
-    return json.loads(r.stdout), len(moto.requests()) - before
+    return json.loads(r.stdout), moto.requests()[before:]
+
+
+def _kinds(requests: list[tuple[str, str, int]]) -> dict[str, int]:
+    """Requests by method and object kind, for a message that says where a budget went."""
+    kinds: dict[str, int] = {}
+    for method, path, _ in requests:
+        obj = path.split("?")[0].split("/archive/", 1)[-1].split("/")
+        kind = f"{method} {'/'.join(obj[:2]) if obj[0] == 'log' else obj[0]}"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
+def _within_entry_budget(
+    summary: dict[str, Any], requests: list[tuple[str, str, int]], nothing_due: int
+) -> None:
+    """At most files + 3 requests per appended entry over a nothing-due run."""
+    entries = summary["new_entries"]
+    files = sum(1 for m, p, _ in requests if m == "PUT" and "/evidence/" in p)
+    assert entries > 0 and files >= entries
+    budget = nothing_due + files + 3 * entries
+    assert len(requests) <= budget, (
+        f"{len(requests)} requests for {entries} entries of {files} files, over the budget "
+        f"of {budget} (a nothing-due run's {nothing_due} + files + 3 per entry): "
+        f"{_kinds(requests)}"
+    )
 
 
 def test_nightly_requests_do_not_grow_with_the_archive(env: Env, moto: MotoServer) -> None:
     nothing_due: dict[int, int] = {}
     append: dict[int, int] = {}
+    first_run: dict[int, int] = {}
+    five: dict[int, int] = {}
     full: dict[int, int] = {}
     for entries in SIZES:
         _configure(env, moto, entries)
-        first, _ = _run(env, moto, 0)
+        first, first_requests = _run_requests(env, moto, 0)
         assert first["verification"]["mode"] == "full"
         assert "no verified log" in first["verification"]["full_because"]
         assert first["checkpoint"]["size"] >= entries
 
-        idle, nothing_due[entries] = _run(env, moto, 0)
+        idle, idle_requests = _run_requests(env, moto, 0)
+        nothing_due[entries] = len(idle_requests)
         assert idle["new_entries"] == 0
         assert idle["verification"]["mode"] == "incremental"
         assert idle["verification"]["from_size"] == first["checkpoint"]["size"]
+        assert nothing_due[entries] <= NOTHING_DUE_BUDGET, _kinds(idle_requests)
+        # The first run appended every entry in one batch: sealed once, nothing read back.
+        _within_entry_budget(first, first_requests, nothing_due[entries])
+        first_run[entries] = len(first_requests)
 
-        grown, append[entries] = _run(env, moto, 1)
+        grown, grown_requests = _run_requests(env, moto, 1)
+        append[entries] = len(grown_requests)
+        _within_entry_budget(grown, grown_requests, nothing_due[entries])
         assert grown["new_entries"] == 1, grown
         assert grown["verification"]["mode"] == "incremental"
         assert grown["checkpoint"]["size"] == first["checkpoint"]["size"] + 1
@@ -85,12 +136,22 @@ def test_nightly_requests_do_not_grow_with_the_archive(env: Env, moto: MotoServe
         assert verified["mode"] == "incremental"
         assert [h["index"] for h in verified["heads"].values()] == [verified["size"] - 1]
 
+        # Five windows due at once: one seal for the five entries.
+        batch, batch_requests = _run_requests(env, moto, 6)
+        assert batch["new_entries"] == 5, batch
+        assert batch["verification"]["mode"] == "incremental"
+        _within_entry_budget(batch, batch_requests, nothing_due[entries])
+        five[entries] = len(batch_requests)
+        puts = [p for m, p, _ in batch_requests if m == "PUT" and "/log/checkpoint" in p]
+        assert len(puts) == 2, puts  # log/checkpoints/<size> and log/checkpoint, once
+
         # Without its verified log the same nothing-due run reads the whole log.
         Path(env.extra_env["EVIDENCE_STATUS__LAST_RUN_FILE"] + ".log").unlink()
-        reread, full[entries] = _run(env, moto, 1)
+        reread, full[entries] = _run(env, moto, 6)
         assert reread["verification"]["mode"] == "full"
     print(
         f"requests per run: nothing due {nothing_due}, append one entry {append}, "
+        f"append five entries {five}, the first run appending them all {first_run}, "
         f"nothing due reading the whole log {full}"
     )
     # The count sees a full read grow with the log, so the equalities below can fail.
@@ -142,3 +203,31 @@ def test_a_damaged_verified_log_means_a_full_read_and_says_so(env: Env, moto: Mo
     assert "do not reproduce its checkpoint" in summary["verification"]["full_because"]
     # The full run wrote a sound verified log again.
     assert _run(env, moto, 0)[0]["verification"]["mode"] == "incremental"
+
+
+def test_online_verify_makes_one_request_per_object(env: Env, moto: MotoServer) -> None:
+    bucket = _configure(env, moto, 60)
+    assert _run(env, moto, 0)[0]["ok"]
+    s3 = moto.client()
+    objects = sum(
+        len(page.get("Contents", []))
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="archive/")
+    )
+    assert objects > 120  # 60 entries, their 60 files, log/checkpoint(s)
+    before = len(moto.requests())
+    r = env.cli(
+        "verify",
+        f"s3://{bucket}/archive",
+        "--pub",
+        str(env.pub),
+        "--endpoint-url",
+        moto.endpoint,
+        "--json",
+    )
+    requests = moto.requests()[before:]
+    assert r.returncode == 0, r.stdout + r.stderr
+    # Locks and checksums come from each GET's headers (test_s3 shows they are checked).
+    assert json.loads(r.stdout)["findings"] == []
+    assert len(requests) <= 1.1 * objects, (
+        f"{len(requests)} requests for {objects} objects, over 1.1 per object: {_kinds(requests)}"
+    )

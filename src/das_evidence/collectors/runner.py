@@ -196,7 +196,12 @@ class Runner:
         progress: Callable[[int, int, str], None] | None = None,
     ) -> CollectReport:
         """Collect each collector's due windows; ``on_entry`` hears of each new entry,
-        ``progress(streams done, streams, what)`` of each stream and entry."""
+        ``progress(streams done, streams, what)`` of each stream and entry.
+
+        The run's entries are sealed once, after the last stream (one
+        ``log/checkpoints/<size>`` and one ``log/checkpoint`` write per run, not per
+        entry); a run stopped before then leaves an unsealed tail, which the next
+        run seals first, as here."""
         # A crash after an entry but before its checkpoint left an unsealed tail.
         self.archive.seal(self.note_signer)
         report = CollectReport()
@@ -226,6 +231,7 @@ class Runner:
                     f"{collector.stream} failed unexpectedly (a bug): {type(e).__name__}: {e}",
                     fix="rerun with --verbose for the traceback and report it",
                 )
+        self.archive.seal(self.note_signer)
         if progress:
             progress(total, total, "done")
         return report
@@ -425,6 +431,7 @@ class Runner:
             signer=self.signer,
             note_signer=self.note_signer,
             retain_until=retain_until,
+            seal=False,  # once, at the end of the run
         )
 
     def _put_evidence(
@@ -506,4 +513,5 @@ class Runner:
             signer=self.signer,
             note_signer=self.note_signer,
             retain_until=retain_until,
+            seal=False,  # once, at the end of the run
         )

@@ -15,6 +15,14 @@ body that breaks off, comes back short of its Content-Length or fails its
 SHA-256 is caught here and the whole GET re-issued, a few times with a
 backoff, before it becomes a :class:`StoreError`. botocore exceptions never
 leave this module (clients and error types come from :mod:`das_evidence.aws`).
+
+What a store wrote it does not read back: a put S3 accepted stored exactly the
+bytes whose SHA-256 the request carried (S3 checks it) under a key that cannot
+change afterwards (``If-None-Match: *``, Object Lock), so reads of those keys
+(the entries, checkpoints and Parquet footers a run verifies right after
+writing them) are answered from what was sent (its *receipt*). Only
+``log/checkpoint``, which other writers replace, is always read. A new store,
+as ``evidence verify`` opens, has no receipts and reads everything.
 """
 
 from __future__ import annotations
@@ -64,6 +72,9 @@ log = logging.getLogger(__name__)
 
 # S3's limit for a single PUT; evidence files are far smaller.
 _MAX_SINGLE_PUT = 5 * 1024**3
+# The last bytes of an object read (or kept from a put) for a short tail: a Parquet
+# footer and its length in one request.
+_TAIL = 64 * 1024
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -122,6 +133,38 @@ def _retain_until(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
 
 
+@dataclass(frozen=True)
+class _Receipt:
+    """What this store put under a write-once key, as S3 accepted it."""
+
+    info: ObjectInfo
+    data: bytes | None  # the whole object, when it was put from bytes (log objects)
+    tail: bytes  # its last bytes, at most _TAIL (a Parquet footer)
+
+
+def _file_tail(path: Path, size: int) -> bytes:
+    with path.open("rb") as f:
+        f.seek(max(0, size - _TAIL))
+        return f.read(_TAIL)
+
+
+def _lock_state(key: str, response: dict[str, Any]) -> LockState:
+    """The checksum and lock a HeadObject or GetObject response states."""
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    until = headers.get("x-amz-object-lock-retain-until-date") or response.get(
+        "ObjectLockRetainUntilDate"
+    )
+    return LockState(
+        key=key,
+        version_id=response.get("VersionId"),
+        size=int(response.get("ContentLength", 0)),
+        sha256_b64=response.get("ChecksumSHA256"),
+        lock_mode=response.get("ObjectLockMode"),
+        retain_until=_retain_until(until),
+        legal_hold=response.get("ObjectLockLegalHoldStatus"),
+    )
+
+
 class S3Store(EvidenceStore):
     """An archive under ``s3://bucket/prefix``."""
 
@@ -145,6 +188,9 @@ class S3Store(EvidenceStore):
         self.lock_mode = lock_mode
         self._sleep = sleep
         self.client = client or make_client("s3", endpoint_url=endpoint_url, region=region)
+        self._receipts: dict[str, _Receipt] = {}
+        # The tail last read by get_tail (key, bytes, object size), for the next call.
+        self._last_tail: tuple[str, bytes, int] | None = None
         if lock_mode == "GOVERNANCE":
             log.warning(
                 "store %s uses GOVERNANCE mode: privileged users can shorten or remove "
@@ -181,6 +227,7 @@ class S3Store(EvidenceStore):
                 digest, size = sha256_file(source)
                 if size > _MAX_SINGLE_PUT:
                     raise StoreError(f"{source} is larger than a single S3 PUT allows")
+                tail = _file_tail(source, size)
                 # A seekable file: botocore streams it, and can rewind it to retry.
                 body: Any = source.open("rb")
             except OSError as e:
@@ -191,7 +238,7 @@ class S3Store(EvidenceStore):
                 ) from e
         else:
             digest, size = hashlib.sha256(source).hexdigest(), len(source)
-            body = source
+            body, tail = source, source[-_TAIL:]
         checksum = base64.b64encode(bytes.fromhex(digest)).decode()
         args: dict[str, Any] = {
             "Bucket": self.bucket,
@@ -219,17 +266,17 @@ class S3Store(EvidenceStore):
         finally:
             if not isinstance(body, bytes):
                 body.close()
-        return PutResult(
-            ObjectInfo(
-                key,
-                size,
-                digest,
-                response.get("VersionId"),
-                self.lock_mode if retain_until is not None else None,
-                retain_until,
-            ),
-            created=True,
+        info = ObjectInfo(
+            key,
+            size,
+            digest,
+            response.get("VersionId"),
+            self.lock_mode if retain_until is not None else None,
+            retain_until,
         )
+        data = source if isinstance(source, bytes) else None
+        self._receipts[key] = _Receipt(info, data, tail)
+        return PutResult(info, created=True)
 
     def _resolve_conflict(self, key: str, digest: str, size: int) -> PutResult:
         state = self.lock_state(key)
@@ -288,18 +335,54 @@ class S3Store(EvidenceStore):
 
     # -- reads --------------------------------------------------------------
 
+    def _receipt(self, key: str, version_id: str | None = None) -> _Receipt | None:
+        """What this store put under ``key`` (at ``version_id``, when given), or None."""
+        r = self._receipts.get(key)
+        if r is None or (version_id is not None and version_id != r.info.version_id):
+            return None
+        return r
+
     def get(self, key: str, version_id: str | None = None) -> bytes:
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._k(key)}
-        if version_id:
-            args["VersionId"] = version_id
+        r = self._receipt(key, version_id)
+        if r is not None and r.data is not None:
+            return r.data
+        return self.get_with_state(key, version_id)[0]
+
+    def get_tail(self, key: str, max_bytes: int) -> tuple[bytes, int]:
+        """The last ``max_bytes`` of ``key`` and its size: a ranged GET of at least the
+        last 64 KiB, kept for the next call (a Parquet footer's length, then the footer),
+        or what this store put there. Longer tails are a whole GET, checksum checked."""
+        r = self._receipt(key)
+        if r is not None and (
+            r.data is not None or max_bytes <= len(r.tail) or len(r.tail) == r.info.size
+        ):
+            whole = r.data if r.data is not None else r.tail
+            return (whole[-max_bytes:] if max_bytes else b""), r.info.size
+        last, self._last_tail = self._last_tail, None
+        if last is not None and last[0] == key and max_bytes <= len(last[1]):
+            return (last[1][-max_bytes:] if max_bytes else b""), last[2]
+        if max_bytes <= 0 or max_bytes > _TAIL or key == CHECKPOINT_KEY:
+            return super().get_tail(key, max_bytes)
+        args = {"Bucket": self.bucket, "Key": self._k(key), "Range": f"bytes=-{_TAIL}"}
         try:
-            return self._read(key, args)[0]
+            data, response = read_whole(
+                lambda: self.client.get_object(**args),
+                self._where(key),
+                attempts=READ_ATTEMPTS,
+                sleep=self._sleep,
+            )
         except ClientError as e:
-            if _code(e) in ("NoSuchKey", "NoSuchVersion", "404"):
+            if _code(e) in ("NoSuchKey", "404"):
                 raise StoreError(f"{key} is missing from {self.uri}") from None
+            if _code(e) == "InvalidRange":  # an empty object
+                return b"", 0
             raise self._fail("GET", key, e) from None
         except BotoCoreError as e:
             raise self._fail("GET", key, e) from None
+        content_range = str(response.get("ContentRange") or "")
+        size = int(content_range.rpartition("/")[2]) if "/" in content_range else len(data)
+        self._last_tail = (key, data, size)
+        return data[-max_bytes:], size
 
     def open(self, key: str) -> BinaryIO:
         """``key`` streamed from one GET, a ranged GET after each seek: never held whole.
@@ -349,21 +432,28 @@ class S3Store(EvidenceStore):
             raise self._fail("HEAD", key, e) from None
         except BotoCoreError as e:
             raise self._fail("HEAD", key, e) from None
-        headers = h.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-        until = headers.get("x-amz-object-lock-retain-until-date") or h.get(
-            "ObjectLockRetainUntilDate"
-        )
-        return LockState(
-            key=key,
-            version_id=h.get("VersionId"),
-            size=int(h.get("ContentLength", 0)),
-            sha256_b64=h.get("ChecksumSHA256"),
-            lock_mode=h.get("ObjectLockMode"),
-            retain_until=_retain_until(until),
-            legal_hold=h.get("ObjectLockLegalHoldStatus"),
-        )
+        return _lock_state(key, h)
+
+    def get_with_state(self, key: str, version_id: str | None = None) -> tuple[bytes, LockState]:
+        """The bytes of ``key`` (at ``version_id``) and its lock and checksum, from one GET:
+        GetObject carries the same Object Lock and checksum headers as HeadObject."""
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._k(key)}
+        if version_id:
+            args["VersionId"] = version_id
+        try:
+            data, response = self._read(key, args)
+        except ClientError as e:
+            if _code(e) in ("NoSuchKey", "NoSuchVersion", "404"):
+                raise StoreError(f"{key} is missing from {self.uri}") from None
+            raise self._fail("GET", key, e) from None
+        except BotoCoreError as e:
+            raise self._fail("GET", key, e) from None
+        return data, _lock_state(key, response)
 
     def head(self, key: str) -> ObjectInfo | None:
+        r = self._receipt(key)
+        if r is not None:
+            return ObjectInfo(key, r.info.size, r.info.sha256, r.info.version_id)
         state = self.lock_state(key)
         if state is None:
             return None

@@ -9,8 +9,11 @@ next run without a gap or a duplicate:
 2. the entry, ``log/entries/<index>.dsse.json`` (put-once);
 3. the checkpoint: ``log/checkpoints/<size>`` (put-once), then ``log/checkpoint``.
 
-On open, entries past the newest checkpoint (a crash between 2 and 3) are
-sealed before anything else is appended.
+A batch of appends (one collect run) may repeat 1 and 2 for every entry and do
+3 once at its end (``append(..., seal=False)`` then :meth:`ArchiveLog.seal`):
+two requests per run instead of two per entry. Entries past the newest
+checkpoint (a crash between 2 and 3, or mid-batch) are sealed by the next
+writer before anything else is appended, as the tail of a batch is.
 """
 
 from __future__ import annotations
@@ -109,6 +112,9 @@ class ArchiveLog:
         self._heads: dict[str, LogEntry] = {}
         self._sealed: int | object | None = _UNREAD
         self._token: str | None = None  # of log/checkpoint as last read or written here
+        # The first entry appended here and not sealed yet (a batch), or None.
+        self._batch: int | None = None
+        self._batch_retain: datetime | None = None
         for index, payload in enumerate(known):
             self._add(LogEntry(index, payload, Statement.from_bytes(payload), leaf_hash(payload)))
         self._load(start=self.size)
@@ -177,13 +183,19 @@ class ArchiveLog:
     def checkpoint_size(self) -> int | None:
         """The size ``log/checkpoint`` covers: read once, then kept as this log writes it."""
         if self._sealed is _UNREAD:
-            current = self.store.get_checkpoint()
-            if current is None:
-                self._sealed, self._token = None, None
-            else:
-                self._sealed = _checkpoint_text_size(current[0])
-                self._token = current[1]
+            self.found_checkpoint(self.store.get_checkpoint())
         return self._sealed  # type: ignore[return-value]
+
+    def found_checkpoint(self, current: tuple[bytes, str] | None) -> ArchiveLog:
+        """Take ``current`` (``get_checkpoint()`` as the caller read it) as this log's
+        ``log/checkpoint`` instead of reading it again. Safe when stale: it is replaced
+        only if unchanged since (compare-and-swap on its ETag)."""
+        if current is None:
+            self._sealed, self._token = None, None
+        else:
+            self._sealed = _checkpoint_text_size(current[0])
+            self._token = current[1]
+        return self
 
     def seal(self, note_signer: NoteSigner, retain_until: datetime | None = None) -> bool:
         """Make ``log/checkpoint`` cover every entry. Returns True if anything was written.
@@ -193,6 +205,8 @@ class ArchiveLog:
         ``retain_until`` (sealing what a crashed run left), ``log/checkpoints/N``
         is locked as long as the newest entry's evidence, as its entry signed.
         """
+        if self._batch_retain is not None:
+            retain_until = max(self._batch_retain, retain_until or self._batch_retain)
         if self.store.locks and self.entries:
             # As long as every entry it seals: writers whose clocks differ sign
             # different retentions, and the newest entry's need not be the longest.
@@ -211,6 +225,7 @@ class ArchiveLog:
                             f"but only {self.size} exist",
                             fix="entries are missing: run `evidence verify` and restore them",
                         )
+                self._batch, self._batch_retain = None, None  # another writer sealed it
                 return False
             data = self._checkpoint_for_size(note_signer, retain_until)
             try:
@@ -219,6 +234,7 @@ class ArchiveLog:
                 self._sealed = _UNREAD  # re-read what the other writer wrote
                 continue
             self._sealed = self.size
+            self._batch, self._batch_retain = None, None
             log.debug("sealed %s at size %d", self.origin, self.size)
             return True
         raise StoreError(
@@ -251,15 +267,18 @@ class ArchiveLog:
         signer: Signer,
         note_signer: NoteSigner,
         retain_until: datetime | None = None,
+        seal: bool = True,
     ) -> LogEntry:
-        """Write the entry for ``files`` (already in the store) and seal a checkpoint.
+        """Write the entry for ``files`` (already in the store) and seal a checkpoint;
+        with ``seal=False`` the caller seals once after a batch of appends (an
+        unsealed tail left by a crash is sealed by the next writer).
 
         Raises :class:`LogRaceError` when another writer has appended since this log
         was read: the caller planned its window on an old view and must plan again.
         """
         known = self.size
-        if self.checkpoint_size() != self.size:
-            self.seal(note_signer)
+        if self._batch is None and self.checkpoint_size() != self.size:
+            self.seal(note_signer)  # a tail not written here: a crashed writer's
         if self.size != known:
             raise LogRaceError(f"{self.store.uri} grew from {known} to {self.size} entries")
         index = self.size
@@ -289,7 +308,14 @@ class ArchiveLog:
             leaf_hash(statement_bytes),
         )
         self._add(entry)
-        self.seal(note_signer, retain_until)
+        if seal:
+            self.seal(note_signer, retain_until)
+            return entry
+        if self._batch is None:
+            self._batch = index
+        if retain_until is not None:
+            # The batch's checkpoint is locked as long as its longest entry.
+            self._batch_retain = max(retain_until, self._batch_retain or retain_until)
         return entry
 
 

@@ -64,6 +64,8 @@ from das_evidence.witness.publish import publish_for_run
 
 log = logging.getLogger(__name__)
 
+_UNREAD = object()
+
 
 @dataclass
 class RunSummary:
@@ -117,9 +119,11 @@ class RunSummary:
         }
 
 
-def _checkpoint_state(services: Services, report: Report) -> tuple[int, bytes] | None:
-    """The checkpoint the run starts from; a bad signature on it is a finding."""
-    current = services.store().get_checkpoint()
+def _checkpoint_state(
+    services: Services, report: Report, current: tuple[bytes, str] | None
+) -> tuple[int, bytes] | None:
+    """The checkpoint the run starts from (``current``, as read); a bad signature on it
+    is a finding."""
     if current is None:
         return None
     trust = services.trust()
@@ -137,7 +141,8 @@ def verify_appended(
     before: tuple[int, bytes] | None,
     report: Report,
     verified: VerifiedLog | None = None,
-) -> tuple[ArchiveLog | None, Checkpoint | None]:
+    archive: ArchiveLog | None = None,
+) -> tuple[ArchiveLog | None, Checkpoint | None, bytes | None]:
     """Verify the archive after an append with the one verification core.
 
     The same checks as ``evidence verify`` (:func:`~das_evidence.verify.check_archive`),
@@ -146,6 +151,9 @@ def verify_appended(
     With ``verified`` (the log the last run verified), only what is new since is
     read and checked (:func:`~das_evidence.verify.archive.check_tail`): the store's
     checkpoint must be a consistent extension of the verified one.
+
+    Returns the log (``archive``, the one the run appended to, caught up when the
+    checkpoint covers more; else read afresh), the verified checkpoint and its note.
     """
     store = services.store()
     if verified is not None:
@@ -155,14 +163,18 @@ def verify_appended(
         snap = load_archive(store)
         result = check_archive(snap, replace(services.trust(), checkpoint=before))
     report.findings.extend(result.findings)
+    current = snap.checkpoints.get(CHECKPOINT_KEY)
+    cp = None
+    if current is not None and not any(f.subject == CHECKPOINT_KEY for f in result.findings):
+        cp = Checkpoint.from_text(SignedNote.from_bytes(current).text)
     try:
-        archive: ArchiveLog | None = services.archive()
+        if archive is None:
+            archive = services.archive()
+        elif cp is not None and cp.size > archive.size:
+            archive.reload()  # another writer appended meanwhile
     except FormatError:
         archive = None  # a damaged log: the findings above say how
-    current = snap.checkpoints.get(CHECKPOINT_KEY)
-    if current is None or any(f.subject == CHECKPOINT_KEY for f in result.findings):
-        return archive, None
-    return archive, Checkpoint.from_text(SignedNote.from_bytes(current).text)
+    return archive, cp, None if cp is None else current
 
 
 def status_report(
@@ -420,18 +432,23 @@ def _run(
         selection = _schedule_globs(settings, schedule, only)
         check_subscriptions(settings)
         services.preflight(selection)  # a configuration error leaves no archive behind
-        services.store(create=True)
-        _start_from_verified(services, summary)
-        # The log as the run found it, read once for the rollback guard and the seal check.
-        found = functools.cache(services.archive)
-        refuse_rollback(services, trusted, summary, found)
+        # log/checkpoint as the run found it, read once: which entries to read, the
+        # rollback guard, the checkpoint verification starts from and the first seal.
+        head = services.store(create=True).get_checkpoint()
+        _start_from_verified(services, summary, head)
+        # The log as the run found it, read once for the rollback guard, the seal check
+        # and the collection, which appends to it.
+        found = functools.cache(lambda: services.archive().found_checkpoint(head))
+        refuse_rollback(services, trusted, summary, found, head)
         report = Report(settings.store.uri)
-        before = _checkpoint_state(services, report)
+        before = _checkpoint_state(services, report, head)
         reconcile = timedelta(days=settings.reconcile_days) if settings.reconcile_days else None
         collected = None
+        appended: ArchiveLog | None = None
         try:
-            summary.recovered = _unsealed(found(), before)
-            collected = services.collect(only=selection, reconcile=reconcile)
+            appended = found()
+            summary.recovered = _unsealed(appended, before)
+            collected = services.collect(only=selection, reconcile=reconcile, archive=appended)
             summary.streams = collected.to_json()["streams"]
         except EvidenceError as e:
             if e.exit_code != 1:
@@ -439,7 +456,9 @@ def _run(
             # The archive itself failed a check (e.g. entries missing under a checkpoint):
             # nothing was appended; the verification below says what is wrong.
             summary.error = str(e)
-        archive, cp = verify_appended(services, before, report, summary.verified)
+        archive, cp, note = verify_appended(
+            services, before, report, summary.verified, archive=appended
+        )
         if cp is not None:
             summary.checkpoint = {"size": cp.size, "root_hash": cp.root_hash.hex()}
         summary.findings = [str(f) for f in report.findings]
@@ -448,7 +467,7 @@ def _run(
             summary.retention_days_left = retention_risks(services, clock(), archive)
             summary.archive = archive
         if not report.findings:
-            _record_checkpoint(services, summary)
+            _record_checkpoint(services, summary, note)
             _keep_verified(services, summary)
         if report.findings or summary.error:
             summary.exit_code = 1
@@ -468,6 +487,7 @@ def refuse_rollback(
     trusted: tuple[TrustedCheckpoint, ...],
     summary: RunSummary,
     archive: Callable[[], ArchiveLog] | None = None,
+    head: tuple[bytes, str] | object | None = _UNREAD,
 ) -> None:
     """Refuse to append to a store whose checkpoint does not extend one seen before.
 
@@ -476,6 +496,8 @@ def refuse_rollback(
     rebuilt without an entry, would otherwise take new entries and fork from
     checkpoints already handed out. Raises :class:`VerificationError` (exit 1,
     and the run's failure alert); the newest seen checkpoint stays recorded.
+    ``archive`` and ``head``: the log and ``log/checkpoint`` as the run read them
+    (else read here).
     """
     settings = services.settings
     recorded = last_seen_checkpoint(load_last_run(settings.status.last_run_file))
@@ -500,11 +522,11 @@ def refuse_rollback(
     entries = (archive or services.archive)().entries
     leaves = MerkleTree([e.leaf for e in entries])
     size, root = leaves.size, leaves.root
-    current = services.store().get_checkpoint()
-    if current is not None:
+    current = services.store().get_checkpoint() if head is _UNREAD else head
+    if isinstance(current, tuple):
         try:
-            head = open_checkpoint(current[0], trust.note_key, origin)
-            size, root = head.size, head.root_hash
+            cp = open_checkpoint(current[0], trust.note_key, origin)
+            size, root = cp.size, cp.root_hash
         except EvidenceError:
             pass  # the run's verification reports a bad checkpoint
 
@@ -516,9 +538,9 @@ def refuse_rollback(
         # store's signed checkpoint must be a consistent extension of each one seen.
         if size > leaves.size:
             return f"the store's checkpoint covers {size} entries, but {leaves.size} exist"
-        head = MerkleTree([e.leaf for e in entries[:size]])
+        tree = MerkleTree([e.leaf for e in entries[:size]])
         try:
-            verify_consistency(m, size, old_root, root, head.consistency_proof(m))
+            verify_consistency(m, size, old_root, root, tree.consistency_proof(m))
         except EvidenceError as e:
             return f"forked or rewritten: not a consistent extension ({e.message})"
         return None
@@ -562,8 +584,11 @@ def _verified_record(summary: RunSummary) -> dict[str, Any] | None:
     }
 
 
-def _start_from_verified(services: Services, summary: RunSummary) -> None:
-    """Read the log from the checkpoint the last run verified, when its record is sound."""
+def _start_from_verified(
+    services: Services, summary: RunSummary, current: tuple[bytes, str] | None
+) -> None:
+    """Read the log from the checkpoint the last run verified, when its record is sound
+    (``current``: ``log/checkpoint`` as the run found it)."""
     trust = services.trust()
     assert trust.note_key is not None  # the run's own note key
     summary.verified, why = load_verified(
@@ -572,7 +597,6 @@ def _start_from_verified(services: Services, summary: RunSummary) -> None:
     if summary.verified is not None:
         # A store whose checkpoint is missing or smaller than the verified one (rolled
         # back, emptied, another bucket): its own entries decide, so read them all.
-        current = services.store().get_checkpoint()
         size = None
         if current is not None:
             try:
@@ -608,20 +632,20 @@ def _keep_verified(services: Services, summary: RunSummary) -> None:
         log.warning("%s; the next run reads the whole log", e)
 
 
-def _record_checkpoint(services: Services, summary: RunSummary) -> None:
-    """Keep the checkpoint this run verified, for the next run's :func:`refuse_rollback`."""
-    current = services.store().get_checkpoint()
+def _record_checkpoint(services: Services, summary: RunSummary, note: bytes | None) -> None:
+    """Keep the checkpoint this run verified (``note``, as the verification read it), for
+    the next run's :func:`refuse_rollback`."""
     note_key = services.trust().note_key
-    if current is None or note_key is None or not summary.checkpoint:
+    if note is None or note_key is None or not summary.checkpoint:
         return
     try:
-        cp = open_checkpoint(current[0], note_key, services.settings.log.origin)
+        cp = open_checkpoint(note, note_key, services.settings.log.origin)
     except EvidenceError:
         return
     if cp.size == summary.checkpoint["size"] and cp.root_hash.hex() == summary.checkpoint.get(
         "root_hash"
     ):
-        summary.seen_checkpoint = current[0]
+        summary.seen_checkpoint = note
 
 
 def _publish(services: Services, summary: RunSummary, size: int) -> None:

@@ -1,8 +1,10 @@
 """Online verification of an archive in S3: everything the local checks do, plus the locks.
 
-:func:`load_s3_archive` reads (the pinned version of every evidence file, its
-HeadObject lock state and checksum, every version and delete marker under the
-prefix, the bucket's versioning and Object Lock settings); :func:`check_s3` is
+:func:`load_s3_archive` reads (the pinned version of every evidence file and
+every log object, each with the lock state and checksum its GetObject response
+states, so one request per object; every version and delete marker under the
+prefix, which also names the current keys; the bucket's versioning and Object
+Lock settings); :func:`check_s3` is
 pure. Its checks extend the local ones:
 
 - ``S1 bucket``: versioning and Object Lock are enabled on the bucket.
@@ -76,17 +78,22 @@ def load_s3_archive(
 ) -> tuple[ArchiveSnapshot, S3Facts]:
     """The archive's bytes and what S3 says about each object; ``progress(read, total,
     what)`` hears of each object as its lock is read."""
-    keys = list(store.list())
+    versions = store.versions()
+    # The keys a LIST would give, from the versions: each key's latest, unless deleted.
+    keys = sorted({v.key for v in versions if v.is_latest and not v.delete_marker})
     snap = ArchiveSnapshot(store.uri, keys)
-    facts = S3Facts(bucket=store.bucket_settings(), versions=store.versions())
+    facts = S3Facts(bucket=store.bucket_settings(), versions=versions)
+    # One GET per object: its response carries the lock and checksum a HEAD would.
     for key in keys:
         problem = _bad_name(key)
         if problem is not None:
             snap.problems[key] = problem
+        elif key == CHECKPOINT_KEY:
+            snap.checkpoints[key] = store.get(key)  # replaced each run: never locked
         elif _ENTRY.match(key):
-            snap.entries[key] = store.get(key)
-        elif key == CHECKPOINT_KEY or _CHECKPOINT.match(key):
-            snap.checkpoints[key] = store.get(key)
+            snap.entries[key], facts.locks[key] = store.get_with_state(key)
+        elif _CHECKPOINT.match(key):
+            snap.checkpoints[key], facts.locks[key] = store.get_with_state(key)
 
     # What each entry pinned: evidence versions and retain-until dates.
     entry_required: dict[int, datetime | None] = {}
@@ -121,7 +128,7 @@ def load_s3_archive(
         if key.startswith(EVIDENCE_PREFIX):
             pin = facts.pinned.get(key)
             version = pin.version_id if pin else None
-            data = store.get(key, version)
+            data, facts.locks[key] = store.get_with_state(key, version)
             snap.evidence[key] = (hashlib.sha256(data).hexdigest(), len(data))
             if key.endswith(".parquet"):
                 try:
@@ -129,9 +136,8 @@ def load_s3_archive(
                 except FormatError as e:
                     snap.rows[key] = e.message
             del data
-            facts.locks[key] = store.lock_state(key, version)
-        elif key != CHECKPOINT_KEY and key not in snap.problems:
-            facts.locks[key] = store.lock_state(key)
+        elif key != CHECKPOINT_KEY and key not in snap.problems and key not in facts.locks:
+            facts.locks[key] = store.lock_state(key)  # neither entry nor checkpoint
     if progress:
         progress(len(keys), len(keys), "reading objects")
     return snap, facts

@@ -300,7 +300,13 @@ def test_an_s3_store_that_cannot_be_listed_names_the_real_cause_with_exit_3(
     assert r.code == 3, r.err
     what, fix = S3_CAUSES[cause]
     [error, fix_line] = [line for line in r.err_lines if not line.startswith("{")]
-    assert error.startswith("error: S3 LIST s3://evidence-bucket/prod")
+    # verify lists object versions (lock state from the GET), the others list keys
+    assert error.startswith(
+        (
+            "error: S3 LIST s3://evidence-bucket/prod",
+            "error: S3 LIST VERSIONS s3://evidence-bucket/prod",
+        )
+    )
     assert what in error
     assert fix_line.startswith(f"  fix: {fix}")
     assert "invalid store key" not in r.err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from das_evidence.collectors.runner import Runner, StreamResult, select
 from das_evidence.collectors.snowflake.history import plan_windows
 from das_evidence.errors import CollectorError, StoreError
 from das_evidence.evidence_store.local import LocalStore
-from das_evidence.manifests.log import ArchiveLog
+from das_evidence.manifests.log import ArchiveLog, LogEntry
 from das_evidence.manifests.signers import Ed25519Signer, PublicKey
 from das_evidence.verify import Trust, check_archive, load_archive
 
@@ -165,14 +166,50 @@ def test_a_leftover_file_with_other_bytes_is_adopted_not_overwritten(
 
 def test_an_unsealed_tail_is_sealed_first(setup: tuple[LocalStore, Ed25519Signer, Path]) -> None:
     store, signer, pub = setup
-    _runner(store, signer).run([FakeCollector("a")])
-    # Simulate a crash between entry and checkpoint: roll log/checkpoint back one.
-    (store.root / "log" / "checkpoint").chmod(0o644)
-    store.replace_checkpoint(store.get("log/checkpoints/4"))
-    assert any("unsealed" in f for f in _verify(store, pub))
+    with pytest.raises(_Killed):
+        _runner(store, signer).run([FakeCollector("a")], on_entry=_kill_after(4))
+    # The run was killed after entries it had not sealed yet (it seals once, at its end).
+    assert len(list(store.list("log/entries/"))) == 4
+    assert store.get_checkpoint() is None
+    assert any("unsealed" in f or "checkpoint" in f for f in _verify(store, pub))
     report = _runner(store, signer).run([FakeCollector("a")])
-    assert report.ok and report.streams[0].entries == []
+    assert report.ok and report.streams[0].entries
     assert _verify(store, pub) == []
+
+
+def test_a_run_seals_once_after_its_last_entry(
+    setup: tuple[LocalStore, Ed25519Signer, Path],
+) -> None:
+    store, signer, pub = setup
+    report = _runner(store, signer).run([FakeCollector("a"), FakeCollector("b")])
+    entries = sum(len(s.entries) for s in report.streams)
+    assert entries > 2
+    assert list(store.list("log/checkpoints/")) == [f"log/checkpoints/{entries}"]
+    # A killed run's tail is sealed first by the next, before anything is appended.
+    with pytest.raises(_Killed):
+        _runner(store, signer).run([FakeCollector("c")], on_entry=_kill_after(1))
+    report = _runner(store, signer).run([FakeCollector("c")])
+    assert list(store.list("log/checkpoints/")) == [
+        f"log/checkpoints/{entries}",
+        f"log/checkpoints/{entries + 1}",
+        f"log/checkpoints/{entries + 1 + len(report.streams[0].entries)}",
+    ]
+    assert _verify(store, pub) == []
+
+
+class _Killed(BaseException):
+    """What a kill looks like to the runner: nothing it catches."""
+
+
+def _kill_after(n: int) -> Callable[[LogEntry], None]:
+    heard: list[int] = []
+
+    def on_entry(entry: LogEntry) -> None:
+        heard.append(entry.index)
+        if len(heard) == n:
+            raise _Killed
+
+    return on_entry
 
 
 def test_select_by_glob() -> None:
