@@ -52,6 +52,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from das_evidence.collectors.snowflake.views import grant_for
+from das_evidence.errors import CollectorError, ConfigError, SourceConnectError
+from das_evidence.validators import is_secret_name
+
 # The connector imports boto3 and botocore whenever they are installed (0.6 s), for its
 # AWS platform detection, AWS workload identity and a TLS hook on botocore. Evidence
 # collection uses none of these; the product imports boto3 only for an S3 store or KMS,
@@ -71,10 +75,6 @@ finally:
     for _name in _HIDDEN:
         if sys.modules.get(_name, False) is None:
             del sys.modules[_name]
-
-from das_evidence.collectors.snowflake.views import grant_for
-from das_evidence.errors import CollectorError, ConfigError, SourceConnectError
-from das_evidence.validators import is_secret_name
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ entry with its own digest and rows.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -89,7 +90,7 @@ def split_window(
             rows = 0
         rows += n
     bounds = [window.start, *cuts, window.end]
-    return [Window(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [Window(a, b) for a, b in itertools.pairwise(bounds)]
 
 
 def _utc_time(value: Any) -> datetime:
