@@ -14,7 +14,6 @@ collectors that write Parquet and the runner that reads archived Parquet back.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from das_evidence.errors import CollectorError
+from das_evidence.evidence_store.interface import sha256_file
 
 ROW_GROUP_ROWS = 65_536
 
@@ -124,16 +124,6 @@ class ParquetPart:
     sha256: str
 
 
-def _sha256(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
 class ParquetParts:
     """Stream record batches into deterministic Parquet parts of at most ``max_bytes``.
 
@@ -185,7 +175,7 @@ class ParquetParts:
             return
         rows = writer.close()
         try:
-            digest, size = _sha256(writer.path)
+            digest, size = sha256_file(writer.path)
         except OSError as e:
             raise _write_failed(writer.path, e) from e
         self.parts.append(ParquetPart(writer.path, rows, size, digest))

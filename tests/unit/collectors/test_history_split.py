@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -120,7 +121,7 @@ def test_a_window_over_the_limit_is_read_in_bounded_queries_with_the_same_bytes(
     # Contiguous sub-ranges of the window, cut at whole minutes.
     bounds = [_BOUNDS.search(q["sql"]).groups() for q in queries]  # type: ignore[union-attr]
     assert bounds[0][0] == "2026-11-01T00:00:00Z" and bounds[-1][1] == "2026-11-02T00:00:00Z"
-    assert all(a[1] == b[0] and a[1].endswith(":00Z") for a, b in zip(bounds, bounds[1:]))
+    assert all(a[1] == b[0] and a[1].endswith(":00Z") for a, b in itertools.pairwise(bounds))
 
     [one] = whole.files
     [file] = split.files
