@@ -147,19 +147,26 @@ def _write_config(directory: Path, *, port: int, keys: Path) -> Path:
 
 def serve(rows: int) -> int:
     """Seed ``rows`` ACCESS_HISTORY rows, print ``READY <port> <rows>``, serve until stdin ends."""
-    from das_evidence.demo.seed import seed_account_usage
+    from das_evidence.demo.seed import seed_incidents, seed_window
     from das_evidence.demo.server import FakeSnowflake
 
     logging.getLogger("das_evidence").setLevel(logging.WARNING)
     with FakeSnowflake() as fake:
-        seeded = seed_account_usage(
-            fake.duck,
-            end=END,
-            days=DAYS,
-            access_rows_per_day=math.ceil(rows / DAYS),
-            query_rows_per_day=10,
-            login_rows_per_day=48,
-        )
+        # Day by day: seeding is a pure function of the day, and one day at a time keeps
+        # the seeding's own memory to a day's rows (10 M rows at once would need ~26 GB).
+        days = [
+            seed_window(
+                fake.duck,
+                START + timedelta(days=day),
+                START + timedelta(days=day + 1),
+                access_rows_per_day=math.ceil(rows / DAYS),
+                query_rows_per_day=10,
+                login_rows_per_day=48,
+            )
+            for day in range(DAYS)
+        ]
+        # After the windows, as seed_account_usage does (seeding a window replaces its rows).
+        seeded = sum(days[1:], days[0]) + seed_incidents(fake.duck, START, END)
         sys.stdout.write(f"READY {fake.port} {seeded.access_history}\n")
         sys.stdout.flush()
         sys.stdin.read()  # until the parent closes it (or dies)
