@@ -431,7 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "sizes": sizes,
         "product_rss_growth": last["product"]["peak_rss_mib"] / first["product"]["peak_rss_mib"],
-        "baseline_rss_growth": last["baseline"]["peak_rss_mib"] / first["baseline"]["peak_rss_mib"],
+        "baseline_rss_growth": None
+        if args.product_only
+        else last["baseline"]["peak_rss_mib"] / first["baseline"]["peak_rss_mib"],
         "environment": {
             "python": platform.python_version(),
             "pyarrow": pa.__version__,
