@@ -80,20 +80,6 @@ class DeterministicParquetWriter:
         except PARQUET_ERRORS as e:
             raise _write_failed(self.path, e) from e
 
-    def compact(self) -> None:
-        """Copy the rows held for the next row group into buffers of their own.
-
-        They are slices of the batches they came from, which keep the whole of those
-        alive: between two query results, that is the previous result, whole.
-        """
-        if not self._pending:
-            return
-        try:
-            table = pa.Table.from_batches(self._pending, schema=self.schema)
-            self._pending = table.take(pa.array(range(table.num_rows), pa.int64())).to_batches()
-        except PARQUET_ERRORS as e:
-            raise _write_failed(self.path, e) from e
-
     def close(self) -> int:
         """Flush the last row group and close; returns the number of rows written."""
         try:
@@ -205,12 +191,6 @@ class ParquetParts:
             if self._in_group == ROW_GROUP_ROWS:
                 self._in_group = 0
                 self._row_group_written(writer)
-
-    def compact(self) -> None:
-        """Let go of the batches written so far (see :meth:`DeterministicParquetWriter.compact`):
-        call it between two query results."""
-        if self._writer is not None:
-            self._writer.compact()
 
     def close(self) -> list[ParquetPart]:
         """Close the last part; every part written, in order (one, of zero rows, if none)."""

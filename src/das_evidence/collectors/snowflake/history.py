@@ -323,9 +323,6 @@ class HistoryCollector(Collector):
                     batches = select(batches)
                 for batch in batches:
                     parts.write(batch)
-                # The rows held for the next row group would keep this result alive
-                # while the next one arrives.
-                parts.compact()
                 queries.append(
                     {"sql": piece_sql, "query_id": result.query_id, "rows": counted.rows}
                 )
