@@ -290,6 +290,9 @@ class StoreConfig(BaseModel):
     region: str | None = None
     lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"
     retention_days: Int = Field(default=2557, ge=1, le=36500)
+    # A collected file larger than this is split into parts (``.part-0001.parquet`` ...), so
+    # every file stays one single-part PUT with a SHA-256 checksum (S3 allows up to 5 GiB).
+    max_file_bytes: Int = Field(default=1024**3, ge=16 * 1024**2, le=5 * 1024**3)
 
 
 class SigningConfig(BaseModel):
@@ -340,6 +343,9 @@ class StreamConfig(BaseModel):
     safety: Duration | None = None
     max_window: Duration = timedelta(days=1)
     min_window: Duration = timedelta(minutes=15)
+    # History streams: a window with more rows is read in sub-range queries of at most this
+    # many rows each (cut by time), so a result the source sends whole stays bounded.
+    max_rows_per_query: Int = Field(default=100_000, ge=1)
     # Only query_history: keep raw query text (PHI risk): an explicit opt-in.
     keep_query_text: Bool = False
     # S3 Object Lock retention of this stream's files; default store.retention_days.

@@ -194,6 +194,14 @@ HEAD = "[log]\norigin = 'o'\n"  # lines 1-2
             "streams.sessions.max_window",
             "at most 1 day",
         ),
+        ("[store]\nmax_file_bytes = 1000\n", 4, "store.max_file_bytes", "16777216"),
+        ("[store]\nmax_file_bytes = 6000000000\n", 4, "store.max_file_bytes", "5368709120"),
+        (
+            "[streams.sessions]\nmax_rows_per_query = 0\n",
+            4,
+            "streams.sessions.max_rows_per_query",
+            "1",
+        ),
         (
             "[status]\nobjectives = { '*history' = '0s' }\n",
             4,

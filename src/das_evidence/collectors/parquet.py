@@ -5,7 +5,8 @@ re-chunked into row groups of exactly :data:`ROW_GROUP_ROWS` rows, so the
 batch boundaries a server happens to send do not change the file. Batches are
 streamed: at most one row group is held in memory, and the bytes are hashed as
 they are written (:attr:`DeterministicParquetWriter.sha256`), so a file is never
-read back to be digested.
+read back to be digested. :class:`ParquetParts` splits one stream of rows into
+files of a bounded size, cut between row groups.
 
 pyarrow's errors (and the OSErrors of the spool file) are wrapped here into
 :class:`~das_evidence.errors.CollectorError` naming the file, for the
@@ -17,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -160,6 +162,99 @@ class DeterministicParquetWriter:
                 self._writer.close()
             with contextlib.suppress(OSError):
                 self._file.close()
+
+
+#: Room left in a part for its footer (the row groups' metadata) when deciding to cut.
+FOOTER_ALLOWANCE = 1 << 20
+
+
+@dataclass(frozen=True)
+class ParquetPart:
+    """One file written by :class:`ParquetParts`: its path, rows, size and SHA-256."""
+
+    path: Path
+    rows: int
+    size: int
+    sha256: str
+
+
+class ParquetParts:
+    """Stream record batches into deterministic Parquet parts of at most ``max_bytes``.
+
+    Rows are fed to a :class:`DeterministicParquetWriter` up to each row-group
+    boundary; after a row group is written, the part is closed when the next one
+    (estimated as the largest so far) and a footer would take it past
+    ``max_bytes``, and the following rows go to a new part. A part holds at
+    least one row group, so only a single row group larger than ``max_bytes``
+    makes a larger file. Rows that fit in one part give the bytes a single
+    :class:`DeterministicParquetWriter` gives; no rows give one zero-row part.
+    ``path_for(n)`` names the n-th part (from 1) in the spool.
+    """
+
+    def __init__(self, path_for: Callable[[int], Path], schema: pa.Schema, max_bytes: int) -> None:
+        self.schema = schema
+        self.parts: list[ParquetPart] = []
+        self._path_for = path_for
+        self._max_bytes = max_bytes
+        self._writer: DeterministicParquetWriter | None = None
+        self._in_group = 0
+        self._largest_group = 0
+        self._size = 0
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.parts) + (self._writer.rows if self._writer else 0)
+
+    def _open(self) -> DeterministicParquetWriter:
+        if self._writer is None:
+            self._writer = DeterministicParquetWriter(
+                self._path_for(len(self.parts) + 1), self.schema
+            )
+            self._size = 0
+        return self._writer
+
+    def _row_group_written(self, writer: DeterministicParquetWriter) -> None:
+        size = writer.size
+        self._largest_group = max(self._largest_group, size - self._size)
+        self._size = size
+        if size + self._largest_group + FOOTER_ALLOWANCE > self._max_bytes:
+            self._close_part()
+
+    def _close_part(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        rows = writer.close()  # hashed as written: the part is never read back
+        self.parts.append(ParquetPart(writer.path, rows, writer.size, writer.sha256))
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        offset = 0
+        while offset < batch.num_rows:
+            take = min(batch.num_rows - offset, ROW_GROUP_ROWS - self._in_group)
+            writer = self._open()
+            writer.write(batch.slice(offset, take))
+            offset += take
+            self._in_group += take
+            if self._in_group == ROW_GROUP_ROWS:
+                self._in_group = 0
+                self._row_group_written(writer)
+
+    def close(self) -> list[ParquetPart]:
+        """Close the last part; every part written, in order (one, of zero rows, if none)."""
+        if self._writer is not None or not self.parts:
+            self._open()
+            self._close_part()
+        return self.parts
+
+    def discard(self) -> None:
+        """Remove every part written so far (after an error)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(CollectorError):
+                writer.close()
+            writer.path.unlink(missing_ok=True)
+        for part in self.parts:
+            part.path.unlink(missing_ok=True)
 
 
 def parquet_rows(path: Path) -> int:

@@ -34,7 +34,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from das_evidence.aws import SDK_ERRORS
 from das_evidence.errors import ConfigError, StoreError
 from das_evidence.evidence_store.interface import LOCK_MODES, EvidenceStore
 
@@ -165,6 +164,9 @@ _READS = {
 
 
 def _read(client: Any, bucket: str, read: _Read) -> Answer:
+    # Imported here: a directory store's bucket check (none) must not import boto3.
+    from das_evidence.aws import SDK_ERRORS
+
     try:
         body = getattr(client, read.method)(Bucket=bucket)
     except client.exceptions.ClientError as e:

@@ -36,6 +36,11 @@ class LazySession:
         if self._failed is not None:
             raise self._failed
         if self._session is None:
+            if str(self._args.get("authenticator") or "").upper() == "WORKLOAD_IDENTITY":
+                # The connector's AWS workload identity needs boto3, which the connection
+                # module hides from the connector unless it is imported already.
+                import das_evidence.aws  # noqa: F401
+
             from das_evidence.collectors.snowflake.connection import SnowflakeSession
 
             try:
@@ -53,12 +58,17 @@ class LazySession:
 
 def _query_history_transform(
     settings: Settings,
-) -> tuple[Callable[[pa.RecordBatch], pa.RecordBatch] | None, tuple[pa.Field, ...], dict[str, Any]]:
-    from das_evidence.collectors.snowflake.redaction import (
-        REDACTION_POLICY,
-        redact_sql,
-        text_hmac,
-    )
+) -> tuple[
+    Callable[[pa.RecordBatch], pa.RecordBatch] | None,
+    tuple[pa.Field, ...],
+    dict[str, Any] | Callable[[], dict[str, Any]],
+]:
+    """The QUERY_HISTORY redaction and its predicate fields.
+
+    The redaction module (and sqlglot, 0.3 s to import) is imported when a window is
+    collected, not when the collector is built: a run with nothing due, or a stream that
+    keeps its query text, never imports it.
+    """
     from das_evidence.manifests.keyring import key_fingerprint, load_hmac_key
 
     if settings.stream("query_history").keep_query_text:
@@ -76,6 +86,8 @@ def _query_history_transform(
     key = load_hmac_key(settings.redaction.hmac_key)
 
     def transform(batch: pa.RecordBatch) -> pa.RecordBatch:
+        from das_evidence.collectors.snowflake.redaction import redact_sql, text_hmac
+
         texts = batch.column("QUERY_TEXT").to_pylist()
         errors = batch.column("ERROR_MESSAGE").to_pylist()
         redacted = [None if t is None else redact_sql(t).text for t in texts]
@@ -88,17 +100,22 @@ def _query_history_transform(
         arrays.append(pa.array(hmacs, pa.string()))
         return pa.RecordBatch.from_arrays(arrays, names=[*names, "QUERY_TEXT_HMAC"])
 
-    predicate = {
-        "redaction": {
-            "policy": REDACTION_POLICY,
-            "columns": {
-                "QUERY_TEXT": "literals replaced; HMAC-SHA256 of the original in QUERY_TEXT_HMAC",
-                "ERROR_MESSAGE": "literals replaced",
-            },
-            "dropped_columns": ["BIND_VALUES"],
-            "hmac_key_sha256": key_fingerprint(key),
+    def predicate() -> dict[str, Any]:
+        from das_evidence.collectors.snowflake.redaction import REDACTION_POLICY
+
+        return {
+            "redaction": {
+                "policy": REDACTION_POLICY,
+                "columns": {
+                    "QUERY_TEXT": "literals replaced; HMAC-SHA256 of the original in "
+                    "QUERY_TEXT_HMAC",
+                    "ERROR_MESSAGE": "literals replaced",
+                },
+                "dropped_columns": ["BIND_VALUES"],
+                "hmac_key_sha256": key_fingerprint(key),
+            }
         }
-    }
+
     return transform, (pa.field("QUERY_TEXT_HMAC", pa.string()),), predicate
 
 
@@ -126,7 +143,7 @@ def history_collector(
     cfg = settings.stream(view)
     transform = None
     extra: tuple[pa.Field, ...] = ()
-    predicate: dict[str, Any] = {}
+    predicate: dict[str, Any] | Callable[[], dict[str, Any]] = {}
     if view == "query_history":
         transform, extra, predicate = _query_history_transform(settings)
     return HistoryCollector(
@@ -140,4 +157,6 @@ def history_collector(
         transform=transform,
         extra_fields=extra,
         predicate_extra=predicate,
+        max_rows_per_query=cfg.max_rows_per_query,
+        max_file_bytes=settings.store.max_file_bytes,
     )

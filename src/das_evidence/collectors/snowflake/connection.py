@@ -38,6 +38,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import sys
 import threading
 import time
 import urllib.parse
@@ -50,14 +51,30 @@ from datetime import time as dtime
 from typing import Any
 
 import pyarrow as pa
-import snowflake.connector
-from snowflake.connector import errors as sf_errors
-from snowflake.connector.constants import FIELD_ID_TO_NAME
-from snowflake.connector.util_text import construct_hostname
 
 from das_evidence.collectors.snowflake.views import grant_for
 from das_evidence.errors import CollectorError, ConfigError, SourceConnectError
 from das_evidence.validators import is_secret_name
+
+# The connector imports boto3 and botocore whenever they are installed (0.6 s), for its
+# AWS platform detection, AWS workload identity and a TLS hook on botocore. Evidence
+# collection uses none of these; the product imports boto3 only for an S3 store or KMS,
+# and then before the connector (the store is opened first), so the connector still
+# gets it. Otherwise they are hidden while the connector is imported.
+# (``authenticator = "WORKLOAD_IDENTITY"`` needs them: ``LazySession`` imports them first.)
+_AWS_SDK = ("boto3", "botocore")
+_HIDDEN = [name for name in _AWS_SDK if name not in sys.modules]
+for _name in _HIDDEN:
+    sys.modules[_name] = None  # type: ignore[assignment]  # an import raises ImportError
+try:
+    import snowflake.connector
+    from snowflake.connector import errors as sf_errors
+    from snowflake.connector.constants import FIELD_ID_TO_NAME
+    from snowflake.connector.util_text import construct_hostname
+finally:
+    for _name in _HIDDEN:
+        if sys.modules.get(_name, False) is None:
+            del sys.modules[_name]
 
 log = logging.getLogger(__name__)
 

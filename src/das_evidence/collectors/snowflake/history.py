@@ -10,11 +10,21 @@ minute a run starts: concurrent writers, or a run that follows one that was
 stopped, compute the same key and the later one adopts the earlier's file.
 QUERY_HISTORY query text is redacted (literals replaced, a keyed
 HMAC of the original kept) unless the stream opts in to raw text.
+
+Memory stays bounded whatever a window holds. A window whose COUNT(*) exceeds
+``max_rows_per_query`` is read in sub-range queries, cut by time at minute
+boundaries from a per-minute histogram so each holds at most that many rows (a
+single minute with more is one query of its own); the sub-results go, in order,
+into the same writer. The ORDER BY starts with the time column, so the rows and
+their order, and with them the bytes, are those of the one window query. A
+window's Parquet larger than ``max_file_bytes`` is split between row groups into
+parts (``<start>_<end>.part-0001.parquet`` ...), each an evidence file of the
+entry with its own digest and rows.
 """
 
 from __future__ import annotations
 
-import hashlib
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -32,7 +42,7 @@ from das_evidence.collectors.interface import (
     Collector,
     Window,
 )
-from das_evidence.collectors.parquet import DeterministicParquetWriter
+from das_evidence.collectors.parquet import ParquetPart, ParquetParts
 from das_evidence.collectors.snowflake.views import ViewSpec, cast_batch, schema_fingerprint
 from das_evidence.errors import SchemaMismatchError
 from das_evidence.streams import StreamId
@@ -48,13 +58,45 @@ WINDOW_GRID = timedelta(hours=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COMPACT = "%Y%m%dT%H%M%SZ"
 _FILE_NAME = re.compile(
-    r"^(?P<start>\d{8}T\d{6}Z)_(?P<end>\d{8}T\d{6}Z)(?P<amend>\.amend-\d+)?(\.retry-\d+)?\.parquet$"
+    r"^(?P<start>\d{8}T\d{6}Z)_(?P<end>\d{8}T\d{6}Z)(?P<amend>\.amend-\d+)?(\.part-\d+)?"
+    r"(\.retry-\d+)?\.parquet$"
 )
 
 
 def floor_to(t: datetime, grid: timedelta) -> datetime:
     """``t`` rounded down to a multiple of ``grid`` since the Unix epoch (UTC)."""
     return _EPOCH + ((t - _EPOCH) // grid) * grid
+
+
+#: Where a window may be cut into sub-range queries.
+SPLIT_GRID = "MINUTE"
+#: Rows per query unless configured (``[streams.<view>] max_rows_per_query``).
+MAX_ROWS_PER_QUERY = 100_000
+#: Bytes per evidence file unless configured (``[store] max_file_bytes``).
+MAX_FILE_BYTES = 1 << 30
+
+
+def split_window(
+    window: Window, histogram: list[tuple[datetime, int]], max_rows: int
+) -> list[Window]:
+    """``window`` cut at bucket starts of ``histogram`` (bucket start, rows; in time order)
+    into contiguous sub-windows of at most ``max_rows`` rows each, where the buckets allow
+    (a bucket holding more is a sub-window of its own)."""
+    cuts: list[datetime] = []
+    rows = 0
+    for start, n in histogram:
+        if rows and rows + n > max_rows and window.start < start < window.end:
+            cuts.append(start)
+            rows = 0
+        rows += n
+    bounds = [window.start, *cuts, window.end]
+    return [Window(a, b) for a, b in itertools.pairwise(bounds)]
+
+
+def _utc_time(value: Any) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a timestamp, got {value!r}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _next_midnight(t: datetime) -> datetime:
@@ -106,7 +148,9 @@ class HistoryCollector(Collector):
         min_window: timedelta = timedelta(minutes=15),
         transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
         extra_fields: tuple[pa.Field, ...] = (),
-        predicate_extra: dict[str, Any] | None = None,
+        predicate_extra: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
+        max_rows_per_query: int = MAX_ROWS_PER_QUERY,
+        max_file_bytes: int = MAX_FILE_BYTES,
     ) -> None:
         self.spec = spec
         self.account = account
@@ -120,6 +164,18 @@ class HistoryCollector(Collector):
         self._transform = transform
         self._out_schema = spec.schema(extra_fields)
         self._predicate_extra = predicate_extra or {}
+        self._max_rows = max_rows_per_query
+        self._max_bytes = max_file_bytes
+
+    @property
+    def safety(self) -> timedelta:
+        """How far behind now a window must end: the view's latency, or more."""
+        return self._safety
+
+    def predicate_extra(self) -> dict[str, Any]:
+        """What the stream adds to every entry's predicate (e.g. the redaction block)."""
+        extra = self._predicate_extra
+        return dict(extra() if callable(extra) else extra)
 
     @property
     def output_schema(self) -> pa.Schema:
@@ -135,14 +191,26 @@ class HistoryCollector(Collector):
             min_window=self._min_window,
         )
 
-    def sql(self, window: Window) -> str:
-        cols = ", ".join(c.name for c in self.spec.columns)
+    def _where(self, window: Window) -> str:
         t = self.spec.time_column
         return (
-            f"SELECT {cols} FROM {self.spec.qualified} "
             f"WHERE {t} >= '{rfc3339(window.start)}'::TIMESTAMP_LTZ "
-            f"AND {t} < '{rfc3339(window.end)}'::TIMESTAMP_LTZ "
+            f"AND {t} < '{rfc3339(window.end)}'::TIMESTAMP_LTZ"
+        )
+
+    def sql(self, window: Window) -> str:
+        cols = ", ".join(c.name for c in self.spec.columns)
+        return (
+            f"SELECT {cols} FROM {self.spec.qualified} {self._where(window)} "
             f"ORDER BY {', '.join(self.spec.order_by)}"
+        )
+
+    def histogram_sql(self, window: Window) -> str:
+        """Rows of ``window`` per minute: where it may be cut into sub-range queries."""
+        t = self.spec.time_column
+        return (
+            f"SELECT DATE_TRUNC('{SPLIT_GRID}', {t}) AS BUCKET, COUNT(*) AS ROWS_IN_BUCKET "
+            f"FROM {self.spec.qualified} {self._where(window)} GROUP BY 1 ORDER BY 1"
         )
 
     def evidence_prefix(self) -> str:
@@ -187,12 +255,7 @@ class HistoryCollector(Collector):
             yield self._cast(batch)
 
     def count_sql(self, window: Window) -> str:
-        t = self.spec.time_column
-        return (
-            f"SELECT COUNT(*) FROM {self.spec.qualified} "
-            f"WHERE {t} >= '{rfc3339(window.start)}'::TIMESTAMP_LTZ "
-            f"AND {t} < '{rfc3339(window.end)}'::TIMESTAMP_LTZ"
-        )
+        return f"SELECT COUNT(*) FROM {self.spec.qualified} {self._where(window)}"
 
     @property
     def key_column(self) -> str:
@@ -224,6 +287,18 @@ class HistoryCollector(Collector):
             return None
         return collection
 
+    def _pieces(self, session: Any, window: Window, source_count: int) -> list[Window]:
+        """``window`` as one query, or cut into sub-ranges of at most ``max_rows`` rows."""
+        if source_count <= self._max_rows:
+            return [window]
+        result = session.query_arrow(self.histogram_sql(window), ())
+        histogram: list[tuple[datetime, int]] = []
+        for batch in result.batches:
+            buckets, counts = batch.column(0).to_pylist(), batch.column(1).to_pylist()
+            histogram.extend((_utc_time(b), int(n)) for b, n in zip(buckets, counts, strict=True))
+        histogram.sort(key=lambda bucket: bucket[0])
+        return split_window(window, histogram, self._max_rows)
+
     def _collect(
         self,
         window: Window,
@@ -233,7 +308,7 @@ class HistoryCollector(Collector):
         select: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]] | None = None,
     ) -> Collection:
         key = key or self.key(window)
-        path = spool / key.replace("/", "__")
+        stem = key.removesuffix(".parquet")
         sql = self.sql(window)
         session = self._session()
         self.check_columns(session)
@@ -241,29 +316,49 @@ class HistoryCollector(Collector):
         # later reconciliation compares with.
         count_sql = self.count_sql(window)
         source_count = int(session.count(count_sql, ()))
-        result = session.query_arrow(sql, ())
-        batches = self._batches(result.batches)
-        if select is not None:
-            batches = select(batches)
+        pieces = self._pieces(session, window, source_count)
+        queries: list[dict[str, Any]] = []
+        parts = ParquetParts(
+            lambda n: spool / f"{stem}.part-{n:04d}.parquet".replace("/", "__"),
+            self._out_schema,
+            self._max_bytes,
+        )
         try:
-            with DeterministicParquetWriter(path, self._out_schema) as writer:
+            for piece in pieces:
+                piece_sql = sql if piece == window else self.sql(piece)
+                result = session.query_arrow(piece_sql, ())
+                counted = _Counted(self._batches(result.batches))
+                batches: Iterator[pa.RecordBatch] = counted
+                if select is not None:
+                    batches = select(batches)
                 for batch in batches:
-                    writer.write(batch)
+                    parts.write(batch)
+                queries.append(
+                    {"sql": piece_sql, "query_id": result.query_id, "rows": counted.rows}
+                )
+            written = parts.close()
         except BaseException:
-            path.unlink(missing_ok=True)
+            parts.discard()
             raise
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-        size = path.stat().st_size
+        rows = sum(p.rows for p in written)
         log.debug(
-            "collected %s %s..%s: %d rows",
+            "collected %s %s..%s: %d rows in %d queries, %d files",
             self.stream,
             rfc3339(window.start),
             rfc3339(window.end),
-            writer.rows,
+            rows,
+            len(queries),
+            len(written),
         )
+        query: dict[str, Any] = {"sql": sql}
+        if len(queries) == 1:
+            query["query_id"] = queries[0]["query_id"]
+        else:
+            query["split"] = {
+                "max_rows_per_query": self._max_rows,
+                "histogram_sql": self.histogram_sql(window),
+                "queries": queries,
+            }
         predicate: dict[str, Any] = {
             "source": {
                 "system": "snowflake",
@@ -272,30 +367,48 @@ class HistoryCollector(Collector):
                 "time_column": self.spec.time_column,
                 "latency_safety_seconds": int(self._safety.total_seconds()),
             },
-            "query": {"sql": sql, "query_id": result.query_id},
+            "query": query,
             "completeness": {"count_sql": count_sql, "source_count": source_count},
-            "rows": writer.rows,
+            "rows": rows,
             "schema": {
                 "fingerprint": schema_fingerprint(self.spec.view, self._out_schema),
                 "columns": [f.name for f in self._out_schema],
             },
         }
-        predicate.update(self._predicate_extra)
+        predicate.update(self.predicate_extra())
         return Collection(
             stream=self.stream,
             window=window,
-            files=(
-                CollectedFile(
-                    key=key,
-                    local_path=path,
-                    sha256=digest.hexdigest(),
-                    size=size,
-                    rows=writer.rows,
-                    media_type=PARQUET_MEDIA_TYPE,
-                ),
+            files=tuple(
+                self._file(key if len(written) == 1 else f"{stem}.part-{n:04d}.parquet", part)
+                for n, part in enumerate(written, start=1)
             ),
             predicate=predicate,
         )
+
+    @staticmethod
+    def _file(key: str, part: ParquetPart) -> CollectedFile:
+        return CollectedFile(
+            key=key,
+            local_path=part.path,
+            sha256=part.sha256,
+            size=part.size,
+            rows=part.rows,
+            media_type=PARQUET_MEDIA_TYPE,
+        )
+
+
+class _Counted(Iterator[pa.RecordBatch]):
+    """The batches of ``source``, counting the rows read (before any selection)."""
+
+    def __init__(self, source: Iterator[pa.RecordBatch]) -> None:
+        self._source = source
+        self.rows = 0
+
+    def __next__(self) -> pa.RecordBatch:
+        batch = next(self._source)
+        self.rows += batch.num_rows
+        return batch
 
 
 COLLECTOR_VERSION = __version__

@@ -227,9 +227,9 @@ class UnloadCollector(Collector):
 
     def _collect(self, window: Window, spool: Path) -> Collection:
         history = self.history
-        # The history collector keeps these private; read, not configured a second time.
-        safety: timedelta = history._safety
-        extra: dict[str, Any] = history._predicate_extra
+        # The history collector's, not configured a second time.
+        safety: timedelta = history.safety
+        extra: dict[str, Any] = history.predicate_extra()
         session = self._session()
         history.check_columns(session)
         count_sql = history.count_sql(window)
