@@ -24,8 +24,10 @@ checks are numbered like this:
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,33 +171,67 @@ def parquet_rows(store: EvidenceStore, key: str) -> int | str:
         return e.message
 
 
+def _read_file(store: EvidenceStore, key: str) -> tuple[tuple[str, int] | None, int | str | None]:
+    """The digest and size of evidence file ``key`` and, for Parquet, its footer's rows."""
+    info = store.head(key)
+    if info is None:
+        return None, None
+    rows = parquet_rows(store, key) if key.endswith(".parquet") else None
+    return (info.sha256, info.size), rows
+
+
+def hash_workers() -> int:
+    """Threads that hash evidence files: one per core (hashlib releases the GIL while
+    it hashes a chunk, so the files hash in parallel), at least two so that reading
+    one file overlaps hashing another."""
+    return max(2, os.cpu_count() or 1)
+
+
 def load_archive(
     store: EvidenceStore, progress: Callable[[int, int, str], None] | None = None
 ) -> ArchiveSnapshot:
     """Read everything verification needs from ``store``; ``progress(read, total, what)``
-    hears of each object."""
+    hears of each object.
+
+    Evidence files are hashed (``store.head``) on :func:`hash_workers` threads, each
+    streaming its file in chunks; results are kept in listing order, whichever
+    finishes first."""
     keys = list(store.list())
     snap = ArchiveSnapshot(store.uri, keys)
-    for done, key in enumerate(keys):
-        if progress:
-            progress(done, len(keys), "reading objects")
+    files: list[str] = []
+    for key in keys:
         problem = _bad_name(key)
         if problem is not None:
             snap.problems[key] = problem
             continue
-        try:
-            if _ENTRY.match(key):
-                snap.entries[key] = read_bounded(store, key, MAX_ENVELOPE_BYTES)
-            elif key == CHECKPOINT_KEY or _CHECKPOINT.match(key):
-                snap.checkpoints[key] = read_bounded(store, key, MAX_NOTE_BYTES)
-            elif key.startswith(EVIDENCE_PREFIX):
-                info = store.head(key)
-                if info is not None:
-                    snap.evidence[key] = (info.sha256, info.size)
-                    if key.endswith(".parquet"):
-                        snap.rows[key] = parquet_rows(store, key)
-        except (NotRegularFileError, FormatError) as e:
-            snap.problems[key] = e.message
+        if key.startswith(EVIDENCE_PREFIX):
+            files.append(key)
+    done = 0
+    with ThreadPoolExecutor(hash_workers(), thread_name_prefix="verify-hash") as pool:
+        pending = {key: pool.submit(_read_file, store, key) for key in files}
+        for key in keys:
+            if progress:
+                progress(done, len(keys), "reading objects")
+            done += 1
+            if key in snap.problems:
+                continue
+            try:
+                if _ENTRY.match(key):
+                    snap.entries[key] = read_bounded(store, key, MAX_ENVELOPE_BYTES)
+                elif key == CHECKPOINT_KEY or _CHECKPOINT.match(key):
+                    snap.checkpoints[key] = read_bounded(store, key, MAX_NOTE_BYTES)
+                elif key in pending:
+                    found, rows = pending.pop(key).result()
+                    if found is not None:
+                        snap.evidence[key] = found
+                        if rows is not None:
+                            snap.rows[key] = rows
+            except (NotRegularFileError, FormatError) as e:
+                snap.problems[key] = e.message
+            except BaseException:
+                for future in pending.values():
+                    future.cancel()
+                raise
     if progress:
         progress(len(keys), len(keys), "reading objects")
     return snap
@@ -270,8 +306,7 @@ def check_archive(
     for position, (_, key) in enumerate(indexed):
         if progress:
             progress(position, len(indexed), "checking entries")
-        statement = check_entry(report, key, snap.entries[key], trust, position, origin)
-        payload = _payload(snap.entries[key])
+        statement, payload = check_envelope(report, key, snap.entries[key], trust, position, origin)
         leaf = leaf_hash(payload) if payload is not None else hashlib.sha256(b"").digest()
         leaves.append(leaf)
         statements.append(statement)
@@ -356,13 +391,6 @@ def signed_files(statement: Statement) -> list[Mapping[str, Any]]:
     return [f for f in files if isinstance(f, Mapping)]
 
 
-def _payload(data: bytes) -> bytes | None:
-    try:
-        return Envelope.from_bytes(data).payload
-    except EvidenceError:
-        return None
-
-
 def check_entry(
     report: Report,
     key: str,
@@ -371,11 +399,25 @@ def check_entry(
     position: int,
     origin: str | None,
 ) -> Statement | None:
+    """V2 to V5 of one entry's envelope bytes; its statement, or None if it has none."""
+    return check_envelope(report, key, data, trust, position, origin)[0]
+
+
+def check_envelope(
+    report: Report,
+    key: str,
+    data: bytes,
+    trust: Trust,
+    position: int,
+    origin: str | None,
+) -> tuple[Statement | None, bytes | None]:
+    """:func:`check_entry`, parsing the envelope once: the statement and the payload
+    (the leaf's bytes; None when ``data`` is not an envelope)."""
     try:
         envelope = Envelope.from_bytes(data)
     except EvidenceError as e:
         report.fail("V2 signature", key, f"not a DSSE envelope: {e.message}")
-        return None
+        return None, None
     if envelope.payload_type != PAYLOAD_TYPE:
         report.fail("V2 signature", key, f"payloadType is {envelope.payload_type!r}")
     try:
@@ -400,12 +442,12 @@ def check_entry(
         statement = Statement.from_bytes(envelope.payload)
     except EvidenceError as e:
         report.fail("V3 statement", key, f"payload is not an in-toto Statement: {e.message}")
-        return None
+        return None, envelope.payload
     p = statement.predicate
     log = p.get("log")
     if not isinstance(log, Mapping):
         report.fail("V3 statement", key, "predicate.log is missing")
-        return None
+        return None, envelope.payload
     for name in ("stream", "collector", "window", "collected_at", "files"):
         if name not in p:
             report.fail("V3 statement", key, f"predicate.{name} is missing")
@@ -430,7 +472,7 @@ def check_entry(
         start, end = parse_signed(window.get("start")), parse_signed(window.get("end"))
         if start is None or end is None or start > end:
             report.fail("V3 statement", key, f"window {dict(window)} is not valid RFC 3339 UTC")
-    return statement
+    return statement, envelope.payload
 
 
 def _check_file(
@@ -710,8 +752,7 @@ def check_tail(
     prev_leaf = leaves[-1].hex() if leaves else ZERO_HASH
     new: list[Statement | None] = []
     for index, key in indexed:
-        statement = check_entry(report, key, snap.entries[key], trust, index, origin)
-        payload = _payload(snap.entries[key])
+        statement, payload = check_envelope(report, key, snap.entries[key], trust, index, origin)
         leaf = leaf_hash(payload) if payload is not None else hashlib.sha256(b"").digest()
         leaves.append(leaf)
         new.append(statement)
