@@ -27,7 +27,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +122,11 @@ def open_signed_checkpoint(
     raise first or SignatureError(f"no note key in the keys file covers size {size}")
 
 
+#: What reading an evidence file gives: (sha256, size) or None if it is gone, and the
+#: rows its Parquet footer states (or why it states none), None if it is not Parquet.
+FileRead = tuple[tuple[str, int] | None, int | str | None]
+
+
 @dataclass
 class ArchiveSnapshot:
     """The bytes of one archive's log and the digests of its evidence files."""
@@ -135,6 +140,30 @@ class ArchiveSnapshot:
     rows: dict[str, int | str] = field(default_factory=dict)
     #: Keys not read, and why: a bad name, a symlink, FIFO or device, too large.
     problems: dict[str, str] = field(default_factory=dict)
+    #: Evidence files still being hashed in the background (:func:`load_archive`): their
+    #: digest, size and rows land in ``evidence`` and ``rows`` when :meth:`settle` waits.
+    pending: dict[str, Future[FileRead]] = field(default_factory=dict)
+
+    def settle(self, key: str | None = None) -> None:
+        """Wait for the background read of evidence file ``key`` (of all when None) and
+        record it; a file that cannot be read becomes a problem, as when read at once."""
+        for k in [key] if key is not None else list(self.pending):
+            future = self.pending.pop(k, None)
+            if future is None:
+                continue
+            try:
+                found, rows = future.result()
+            except (NotRegularFileError, FormatError) as e:
+                self.problems[k] = e.message
+                continue
+            except BaseException:
+                for other in self.pending.values():
+                    other.cancel()
+                raise
+            if found is not None:
+                self.evidence[k] = found
+                if rows is not None:
+                    self.rows[k] = rows
 
 
 def shown(key: str) -> str:
@@ -171,7 +200,7 @@ def parquet_rows(store: EvidenceStore, key: str) -> int | str:
         return e.message
 
 
-def _read_file(store: EvidenceStore, key: str) -> tuple[tuple[str, int] | None, int | str | None]:
+def _read_file(store: EvidenceStore, key: str) -> FileRead:
     """The digest and size of evidence file ``key`` and, for Parquet, its footer's rows."""
     info = store.head(key)
     if info is None:
@@ -193,26 +222,26 @@ def load_archive(
     """Read everything verification needs from ``store``; ``progress(read, total, what)``
     hears of each object.
 
-    Evidence files are hashed (``store.head``) on :func:`hash_workers` threads, each
-    streaming its file in chunks; results are kept in listing order, whichever
-    finishes first."""
+    Evidence files are hashed (``store.head``, streamed in chunks) on
+    :func:`hash_workers` threads in the background: the snapshot returns with them in
+    ``pending``, so the entries are checked while the files hash, and
+    :meth:`ArchiveSnapshot.settle` waits for each where its digest is needed."""
     keys = list(store.list())
     snap = ArchiveSnapshot(store.uri, keys)
-    files: list[str] = []
-    for key in keys:
-        problem = _bad_name(key)
-        if problem is not None:
-            snap.problems[key] = problem
-            continue
-        if key.startswith(EVIDENCE_PREFIX):
-            files.append(key)
-    done = 0
-    with ThreadPoolExecutor(hash_workers(), thread_name_prefix="verify-hash") as pool:
-        pending = {key: pool.submit(_read_file, store, key) for key in files}
+    pool = ThreadPoolExecutor(hash_workers(), thread_name_prefix="verify-hash")
+    try:
         for key in keys:
+            problem = _bad_name(key)
+            if problem is not None:
+                snap.problems[key] = problem
+            elif key.startswith(EVIDENCE_PREFIX):
+                snap.pending[key] = pool.submit(_read_file, store, key)
+    finally:
+        pool.shutdown(wait=False)  # its threads end when the queue is done
+    try:
+        for done, key in enumerate(keys):
             if progress:
                 progress(done, len(keys), "reading objects")
-            done += 1
             if key in snap.problems:
                 continue
             try:
@@ -220,18 +249,12 @@ def load_archive(
                     snap.entries[key] = read_bounded(store, key, MAX_ENVELOPE_BYTES)
                 elif key == CHECKPOINT_KEY or _CHECKPOINT.match(key):
                     snap.checkpoints[key] = read_bounded(store, key, MAX_NOTE_BYTES)
-                elif key in pending:
-                    found, rows = pending.pop(key).result()
-                    if found is not None:
-                        snap.evidence[key] = found
-                        if rows is not None:
-                            snap.rows[key] = rows
             except (NotRegularFileError, FormatError) as e:
                 snap.problems[key] = e.message
-            except BaseException:
-                for future in pending.values():
-                    future.cancel()
-                raise
+    except BaseException:
+        for future in snap.pending.values():
+            future.cancel()
+        raise
     if progress:
         progress(len(keys), len(keys), "reading objects")
     return snap
@@ -274,6 +297,46 @@ def check_archive(
     origin = _origin_of(snap, trust)
     note_origin_source(report, trust, origin)
 
+    indexed = sorted((int(m.group(1)), key) for key in snap.entries if (m := _ENTRY.match(key)))
+
+    # V2-V6 entries, checked while the evidence files hash (their findings follow V1's)
+    checked = Report(snap.target)
+    leaves: list[bytes] = []
+    statements: list[Statement | None] = []
+    prev_leaf = ZERO_HASH
+    referenced: dict[str, str] = {}
+    for position, (_, key) in enumerate(indexed):
+        if progress:
+            progress(position, len(indexed), "checking entries")
+        statement, payload = check_envelope(
+            checked, key, snap.entries[key], trust, position, origin
+        )
+        leaf = leaf_hash(payload) if payload is not None else hashlib.sha256(b"").digest()
+        leaves.append(leaf)
+        statements.append(statement)
+        if statement is not None:
+            got = statement.predicate.get("log", {}).get("prev_leaf_hash")
+            if got != prev_leaf:
+                checked.fail(
+                    "V5 chain",
+                    key,
+                    f"prev_leaf_hash {got} is not the previous entry's leaf hash {prev_leaf}",
+                )
+            for subject in statement.subjects:
+                if subject.name in referenced:
+                    checked.fail(
+                        "V6 evidence",
+                        subject.name,
+                        f"named by both {referenced[subject.name]} and {key}",
+                    )
+                referenced[subject.name] = key
+                if files:
+                    _check_file(checked, snap, subject.name, subject.sha256, statement, key)
+        prev_leaf = leaf.hex()
+    if progress:
+        progress(len(indexed), len(indexed), "checking entries")
+    snap.settle()
+
     # V1 layout
     for key, problem in sorted(snap.problems.items()):
         report.fail("V1 layout", shown(key), problem)
@@ -290,7 +353,6 @@ def check_archive(
                 report.fail("V1 layout", key, "not a valid checkpoint name (decimal size)")
         elif not key.startswith(EVIDENCE_PREFIX):
             report.fail("V1 layout", key, "a file outside log/ and evidence/")
-    indexed = sorted((int(m.group(1)), key) for key in snap.entries if (m := _ENTRY.match(key)))
     for position, (index, key) in enumerate(indexed):
         if index != position:
             report.fail(
@@ -298,39 +360,7 @@ def check_archive(
             )
             break
 
-    # V2-V6 entries
-    leaves: list[bytes] = []
-    statements: list[Statement | None] = []
-    prev_leaf = ZERO_HASH
-    referenced: dict[str, str] = {}
-    for position, (_, key) in enumerate(indexed):
-        if progress:
-            progress(position, len(indexed), "checking entries")
-        statement, payload = check_envelope(report, key, snap.entries[key], trust, position, origin)
-        leaf = leaf_hash(payload) if payload is not None else hashlib.sha256(b"").digest()
-        leaves.append(leaf)
-        statements.append(statement)
-        if statement is not None:
-            got = statement.predicate.get("log", {}).get("prev_leaf_hash")
-            if got != prev_leaf:
-                report.fail(
-                    "V5 chain",
-                    key,
-                    f"prev_leaf_hash {got} is not the previous entry's leaf hash {prev_leaf}",
-                )
-            for subject in statement.subjects:
-                if subject.name in referenced:
-                    report.fail(
-                        "V6 evidence",
-                        subject.name,
-                        f"named by both {referenced[subject.name]} and {key}",
-                    )
-                referenced[subject.name] = key
-                if files:
-                    _check_file(report, snap, subject.name, subject.sha256, statement, key)
-        prev_leaf = leaf.hex()
-    if progress:
-        progress(len(indexed), len(indexed), "checking entries")
+    report.findings.extend(checked.findings)
     for path in sorted(set(snap.evidence) - set(referenced) if files else ()):
         report.fail("V6 evidence", path, "an evidence file that no entry names")
 
@@ -483,6 +513,7 @@ def _check_file(
     statement: Statement,
     entry: str,
 ) -> None:
+    snap.settle(path)
     found = snap.evidence.get(path)
     if found is None:
         report.fail("V6 evidence", path, f"named by {entry} but missing from the archive")
