@@ -140,9 +140,30 @@ class ArchiveSnapshot:
     rows: dict[str, int | str] = field(default_factory=dict)
     #: Keys not read, and why: a bad name, a symlink, FIFO or device, too large.
     problems: dict[str, str] = field(default_factory=dict)
+    #: Entries listed but not read yet (:func:`load_archive`): :meth:`entry` reads each
+    #: with ``read`` as it is checked, so the snapshot never holds every entry's bytes.
+    unread: list[str] = field(default_factory=list)
+    read: Callable[[str], bytes] | None = None
     #: Evidence files still being hashed in the background (:func:`load_archive`): their
     #: digest, size and rows land in ``evidence`` and ``rows`` when :meth:`settle` waits.
     pending: dict[str, Future[FileRead]] = field(default_factory=dict)
+    read_file: Callable[[str], FileRead] | None = None
+
+    def entry_keys(self) -> list[str]:
+        """The keys of every entry, read or not."""
+        return [*self.entries, *self.unread]
+
+    def entry(self, key: str) -> bytes | None:
+        """The bytes of entry ``key``; None when it cannot be read (a problem says why)."""
+        if key in self.entries:
+            return self.entries[key]
+        if key in self.problems or self.read is None:
+            return None
+        try:
+            return self.read(key)
+        except (NotRegularFileError, FormatError) as e:
+            self.problems[key] = e.message
+            return None
 
     def settle(self, key: str | None = None) -> None:
         """Wait for the background read of evidence file ``key`` (of all when None) and
@@ -152,7 +173,11 @@ class ArchiveSnapshot:
             if future is None:
                 continue
             try:
-                found, rows = future.result()
+                # Not started yet: read it here rather than wait for a thread to.
+                if future.cancel() and self.read_file is not None:
+                    found, rows = self.read_file(k)
+                else:
+                    found, rows = future.result()
             except (NotRegularFileError, FormatError) as e:
                 self.problems[k] = e.message
                 continue
@@ -227,7 +252,12 @@ def load_archive(
     ``pending``, so the entries are checked while the files hash, and
     :meth:`ArchiveSnapshot.settle` waits for each where its digest is needed."""
     keys = list(store.list())
-    snap = ArchiveSnapshot(store.uri, keys)
+    snap = ArchiveSnapshot(
+        store.uri,
+        keys,
+        read=lambda key: read_bounded(store, key, MAX_ENVELOPE_BYTES),
+        read_file=lambda key: _read_file(store, key),
+    )
     pool = ThreadPoolExecutor(hash_workers(), thread_name_prefix="verify-hash")
     try:
         for key in keys:
@@ -235,7 +265,7 @@ def load_archive(
             if problem is not None:
                 snap.problems[key] = problem
             elif key.startswith(EVIDENCE_PREFIX):
-                snap.pending[key] = pool.submit(_read_file, store, key)
+                snap.pending[key] = pool.submit(snap.read_file, key)  # type: ignore[arg-type]
     finally:
         pool.shutdown(wait=False)  # its threads end when the queue is done
     try:
@@ -246,7 +276,7 @@ def load_archive(
                 continue
             try:
                 if _ENTRY.match(key):
-                    snap.entries[key] = read_bounded(store, key, MAX_ENVELOPE_BYTES)
+                    snap.unread.append(key)
                 elif key == CHECKPOINT_KEY or _CHECKPOINT.match(key):
                     snap.checkpoints[key] = read_bounded(store, key, MAX_NOTE_BYTES)
             except (NotRegularFileError, FormatError) as e:
@@ -297,24 +327,40 @@ def check_archive(
     origin = _origin_of(snap, trust)
     note_origin_source(report, trust, origin)
 
-    indexed = sorted((int(m.group(1)), key) for key in snap.entries if (m := _ENTRY.match(key)))
+    listed = sorted((int(m.group(1)), key) for key in snap.entry_keys() if (m := _ENTRY.match(key)))
 
-    # V2-V6 entries, checked while the evidence files hash (their findings follow V1's)
+    # V2-V6 entries, one at a time (read, parsed and checked once; what later checks
+    # need of each is kept, not its bytes), while the evidence files hash; the findings
+    # follow V1's. An entry that cannot be read takes no position (V1 says why).
     checked = Report(snap.target)
+    indexed: list[tuple[int, str]] = []
     leaves: list[bytes] = []
-    statements: list[Statement | None] = []
+    spans: list[_Span] = []
+    streams: set[str] = set()
+    rows = 0
     prev_leaf = ZERO_HASH
     referenced: dict[str, str] = {}
-    for position, (_, key) in enumerate(indexed):
+    for index, key in listed:
+        data = snap.entry(key)
+        if data is None:
+            continue
+        position = len(indexed)
+        indexed.append((index, key))
         if progress:
-            progress(position, len(indexed), "checking entries")
-        statement, payload = check_envelope(
-            checked, key, snap.entries[key], trust, position, origin
-        )
+            progress(position, len(listed), "checking entries")
+        statement, payload = check_envelope(checked, key, data, trust, position, origin)
+        del data
         leaf = leaf_hash(payload) if payload is not None else hashlib.sha256(b"").digest()
         leaves.append(leaf)
-        statements.append(statement)
         if statement is not None:
+            if (span := _span(index, key, statement)) is not None:
+                spans.append(span)
+            streams.add(str(statement.predicate.get("stream")))
+            rows += sum(
+                int(f.get("rows", 0))
+                for f in signed_files(statement)
+                if isinstance(f.get("rows", 0), int)
+            )
             got = statement.predicate.get("log", {}).get("prev_leaf_hash")
             if got != prev_leaf:
                 checked.fail(
@@ -334,7 +380,7 @@ def check_archive(
                     _check_file(checked, snap, subject.name, subject.sha256, statement, key)
         prev_leaf = leaf.hex()
     if progress:
-        progress(len(indexed), len(indexed), "checking entries")
+        progress(len(listed), len(listed), "checking entries")
     snap.settle()
 
     # V1 layout
@@ -368,7 +414,7 @@ def check_archive(
     _check_checkpoints(report, snap, trust, origin, leaves)
 
     # V8 continuity
-    _check_continuity(report, indexed, statements)
+    _check_spans(report, spans)
 
     # V9 trusted
     if trust.trusted:
@@ -379,14 +425,8 @@ def check_archive(
         "entries": len(indexed),
         "evidence_files": len(snap.evidence),
         "evidence_bytes": sum(size for _, size in snap.evidence.values()),
-        "streams": sorted({str(s.predicate.get("stream")) for s in statements if s is not None}),
-        "rows": sum(
-            int(f.get("rows", 0))
-            for s in statements
-            if s is not None
-            for f in signed_files(s)
-            if isinstance(f.get("rows", 0), int)
-        ),
+        "streams": sorted(streams),
+        "rows": rows,
         **report.stats,
     }
     return report
@@ -653,35 +693,60 @@ def _check_trusted(
     )
 
 
+@dataclass(frozen=True)
+class _Span:
+    """What V8 needs of one entry: kept for every entry, unlike its statement."""
+
+    index: int
+    key: str
+    window: tuple[str, tuple[Any, Any]]  # (stream, (start, end)) as signed
+    amends: tuple[Any] | None  # (predicate.amends,) when the entry amends another
+    tiling: TimedWindow | None
+
+
+def _span(index: int, key: str, statement: Statement | None) -> _Span | None:
+    """``statement``'s window for V8, or None when it has no stream and window."""
+    if statement is None:
+        return None
+    p = statement.predicate
+    stream, window = p.get("stream"), p.get("window")
+    if not isinstance(stream, str) or not isinstance(window, Mapping):
+        return None
+    amends = (p["amends"],) if "amends" in p else None
+    tiling = tiling_window(index, p) if amends is None else None
+    return _Span(index, key, (stream, (window.get("start"), window.get("end"))), amends, tiling)
+
+
 def _check_continuity(
     report: Report,
     indexed: Sequence[tuple[int, str]],
     statements: Sequence[Statement | None],
 ) -> None:
-    windows: dict[int, tuple[Any, Any]] = {}
+    spans = (_span(i, k, s) for (i, k), s in zip(indexed, statements, strict=True))
+    _check_spans(report, [s for s in spans if s is not None])
+
+
+def _check_spans(report: Report, spans: Sequence[_Span]) -> None:
+    """V8 over the windows of the entries, in log order."""
+    keys = {span.index: span.key for span in spans}
+    windows: dict[int, tuple[str, tuple[Any, Any]]] = {}
     tiling: list[TimedWindow] = []
-    keys = dict(indexed)
-    for (index, key), statement in zip(indexed, statements, strict=True):
-        if statement is None:
-            continue
-        p = statement.predicate
-        stream, window = p.get("stream"), p.get("window")
-        if not isinstance(stream, str) or not isinstance(window, Mapping):
-            continue
-        windows[index] = (stream, (window.get("start"), window.get("end")))
-        if "amends" in p:
-            target = windows.get(p["amends"]) if isinstance(p["amends"], int) else None
-            if target is None or target != windows[index] or p["amends"] >= index:
+    for span in spans:
+        index, key = span.index, span.key
+        windows[index] = span.window
+        if span.amends is not None:
+            (amends,) = span.amends
+            target = windows.get(amends) if isinstance(amends, int) else None
+            if target is None or target != windows[index] or amends >= index:
                 report.fail(
                     "V8 continuity",
                     key,
-                    f"amends {p['amends']!r}, which is not an earlier "
+                    f"amends {amends!r}, which is not an earlier "
                     "entry of the same stream and window",
                 )
             continue
-        w = tiling_window(index, p)
-        if w is not None:
-            tiling.append(w)
+        if span.tiling is not None:
+            tiling.append(span.tiling)
     for b in find_breaks(tiling):
         assert b.index is not None and b.previous is not None  # no period: breaks sit between
         report.fail(
