@@ -53,9 +53,13 @@ from typing import Any
 import pyarrow as pa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+# A sibling script (benchmarks/ is on sys.path when this one runs): one way to put a
+# file and to read a child's peak RSS.
+from pack import _peak_rss_mib, _put
+
 from das_evidence.collectors.parquet import DeterministicParquetWriter
 from das_evidence.evidence_store.local import LocalStore
-from das_evidence.manifests.log import ArchiveLog, EvidenceFile
+from das_evidence.manifests.log import ArchiveLog
 from das_evidence.manifests.signers import Ed25519Signer
 from das_evidence.timefmt import rfc3339
 
@@ -66,15 +70,6 @@ PARQUET = "application/vnd.apache.parquet"
 STREAMS = 10  # entries per simulated night, sealed once
 SMALL_ROWS = 40
 LARGE_BATCH = 16 << 20  # bytes of random payload per record batch
-
-
-def _put(store: LocalStore, key: str, path: Path, rows: int) -> EvidenceFile:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    store.put_once(key, path)
-    return EvidenceFile(key, digest.hexdigest(), path.stat().st_size, PARQUET, rows)
 
 
 def _small_table(rows: int) -> pa.Table:
@@ -128,7 +123,7 @@ def build_archive(root: Path, *, entries: int, large_files: int, large_mib: int)
                 w.write(b)
         rows = w.rows
         key = f"evidence/snowflake/{ACCOUNT}/{stream}/date={day.date().isoformat()}/part-0.parquet"
-        f = _put(store, key, path, rows)
+        f = _put(store, log, signer, key, path, rows)
         path.unlink()
         log.append(
             stream=f"snowflake/{ACCOUNT}/{stream}",
@@ -203,14 +198,6 @@ class Run:
     seconds: float
     peak_rss_mib: float
     import_seconds: float = 0.0
-
-
-def _peak_rss_mib() -> float:
-    """This process's peak RSS since ``exec`` (Linux ``VmHWM``)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _run(argv: list[str], result: Path | None = None, **kw: Any) -> Run:
