@@ -271,7 +271,7 @@ def load_archive(
             if problem is not None:
                 snap.problems[key] = problem
             elif key.startswith(EVIDENCE_PREFIX):
-                snap.pending[key] = pool.submit(snap.read_file, key)  # type: ignore[arg-type]
+                snap.pending[key] = pool.submit(_read_file, store, key)
     finally:
         pool.shutdown(wait=False)  # its threads end when the queue is done
     try:

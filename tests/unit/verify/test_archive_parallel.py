@@ -138,3 +138,32 @@ def test_each_envelope_is_parsed_once(
     report = check_archive(load_archive(LocalStore(root)), trust)
     assert report.ok, report.findings
     assert len(parsed) == DAYS
+
+
+class EventStore(LocalStore):
+    """A store that records each entry it is asked for, in one list with the checks."""
+
+    def __init__(self, root: Path, events: list[str]) -> None:
+        super().__init__(root)
+        self.events = events
+
+    def get_tail(self, key: str, max_bytes: int) -> tuple[bytes, int]:
+        if key.startswith("log/entries/"):
+            self.events.append(f"read {int(key[12:24])}")
+        return super().get_tail(key, max_bytes)
+
+
+def test_each_entry_is_read_when_it_is_checked_not_all_before(
+    archive: tuple[Path, Trust],
+) -> None:
+    """So memory follows one entry, not the whole log."""
+    root, trust = archive
+    events: list[str] = []
+    snap = load_archive(EventStore(root, events))
+    report = check_archive(
+        snap,
+        trust,
+        lambda done, total, what: events.append(f"check {done}") if done < total else None,
+    )
+    assert report.ok, report.findings
+    assert events == [e for i in range(DAYS) for e in (f"read {i}", f"check {i}")]
