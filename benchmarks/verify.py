@@ -228,13 +228,29 @@ def _case(name: str, work: Path, args: argparse.Namespace, **sizes: int) -> dict
     print(f"   {time.perf_counter() - t:.1f} s", file=sys.stderr)
     me = [sys.executable, str(Path(__file__).resolve()), "--dir", str(root)]
     listing = b"".join(str(p).encode() + b"\0" for p in _files(root))
-    verifies, hashes, sums = [], [], []
+    verifies, hashes, sums, others = [], [], [], []
+    # --other-src: the same verify with another checkout's sources (e.g. main), in the
+    # same passes, so that a before/after on a shared machine sees the same load.
+    other_env = {**os.environ, "PYTHONPATH": str(args.other_src)} if args.other_src else None
     for i in range(args.repeats):
         print(f"== {name} pass {i + 1}: sha256sum, hashlib, verify", file=sys.stderr)
         sums.append(_run(["xargs", "-0", "sha256sum"], input=listing, stdout=subprocess.DEVNULL))
         hashes.append(_run([*me, "--child", "hash"], result=root / "hash.json"))
         verifies.append(_run([*me, "--child", "verify"], result=root / "verify.json"))
+        if other_env is not None:
+            others.append(
+                _run([*me, "--child", "verify"], result=root / "verify.json", env=other_env)
+            )
     verify, hashing, sha = _best(verifies), _best(hashes), _best(sums)
+    other = {}
+    if others:
+        best = _best(others)
+        other = {
+            "other_verify": asdict(best),
+            "other_over_hashlib": best.seconds / hashing.seconds,
+            "other_over_sha256sum": best.seconds / sha.seconds,
+            "other_ms_per_entry": 1000 * best.seconds / archive["entries"],
+        }
     report = json.loads((root / "verify-out.json").read_text())
     if report.get("verdict") != "pass":
         raise SystemExit(f"{name}: the archive does not verify: {report.get('findings')[:5]}")
@@ -247,6 +263,7 @@ def _case(name: str, work: Path, args: argparse.Namespace, **sizes: int) -> dict
         "verify_over_hashlib": verify.seconds / hashing.seconds,
         "verify_over_sha256sum": verify.seconds / sha.seconds,
         "ms_per_entry": 1000 * verify.seconds / archive["entries"],
+        **other,
     }
 
 
@@ -258,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="passes of each side (2)")
     parser.add_argument("--dir", type=Path, help="work directory (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--other-src",
+        type=Path,
+        help="also time verify with these sources (PYTHONPATH), e.g. main's src: a before",
+    )
     parser.add_argument("--child", choices=("verify", "hash"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -321,6 +343,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  verify / sha256sum  {c['verify_over_sha256sum']:.2f}x  (target < 1)")
         print(f"  verify per entry    {c['ms_per_entry']:.3f} ms")
         print(f"  (CLI imports before the clock: {c['verify']['import_seconds']:.2f} s)")
+        if "other_verify" in c:
+            o = c["other_verify"]
+            print(
+                f"  --other-src verify {o['seconds']:.2f} s, peak RSS {o['peak_rss_mib']:.0f} MiB: "
+                f"/ hashlib {c['other_over_hashlib']:.2f}x, / sha256sum "
+                f"{c['other_over_sha256sum']:.2f}x, {c['other_ms_per_entry']:.3f} ms per entry"
+            )
     return 0
 
 
