@@ -35,6 +35,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from das_evidence.errors import (
@@ -150,10 +151,22 @@ class ArchiveSnapshot:
     #: with ``read`` as it is checked, so the snapshot never holds every entry's bytes.
     unread: list[str] = field(default_factory=list)
     read: Callable[[str], bytes] | None = None
-    #: Evidence files still being hashed in the background (:func:`load_archive`): their
-    #: digest, size and rows land in ``evidence`` and ``rows`` when :meth:`settle` waits.
-    pending: dict[str, Future[FileRead]] = field(default_factory=dict)
+    #: Evidence files not read yet (:func:`load_archive`): :meth:`settle` reads each where
+    #: its digest is needed, on this thread, or :meth:`start` has a thread read it.
+    unhashed: set[str] = field(default_factory=set)
     read_file: Callable[[str], FileRead] | None = None
+    #: Reads started on threads, by key.
+    pending: dict[str, Future[FileRead]] = field(default_factory=dict)
+    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+
+    def start(self, key: str) -> None:
+        """Have a thread read evidence file ``key`` (one per core, :func:`hash_workers`)."""
+        if key not in self.unhashed or self.read_file is None:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(hash_workers(), thread_name_prefix="verify-hash")
+        self.unhashed.discard(key)
+        self.pending[key] = self._pool.submit(self.read_file, key)
 
     def entry_keys(self) -> list[str]:
         """The keys of every entry, read or not."""
@@ -172,29 +185,42 @@ class ArchiveSnapshot:
             return None
 
     def settle(self, key: str | None = None) -> None:
-        """Wait for the background read of evidence file ``key`` (of all when None) and
-        record it; a file that cannot be read becomes a problem, as when read at once."""
-        for k in [key] if key is not None else list(self.pending):
-            future = self.pending.pop(k, None)
-            if future is None:
-                continue
-            try:
-                # Not started yet: read it here rather than wait for a thread to.
-                if future.cancel() and self.read_file is not None:
-                    found, rows = self.read_file(k)
-                else:
-                    found, rows = future.result()
-            except (NotRegularFileError, FormatError) as e:
-                self.problems[k] = e.message
-                continue
-            except BaseException:
-                for other in self.pending.values():
-                    other.cancel()
-                raise
-            if found is not None:
-                self.evidence[k] = found
-                if rows is not None:
-                    self.rows[k] = rows
+        """Read evidence file ``key`` (every one when None, those not started on threads)
+        or wait for its thread, and record it; a file that cannot be read becomes a
+        problem, as when read at once."""
+        if key is None:
+            for k in sorted(self.unhashed):
+                self.start(k)
+        try:
+            for k in [key] if key is not None else sorted(self.pending):
+                self._settle(k)
+        except BaseException:
+            for other in self.pending.values():
+                other.cancel()
+            raise
+        finally:
+            if key is None and self._pool is not None:
+                self._pool.shutdown(wait=False)
+                self._pool = None
+
+    def _settle(self, key: str) -> None:
+        future = self.pending.pop(key, None)
+        if future is None and (key not in self.unhashed or self.read_file is None):
+            return
+        try:
+            if future is None or future.cancel():  # not started: read it here
+                assert self.read_file is not None
+                self.unhashed.discard(key)
+                found, rows = self.read_file(key)
+            else:
+                found, rows = future.result()
+        except (NotRegularFileError, FormatError) as e:
+            self.problems[key] = e.message
+            return
+        if found is not None:
+            self.evidence[key] = found
+            if rows is not None:
+                self.rows[key] = rows
 
 
 def shown(key: str) -> str:
@@ -231,6 +257,20 @@ def parquet_rows(store: EvidenceStore, key: str) -> int | str:
         return e.message
 
 
+#: Files of at least this many signed bytes are hashed on a thread; smaller ones on the
+#: checking thread, where they cost less than handing them over (most of their time
+#: would be Python holding the GIL, not hashlib releasing it).
+THREADED_BYTES = 1 << 20
+
+
+def _signed_size(statement: Statement, path: str) -> int:
+    for f in signed_files(statement):
+        size = f.get("size")
+        if f.get("path") == path and isinstance(size, int):
+            return size
+    return 0
+
+
 def _read_file(store: EvidenceStore, key: str) -> FileRead:
     """The digest and size of evidence file ``key`` and, for Parquet, its footer's rows."""
     info = store.head(key)
@@ -253,10 +293,10 @@ def load_archive(
     """Read everything verification needs from ``store``; ``progress(read, total, what)``
     hears of each object.
 
-    Evidence files are hashed (``store.head``, streamed in chunks) on
-    :func:`hash_workers` threads in the background: the snapshot returns with them in
-    ``pending``, so the entries are checked while the files hash, and
-    :meth:`ArchiveSnapshot.settle` waits for each where its digest is needed."""
+    Evidence files are read (``store.head``, streamed in chunks) when checked:
+    :func:`check_archive` has a thread per core hash each large one while it checks
+    the entries, and reads small ones itself (for them a thread costs more than it
+    saves); :meth:`ArchiveSnapshot.settle` waits for each where its digest is needed."""
     keys = list(store.list())
     snap = ArchiveSnapshot(
         store.uri,
@@ -264,33 +304,22 @@ def load_archive(
         read=lambda key: read_bounded(store, key, MAX_ENVELOPE_BYTES),
         read_file=lambda key: _read_file(store, key),
     )
-    pool = ThreadPoolExecutor(hash_workers(), thread_name_prefix="verify-hash")
-    try:
-        for key in keys:
-            problem = _bad_name(key)
-            if problem is not None:
-                snap.problems[key] = problem
+    for done, key in enumerate(keys):
+        if progress:
+            progress(done, len(keys), "reading objects")
+        problem = _bad_name(key)
+        if problem is not None:
+            snap.problems[key] = problem
+            continue
+        try:
+            if _ENTRY.match(key):
+                snap.unread.append(key)
+            elif key == CHECKPOINT_KEY or _CHECKPOINT.match(key):
+                snap.checkpoints[key] = read_bounded(store, key, MAX_NOTE_BYTES)
             elif key.startswith(EVIDENCE_PREFIX):
-                snap.pending[key] = pool.submit(_read_file, store, key)
-    finally:
-        pool.shutdown(wait=False)  # its threads end when the queue is done
-    try:
-        for done, key in enumerate(keys):
-            if progress:
-                progress(done, len(keys), "reading objects")
-            if key in snap.problems:
-                continue
-            try:
-                if _ENTRY.match(key):
-                    snap.unread.append(key)
-                elif key == CHECKPOINT_KEY or _CHECKPOINT.match(key):
-                    snap.checkpoints[key] = read_bounded(store, key, MAX_NOTE_BYTES)
-            except (NotRegularFileError, FormatError) as e:
-                snap.problems[key] = e.message
-    except BaseException:
-        for future in snap.pending.values():
-            future.cancel()
-        raise
+                snap.unhashed.add(key)
+        except (NotRegularFileError, FormatError) as e:
+            snap.problems[key] = e.message
     if progress:
         progress(len(keys), len(keys), "reading objects")
     return snap
@@ -346,6 +375,7 @@ def check_archive(
     rows = 0
     prev_leaf = ZERO_HASH
     referenced: dict[str, str] = {}
+    deferred: list[tuple[int, Callable[[Report], None]]] = []
     for index, key in listed:
         data = snap.entry(key)
         if data is None:
@@ -382,12 +412,37 @@ def check_archive(
                         f"named by both {referenced[subject.name]} and {key}",
                     )
                 referenced[subject.name] = key
-                if files:
+                if not files:
+                    continue
+                if subject.name in snap.unhashed and (
+                    _signed_size(statement, subject.name) >= THREADED_BYTES
+                ):
+                    # Hashed on a thread while the next entries are checked; its
+                    # findings go where they would have come.
+                    snap.start(subject.name)
+                    deferred.append(
+                        (
+                            len(checked.findings),
+                            partial(
+                                _check_file,
+                                snap=snap,
+                                path=subject.name,
+                                sha256=subject.sha256,
+                                statement=statement,
+                                entry=key,
+                            ),
+                        )
+                    )
+                else:
                     _check_file(checked, snap, subject.name, subject.sha256, statement, key)
         prev_leaf = leaf.hex()
     if progress:
         progress(len(listed), len(listed), "checking entries")
     snap.settle()
+    for at, check in reversed(deferred):
+        late = Report(snap.target)
+        check(late)
+        checked.findings[at:at] = late.findings
 
     # V1 layout
     for key, problem in sorted(snap.problems.items()):
