@@ -1,15 +1,15 @@
 """Verify a whole archive against ARCHIVE-FORMAT section 6.
 
 :func:`load_archive` is the only part that reads: it lists the store, reads
-the checkpoints, starts hashing every evidence file on a thread per core (each
-streamed in chunks, never whole) and returns a snapshot that reads each entry
-when it is checked. :func:`check_archive` does no IO of its own: bytes (through
-the snapshot) and trusted keys in, findings out. It reads, parses and checks
-each entry once, while the files hash, keeping of it only what later checks
-need (its leaf hash, window and subjects), so its memory follows the number of
-entries, not their bytes; its findings come in the order of the checks below,
-then of the entries and keys, whatever order the files finish hashing in. The
-checks are numbered like this:
+the checkpoints and returns a snapshot that reads each entry and evidence file
+when it is checked (files streamed in chunks, never whole). :func:`check_archive`
+does no IO of its own: bytes (through the snapshot) and trusted keys in, findings
+out. It reads, parses and checks each entry once, keeping of it only what later
+checks need (its leaf hash, window and subjects), so its memory follows the
+number of entries, not their bytes; files of :data:`THREADED_BYTES` or more hash
+on a thread per core while it checks the next entries. Its findings come in the
+order of the checks below, then of the entries and keys, whatever order the
+files finish hashing in. The checks are numbered like this:
 
 - ``V1 layout``: every key is a log key or an evidence file; entry names are contiguous.
 - ``V2 signature``: each entry is a DSSE envelope signed by a trusted key.
