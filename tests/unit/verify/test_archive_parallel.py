@@ -30,7 +30,8 @@ def archive(tmp_path: Path) -> tuple[Path, Trust]:
     store = LocalStore(tmp_path / "archive", create=True)
     log = ArchiveLog(store, ORIGIN)
     for day in range(1, DAYS + 1):
-        body = f"s,{day}\n".encode() * 300_000  # > THREADED_BYTES: hashed on a thread
+        # Odd days above THREADED_BYTES (hashed on a thread), even days small (not).
+        body = f"s,{day}\n".encode() * (300_000 if day % 2 else 1000)
         key = f"evidence/s/day={day:02d}.csv"
         store.put_once(key, body)
         log.append(
