@@ -1,9 +1,15 @@
 """Verify a whole archive against ARCHIVE-FORMAT section 6.
 
-:func:`load_archive` is the only part that reads: it lists the store and
-takes the bytes of the log and the digest of every evidence file.
-:func:`check_archive` is pure: bytes and trusted keys in, findings out. The
-checks are numbered like this:
+:func:`load_archive` is the only part that reads: it lists the store, reads
+the checkpoints and returns a snapshot that reads each entry and evidence file
+when it is checked (files streamed in chunks, never whole). :func:`check_archive`
+does no IO of its own: bytes (through the snapshot) and trusted keys in, findings
+out. It reads, parses and checks each entry once, keeping of it only what later
+checks need (its leaf hash, window and subjects), so its memory follows the
+number of entries, not their bytes; files of :data:`THREADED_BYTES` or more hash
+on a thread per core while it checks the next entries. Its findings come in the
+order of the checks below, then of the entries and keys, whatever order the
+files finish hashing in. The checks are numbered like this:
 
 - ``V1 layout``: every key is a log key or an evidence file; entry names are contiguous.
 - ``V2 signature``: each entry is a DSSE envelope signed by a trusted key.
@@ -24,9 +30,12 @@ checks are numbered like this:
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from das_evidence.errors import (
@@ -120,6 +129,11 @@ def open_signed_checkpoint(
     raise first or SignatureError(f"no note key in the keys file covers size {size}")
 
 
+#: What reading an evidence file gives: (sha256, size) or None if it is gone, and the
+#: rows its Parquet footer states (or why it states none), None if it is not Parquet.
+FileRead = tuple[tuple[str, int] | None, int | str | None]
+
+
 @dataclass
 class ArchiveSnapshot:
     """The bytes of one archive's log and the digests of its evidence files."""
@@ -133,6 +147,80 @@ class ArchiveSnapshot:
     rows: dict[str, int | str] = field(default_factory=dict)
     #: Keys not read, and why: a bad name, a symlink, FIFO or device, too large.
     problems: dict[str, str] = field(default_factory=dict)
+    #: Entries listed but not read yet (:func:`load_archive`): :meth:`entry` reads each
+    #: with ``read`` as it is checked, so the snapshot never holds every entry's bytes.
+    unread: list[str] = field(default_factory=list)
+    read: Callable[[str], bytes] | None = None
+    #: Evidence files not read yet (:func:`load_archive`): :meth:`settle` reads each where
+    #: its digest is needed, on this thread, or :meth:`start` has a thread read it.
+    unhashed: set[str] = field(default_factory=set)
+    read_file: Callable[[str], FileRead] | None = None
+    #: Reads started on threads, by key.
+    pending: dict[str, Future[FileRead]] = field(default_factory=dict)
+    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+
+    def start(self, key: str) -> None:
+        """Have a thread read evidence file ``key`` (one per core, :func:`hash_workers`)."""
+        if key not in self.unhashed or self.read_file is None:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(hash_workers(), thread_name_prefix="verify-hash")
+        self.unhashed.discard(key)
+        self.pending[key] = self._pool.submit(self.read_file, key)
+
+    def entry_keys(self) -> list[str]:
+        """The keys of every entry, read or not."""
+        return [*self.entries, *self.unread]
+
+    def entry(self, key: str) -> bytes | None:
+        """The bytes of entry ``key``; None when it cannot be read (a problem says why)."""
+        if key in self.entries:
+            return self.entries[key]
+        if key in self.problems or self.read is None:
+            return None
+        try:
+            return self.read(key)
+        except (NotRegularFileError, FormatError) as e:
+            self.problems[key] = e.message
+            return None
+
+    def settle(self, key: str | None = None) -> None:
+        """Read evidence file ``key`` (every one when None, those not started on threads)
+        or wait for its thread, and record it; a file that cannot be read becomes a
+        problem, as when read at once."""
+        if key is None:
+            for k in sorted(self.unhashed):
+                self.start(k)
+        try:
+            for k in [key] if key is not None else sorted(self.pending):
+                self._settle(k)
+        except BaseException:
+            for other in self.pending.values():
+                other.cancel()
+            raise
+        finally:
+            if key is None and self._pool is not None:
+                self._pool.shutdown(wait=False)
+                self._pool = None
+
+    def _settle(self, key: str) -> None:
+        future = self.pending.pop(key, None)
+        if future is None and (key not in self.unhashed or self.read_file is None):
+            return
+        try:
+            if future is None or future.cancel():  # not started: read it here
+                assert self.read_file is not None
+                self.unhashed.discard(key)
+                found, rows = self.read_file(key)
+            else:
+                found, rows = future.result()
+        except (NotRegularFileError, FormatError) as e:
+            self.problems[key] = e.message
+            return
+        if found is not None:
+            self.evidence[key] = found
+            if rows is not None:
+                self.rows[key] = rows
 
 
 def shown(key: str) -> str:
@@ -169,13 +257,53 @@ def parquet_rows(store: EvidenceStore, key: str) -> int | str:
         return e.message
 
 
+#: Files of at least this many signed bytes are hashed on a thread; smaller ones on the
+#: checking thread, where they cost less than handing them over (most of their time
+#: would be Python holding the GIL, not hashlib releasing it).
+THREADED_BYTES = 1 << 20
+
+
+def _signed_size(statement: Statement, path: str) -> int:
+    for f in signed_files(statement):
+        size = f.get("size")
+        if f.get("path") == path and isinstance(size, int):
+            return size
+    return 0
+
+
+def _read_file(store: EvidenceStore, key: str) -> FileRead:
+    """The digest and size of evidence file ``key`` and, for Parquet, its footer's rows."""
+    info = store.head(key)
+    if info is None:
+        return None, None
+    rows = parquet_rows(store, key) if key.endswith(".parquet") else None
+    return (info.sha256, info.size), rows
+
+
+def hash_workers() -> int:
+    """Threads that hash evidence files: one per core (hashlib releases the GIL while
+    it hashes a chunk, so the files hash in parallel), at least two so that reading
+    one file overlaps hashing another."""
+    return max(2, os.cpu_count() or 1)
+
+
 def load_archive(
     store: EvidenceStore, progress: Callable[[int, int, str], None] | None = None
 ) -> ArchiveSnapshot:
     """Read everything verification needs from ``store``; ``progress(read, total, what)``
-    hears of each object."""
+    hears of each object.
+
+    Evidence files are read (``store.head``, streamed in chunks) when checked:
+    :func:`check_archive` has a thread per core hash each large one while it checks
+    the entries, and reads small ones itself (for them a thread costs more than it
+    saves); :meth:`ArchiveSnapshot.settle` waits for each where its digest is needed."""
     keys = list(store.list())
-    snap = ArchiveSnapshot(store.uri, keys)
+    snap = ArchiveSnapshot(
+        store.uri,
+        keys,
+        read=lambda key: read_bounded(store, key, MAX_ENVELOPE_BYTES),
+        read_file=lambda key: _read_file(store, key),
+    )
     for done, key in enumerate(keys):
         if progress:
             progress(done, len(keys), "reading objects")
@@ -185,15 +313,11 @@ def load_archive(
             continue
         try:
             if _ENTRY.match(key):
-                snap.entries[key] = read_bounded(store, key, MAX_ENVELOPE_BYTES)
+                snap.unread.append(key)
             elif key == CHECKPOINT_KEY or _CHECKPOINT.match(key):
                 snap.checkpoints[key] = read_bounded(store, key, MAX_NOTE_BYTES)
             elif key.startswith(EVIDENCE_PREFIX):
-                info = store.head(key)
-                if info is not None:
-                    snap.evidence[key] = (info.sha256, info.size)
-                    if key.endswith(".parquet"):
-                        snap.rows[key] = parquet_rows(store, key)
+                snap.unhashed.add(key)
         except (NotRegularFileError, FormatError) as e:
             snap.problems[key] = e.message
     if progress:
@@ -238,6 +362,88 @@ def check_archive(
     origin = _origin_of(snap, trust)
     note_origin_source(report, trust, origin)
 
+    listed = sorted((int(m.group(1)), key) for key in snap.entry_keys() if (m := _ENTRY.match(key)))
+
+    # V2-V6 entries, one at a time (read, parsed and checked once; what later checks
+    # need of each is kept, not its bytes), while the evidence files hash; the findings
+    # follow V1's. An entry that cannot be read takes no position (V1 says why).
+    checked = Report(snap.target)
+    indexed: list[tuple[int, str]] = []
+    leaves: list[bytes] = []
+    spans: list[_Span] = []
+    streams: set[str] = set()
+    rows = 0
+    prev_leaf = ZERO_HASH
+    referenced: dict[str, str] = {}
+    deferred: list[tuple[int, Callable[[Report], None]]] = []
+    for index, key in listed:
+        data = snap.entry(key)
+        if data is None:
+            continue
+        position = len(indexed)
+        indexed.append((index, key))
+        if progress:
+            progress(position, len(listed), "checking entries")
+        statement, payload = check_envelope(checked, key, data, trust, position, origin)
+        del data
+        leaf = leaf_hash(payload) if payload is not None else hashlib.sha256(b"").digest()
+        leaves.append(leaf)
+        if statement is not None:
+            if (span := _span(index, key, statement)) is not None:
+                spans.append(span)
+            streams.add(str(statement.predicate.get("stream")))
+            rows += sum(
+                int(f.get("rows", 0))
+                for f in signed_files(statement)
+                if isinstance(f.get("rows", 0), int)
+            )
+            got = statement.predicate.get("log", {}).get("prev_leaf_hash")
+            if got != prev_leaf:
+                checked.fail(
+                    "V5 chain",
+                    key,
+                    f"prev_leaf_hash {got} is not the previous entry's leaf hash {prev_leaf}",
+                )
+            for subject in statement.subjects:
+                if subject.name in referenced:
+                    checked.fail(
+                        "V6 evidence",
+                        subject.name,
+                        f"named by both {referenced[subject.name]} and {key}",
+                    )
+                referenced[subject.name] = key
+                if not files:
+                    continue
+                if subject.name in snap.unhashed and (
+                    _signed_size(statement, subject.name) >= THREADED_BYTES
+                ):
+                    # Hashed on a thread while the next entries are checked; its
+                    # findings go where they would have come.
+                    snap.start(subject.name)
+                    deferred.append(
+                        (
+                            len(checked.findings),
+                            partial(
+                                _check_file,
+                                snap=snap,
+                                path=subject.name,
+                                sha256=subject.sha256,
+                                statement=statement,
+                                entry=key,
+                            ),
+                        )
+                    )
+                else:
+                    _check_file(checked, snap, subject.name, subject.sha256, statement, key)
+        prev_leaf = leaf.hex()
+    if progress:
+        progress(len(listed), len(listed), "checking entries")
+    snap.settle()
+    for at, check in reversed(deferred):
+        late = Report(snap.target)
+        check(late)
+        checked.findings[at:at] = late.findings
+
     # V1 layout
     for key, problem in sorted(snap.problems.items()):
         report.fail("V1 layout", shown(key), problem)
@@ -254,7 +460,6 @@ def check_archive(
                 report.fail("V1 layout", key, "not a valid checkpoint name (decimal size)")
         elif not key.startswith(EVIDENCE_PREFIX):
             report.fail("V1 layout", key, "a file outside log/ and evidence/")
-    indexed = sorted((int(m.group(1)), key) for key in snap.entries if (m := _ENTRY.match(key)))
     for position, (index, key) in enumerate(indexed):
         if index != position:
             report.fail(
@@ -262,40 +467,7 @@ def check_archive(
             )
             break
 
-    # V2-V6 entries
-    leaves: list[bytes] = []
-    statements: list[Statement | None] = []
-    prev_leaf = ZERO_HASH
-    referenced: dict[str, str] = {}
-    for position, (_, key) in enumerate(indexed):
-        if progress:
-            progress(position, len(indexed), "checking entries")
-        statement = check_entry(report, key, snap.entries[key], trust, position, origin)
-        payload = _payload(snap.entries[key])
-        leaf = leaf_hash(payload) if payload is not None else hashlib.sha256(b"").digest()
-        leaves.append(leaf)
-        statements.append(statement)
-        if statement is not None:
-            got = statement.predicate.get("log", {}).get("prev_leaf_hash")
-            if got != prev_leaf:
-                report.fail(
-                    "V5 chain",
-                    key,
-                    f"prev_leaf_hash {got} is not the previous entry's leaf hash {prev_leaf}",
-                )
-            for subject in statement.subjects:
-                if subject.name in referenced:
-                    report.fail(
-                        "V6 evidence",
-                        subject.name,
-                        f"named by both {referenced[subject.name]} and {key}",
-                    )
-                referenced[subject.name] = key
-                if files:
-                    _check_file(report, snap, subject.name, subject.sha256, statement, key)
-        prev_leaf = leaf.hex()
-    if progress:
-        progress(len(indexed), len(indexed), "checking entries")
+    report.findings.extend(checked.findings)
     for path in sorted(set(snap.evidence) - set(referenced) if files else ()):
         report.fail("V6 evidence", path, "an evidence file that no entry names")
 
@@ -303,7 +475,7 @@ def check_archive(
     _check_checkpoints(report, snap, trust, origin, leaves)
 
     # V8 continuity
-    _check_continuity(report, indexed, statements)
+    _check_spans(report, spans)
 
     # V9 trusted
     if trust.trusted:
@@ -314,14 +486,8 @@ def check_archive(
         "entries": len(indexed),
         "evidence_files": len(snap.evidence),
         "evidence_bytes": sum(size for _, size in snap.evidence.values()),
-        "streams": sorted({str(s.predicate.get("stream")) for s in statements if s is not None}),
-        "rows": sum(
-            int(f.get("rows", 0))
-            for s in statements
-            if s is not None
-            for f in signed_files(s)
-            if isinstance(f.get("rows", 0), int)
-        ),
+        "streams": sorted(streams),
+        "rows": rows,
         **report.stats,
     }
     return report
@@ -356,13 +522,6 @@ def signed_files(statement: Statement) -> list[Mapping[str, Any]]:
     return [f for f in files if isinstance(f, Mapping)]
 
 
-def _payload(data: bytes) -> bytes | None:
-    try:
-        return Envelope.from_bytes(data).payload
-    except EvidenceError:
-        return None
-
-
 def check_entry(
     report: Report,
     key: str,
@@ -371,11 +530,25 @@ def check_entry(
     position: int,
     origin: str | None,
 ) -> Statement | None:
+    """V2 to V5 of one entry's envelope bytes; its statement, or None if it has none."""
+    return check_envelope(report, key, data, trust, position, origin)[0]
+
+
+def check_envelope(
+    report: Report,
+    key: str,
+    data: bytes,
+    trust: Trust,
+    position: int,
+    origin: str | None,
+) -> tuple[Statement | None, bytes | None]:
+    """:func:`check_entry`, parsing the envelope once: the statement and the payload
+    (the leaf's bytes; None when ``data`` is not an envelope)."""
     try:
         envelope = Envelope.from_bytes(data)
     except EvidenceError as e:
         report.fail("V2 signature", key, f"not a DSSE envelope: {e.message}")
-        return None
+        return None, None
     if envelope.payload_type != PAYLOAD_TYPE:
         report.fail("V2 signature", key, f"payloadType is {envelope.payload_type!r}")
     try:
@@ -400,12 +573,12 @@ def check_entry(
         statement = Statement.from_bytes(envelope.payload)
     except EvidenceError as e:
         report.fail("V3 statement", key, f"payload is not an in-toto Statement: {e.message}")
-        return None
+        return None, envelope.payload
     p = statement.predicate
     log = p.get("log")
     if not isinstance(log, Mapping):
         report.fail("V3 statement", key, "predicate.log is missing")
-        return None
+        return None, envelope.payload
     for name in ("stream", "collector", "window", "collected_at", "files"):
         if name not in p:
             report.fail("V3 statement", key, f"predicate.{name} is missing")
@@ -430,7 +603,7 @@ def check_entry(
         start, end = parse_signed(window.get("start")), parse_signed(window.get("end"))
         if start is None or end is None or start > end:
             report.fail("V3 statement", key, f"window {dict(window)} is not valid RFC 3339 UTC")
-    return statement
+    return statement, envelope.payload
 
 
 def _check_file(
@@ -441,6 +614,7 @@ def _check_file(
     statement: Statement,
     entry: str,
 ) -> None:
+    snap.settle(path)
     found = snap.evidence.get(path)
     if found is None:
         report.fail("V6 evidence", path, f"named by {entry} but missing from the archive")
@@ -580,35 +754,60 @@ def _check_trusted(
     )
 
 
+@dataclass(frozen=True)
+class _Span:
+    """What V8 needs of one entry: kept for every entry, unlike its statement."""
+
+    index: int
+    key: str
+    window: tuple[str, tuple[Any, Any]]  # (stream, (start, end)) as signed
+    amends: tuple[Any] | None  # (predicate.amends,) when the entry amends another
+    tiling: TimedWindow | None
+
+
+def _span(index: int, key: str, statement: Statement | None) -> _Span | None:
+    """``statement``'s window for V8, or None when it has no stream and window."""
+    if statement is None:
+        return None
+    p = statement.predicate
+    stream, window = p.get("stream"), p.get("window")
+    if not isinstance(stream, str) or not isinstance(window, Mapping):
+        return None
+    amends = (p["amends"],) if "amends" in p else None
+    tiling = tiling_window(index, p) if amends is None else None
+    return _Span(index, key, (stream, (window.get("start"), window.get("end"))), amends, tiling)
+
+
 def _check_continuity(
     report: Report,
     indexed: Sequence[tuple[int, str]],
     statements: Sequence[Statement | None],
 ) -> None:
-    windows: dict[int, tuple[Any, Any]] = {}
+    spans = (_span(i, k, s) for (i, k), s in zip(indexed, statements, strict=True))
+    _check_spans(report, [s for s in spans if s is not None])
+
+
+def _check_spans(report: Report, spans: Sequence[_Span]) -> None:
+    """V8 over the windows of the entries, in log order."""
+    keys = {span.index: span.key for span in spans}
+    windows: dict[int, tuple[str, tuple[Any, Any]]] = {}
     tiling: list[TimedWindow] = []
-    keys = dict(indexed)
-    for (index, key), statement in zip(indexed, statements, strict=True):
-        if statement is None:
-            continue
-        p = statement.predicate
-        stream, window = p.get("stream"), p.get("window")
-        if not isinstance(stream, str) or not isinstance(window, Mapping):
-            continue
-        windows[index] = (stream, (window.get("start"), window.get("end")))
-        if "amends" in p:
-            target = windows.get(p["amends"]) if isinstance(p["amends"], int) else None
-            if target is None or target != windows[index] or p["amends"] >= index:
+    for span in spans:
+        index, key = span.index, span.key
+        windows[index] = span.window
+        if span.amends is not None:
+            (amends,) = span.amends
+            target = windows.get(amends) if isinstance(amends, int) else None
+            if target is None or target != windows[index] or amends >= index:
                 report.fail(
                     "V8 continuity",
                     key,
-                    f"amends {p['amends']!r}, which is not an earlier "
+                    f"amends {amends!r}, which is not an earlier "
                     "entry of the same stream and window",
                 )
             continue
-        w = tiling_window(index, p)
-        if w is not None:
-            tiling.append(w)
+        if span.tiling is not None:
+            tiling.append(span.tiling)
     for b in find_breaks(tiling):
         assert b.index is not None and b.previous is not None  # no period: breaks sit between
         report.fail(
@@ -710,8 +909,7 @@ def check_tail(
     prev_leaf = leaves[-1].hex() if leaves else ZERO_HASH
     new: list[Statement | None] = []
     for index, key in indexed:
-        statement = check_entry(report, key, snap.entries[key], trust, index, origin)
-        payload = _payload(snap.entries[key])
+        statement, payload = check_envelope(report, key, snap.entries[key], trust, index, origin)
         leaf = leaf_hash(payload) if payload is not None else hashlib.sha256(b"").digest()
         leaves.append(leaf)
         new.append(statement)

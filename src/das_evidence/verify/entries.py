@@ -25,14 +25,13 @@ from collections.abc import Mapping, Sequence
 
 from das_evidence.errors import EvidenceError
 from das_evidence.evidence_store.interface import CHECKPOINT_KEY, entry_key
-from das_evidence.manifests.dsse import Envelope
 from das_evidence.manifests.log import LogEntry
 from das_evidence.manifests.merkle import MerkleTree
 from das_evidence.verify.archive import (
     ZERO_HASH,
     Trust,
     _note_key,
-    check_entry,
+    check_envelope,
     open_signed_checkpoint,
 )
 from das_evidence.verify.findings import Report
@@ -90,16 +89,11 @@ def check_signed_entry(entry: LogEntry, envelope: bytes, trust: Trust, origin: s
     """``entry``'s envelope is signed by a trusted key and carries the statement read."""
     key = entry_key(entry.index)
     report = Report(key)
-    statement = check_entry(report, key, envelope, trust, entry.index, origin)
-    if statement is not None:
-        try:
-            payload = Envelope.from_bytes(envelope).payload
-        except EvidenceError:  # check_entry has reported it
-            return report
-        if payload != entry.statement_bytes:
-            report.fail(
-                "V2 signature",
-                key,
-                "the envelope read now carries another statement than the log was read with",
-            )
+    statement, payload = check_envelope(report, key, envelope, trust, entry.index, origin)
+    if statement is not None and payload != entry.statement_bytes:
+        report.fail(
+            "V2 signature",
+            key,
+            "the envelope read now carries another statement than the log was read with",
+        )
     return report

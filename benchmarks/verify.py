@@ -1,0 +1,357 @@
+"""``evidence verify`` of a local archive against bare hashlib on every core and ``sha256sum``.
+
+What is measured, on simulated archives written through the product's own writer
+(``DeterministicParquetWriter``, ``LocalStore.put_once``, ``ArchiveLog.append``, sealed once
+per simulated night as a run does), one case at a time:
+
+* **small**: ``--entries`` entries (default 5,000) of one small Parquet file each, ten
+  streams of one-day windows, so per-entry costs (signatures, parsing, checkpoints) show;
+* **large**: ``--large-files`` Parquet files of ``--large-mib`` MiB of random bytes each
+  (default 4 x 256 MiB), one per entry, so the cost per byte shows.
+
+Then, for each case:
+
+* **verify**: ``evidence verify ARCHIVE --pub ... --json`` through the CLI's own entry point,
+  in a child process that times its own work (interpreter start-up and the CLI's imports
+  count on no side; they are printed apart)
+  and reports its peak RSS (``VmHWM``, which starts afresh at ``exec``);
+* **hashlib**: a bare ``hashlib.sha256`` pass (1 MiB reads) over the same files (every file
+  under ``evidence/`` and ``log/``), on ``os.cpu_count()`` threads, in a child process: the
+  physical limit of hashing here;
+* **sha256sum**: coreutils ``sha256sum`` over the same files, one process (``xargs``).
+
+It prints seconds and peak RSS per side and the ratios ``verify / hashlib`` (target
+<= 1.1) and ``verify / sha256sum`` (target < 1), best of ``--repeats``. The files are in
+the page cache on every side (they were just written, and each side reads them all).
+
+Run::
+
+    .venv/bin/python benchmarks/verify.py                       # ~1 min
+    .venv/bin/python benchmarks/verify.py --entries 10000       # per-entry cost at 10 k
+    .venv/bin/python benchmarks/verify.py --large-mib 1024 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+# A sibling script (benchmarks/ is on sys.path when this one runs): one way to put a
+# file and to read a child's peak RSS.
+from pack import _peak_rss_mib, _put
+
+from das_evidence.collectors.parquet import DeterministicParquetWriter
+from das_evidence.evidence_store.local import LocalStore
+from das_evidence.manifests.log import ArchiveLog
+from das_evidence.manifests.signers import Ed25519Signer
+from das_evidence.timefmt import rfc3339
+
+ORIGIN = "evidence.example.com/bench-verify"
+ACCOUNT = "ACME_PROD"
+START = datetime(2024, 1, 1, tzinfo=UTC)
+PARQUET = "application/vnd.apache.parquet"
+STREAMS = 10  # entries per simulated night, sealed once
+SMALL_ROWS = 40
+LARGE_BATCH = 16 << 20  # bytes of random payload per record batch
+
+
+def _small_table(rows: int) -> pa.Table:
+    return pa.table(
+        {
+            "ID": pa.array([os.urandom(16).hex() for _ in range(rows)]),
+            "N": pa.array(range(rows), pa.int64()),
+        }
+    )
+
+
+def _large_batches(mib: int) -> Iterator[pa.RecordBatch]:
+    left = mib << 20
+    while left > 0:
+        n = min(left, LARGE_BATCH)
+        per = 1 << 16
+        count = max(1, n // per)
+        payload = os.urandom(count * per)
+        offsets = pa.array(range(0, (count + 1) * per, per), pa.int32()).buffers()[1]
+        col = pa.BinaryArray.from_buffers(
+            pa.binary(), count, [None, offsets, pa.py_buffer(payload)]
+        )
+        yield pa.RecordBatch.from_arrays([col], names=["PAYLOAD"])
+        left -= count * per
+
+
+def build_archive(root: Path, *, entries: int, large_files: int, large_mib: int) -> dict[str, Any]:
+    """An archive under ``root/archive``, its public key as ``root/signing.pub``."""
+    signer = Ed25519Signer(Ed25519PrivateKey.generate(), ORIGIN)
+    (root / "signing.pub").write_bytes(signer.public_key_pem())
+    store = LocalStore(root / "archive", create=True)
+    log = ArchiveLog(store, ORIGIN)
+    seal = log.seal
+    # Seal once per simulated night (a run's behaviour), not once per entry.
+    log.seal = lambda *a, **k: False  # type: ignore[method-assign]
+    spool = root / "spool"
+    spool.mkdir()
+    count = entries if entries else large_files
+    for i in range(count):
+        stream = f"stream{i % STREAMS:02d}" if entries else "bulk"
+        day = START + timedelta(days=i // STREAMS if entries else i)
+        path = spool / "part.parquet"
+        if entries:
+            table = _small_table(SMALL_ROWS)
+            schema, batches = table.schema, table.to_batches()
+        else:
+            batches = _large_batches(large_mib)
+            schema = pa.schema([("PAYLOAD", pa.binary())])
+        with DeterministicParquetWriter(path, schema) as w:
+            for b in batches:
+                w.write(b)
+        rows = w.rows
+        key = f"evidence/snowflake/{ACCOUNT}/{stream}/date={day.date().isoformat()}/part-0.parquet"
+        f = _put(store, log, signer, key, path, rows)
+        path.unlink()
+        log.append(
+            stream=f"snowflake/{ACCOUNT}/{stream}",
+            files=[f],
+            predicate={
+                "collector": {"name": "bench", "version": "0"},
+                "window": {"start": rfc3339(day), "end": rfc3339(day + timedelta(days=1))},
+                "collected_at": rfc3339(day + timedelta(days=1, hours=3)),
+                "rows": rows,
+            },
+            signer=signer,
+            note_signer=signer,
+        )
+        if (i + 1) % STREAMS == 0 or i + 1 == count:
+            seal(signer)
+        if (i + 1) % 1000 == 0:
+            print(f"  {i + 1}/{count} entries", file=sys.stderr)
+    spool.rmdir()
+    files = _files(root)
+    return {
+        "entries": log.size,
+        "files": len(files),
+        "bytes": sum(p.stat().st_size for p in files),
+    }
+
+
+def _files(root: Path) -> list[Path]:
+    """Every file verification reads: the evidence and the log."""
+    archive = root / "archive"
+    return sorted(
+        p for top in ("evidence", "log") for p in (archive / top).rglob("*") if p.is_file()
+    )
+
+
+# -- children ---------------------------------------------------------------------------
+
+
+def _child_verify(root: Path) -> None:
+    from das_evidence.cli.main import main as evidence  # imported before the clock starts
+
+    out = root / "verify-out.json"
+    argv = [str(root / "archive"), "--pub", str(root / "signing.pub"), "--json"]
+    sys.argv = ["evidence", "verify", *argv]
+    saved = sys.stdout
+    with out.open("w") as sys.stdout:
+        try:
+            evidence()
+        except SystemExit as e:
+            if e.code not in (0, None):
+                sys.stdout = saved
+                raise SystemExit(f"evidence verify exited {e.code}: see {out}") from None
+        finally:
+            sys.stdout = saved
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _child_hash(root: Path) -> None:
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        for _ in pool.map(_sha256, _files(root)):
+            pass
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_rss_mib: float
+    import_seconds: float = 0.0
+
+
+def _run(argv: list[str], result: Path | None = None, **kw: Any) -> Run:
+    t = time.perf_counter()
+    done = subprocess.run(argv, check=False, **kw)
+    seconds = time.perf_counter() - t
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:4])} ... failed with exit status {done.returncode}")
+    if result is None:
+        return Run(seconds, float("nan"))
+    return Run(**json.loads(result.read_text()))
+
+
+def _best(runs: list[Run]) -> Run:
+    return Run(
+        min(r.seconds for r in runs),
+        max(r.peak_rss_mib for r in runs),
+        min(r.import_seconds for r in runs),
+    )
+
+
+def _case(name: str, work: Path, args: argparse.Namespace, **sizes: int) -> dict[str, Any]:
+    root = work / name
+    root.mkdir()
+    print(f"== {name}: writing {sizes}", file=sys.stderr)
+    t = time.perf_counter()
+    archive = build_archive(root, **sizes)
+    print(f"   {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    me = [sys.executable, str(Path(__file__).resolve()), "--dir", str(root)]
+    listing = b"".join(str(p).encode() + b"\0" for p in _files(root))
+    verifies, hashes, sums, others = [], [], [], []
+    # --other-src: the same verify with another checkout's sources (e.g. main), in the
+    # same passes, so that a before/after on a shared machine sees the same load.
+    other_env = {**os.environ, "PYTHONPATH": str(args.other_src)} if args.other_src else None
+    for i in range(args.repeats):
+        print(f"== {name} pass {i + 1}: sha256sum, hashlib, verify", file=sys.stderr)
+        sums.append(_run(["xargs", "-0", "sha256sum"], input=listing, stdout=subprocess.DEVNULL))
+        hashes.append(_run([*me, "--child", "hash"], result=root / "hash.json"))
+        verifies.append(_run([*me, "--child", "verify"], result=root / "verify.json"))
+        if other_env is not None:
+            others.append(
+                _run([*me, "--child", "verify"], result=root / "verify.json", env=other_env)
+            )
+    verify, hashing, sha = _best(verifies), _best(hashes), _best(sums)
+    other = {}
+    if others:
+        best = _best(others)
+        other = {
+            "other_verify": asdict(best),
+            "other_over_hashlib": best.seconds / hashing.seconds,
+            "other_over_sha256sum": best.seconds / sha.seconds,
+            "other_ms_per_entry": 1000 * best.seconds / archive["entries"],
+        }
+    report = json.loads((root / "verify-out.json").read_text())
+    if report.get("verdict") != "pass":
+        raise SystemExit(f"{name}: the archive does not verify: {report.get('findings')[:5]}")
+    shutil.rmtree(root, ignore_errors=True)
+    return {
+        "archive": archive,
+        "verify": asdict(verify),
+        "hashlib": asdict(hashing),
+        "sha256sum": asdict(sha),
+        "verify_over_hashlib": verify.seconds / hashing.seconds,
+        "verify_over_sha256sum": verify.seconds / sha.seconds,
+        "ms_per_entry": 1000 * verify.seconds / archive["entries"],
+        **other,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--entries", type=int, default=5000, help="small case entries (5000)")
+    parser.add_argument("--large-files", type=int, default=4, help="large case files (4)")
+    parser.add_argument("--large-mib", type=int, default=256, help="MiB per large file (256)")
+    parser.add_argument("--repeats", type=int, default=2, help="passes of each side (2)")
+    parser.add_argument("--dir", type=Path, help="work directory (default: a temporary one)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--other-src",
+        type=Path,
+        help="also time verify with these sources (PYTHONPATH), e.g. main's src: a before",
+    )
+    parser.add_argument("--child", choices=("verify", "hash"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        root = args.dir
+        t = time.perf_counter()
+        if args.child == "verify":
+            # The CLI's own imports (typer, rich: ~0.1-0.3 s) are start-up, as the
+            # interpreter's is; what verification imports as it goes (pyarrow) counts.
+            import das_evidence.cli.main  # noqa: F401
+
+            imports = time.perf_counter() - t
+            t = time.perf_counter()
+            _child_verify(root)
+        else:
+            imports = 0.0
+            _child_hash(root)
+        seconds = time.perf_counter() - t
+        (root / f"{args.child}.json").write_text(
+            json.dumps(
+                {"seconds": seconds, "peak_rss_mib": _peak_rss_mib(), "import_seconds": imports}
+            )
+        )
+        return 0
+
+    work = Path(tempfile.mkdtemp(prefix="bench-verify-", dir=args.dir))
+    try:
+        cases = {}
+        if args.entries:
+            cases["small"] = _case(
+                "small", work, args, entries=args.entries, large_files=0, large_mib=0
+            )
+        if args.large_files:
+            cases["large"] = _case(
+                "large",
+                work,
+                args,
+                entries=0,
+                large_files=args.large_files,
+                large_mib=args.large_mib,
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result = {"cases": cases, "python": platform.python_version(), "cpus": os.cpu_count()}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    mib = 1024**2
+    for name, c in cases.items():
+        a = c["archive"]
+        print(
+            f"{name}: {a['entries']:,} entries, {a['files']:,} files, {a['bytes'] / mib:,.0f} MiB "
+            f"({os.cpu_count()} cores)"
+        )
+        print(f"  {'':14}{'seconds':>9}{'peak RSS MiB':>14}")
+        for side in ("verify", "hashlib", "sha256sum"):
+            r = c[side]
+            rss = "-" if r["peak_rss_mib"] != r["peak_rss_mib"] else f"{r['peak_rss_mib']:.0f}"
+            print(f"  {side:14}{r['seconds']:9.2f}{rss:>14}")
+        print(f"  verify / hashlib    {c['verify_over_hashlib']:.2f}x  (target <= 1.1)")
+        print(f"  verify / sha256sum  {c['verify_over_sha256sum']:.2f}x  (target < 1)")
+        print(f"  verify per entry    {c['ms_per_entry']:.3f} ms")
+        print(f"  (CLI imports before the clock: {c['verify']['import_seconds']:.2f} s)")
+        if "other_verify" in c:
+            o = c["other_verify"]
+            print(
+                f"  --other-src verify {o['seconds']:.2f} s, peak RSS {o['peak_rss_mib']:.0f} MiB: "
+                f"/ hashlib {c['other_over_hashlib']:.2f}x, / sha256sum "
+                f"{c['other_over_sha256sum']:.2f}x, {c['other_ms_per_entry']:.3f} ms per entry"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
