@@ -648,6 +648,7 @@ def verify(
             origin=origin or (newest.checkpoint.origin if newest else None),
             trusted=trusted or [],
             checkpoint=(newest.checkpoint.size, newest.checkpoint.root_hash) if newest else None,
+            keys_file=keys,
             endpoint_url=endpoint_url,
             checksum_report=checksum_report,
             staging=staging,
@@ -745,6 +746,7 @@ def _verify_at_rest(
     origin: str | None,
     trusted: list[Path],
     checkpoint: tuple[int, bytes] | None,
+    keys_file: Path | None,
     endpoint_url: str | None,
     checksum_report: str | None,
     staging: str | None,
@@ -763,6 +765,7 @@ def _verify_at_rest(
         "origin": origin,
         "trusted": trusted,
         "checkpoint": checkpoint,
+        "keys_file": keys_file,
         "endpoint_url": endpoint_url,
         "start": start,
         "end": end,
@@ -789,6 +792,7 @@ def _verify_at_rest(
     report, started = start_job(target, staging=staging, role_arn=role_arn, **common)
     args = " ".join(
         [f"--pub {p}" for p in pubs]
+        + ([f"--keys {keys_file}"] if keys_file else [])
         + ([f"--vkey {vkey}"] if vkey else [])
         + ([f"--origin {origin}"] if origin else [])
         + ([f"--from {rfc3339(start)}"] if start else [])

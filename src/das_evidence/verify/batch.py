@@ -74,9 +74,12 @@ def _trust(
     origin: str | None,
     trusted: Sequence[Path],
     checkpoint: tuple[int, bytes] | None,
+    keys_file: Path | None = None,
 ) -> Trust:
     return replace(
-        load_trust(pubs, vkey, origin), trusted=load_trusted(trusted), checkpoint=checkpoint
+        load_trust(pubs, vkey, origin, keys_file),
+        trusted=load_trusted(trusted),
+        checkpoint=checkpoint,
     )
 
 
@@ -182,6 +185,7 @@ def start_job(
     origin: str | None = None,
     trusted: Sequence[Path] = (),
     checkpoint: tuple[int, bytes] | None = None,
+    keys_file: Path | None = None,
     endpoint_url: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
@@ -195,7 +199,7 @@ def start_job(
             f"--role-arn {role_arn!r} is not an IAM role ARN",
             fix="pass the role S3 Batch Operations assumes: arn:aws:iam::<account>:role/<name>",
         )
-    trust = _trust(pubs, vkey, origin, trusted, checkpoint)
+    trust = _trust(pubs, vkey, origin, trusted, checkpoint, keys_file)
     store = store or S3Store(target, endpoint_url=endpoint_url)
     staging_bucket, staging_prefix = _staging(staging, store)
     report, statements = check_log(load_log(store), trust)
@@ -329,6 +333,7 @@ def verify_report(
     origin: str | None = None,
     trusted: Sequence[Path] = (),
     checkpoint: tuple[int, bytes] | None = None,
+    keys_file: Path | None = None,
     endpoint_url: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
@@ -336,7 +341,7 @@ def verify_report(
     reader: S3Reader | None = None,
 ) -> Report:
     """The log's checks and A1-A4 of the completion report against its signed objects."""
-    trust = _trust(pubs, vkey, origin, trusted, checkpoint)
+    trust = _trust(pubs, vkey, origin, trusted, checkpoint, keys_file)
     store = store or S3Store(target, endpoint_url=endpoint_url)
     manifest, files = read_report(report_source, endpoint_url=endpoint_url, reader=reader)
     report, statements = check_log(load_log(store), trust)

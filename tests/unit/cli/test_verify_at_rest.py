@@ -247,3 +247,22 @@ def test_at_rest_on_a_log_that_fails_creates_no_job_and_exits_1(
     )
     assert r.code == 1
     assert "FAIL [V7 checkpoint]" in r.out and "no job created" in r.out
+
+
+def test_a_keys_file_stands_in_for_pub_at_rest(
+    evidence: Evidence, archive: S3Archive, tmp_path: Path
+) -> None:
+    report = write_report(tmp_path / "job", [csv_bytes([ok_row(o) for o in archive.objects])])
+    keys = tmp_path / "keys.toml"
+    keys.write_text(f'[[key]]\npub = "{archive.pub}"\nfrom = 0\n')
+    r = evidence(
+        "verify", TARGET, "--keys", str(keys), "--checksum-report", str(report), "--format", "json"
+    )
+    assert r.code == 0, r.out + r.err
+    assert json.loads(r.out)["stats"]["at_rest_matched"] == 3
+    # ...and a key whose range ends before the log's entries is a finding
+    keys.write_text(f'[[key]]\npub = "{archive.pub}"\nfrom = 0\nuntil = 1\n')
+    r = evidence(
+        "verify", TARGET, "--keys", str(keys), "--checksum-report", str(report), "--format", "json"
+    )
+    assert r.code == 1, r.out + r.err
