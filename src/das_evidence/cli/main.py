@@ -22,7 +22,16 @@ import typer
 
 from das_evidence import __version__
 from das_evidence.cli.doctor import doctor
-from das_evidence.cli.options import ConfigOpt, FormatOpt, JsonOpt, OutputFormat
+from das_evidence.cli.options import (
+    ConfigOpt,
+    FormatOpt,
+    JsonOpt,
+    KeysOpt,
+    OriginOpt,
+    OutputFormat,
+    PubOpt,
+    VkeyOpt,
+)
 from das_evidence.cli.options import output_format as _format
 from das_evidence.cli.output import console, err_console, print_json, progress_bar, setup_logging
 from das_evidence.errors import EXIT_CODES, ConfigError, EvidenceError, InternalError
@@ -498,29 +507,10 @@ def verify(
             help="An archive directory, file:// URI, s3://bucket/prefix, or a pack .zip.",
         ),
     ],
-    pub: Annotated[
-        list[Path] | None,
-        typer.Option(
-            metavar="FILE", help="Trusted public key (SPKI PEM) of the entry signer; repeatable."
-        ),
-    ] = None,
-    vkey: Annotated[
-        str | None,
-        typer.Option(
-            metavar="KEY", help="Note verifier key (name+hex8+base64), or a file holding it."
-        ),
-    ] = None,
-    keys: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FILE",
-            help="Keys file (TOML): every key that signed the log and the log indexes each "
-            "covers (from, until, revoked_at); a signature outside its key's range fails.",
-        ),
-    ] = None,
-    origin: Annotated[
-        str | None, typer.Option(metavar="NAME", help="The log origin to expect.")
-    ] = None,
+    pub: PubOpt = None,
+    vkey: VkeyOpt = None,
+    keys: KeysOpt = None,
+    origin: OriginOpt = None,
     endpoint_url: Annotated[
         str | None,
         typer.Option(
@@ -1002,25 +992,10 @@ def pack(
 @app.command()
 def recheck(
     pack: Annotated[Path, typer.Argument(metavar="PACK", help="An auditor pack (.zip).")],
-    pub: Annotated[
-        list[Path] | None,
-        typer.Option(
-            metavar="FILE", help="Trusted public key (SPKI PEM) of the entry signer; repeatable."
-        ),
-    ] = None,
-    vkey: Annotated[
-        str | None,
-        typer.Option(
-            metavar="KEY", help="Note verifier key (name+hex8+base64), or a file holding it."
-        ),
-    ] = None,
-    keys: Annotated[
-        Path | None,
-        typer.Option(metavar="FILE", help="Keys file (TOML) with each key's log-index range."),
-    ] = None,
-    origin: Annotated[
-        str | None, typer.Option(metavar="NAME", help="The log origin to expect.")
-    ] = None,
+    pub: PubOpt = None,
+    vkey: VkeyOpt = None,
+    keys: KeysOpt = None,
+    origin: OriginOpt = None,
     format_: FormatOpt = None,
     json_out: JsonOpt = False,
 ) -> None:

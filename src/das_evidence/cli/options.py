@@ -1,4 +1,5 @@
-"""Options every command spells the same way: the config file and the output format."""
+"""Options every command spells the same way: the config file, the output format, and the
+keys a verifying command trusts."""
 
 from __future__ import annotations
 
@@ -35,6 +36,27 @@ FormatOpt = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", hidden=True, help="The same as --format json (kept for scripts).")
 ]
+
+# -- the keys a verifying command trusts (verify, recheck) ---------------------------------
+PubOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        metavar="FILE", help="Trusted public key (SPKI PEM) of the entry signer; repeatable."
+    ),
+]
+VkeyOpt = Annotated[
+    str | None,
+    typer.Option(metavar="KEY", help="Note verifier key (name+hex8+base64), or a file holding it."),
+]
+KeysOpt = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help="Keys file (TOML): every key that signed the log and the log indexes each "
+        "covers (from, until, revoked_at); a signature outside its key's range fails.",
+    ),
+]
+OriginOpt = Annotated[str | None, typer.Option(metavar="NAME", help="The log origin to expect.")]
 
 
 def output_format(format_: OutputFormat | None, json_flag: bool) -> OutputFormat:

@@ -397,21 +397,9 @@ def check_archive(
                 for f in signed_files(statement)
                 if isinstance(f.get("rows", 0), int)
             )
-            got = statement.predicate.get("log", {}).get("prev_leaf_hash")
-            if got != prev_leaf:
-                checked.fail(
-                    "V5 chain",
-                    key,
-                    f"prev_leaf_hash {got} is not the previous entry's leaf hash {prev_leaf}",
-                )
+            _check_chain(checked, statement, key, prev_leaf)
             for subject in statement.subjects:
-                if subject.name in referenced:
-                    checked.fail(
-                        "V6 evidence",
-                        subject.name,
-                        f"named by both {referenced[subject.name]} and {key}",
-                    )
-                referenced[subject.name] = key
+                _claim(checked, referenced, subject.name, key)
                 if not files:
                     continue
                 if subject.name in snap.unhashed and (
@@ -914,21 +902,9 @@ def check_tail(
         leaves.append(leaf)
         new.append(statement)
         if statement is not None:
-            got = statement.predicate.get("log", {}).get("prev_leaf_hash")
-            if got != prev_leaf:
-                report.fail(
-                    "V5 chain",
-                    key,
-                    f"prev_leaf_hash {got} is not the previous entry's leaf hash {prev_leaf}",
-                )
+            _check_chain(report, statement, key, prev_leaf)
             for subject in statement.subjects:
-                if subject.name in referenced:
-                    report.fail(
-                        "V6 evidence",
-                        subject.name,
-                        f"named by both {referenced[subject.name]} and {key}",
-                    )
-                referenced[subject.name] = key
+                _claim(report, referenced, subject.name, key)
                 _check_file(report, snap, subject.name, subject.sha256, statement, key)
         prev_leaf = leaf.hex()
 
@@ -1026,3 +1002,21 @@ def _check_head(
                 report.fail(
                     "V7 checkpoint", checkpoint_key(head.size), "not the tree of log/checkpoint"
                 )
+
+
+def _check_chain(report: Report, statement: Statement, key: str, prev_leaf: str) -> None:
+    """V5: an entry names the leaf hash of the entry before it."""
+    got = statement.predicate.get("log", {}).get("prev_leaf_hash")
+    if got != prev_leaf:
+        report.fail(
+            "V5 chain",
+            key,
+            f"prev_leaf_hash {got} is not the previous entry's leaf hash {prev_leaf}",
+        )
+
+
+def _claim(report: Report, referenced: dict[str, str], name: str, key: str) -> None:
+    """V6: an evidence file is named by one entry only."""
+    if name in referenced:
+        report.fail("V6 evidence", name, f"named by both {referenced[name]} and {key}")
+    referenced[name] = key
