@@ -168,7 +168,12 @@ class EvidenceSet:
         with self._open(path) as f:
             pf = self._parquet(path, f, columns)
             try:
-                yield from pf.iter_batches(batch_size=BATCH_ROWS, columns=list(columns))
+                # No reader threads: a caller that stops early leaves no native thread
+                # running into interpreter exit (which aborted one `evidence recheck` in
+                # CI with "terminate called without an active exception").
+                yield from pf.iter_batches(
+                    batch_size=BATCH_ROWS, columns=list(columns), use_threads=False
+                )
             except (pa.ArrowException, OSError) as e:
                 raise self._unreadable(path, e) from e
 
