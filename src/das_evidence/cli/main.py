@@ -941,6 +941,11 @@ def pack(
     its checkpoint extends the auditor's checkpoint of size m (checked with
     `evidence verify pack.zip --trusted FILE`, or by hand: VERIFY.md step 6); a
     log that does not extend it is an error (exit 1) and no pack is written.
+
+    After a key rotation, list every key that signed the log in [signing]
+    keys_file: entries count with the key covering their index, and the pack
+    carries the keys and keys/keys.toml (`evidence verify pack.zip --keys
+    keys/keys.toml`, after comparing the fingerprints).
     """
     from das_evidence.config import load_settings
     from das_evidence.reports.bundle import report_files
@@ -969,6 +974,7 @@ def pack(
             extras=report_files(frameworks, checks=settings.checks),
             since=since,
             progress=progress,
+            keys=services.trust().ranges,
         )
     summary = {
         "pack": str(result.path),

@@ -41,7 +41,7 @@ from das_evidence.errors import (
     VerificationError,
 )
 from das_evidence.evidence_store.interface import CHECKPOINT_KEY, EvidenceStore, entry_key
-from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
+from das_evidence.manifests.checkpoint import Checkpoint
 from das_evidence.manifests.consistency import ConsistencyProof, consistency_steps, proof_name
 from das_evidence.manifests.log import ArchiveLog, LogEntry
 from das_evidence.manifests.merkle import MerkleTree
@@ -56,10 +56,11 @@ from das_evidence.manifests.tlog_proof import TlogProof
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, in_period
 from das_evidence.streams import is_accounting, stream_matches
 from das_evidence.timefmt import parse_rfc3339, rfc3339
-from das_evidence.verify.archive import Trust, check_entry
+from das_evidence.verify.archive import Trust, check_entry, open_signed_checkpoint
 from das_evidence.verify.continuity import find_breaks, tiling_window
 from das_evidence.verify.files import copy_verified, verified_opener, verified_reader
 from das_evidence.verify.findings import Report
+from das_evidence.verify.keys import KeyRanges, merged_keys
 from das_evidence.verify.trusted import TrustedCheckpoint, open_trusted
 
 # 1980-01-01, the earliest time a zip can hold: no member carries a wall-clock time.
@@ -260,11 +261,15 @@ def build_pack(
     extras: ReportHook | None = None,
     since: Sequence[TrustedCheckpoint] = (),
     progress: Callable[[int, int, str], None] | None = None,
+    keys: KeyRanges | None = None,
 ) -> PackResult:
     """Write the pack for ``[start, end)`` to ``out``; nothing is written on any error.
 
     ``since`` are checkpoints the auditor holds (``--since-checkpoint``): the pack
     carries ``consistency/<m>`` from each one's size to its own checkpoint.
+    ``keys``: the keys file (``[signing] keys_file``) when the log was signed by more
+    than one key: entries and checkpoints count with the key covering their index,
+    and the pack carries every key and ``keys/keys.toml`` for the auditor.
     ``progress(done, total, what)`` hears of each file read from the store and
     each file written into the zip.
     """
@@ -284,11 +289,12 @@ def build_pack(
     # What goes into the pack is checked first with the verifier's own checks,
     # against the keys the pack is signed with: a damaged archive yields no pack.
     vkey = VerifierKey.from_public_key(note_signer.name, note_signer.public_key_raw())
-    trust = Trust(keys=(PublicKey.from_pem(signer.public_key_pem()),), note_key=vkey, origin=origin)
+    own = PublicKey.from_pem(signer.public_key_pem())
+    trust = Trust(keys=merged_keys(keys, [own]), note_key=vkey, origin=origin, ranges=keys)
     checked = Report(store.uri)
     checkpoint = store.get(CHECKPOINT_KEY)
     try:
-        cp = open_checkpoint(checkpoint, vkey, origin)
+        cp = open_signed_checkpoint(checkpoint, trust, vkey, origin)
     except EvidenceError as e:
         raise VerificationError(
             f"{CHECKPOINT_KEY} of {store.uri} does not verify: {e.message}",
@@ -299,8 +305,15 @@ def build_pack(
             f"{CHECKPOINT_KEY} does not cover the log ({cp.size} of {archive.size} entries)",
             fix="run `evidence collect` (it seals the log) or `evidence verify`",
         )
+    if keys is not None and own.key_id not in {k.key_id for k in trust.entry_keys(cp.size - 1)}:
+        raise ConfigError(
+            f"the signing key {own.fingerprint} does not count at log index {cp.size - 1} "
+            f"in the keys file: {keys.entry_problem(own, cp.size - 1)}",
+            fix="sign packs with the current key ([signing] key), and list it in "
+            "[signing] keys_file with a range that covers the log's newest entry",
+        )
     tree = MerkleTree([e.leaf for e in archive.entries])
-    proofs = consistency_files(since, tree, cp, vkey)
+    proofs = consistency_files(since, tree, cp, vkey, keys)
 
     files: dict[str, bytes] = {"checkpoint": checkpoint, **proofs}
     # Evidence files: what their entries signed, read from the store only as the zip
@@ -338,14 +351,23 @@ def build_pack(
             )
     if checked.findings:
         listing = "\n  ".join(str(f) for f in checked.findings[:20])
+        rotation = (
+            ""
+            if keys is not None
+            else "; if the period spans a key rotation, list every key that signed the log in "
+            "[signing] keys_file (docs/SECURITY.md, key rotation)"
+        )
         raise VerificationError(
             f"entries of the period fail verification:\n  {listing}",
-            fix="run `evidence verify` on the archive; do not hand out a damaged pack",
+            fix="run `evidence verify` on the archive; do not hand out a damaged pack" + rotation,
         )
 
     generated_at = max(parse_rfc3339(e.predicate["collected_at"]) for e in sel.entries)
-    files.update(_keys(signer, vkey))
-    files["pack.json"] = _pack_json(sel, origin, cp, generated_at, signer, vkey, since=proofs)
+    key_files = _keys(signer, vkey, keys, origin)
+    files.update(key_files.members)
+    files["pack.json"] = _pack_json(
+        sel, origin, cp, generated_at, signer, vkey, since=proofs, ranges=key_files.ranges
+    )
 
     signed = {name: (f.sha256, f.entry) for name, f in stored.items()}
     evidence = EvidenceSet(
@@ -373,7 +395,7 @@ def build_pack(
         if "checks.json" in produced:
             for r in json.loads(produced["checks.json"]):
                 checks[r["status"]] = checks.get(r["status"], 0) + 1
-    files["VERIFY.md"] = verify_guide(files, sel, cp, signer, vkey).encode()
+    files["VERIFY.md"] = verify_guide(files, sel, cp, signer, vkey, key_files).encode()
 
     members: dict[str, Member] = {**files, **stored}
     sums = sha256sums(members)
@@ -391,7 +413,11 @@ def build_pack(
 
 
 def consistency_files(
-    since: Sequence[TrustedCheckpoint], tree: MerkleTree, cp: Checkpoint, vkey: VerifierKey
+    since: Sequence[TrustedCheckpoint],
+    tree: MerkleTree,
+    cp: Checkpoint,
+    vkey: VerifierKey,
+    ranges: KeyRanges | None = None,
 ) -> dict[str, bytes]:
     """``consistency/<m>`` for each checkpoint in ``since`` smaller than ``cp``.
 
@@ -402,7 +428,7 @@ def consistency_files(
     out: dict[str, bytes] = {}
     for t in since:
         try:
-            old = open_trusted(t, vkey, cp.origin)
+            old = open_trusted(t, vkey, cp.origin, ranges)
         except EvidenceError as e:
             raise ConfigError(
                 f"--since-checkpoint {e.message}",
@@ -427,7 +453,25 @@ def consistency_files(
     return out
 
 
-def _keys(signer: Signer, vkey: VerifierKey) -> dict[str, bytes]:
+@dataclass(frozen=True)
+class PackKeys:
+    """The ``keys/`` members of a pack, and which file holds which entry key."""
+
+    members: dict[str, bytes]
+    #: DSSE keyid -> (the key's file in the pack, its algorithm)
+    by_keyid: dict[str, tuple[str, str]]
+    #: each key of the keys file as pack.json lists it (empty without one)
+    ranges: list[dict[str, Any]]
+
+    @property
+    def keys_file(self) -> str | None:
+        return KEYS_TOML if KEYS_TOML in self.members else None
+
+
+KEYS_TOML = "keys/keys.toml"
+
+
+def _keys(signer: Signer, vkey: VerifierKey, ranges: KeyRanges | None, origin: str) -> PackKeys:
     pem = signer.public_key_pem()
     note = PublicKey.from_ed25519_raw(vkey.public_key)
     text = (
@@ -442,12 +486,52 @@ def _keys(signer: Signer, vkey: VerifierKey) -> dict[str, bytes]:
         f"note.pub      {note.fingerprint}\n"
         f"              the Ed25519 checkpoint key; as a note verifier key: {vkey.to_string()}\n"
     )
-    return {
+    members = {
         "keys/signing.pub": pem,
         "keys/note.pub": note.to_pem(),
         "keys/signing.vkey": (vkey.to_string() + "\n").encode(),
-        "keys/FINGERPRINTS.txt": text.encode(),
     }
+    by_keyid = {signer.key_id: ("keys/signing.pub", signer.algorithm)}
+    listed: list[dict[str, Any]] = []
+    if ranges is not None:
+        # Every key that signed the log, with the indexes it may sign: the pack's
+        # entries may predate the current key (a rotation inside the period).
+        toml = [
+            "# The keys that signed this log, each with the log indexes it may sign",
+            "# (docs/SECURITY.md, key rotation): evidence verify pack.zip --keys keys/keys.toml",
+        ]
+        text += "\nThe keys file keys/keys.toml: every key that signed the log, by index range.\n"
+        for n, k in enumerate(ranges.keys, 1):
+            doc: dict[str, Any] = {"from": k.start}
+            toml += ["", "[[key]]"]
+            vk = k.note_key(origin)
+            if k.pub is not None:
+                name = f"keys/key-{n}.pub"
+                members[name] = k.pub.to_pem()
+                by_keyid.setdefault(k.pub.key_id, (name, k.pub.algorithm))
+                toml.append(f'pub = "key-{n}.pub"')
+                doc.update(pub=name, fingerprint=k.pub.fingerprint, algorithm=k.pub.algorithm)
+                text += f"key-{n}.pub     {k.pub.fingerprint}\n"
+            if vk is not None:
+                members[f"keys/key-{n}.vkey"] = (vk.to_string() + "\n").encode()
+                toml.append(f'vkey = "key-{n}.vkey"')
+                doc["vkey"] = vk.to_string()
+                if k.pub is None:
+                    text += f"key-{n}.vkey    {vk.to_string()}\n"
+            toml.append(f"from = {k.start}")
+            span = f"[{k.start}, {'' if k.until is None else k.until})"
+            if k.until is not None:
+                toml.append(f"until = {k.until}")
+                doc["until"] = k.until
+            if k.revoked_at is not None:
+                toml.append(f"revoked_at = {k.revoked_at}")
+                doc["revoked_at"] = k.revoked_at
+                span += f", revoked at {k.revoked_at}"
+            text += f"              signs log indexes {span}\n"
+            listed.append(doc)
+        members[KEYS_TOML] = ("\n".join(toml) + "\n").encode()
+    members["keys/FINGERPRINTS.txt"] = text.encode()
+    return PackKeys(members, by_keyid, listed)
 
 
 def _pack_json(
@@ -459,6 +543,7 @@ def _pack_json(
     note_key: VerifierKey,
     *,
     since: Mapping[str, bytes],
+    ranges: Sequence[Mapping[str, Any]] = (),
 ) -> bytes:
     streams: dict[str, dict[str, Any]] = {}
     for e in sel.entries:
@@ -488,6 +573,8 @@ def _pack_json(
         "streams": streams,
         "gaps": [g.to_json() for g in sel.gaps],
     }
+    if ranges:
+        doc["keys"]["ranges"] = [dict(r) for r in ranges]
     if since:
         doc["consistency"] = [
             {"from_size": int(name.removeprefix("consistency/")), "file": name}
@@ -508,19 +595,33 @@ def verify_guide(
     cp: Checkpoint,
     signer: Signer,
     vkey: VerifierKey,
+    keys: PackKeys | None = None,
 ) -> str:
     """VERIFY.md: every check by hand with sha256sum and openssl, on one real entry."""
+    from das_evidence.manifests.dsse import Envelope
     from das_evidence.manifests.merkle import leaf_hash
 
     entry = sel.entries[0]
     name = f"entries/{entry.index:012d}.dsse.json"
     proof = TlogProof.from_bytes(files[f"proofs/{entry.index:012d}.tlog-proof"])
     ed25519 = signer.algorithm == "ed25519"
-    verify_raw = (
-        "openssl pkeyutl -verify -pubin -inkey keys/signing.pub -rawin -in {msg} -sigfile {sig}"
-        if ed25519
-        else "openssl dgst -sha256 -verify keys/signing.pub -signature {sig} {msg}"
+    # The entry's own key: before a rotation inside the period, not the pack's signer.
+    by_keyid = keys.by_keyid if keys is not None else {}
+    entry_pub, entry_algorithm = "keys/signing.pub", signer.algorithm
+    for sig in Envelope.from_bytes(files[name]).signatures:
+        if sig.keyid in by_keyid:
+            entry_pub, entry_algorithm = by_keyid[sig.keyid]
+            break
+    keys_file = keys.keys_file if keys is not None else None
+    trust_args = (
+        f"--keys {keys_file}" if keys_file else "--pub keys/signing.pub --vkey keys/signing.vkey"
     )
+
+    def openssl_verify(pub: str, algorithm: str, msg: str, sig: str) -> str:
+        if algorithm == "ed25519":
+            return f"openssl pkeyutl -verify -pubin -inkey {pub} -rawin -in {msg} -sigfile {sig}"
+        return f"openssl dgst -sha256 -verify {pub} -signature {sig} {msg}"
+
     steps = _inclusion_steps(entry.index, cp.size, proof.hashes)
     leaf = leaf_hash(entry.statement_bytes)
     lines = [
@@ -540,8 +641,24 @@ def verify_guide(
         "```sh",
         FINGERPRINT_COMMAND.format(path="keys/signing.pub"),
         FINGERPRINT_COMMAND.format(path="keys/note.pub"),
+        *(
+            FINGERPRINT_COMMAND.format(path=path)
+            for path, _ in sorted(set(by_keyid.values()))
+            if path != "keys/signing.pub"
+        ),
         "```",
         "",
+        *(
+            [
+                f"More than one key signed this log: `{keys_file}` lists each key with the log",
+                "indexes it may sign (a rotation, or a revocation). Each entry counts only with",
+                "a signature by a key whose range covers its index; compare every key's",
+                "fingerprint, and its range, with what your auditee published.",
+                "",
+            ]
+            if keys_file
+            else []
+        ),
         "## 1. Every file is as listed (prints `OK` for each, and no `FAILED`)",
         "",
         "```sh",
@@ -553,7 +670,7 @@ def verify_guide(
         else "## 2. The list is signed by the evidence key (prints `Verified OK`)",
         "",
         "```sh",
-        verify_raw.format(msg="SHA256SUMS", sig="SHA256SUMS.sig"),
+        openssl_verify("keys/signing.pub", signer.algorithm, "SHA256SUMS", "SHA256SUMS.sig"),
         "```",
         "",
         f"## 3. One entry's DSSE signature: `{name}`",
@@ -565,7 +682,7 @@ def verify_guide(
         f'sed -n \'s/.*"sig":"\\([^"]*\\)".*/\\1/p\' {name} | base64 -d > entry.sig',
         "printf 'DSSEv1 28 application/vnd.in-toto+json %d ' \"$(wc -c < payload.json)\" > pae.bin",
         "cat payload.json >> pae.bin",
-        verify_raw.format(msg="pae.bin", sig="entry.sig"),
+        openssl_verify(entry_pub, entry_algorithm, "pae.bin", "entry.sig"),
         "```",
         "",
         "`payload.json` is the signed statement: its `subject` lists the evidence files and",
@@ -614,8 +731,7 @@ def verify_guide(
         "## 7. All of it at once",
         "",
         "```",
-        "evidence verify pack.zip --pub keys/signing.pub --vkey keys/signing.vkey "
-        "--trusted old-checkpoint",
+        f"evidence verify pack.zip {trust_args} --trusted old-checkpoint",
         "```",
         "",
         "`evidence verify` does every step above for every entry, checks that each stream's",
@@ -625,7 +741,7 @@ def verify_guide(
         "## 8. Every finding follows from these files",
         "",
         "```",
-        "evidence recheck pack.zip --pub keys/signing.pub --vkey keys/signing.vkey",
+        f"evidence recheck pack.zip {trust_args}",
         "```",
         "",
         "runs every control check again over this pack's own statements and evidence files",

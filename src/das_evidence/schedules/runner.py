@@ -514,7 +514,7 @@ def refuse_rollback(
     newest = -1
     for t in seen:
         try:
-            cp = open_trusted(t, trust.note_key, origin)
+            cp = open_trusted(t, trust.note_key, origin, trust.ranges)
         except EvidenceError:
             continue  # check_trusted below says why
         if cp.size > newest:
@@ -556,6 +556,7 @@ def refuse_rollback(
         size=size,
         root=root,
         **({"proof_for": proof_for} if services.known else {"prefix_root": prefix_root}),
+        ranges=trust.ranges,
     )
     if report.findings:
         summary.findings = [str(f) for f in report.findings]

@@ -43,7 +43,6 @@ from das_evidence.errors import (
     EvidenceError,
     FormatError,
     NotRegularFileError,
-    SignatureError,
     StoreError,
 )
 from das_evidence.evidence_store.interface import (
@@ -110,23 +109,7 @@ def open_signed_checkpoint(
     """
     if trust.ranges is None:
         return open_checkpoint(data, note_key, origin)
-    size = Checkpoint.from_text(SignedNote.from_bytes(data).text).size
-    first: EvidenceError | None = None
-    for key in trust.ranges.note_keys(size, origin):
-        try:
-            return open_checkpoint(data, key, origin)
-        except EvidenceError as e:
-            first = first or e
-    for key, why in trust.ranges.other_note_keys(size, origin):
-        try:
-            open_checkpoint(data, key, origin)
-        except EvidenceError:
-            continue
-        raise SignatureError(
-            f"signed by note key {key.name}+{key.key_id.hex()}, which does not count on a "
-            f"checkpoint of size {size}: {why}"
-        )
-    raise first or SignatureError(f"no note key in the keys file covers size {size}")
+    return trust.ranges.open_checkpoint(data, origin)
 
 
 #: What reading an evidence file gives: (sha256, size) or None if it is gone, and the
@@ -739,6 +722,7 @@ def _check_trusted(
         size=size,
         root=root,
         prefix_root=tree.prefix_root,
+        ranges=trust.ranges,
     )
 
 

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from das_evidence.errors import ConfigError, EvidenceError
-from das_evidence.manifests.note import VerifierKey
+from das_evidence.errors import ConfigError, EvidenceError, SignatureError
+from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
+from das_evidence.manifests.note import SignedNote, VerifierKey
 from das_evidence.manifests.signers import PublicKey
 
 _FIX = (
@@ -102,6 +103,31 @@ class KeyRanges:
             if vk is not None and not k.covers(index):
                 out.append((vk, f"{k.source}: {k.why_not(index)}"))
         return out
+
+    def open_checkpoint(self, data: bytes, origin: str | None) -> Checkpoint:
+        """The checkpoint ``data``, if a note key covering its size signed it.
+
+        A checkpoint of size ``n`` counts only when signed by a note key covering
+        index ``n - 1``; a signature by a listed key outside its range, or revoked,
+        is a :class:`SignatureError` saying so.
+        """
+        size = Checkpoint.from_text(SignedNote.from_bytes(data).text).size
+        first: EvidenceError | None = None
+        for key in self.note_keys(size, origin):
+            try:
+                return open_checkpoint(data, key, origin)
+            except EvidenceError as e:
+                first = first or e
+        for key, why in self.other_note_keys(size, origin):
+            try:
+                open_checkpoint(data, key, origin)
+            except EvidenceError:
+                continue
+            raise SignatureError(
+                f"signed by note key {key.name}+{key.key_id.hex()}, which does not count on a "
+                f"checkpoint of size {size}: {why}"
+            )
+        raise first or SignatureError(f"no note key in the keys file covers size {size}")
 
     def newest_note_key(self, origin: str | None) -> VerifierKey | None:
         usable = [k for k in self.keys if k.revoked_at is None and k.note_key(origin) is not None]

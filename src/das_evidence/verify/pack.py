@@ -287,8 +287,9 @@ def check_pack(pack: PackContents, trust: Trust) -> Report:
     if sums_bytes is None or sig is None:
         report.fail("P2 sums", "SHA256SUMS", "SHA256SUMS or SHA256SUMS.sig is missing")
     else:
-        if not any(k.verify(sig, sums_bytes) for k in trust.keys):
-            report.fail("P2 sums", "SHA256SUMS.sig", "not a valid signature by a trusted key")
+        unsigned = _sums_signature_problem(sig, sums_bytes, files.get("checkpoint"), trust)
+        if unsigned is not None:
+            report.fail("P2 sums", "SHA256SUMS.sig", unsigned)
         sums = _parse_sums(sums_bytes, report) or {}
         for name, digest in sorted(sums.items()):
             got = digests.get(name)
@@ -365,6 +366,36 @@ def check_pack(pack: PackContents, trust: Trust) -> Report:
         **report.stats,
     }
     return report
+
+
+def _sums_signature_problem(
+    sig: bytes, sums: bytes, checkpoint: bytes | None, trust: Trust
+) -> str | None:
+    """What is wrong with SHA256SUMS.sig, or None.
+
+    With a keys file the pack's signer must be a key that counts at the newest entry
+    the pack's checkpoint seals (the key in use when the pack was built): a key
+    rotated out or revoked before then signs no pack.
+    """
+    keys = trust.keys
+    index = None
+    if trust.ranges is not None and checkpoint is not None:
+        try:
+            index = max(Checkpoint.from_text(SignedNote.from_bytes(checkpoint).text).size - 1, 0)
+        except EvidenceError:
+            index = None  # P3 says why
+        if index is not None:
+            keys = trust.entry_keys(index)
+    if any(k.verify(sig, sums) for k in keys):
+        return None
+    if trust.ranges is not None and index is not None:
+        for k in trust.keys:
+            if k.verify(sig, sums):
+                return (
+                    f"signed by key {k.key_id[:16]}..., which does not count on a pack whose "
+                    f"checkpoint seals index {index}: {trust.ranges.entry_problem(k, index)}"
+                )
+    return "not a valid signature by a trusted key"
 
 
 def _check_checkpoint(files: dict[str, bytes], trust: Trust, report: Report) -> Checkpoint | None:
@@ -468,6 +499,7 @@ def _check_trusted(
         size=cp.size,
         root=cp.root_hash,
         proof_for=proof_for,
+        ranges=trust.ranges,
     )
 
 

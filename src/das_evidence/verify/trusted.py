@@ -22,6 +22,7 @@ from das_evidence.errors import EvidenceError, FormatError, SignatureError
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.note import SignedNote, VerifierKey
 from das_evidence.verify.findings import Report
+from das_evidence.verify.keys import KeyRanges
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,14 @@ class TrustedCheckpoint:
 
 
 def open_trusted(
-    trusted: TrustedCheckpoint, note_key: VerifierKey | None, origin: str | None
+    trusted: TrustedCheckpoint,
+    note_key: VerifierKey | None,
+    origin: str | None,
+    ranges: KeyRanges | None = None,
 ) -> Checkpoint:
-    """Verify ``trusted`` with the target's note key and origin.
+    """Verify ``trusted`` with the target's note key and origin; with ``ranges`` (a
+    keys file), with the note key that covered its size when it was signed, so a
+    checkpoint saved before a key rotation still counts after it.
 
     Raises ``FormatError`` (or ``SignatureError``) naming the file, and the log it
     belongs to when it is another log's.
@@ -56,6 +62,14 @@ def open_trusted(
             f"{trusted.source} is a checkpoint of the log {other!r}, not of {origin!r}: "
             "it says nothing about this log (pass a checkpoint saved from this log)"
         )
+    if ranges is not None:
+        try:
+            return ranges.open_checkpoint(trusted.note, origin)
+        except EvidenceError as e:
+            raise SignatureError(
+                f"{trusted.source} is not signed by a note key of the keys file that covers "
+                f"its size: {e.message}"
+            ) from None
     if note_key is None:
         raise FormatError(f"{trusted.source}: no note key to check it with (pass --vkey)")
     try:
@@ -79,10 +93,12 @@ def check_trusted(
     root: bytes,
     prefix_root: Callable[[int], bytes] | None = None,
     proof_for: Callable[[int, bytes], str | None] | None = None,
+    ranges: KeyRanges | None = None,
 ) -> None:
     """Require the target's checkpoint ``(size, root)`` to extend every trusted checkpoint.
 
-    1. The trusted checkpoint verifies with the note key and has the target's origin.
+    1. The trusted checkpoint verifies with the note key (with ``ranges``, the note
+       key covering its size) and has the target's origin.
     2. Its size is at most the target's (else the target was rolled back).
     3. Same size: the same root. Smaller: for an archive, ``prefix_root(m)`` (from its
        own leaves) is the trusted root; for a pack, ``proof_for(m, old_root)`` checks
@@ -90,7 +106,7 @@ def check_trusted(
     """
     for t in trusted:
         try:
-            old = open_trusted(t, note_key, origin)
+            old = open_trusted(t, note_key, origin, ranges)
         except EvidenceError as e:
             report.fail(check, t.source, e.message)
             continue
