@@ -747,15 +747,11 @@ def _verify_at_rest(
 ) -> None:
     """`verify --at-rest` and `verify --checksum-report`: render, then exit."""
     from das_evidence.timefmt import rfc3339
+    from das_evidence.verify import auditor_trust
     from das_evidence.verify.batch import start_job, verify_report
 
     common: dict[str, Any] = {
-        "pubs": pubs,
-        "vkey": vkey,
-        "origin": origin,
-        "trusted": trusted,
-        "checkpoint": checkpoint,
-        "keys_file": keys_file,
+        "trust": auditor_trust(pubs, vkey, origin, keys_file, trusted, checkpoint),
         "endpoint_url": endpoint_url,
         "start": start,
         "end": end,

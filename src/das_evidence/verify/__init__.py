@@ -96,6 +96,23 @@ def load_trust(
     return Trust(keys=keys, note_key=note_key, origin=origin, ranges=ranges)
 
 
+def auditor_trust(
+    pubs: Sequence[Path],
+    vkey: str | None,
+    origin: str | None,
+    keys_file: Path | None = None,
+    trusted: Sequence[Path] = (),
+    checkpoint: tuple[int, bytes] | None = None,
+) -> Trust:
+    """Everything an auditor's command line trusts: the keys (:func:`load_trust`), the
+    checkpoints seen before (``--trusted`` files) and one as (size, root) (a witness's)."""
+    return replace(
+        load_trust(pubs, vkey, origin, keys_file),
+        trusted=load_trusted(trusted),
+        checkpoint=checkpoint,
+    )
+
+
 def verify_target(
     target: str,
     *,
@@ -116,11 +133,7 @@ def verify_target(
     target must extend it too. ``progress(done, total, what)`` hears of each object
     read and each entry checked.
     """
-    trust = replace(
-        load_trust(pubs, vkey, origin, keys_file),
-        trusted=load_trusted(trusted),
-        checkpoint=checkpoint,
-    )
+    trust = auditor_trust(pubs, vkey, origin, keys_file, trusted, checkpoint)
     if target.startswith("s3://"):
         from das_evidence.evidence_store.s3 import S3Store
         from das_evidence.verify.s3 import check_s3, load_s3_archive

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,6 @@ from das_evidence.manifests.dsse import MAX_ENVELOPE_BYTES, Envelope
 from das_evidence.manifests.note import MAX_NOTE_BYTES
 from das_evidence.manifests.statement import Statement
 from das_evidence.timefmt import compact, rfc3339
-from das_evidence.verify import load_trust, load_trusted
 from das_evidence.verify.archive import (
     _CHECKPOINT,
     _ENTRY,
@@ -66,21 +65,6 @@ _REPORT_FIX = (
     "pass the job's completion report: s3://<bucket>/<prefix>/job-<id>/manifest.json, or a "
     "local copy of that folder (aws s3 cp --recursive s3://.../job-<id>/ DIR)"
 )
-
-
-def _trust(
-    pubs: Sequence[Path],
-    vkey: str | None,
-    origin: str | None,
-    trusted: Sequence[Path],
-    checkpoint: tuple[int, bytes] | None,
-    keys_file: Path | None = None,
-) -> Trust:
-    return replace(
-        load_trust(pubs, vkey, origin, keys_file),
-        trusted=load_trusted(trusted),
-        checkpoint=checkpoint,
-    )
 
 
 def load_log(store: S3Store) -> ArchiveSnapshot:
@@ -178,14 +162,9 @@ def _staging(staging: str, store: S3Store) -> tuple[str, str]:
 def start_job(
     target: str,
     *,
-    pubs: Sequence[Path],
+    trust: Trust,
     staging: str,
     role_arn: str,
-    vkey: str | None = None,
-    origin: str | None = None,
-    trusted: Sequence[Path] = (),
-    checkpoint: tuple[int, bytes] | None = None,
-    keys_file: Path | None = None,
     endpoint_url: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
@@ -199,7 +178,6 @@ def start_job(
             f"--role-arn {role_arn!r} is not an IAM role ARN",
             fix="pass the role S3 Batch Operations assumes: arn:aws:iam::<account>:role/<name>",
         )
-    trust = _trust(pubs, vkey, origin, trusted, checkpoint, keys_file)
     store = store or S3Store(target, endpoint_url=endpoint_url)
     staging_bucket, staging_prefix = _staging(staging, store)
     report, statements = check_log(load_log(store), trust)
@@ -328,12 +306,7 @@ def verify_report(
     target: str,
     report_source: str,
     *,
-    pubs: Sequence[Path],
-    vkey: str | None = None,
-    origin: str | None = None,
-    trusted: Sequence[Path] = (),
-    checkpoint: tuple[int, bytes] | None = None,
-    keys_file: Path | None = None,
+    trust: Trust,
     endpoint_url: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
@@ -341,7 +314,6 @@ def verify_report(
     reader: S3Reader | None = None,
 ) -> Report:
     """The log's checks and A1-A4 of the completion report against its signed objects."""
-    trust = _trust(pubs, vkey, origin, trusted, checkpoint, keys_file)
     store = store or S3Store(target, endpoint_url=endpoint_url)
     manifest, files = read_report(report_source, endpoint_url=endpoint_url, reader=reader)
     report, statements = check_log(load_log(store), trust)

@@ -19,6 +19,7 @@ from botocore.stub import Stubber
 from das_evidence.aws import BatchJobs, make_client
 from das_evidence.errors import ConfigError, StoreError
 from das_evidence.timefmt import rfc3339
+from das_evidence.verify import auditor_trust
 from das_evidence.verify.at_rest import manifest_csv
 from das_evidence.verify.batch import start_job
 from tests.unit.verify.s3_archive import BUCKET, JOB_ID, TARGET, S3Archive, aws, make_archive
@@ -49,7 +50,7 @@ def stubbed(aws: None) -> Iterator[tuple[BatchJobs, Stubber, Stubber]]:
 
 def _start(archive: S3Archive, jobs: BatchJobs, **kw: Any) -> Any:
     args: dict[str, Any] = {
-        "pubs": [archive.pub],
+        "trust": auditor_trust([archive.pub], None, None),
         "staging": "s3://staging/verification",
         "role_arn": ROLE,
         "jobs": jobs,
