@@ -346,6 +346,9 @@ class StreamConfig(BaseModel):
     # History streams: a window with more rows is read in sub-range queries of at most this
     # many rows each (cut by time), so a result the source sends whole stays bounded.
     max_rows_per_query: Int = Field(default=100_000, ge=1)
+    # ... and, once cut, of at most this many bytes of text each (the rows' columns as text,
+    # summed per minute): wide rows are cut finer, so memory does not follow row width.
+    max_bytes_per_query: Int = Field(default=64 << 20, ge=1 << 20)
     # Only query_history: keep raw query text (PHI risk): an explicit opt-in.
     keep_query_text: Bool = False
     # S3 Object Lock retention of this stream's files; default store.retention_days.

@@ -50,6 +50,8 @@ hmac_key = "keys/redaction.key"   # keyed HMAC of query text (query_history)
 # start = "2026-11-01T00:00:00Z"  # first window; default: 7 days back at midnight UTC
 # safety = "3h"                   # never less than the view's documented latency
 # enabled = true
+# max_rows_per_query = 100000     # a larger window is read in sub-range queries of at
+# max_bytes_per_query = 67108864  # most this many rows and this much text (memory)
 # Large accounts (S3 store only): Snowflake unloads each window to a stage on the
 # evidence bucket and the collector copies the files in; docs/SCALE.md first.
 # mode = "server_side_unload"     # default "select"

@@ -191,3 +191,36 @@ def test_bad_config_is_named_and_nothing_is_written(env: Env, config: str, messa
     assert result.returncode == 2
     assert message in result.stderr
     assert not env.archive.exists()
+
+
+def test_windows_over_the_row_budget_are_read_in_bounded_queries_from_the_server(
+    env: Env,
+) -> None:
+    """The per-minute histogram (rows and text bytes: TO_VARCHAR of the ARRAY and OBJECT
+    columns) runs on the server; the sub-range queries return every row exactly once."""
+    config = env.dir / "evidence.toml"
+    text = config.read_text()
+    assert "[streams.access_history]\n" in text
+    config.write_text(
+        text.replace(
+            "[streams.access_history]\n", "[streams.access_history]\nmax_rows_per_query = 400\n"
+        )
+    )
+    done = env.cli("collect", "--only", "access_history")
+    assert done.returncode == 0, done.stdout + done.stderr
+    split = 0
+    for path in env.entries():
+        p = Statement.from_bytes(Envelope.from_bytes(path.read_bytes()).payload).predicate
+        if not p["stream"].endswith("/access_history"):
+            continue
+        q = p["query"]
+        assert p["rows"] == p["completeness"]["source_count"]
+        if p["rows"] > 400:
+            split += 1
+            assert "BYTES_IN_BUCKET" in q["split"]["histogram_sql"]
+            assert q["split"]["max_bytes_per_query"] == 64 << 20
+            assert all(x["rows"] <= 400 for x in q["split"]["queries"] if x["rows"])
+            assert sum(x["rows"] for x in q["split"]["queries"]) == p["rows"]
+    assert split >= 3
+    verified = env.cli("verify", str(env.archive), "--pub", str(env.pub))
+    assert verified.returncode == 0, verified.stdout

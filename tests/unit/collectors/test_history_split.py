@@ -78,9 +78,16 @@ class TableSession:
         self.sent.append(sql)
         rows = self._window(sql)
         if "DATE_TRUNC('MINUTE'" in sql:
+            # Per minute: rows, and their text length (only USER_NAME is not null here).
+            assert "COALESCE(LENGTH(TO_VARCHAR(USER_NAME)), 0)" in sql, sql
             buckets = pc.floor_temporal(rows.column("EVENT_TIMESTAMP"), unit="minute")
-            grouped = pa.table({"B": buckets}).group_by("B").aggregate([("B", "count")])
-            result = grouped.sort_by("B")
+            width = pc.fill_null(pc.utf8_length(rows.column("USER_NAME")), 0)
+            grouped = (
+                pa.table({"B": buckets, "W": width})
+                .group_by("B")
+                .aggregate([("B", "count"), ("W", "sum")])
+            )
+            result = grouped.select(["B", "B_count", "W_sum"]).sort_by("B")
         else:
             result = rows.sort_by([("EVENT_TIMESTAMP", "ascending"), ("EVENT_ID", "ascending")])
         # Batches of an odd size, as a server sends them.
@@ -88,7 +95,12 @@ class TableSession:
 
 
 def _collect(
-    tmp: Path, session: TableSession, *, max_rows: int, max_bytes: int = 1 << 30
+    tmp: Path,
+    session: TableSession,
+    *,
+    max_rows: int,
+    max_bytes: int = 1 << 30,
+    max_query_bytes: int = 1 << 30,
 ) -> Collection:
     collector = HistoryCollector(
         LOGIN_HISTORY,
@@ -98,8 +110,9 @@ def _collect(
         safety=timedelta(hours=2),
         max_rows_per_query=max_rows,
         max_file_bytes=max_bytes,
+        max_bytes_per_query=max_query_bytes,
     )
-    spool = tmp / f"spool-{max_rows}-{max_bytes}"
+    spool = tmp / f"spool-{max_rows}-{max_bytes}-{max_query_bytes}"
     spool.mkdir()
     return collector.collect(DAY, spool)
 
@@ -133,7 +146,8 @@ def test_a_window_over_the_limit_is_read_in_bounded_queries_with_the_same_bytes(
 
 def test_split_window_cuts_at_buckets_and_keeps_a_large_bucket_whole() -> None:
     m = [T + timedelta(minutes=i) for i in range(5)]
-    pieces = split_window(DAY, [(m[0], 4), (m[1], 4), (m[2], 9), (m[3], 1), (m[4], 1)], 5)
+    histogram = [(m[0], 4, 0), (m[1], 4, 0), (m[2], 9, 0), (m[3], 1, 0), (m[4], 1, 0)]
+    pieces = split_window(DAY, histogram, 5)
     assert [(p.start, p.end) for p in pieces] == [
         (DAY.start, m[1]),
         (m[1], m[2]),
@@ -141,6 +155,35 @@ def test_split_window_cuts_at_buckets_and_keeps_a_large_bucket_whole() -> None:
         (m[3], DAY.end),
     ]
     assert split_window(DAY, [], 5) == [DAY]
+
+
+def test_split_window_cuts_where_the_rows_or_their_bytes_reach_the_budget() -> None:
+    """Wide rows (a batch job's) are cut finer than narrow ones: memory follows the bytes
+    of a query, whatever the width of the rows."""
+    m = [T + timedelta(minutes=i) for i in range(6)]
+    narrow = [(t, 10, 100) for t in m]  # 10 bytes a row
+    wide = [(t, 10, 5_000) for t in m]  # 500 bytes a row
+    assert len(split_window(DAY, narrow, 30, 10_000)) == 2  # by rows: 3 minutes a query
+    pieces = split_window(DAY, wide, 30, 10_000)
+    assert [(p.start, p.end) for p in pieces] == [
+        (DAY.start, m[2]),
+        (m[2], m[4]),
+        (m[4], DAY.end),
+    ]  # by bytes: 2 minutes a query
+    assert split_window(DAY, [(m[1], 1, 50_000)], 30, 10_000) == [DAY]  # one bucket: whole
+
+
+def test_wide_rows_are_read_in_queries_bounded_by_their_bytes(tmp_path: Path) -> None:
+    table = _rows(20_000)
+    whole = _collect(tmp_path, TableSession(table), max_rows=1_000_000)
+    split = _collect(tmp_path, TableSession(table), max_rows=15_000, max_query_bytes=40_000)
+    queries = split.predicate["query"]["split"]["queries"]
+    # By rows alone it would be 2 queries; USER_NAME text ("user-N", 6-9 characters) of
+    # 20,000 rows is ~160 kB, so the byte budget makes it at least 4.
+    assert len(queries) >= 4, queries
+    assert split.predicate["query"]["split"]["max_bytes_per_query"] == 40_000
+    [one], [file] = whole.files, split.files
+    assert file.local_path.read_bytes() == one.local_path.read_bytes()
 
 
 def test_a_large_window_is_split_into_parts_each_with_its_digest_and_rows(

@@ -158,5 +158,6 @@ def history_collector(
         extra_fields=extra,
         predicate_extra=predicate,
         max_rows_per_query=cfg.max_rows_per_query,
+        max_bytes_per_query=cfg.max_bytes_per_query,
         max_file_bytes=settings.store.max_file_bytes,
     )

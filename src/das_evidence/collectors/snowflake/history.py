@@ -72,23 +72,35 @@ def floor_to(t: datetime, grid: timedelta) -> datetime:
 SPLIT_GRID = "MINUTE"
 #: Rows per query unless configured (``[streams.<view>] max_rows_per_query``).
 MAX_ROWS_PER_QUERY = 100_000
+#: Text bytes per query unless configured (``[streams.<view>] max_bytes_per_query``): the
+#: rows' columns as text, summed per minute by the histogram query. Rows differ in width
+#: (a batch job's ACCESS_HISTORY row names many more objects than an analyst's), so a
+#: row cap alone lets the widest slice of a day decide the collector's peak memory.
+MAX_BYTES_PER_QUERY = 64 << 20
+#: Snowflake types whose width varies: measured as ``LENGTH(TO_VARCHAR(column))``.
+_VARIABLE_WIDTH = ("VARCHAR", "ARRAY", "OBJECT", "VARIANT")
 #: Bytes per evidence file unless configured (``[store] max_file_bytes``).
 MAX_FILE_BYTES = 1 << 30
 
 
 def split_window(
-    window: Window, histogram: list[tuple[datetime, int]], max_rows: int
+    window: Window,
+    histogram: list[tuple[datetime, int, int]],
+    max_rows: int,
+    max_bytes: int = MAX_BYTES_PER_QUERY,
 ) -> list[Window]:
-    """``window`` cut at bucket starts of ``histogram`` (bucket start, rows; in time order)
-    into contiguous sub-windows of at most ``max_rows`` rows each, where the buckets allow
-    (a bucket holding more is a sub-window of its own)."""
+    """``window`` cut at bucket starts of ``histogram`` (bucket start, rows, text bytes; in
+    time order) into contiguous sub-windows of at most ``max_rows`` rows and ``max_bytes``
+    bytes each, where the buckets allow (a bucket holding more is a sub-window of its own)."""
     cuts: list[datetime] = []
-    rows = 0
-    for start, n in histogram:
-        if rows and rows + n > max_rows and window.start < start < window.end:
+    rows = size = 0
+    for start, n, b in histogram:
+        full = rows + n > max_rows or size + b > max_bytes
+        if rows and full and window.start < start < window.end:
             cuts.append(start)
-            rows = 0
+            rows = size = 0
         rows += n
+        size += b
     bounds = [window.start, *cuts, window.end]
     return [Window(a, b) for a, b in itertools.pairwise(bounds)]
 
@@ -151,6 +163,7 @@ class HistoryCollector(Collector):
         predicate_extra: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
         max_rows_per_query: int = MAX_ROWS_PER_QUERY,
         max_file_bytes: int = MAX_FILE_BYTES,
+        max_bytes_per_query: int = MAX_BYTES_PER_QUERY,
     ) -> None:
         self.spec = spec
         self.account = account
@@ -165,6 +178,7 @@ class HistoryCollector(Collector):
         self._out_schema = spec.schema(extra_fields)
         self._predicate_extra = predicate_extra or {}
         self._max_rows = max_rows_per_query
+        self._max_query_bytes = max_bytes_per_query
         self._max_bytes = max_file_bytes
 
     @property
@@ -206,10 +220,17 @@ class HistoryCollector(Collector):
         )
 
     def histogram_sql(self, window: Window) -> str:
-        """Rows of ``window`` per minute: where it may be cut into sub-range queries."""
+        """Rows of ``window`` per minute, and their variable-width columns' length as text:
+        where it may be cut into sub-range queries."""
         t = self.spec.time_column
+        width = " + ".join(
+            f"COALESCE(LENGTH(TO_VARCHAR({c.name})), 0)"
+            for c in self.spec.columns
+            if c.snowflake_type in _VARIABLE_WIDTH
+        )
         return (
-            f"SELECT DATE_TRUNC('{SPLIT_GRID}', {t}) AS BUCKET, COUNT(*) AS ROWS_IN_BUCKET "
+            f"SELECT DATE_TRUNC('{SPLIT_GRID}', {t}) AS BUCKET, COUNT(*) AS ROWS_IN_BUCKET, "
+            f"SUM({width or '0'}) AS BYTES_IN_BUCKET "
             f"FROM {self.spec.qualified} {self._where(window)} GROUP BY 1 ORDER BY 1"
         )
 
@@ -292,12 +313,15 @@ class HistoryCollector(Collector):
         if source_count <= self._max_rows:
             return [window]
         result = session.query_arrow(self.histogram_sql(window), ())
-        histogram: list[tuple[datetime, int]] = []
+        histogram: list[tuple[datetime, int, int]] = []
         for batch in result.batches:
-            buckets, counts = batch.column(0).to_pylist(), batch.column(1).to_pylist()
-            histogram.extend((_utc_time(b), int(n)) for b, n in zip(buckets, counts, strict=True))
+            buckets, counts, sizes = (batch.column(i).to_pylist() for i in range(3))
+            histogram.extend(
+                (_utc_time(b), int(n), int(w or 0))
+                for b, n, w in zip(buckets, counts, sizes, strict=True)
+            )
         histogram.sort(key=lambda bucket: bucket[0])
-        return split_window(window, histogram, self._max_rows)
+        return split_window(window, histogram, self._max_rows, self._max_query_bytes)
 
     def _collect(
         self,
@@ -356,6 +380,7 @@ class HistoryCollector(Collector):
         else:
             query["split"] = {
                 "max_rows_per_query": self._max_rows,
+                "max_bytes_per_query": self._max_query_bytes,
                 "histogram_sql": self.histogram_sql(window),
                 "queries": queries,
             }
