@@ -133,6 +133,8 @@ def run_demo(
     now = clock().replace(microsecond=0)
     end = now.replace(minute=0, second=0)
     start = (end - timedelta(days=days)).replace(hour=0)
+    # Absolute: the config names files by path, read relative to the config's folder.
+    directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     keys = directory / "keys"
     if not (keys / "signing.key").exists():
