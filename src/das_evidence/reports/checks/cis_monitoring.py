@@ -88,7 +88,8 @@ def _regex_mask(column: pa.ChunkedArray | pa.Array, pattern: str) -> pa.ChunkedA
 
 def _in(column: pa.ChunkedArray | pa.Array, values: Sequence[str]) -> pa.ChunkedArray:
     upper = pc.utf8_upper(column)
-    return pc.fill_null(pc.is_in(upper, value_set=pa.array([v.upper() for v in values])), False)
+    wanted = pa.array([v.upper() for v in values], pa.string())  # typed: may be empty
+    return pc.fill_null(pc.is_in(upper, value_set=wanted), False)
 
 
 def _equals(column: pa.ChunkedArray | pa.Array, value: str) -> pa.ChunkedArray:

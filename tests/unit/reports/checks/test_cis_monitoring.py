@@ -24,6 +24,7 @@ from tests.unit.reports.checks.cases_cis_monitoring import (
     EVENTS,
     history,
     session,
+    sign_in,
     stmt,
     trust_center,
 )
@@ -258,3 +259,12 @@ def test_integration_statements_without_security_are_matched_by_type_or_known_na
     # Without a snapshot the name is unknown: only the TYPE = SCIM statement is listed.
     alone = check.run(history("query_history", rows), config())
     assert [f["event"] for f in alone.findings] == ["q-type"]
+
+
+def test_no_sso_sign_in_in_the_period_passes_rather_than_raising() -> None:
+    """An account without SSO: no SSO users, so no password sign-in of one (the empty
+    set of names once raised ArrowTypeError, "string vs null", and the check could not run)."""
+    evidence = history("login_history", [sign_in(1, "ALICE", "PASSWORD", "DUO_PUSH")])
+    result = CHECKS["sso-user-password-logins-monitored"].run(evidence, config())
+    assert result.status == "pass", result.summary
+    assert result.details["sso_users"] == []
