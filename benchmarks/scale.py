@@ -41,6 +41,11 @@ Run::
     .venv/bin/python benchmarks/scale.py              # 1/4/12 months, ~2.1 GB (~20 min)
     .venv/bin/python benchmarks/scale.py --quick      # 7/14/28 days, small (~2 min)
     .venv/bin/python benchmarks/scale.py --json
+    .venv/bin/python benchmarks/scale.py --skip pack report --other-src /other/checkout/src
+
+``--skip`` leaves figures out (the nightly ones are always measured); ``--other-src`` also
+measures the nightly figures with another checkout's sources in the same passes (after
+this checkout's, on the same archive): a before/after under the same load.
 """
 
 from __future__ import annotations
@@ -488,10 +493,12 @@ class Run:
         return sum(v for k, v in self.ops.items() if k != "listed_keys")
 
 
-def _child(me: list[str], root: Path, kind: str, *extra: str) -> Run:
+def _child(me: list[str], root: Path, kind: str, *extra: str, src: Path | None = None) -> Run:
+    """A child of this script (with ``src`` as PYTHONPATH if given); what it reported."""
     result = root / "child.json"
     result.unlink(missing_ok=True)
-    done = subprocess.run([*me, "--child", kind, *extra], check=False)
+    env = {**os.environ, "PYTHONPATH": str(src)} if src is not None else None
+    done = subprocess.run([*me, "--child", kind, *extra], check=False, env=env)
     if done.returncode != 0:
         raise SystemExit(f"child {kind} {' '.join(extra[:3])} failed ({done.returncode})")
     return Run(**json.loads(result.read_text()))
@@ -505,8 +512,16 @@ def _outside(argv: list[str], **kw: Any) -> Run:
     return Run(time.perf_counter() - t, float("nan"))
 
 
-def measure(me: list[str], root: Path, builder: Builder) -> dict[str, Any]:
-    """Every figure at the archive's current size."""
+def measure(
+    me: list[str],
+    root: Path,
+    builder: Builder,
+    *,
+    skip: frozenset[str] = frozenset(),
+    other_src: Path | None = None,
+) -> dict[str, Any]:
+    """Every figure at the archive's current size (but those in ``skip``); with
+    ``other_src``, the nightly figures also with those sources (after this checkout's)."""
     archive = builder.summary()
     end = builder.end
     now = end + NOW_AFTER_MIDNIGHT
@@ -514,67 +529,102 @@ def measure(me: list[str], root: Path, builder: Builder) -> dict[str, Any]:
     frm, to = START.date().isoformat(), end.date().isoformat()
     pub = str(root / "keys" / "signing.pub")
 
-    def cli(*argv: str) -> Run:
-        return _child(me, root, "cli", *env, "--", *argv)
+    def cli(*argv: str, src: Path | None = None) -> Run:
+        return _child(me, root, "cli", *env, "--", *argv, src=src)
+
+    def nothing_due(src: Path | None) -> dict[str, Any]:
+        first_run = cli("run", src=src)
+        run = cli("run", src=src)
+        summary = json.loads((root / "run-out.txt").read_text().strip().splitlines()[-1])
+        if summary.get("new_entries"):
+            raise SystemExit(f"the measured run was not nothing-due: {summary}")
+        collect = cli("collect", src=src)
+        return {
+            "first_run": asdict(first_run),
+            "run_nothing_due": asdict(run),
+            "run_store_ops": run.store_ops,
+            "collect_nothing_due": asdict(collect),
+            "collect_store_ops": collect.store_ops,
+        }
+
+    def append(src: Path | None) -> dict[str, Any]:
+        night = _child(me, root, "append", src=src)
+        builder.forget_log()
+        return {"append_night": asdict(night), "append_store_ops": night.store_ops}
+
+    out: dict[str, Any] = {"archive": archive}
+    entries = archive["entries"]
 
     say = lambda what: print(f"   {what}", file=sys.stderr)  # noqa: E731
-    say("verify, hashlib, sha256sum")
-    verify = cli("verify", str(root / "archive"), "--pub", pub, "--json")
-    verdict = json.loads((root / "verify-out.txt").read_text())
-    if verdict.get("verdict") != "pass":
-        raise SystemExit(f"the archive does not verify: {verdict.get('findings', [])[:5]}")
-    hashing = _child(me, root, "hash")
-    listing = b"".join(str(p).encode() + b"\0" for p in _files(root))
-    sha = _outside(["xargs", "-0", "sha256sum"], input=listing, stdout=subprocess.DEVNULL)
+    if "verify" not in skip or "pack" not in skip:
+        say("hashlib, sha256sum")
+        hashing = _child(me, root, "hash")
+        listing = b"".join(str(p).encode() + b"\0" for p in _files(root))
+        sha = _outside(["xargs", "-0", "sha256sum"], input=listing, stdout=subprocess.DEVNULL)
+        out.update(hashlib=asdict(hashing), sha256sum=asdict(sha))
+    if "verify" not in skip:
+        say("evidence verify")
+        verify = cli("verify", str(root / "archive"), "--pub", pub, "--json")
+        verdict = json.loads((root / "verify-out.txt").read_text())
+        if verdict.get("verdict") != "pass":
+            raise SystemExit(f"the archive does not verify: {verdict.get('findings', [])[:5]}")
+        out.update(
+            verify=asdict(verify),
+            verify_over_hashlib=verify.seconds / hashing.seconds,
+            verify_over_sha256sum=verify.seconds / sha.seconds,
+            verify_ms_per_entry=1000 * verify.seconds / entries,
+        )
     say("evidence run (first, then nothing due), evidence collect (nothing due)")
-    first_run = cli("run")
-    run = cli("run")
-    summary = json.loads((root / "run-out.txt").read_text().strip().splitlines()[-1])
-    if summary.get("new_entries"):
-        raise SystemExit(f"the measured run was not nothing-due: {summary}")
-    collect = cli("collect")
-    say("pack, zip -r, verify pack, report")
-    (root / "pack.zip").unlink(missing_ok=True)
-    pack = cli("pack", "--from", frm, "--to", to, "--out", str(root / "pack.zip"))
-    (root / "baseline.zip").unlink(missing_ok=True)
-    zip_ = _outside(
-        ["zip", "-r", "-q", str(root / "baseline.zip"), "evidence", "log/entries"],
-        cwd=root / "archive",
-    )
-    pack_verify = cli("verify", str(root / "pack.zip"), "--pub", pub, "--json")
-    report = cli("report", "--from", frm, "--to", to, "--out", str(root / "report.html"))
-    pack_bytes = (root / "pack.zip").stat().st_size
-    zip_bytes = (root / "baseline.zip").stat().st_size
-    (root / "pack.zip").unlink()
-    (root / "baseline.zip").unlink()
+    out.update(nothing_due(None))
+    if other_src is not None:
+        say(f"the same with {other_src}")
+        out["other"] = nothing_due(other_src)
+    if "pack" not in skip:
+        say("pack, zip -r, verify pack")
+        (root / "pack.zip").unlink(missing_ok=True)
+        pack = cli("pack", "--from", frm, "--to", to, "--out", str(root / "pack.zip"))
+        (root / "baseline.zip").unlink(missing_ok=True)
+        zip_ = _outside(
+            ["zip", "-r", "-q", str(root / "baseline.zip"), "evidence", "log/entries"],
+            cwd=root / "archive",
+        )
+        pack_verify = cli("verify", str(root / "pack.zip"), "--pub", pub, "--json")
+        out.update(
+            pack=asdict(pack),
+            zip=asdict(zip_),
+            pack_over_zip=pack.seconds / zip_.seconds,
+            pack_bytes=(root / "pack.zip").stat().st_size,
+            zip_bytes=(root / "baseline.zip").stat().st_size,
+            pack_verify=asdict(pack_verify),
+            pack_verify_over_hashlib=pack_verify.seconds / hashing.seconds,
+        )
+        (root / "pack.zip").unlink()
+        (root / "baseline.zip").unlink()
+    if "report" not in skip:
+        say("report")
+        report = cli("report", "--from", frm, "--to", to, "--out", str(root / "report.html"))
+        out["report"] = asdict(report)
     say("nightly append (one more night of 10 entries)")
-    append = _child(me, root, "append")
-    builder.forget_log()
-    entries = archive["entries"]
-    return {
-        "archive": archive,
-        "verify": asdict(verify),
-        "hashlib": asdict(hashing),
-        "sha256sum": asdict(sha),
-        "verify_over_hashlib": verify.seconds / hashing.seconds,
-        "verify_over_sha256sum": verify.seconds / sha.seconds,
-        "verify_ms_per_entry": 1000 * verify.seconds / entries,
-        "first_run": asdict(first_run),
-        "run_nothing_due": asdict(run),
-        "run_store_ops": run.store_ops,
-        "collect_nothing_due": asdict(collect),
-        "collect_store_ops": collect.store_ops,
-        "append_night": asdict(append),
-        "append_store_ops": append.store_ops,
-        "pack": asdict(pack),
-        "zip": asdict(zip_),
-        "pack_over_zip": pack.seconds / zip_.seconds,
-        "pack_bytes": pack_bytes,
-        "zip_bytes": zip_bytes,
-        "pack_verify": asdict(pack_verify),
-        "pack_verify_over_hashlib": pack_verify.seconds / hashing.seconds,
-        "report": asdict(report),
-    }
+    out.update(append(None))
+    if other_src is not None:
+        out["other"].update(append(other_src))
+    return out
+
+
+NIGHTLY = (
+    ("evidence run (first)", "first_run"),
+    ("evidence run, nothing due", "run_nothing_due"),
+    ("evidence collect, nothing", "collect_nothing_due"),
+    ("nightly append (10)", "append_night"),
+)
+
+
+OTHER = {
+    "first_run": "run (first)",
+    "run_nothing_due": "run",
+    "collect_nothing_due": "collect",
+    "append_night": "append",
+}
 
 
 def _print(result: dict[str, Any]) -> None:
@@ -584,6 +634,12 @@ def _print(result: dict[str, Any]) -> None:
     def rss(r: dict[str, Any]) -> str:
         v = r.get("peak_rss_mib", nan)
         return "-" if v != v else f"{v:.0f}"
+
+    def line(label: str, r: dict[str, Any]) -> None:
+        ops = r.get("ops") or {}
+        n = sum(v for key, v in ops.items() if key != "listed_keys")
+        ops_text = f"{n:,}" if ops else "-"
+        print(f"  {label:26}{r['seconds']:9.2f}{rss(r):>14}{ops_text:>11}")
 
     for s in result["sizes"]:
         a = s["archive"]
@@ -597,53 +653,75 @@ def _print(result: dict[str, Any]) -> None:
             ("evidence verify", "verify"),
             ("hashlib, all cores", "hashlib"),
             ("sha256sum", "sha256sum"),
-            ("evidence run (first)", "first_run"),
-            ("evidence run, nothing due", "run_nothing_due"),
-            ("evidence collect, nothing", "collect_nothing_due"),
-            ("nightly append (10)", "append_night"),
+            *NIGHTLY,
             ("evidence pack", "pack"),
             ("zip -r", "zip"),
             ("evidence verify pack", "pack_verify"),
             ("evidence report (html)", "report"),
         )
         for label, k in rows:
-            r = s[k]
-            ops = r.get("ops") or {}
-            n = sum(v for key, v in ops.items() if key != "listed_keys")
-            ops_text = f"{n:,}" if ops else "-"
-            print(f"  {label:26}{r['seconds']:9.2f}{rss(r):>14}{ops_text:>11}")
+            if k in s:
+                line(label, s[k])
+        for _, k in NIGHTLY if "other" in s else ():
+            line(f"{OTHER[k]}, --other-src", s["other"][k])
+        if "verify" in s:
+            print(
+                f"  verify / hashlib {s['verify_over_hashlib']:.2f}x (target <= 1.1), "
+                f"/ sha256sum {s['verify_over_sha256sum']:.2f}x (target < 1), "
+                f"{s['verify_ms_per_entry']:.2f} ms per entry"
+            )
+        if "pack" in s:
+            print(
+                f"  pack / zip -r {s['pack_over_zip']:.2f}x (target <= 1.5); pack "
+                f"{s['pack_bytes'] / mib:,.0f} MiB, zip {s['zip_bytes'] / mib:,.0f} MiB; "
+                f"verify pack / hashlib {s['pack_verify_over_hashlib']:.2f}x; peak RSS pack "
+                f"{s['pack']['peak_rss_mib']:.0f}, verify pack "
+                f"{s['pack_verify']['peak_rss_mib']:.0f} MiB (target < 512)"
+            )
+        if "report" in s:
+            r = s["report"]
+            print(
+                f"  report of {a['nights']} days: {r['seconds']:.1f} s, "
+                f"{r['peak_rss_mib']:.0f} MiB peak ({1000 * r['seconds'] / a['nights']:.0f} ms "
+                "per day)"
+            )
+        for who, d in (("", s), ("other: ", s.get("other"))):
+            if d is None:
+                continue
+            ap = d["append_night"]
+            print(
+                f"  {who}nightly append: {ap['seconds']:.2f} s in the log (of which opening it "
+                f"{ap['open_seconds']:.2f} s), {ap['night_seconds']:.1f} s with writing the files"
+            )
+            for k in ("run_nothing_due", "collect_nothing_due", "append_night"):
+                print(f"  {who}{k} store ops: {dict(sorted(d[k]['ops'].items()))}")
+    for who, g in (("", result["growth"]), ("other: ", result.get("other_growth"))):
+        if g is None:
+            continue
         print(
-            f"  verify / hashlib {s['verify_over_hashlib']:.2f}x (target <= 1.1), "
-            f"/ sha256sum {s['verify_over_sha256sum']:.2f}x (target < 1), "
-            f"{s['verify_ms_per_entry']:.2f} ms per entry"
+            f"{who}largest / smallest size (target: within 1.10x): nothing-due run "
+            f"{g['run_seconds']:.2f}x time, {g['run_store_ops']:.2f}x store ops; nothing-due "
+            f"collect {g['collect_seconds']:.2f}x, {g['collect_store_ops']:.2f}x; nightly "
+            f"append {g['append_seconds']:.2f}x, {g['append_store_ops']:.2f}x"
         )
-        print(
-            f"  pack / zip -r {s['pack_over_zip']:.2f}x (target <= 1.5); pack "
-            f"{s['pack_bytes'] / mib:,.0f} MiB, zip {s['zip_bytes'] / mib:,.0f} MiB; "
-            f"verify pack / hashlib {s['pack_verify_over_hashlib']:.2f}x; peak RSS pack "
-            f"{s['pack']['peak_rss_mib']:.0f}, verify pack {s['pack_verify']['peak_rss_mib']:.0f} "
-            "MiB (target < 512)"
-        )
-        r = s["report"]
-        print(
-            f"  report of {a['nights']} days: {r['seconds']:.1f} s, {r['peak_rss_mib']:.0f} MiB "
-            f"peak ({1000 * r['seconds'] / a['nights']:.0f} ms per day)"
-        )
-        ap = s["append_night"]
-        print(
-            f"  nightly append: {ap['seconds']:.2f} s in the log (of which opening it "
-            f"{ap['open_seconds']:.2f} s), {ap['night_seconds']:.1f} s with writing the files"
-        )
-        for k in ("run_nothing_due", "collect_nothing_due", "append_night"):
-            ops = s[k]["ops"]
-            print(f"  {k} store ops: {dict(sorted(ops.items()))}")
-    g = result["growth"]
-    print(
-        f"largest / smallest size (target: within 1.10x): nothing-due run "
-        f"{g['run_seconds']:.2f}x time, {g['run_store_ops']:.2f}x store ops; nothing-due "
-        f"collect {g['collect_seconds']:.2f}x, {g['collect_store_ops']:.2f}x; nightly append "
-        f"{g['append_seconds']:.2f}x, {g['append_store_ops']:.2f}x"
-    )
+
+
+def _growth(first: dict[str, Any], last: dict[str, Any]) -> dict[str, float]:
+    """The nightly figures at the largest size over the smallest."""
+
+    def ratio(a: float, b: float) -> float:
+        return b / a if a else float("nan")
+
+    out = {}
+    for name, key in (
+        ("run", "run_nothing_due"),
+        ("collect", "collect_nothing_due"),
+        ("append", "append_night"),
+    ):
+        out[f"{name}_seconds"] = ratio(first[key]["seconds"], last[key]["seconds"])
+        ops = f"{name}_store_ops"
+        out[ops] = ratio(first[ops], last[ops])
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -659,6 +737,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--save", type=Path, help="also write the JSON result to this file")
+    parser.add_argument(
+        "--skip",
+        nargs="+",
+        default=[],
+        choices=("verify", "pack", "report"),
+        help="leave these figures out (the nightly ones are always measured)",
+    )
+    parser.add_argument(
+        "--other-src",
+        type=Path,
+        help="also measure the nightly figures with these sources (PYTHONPATH), e.g. "
+        "another branch's src, in the same passes: a before/after under the same load",
+    )
     parser.add_argument(
         "--no-snowflake",
         action="store_true",
@@ -717,7 +808,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {n} nights", file=sys.stderr)
             build_seconds += time.perf_counter() - t
             print(f"   {build_seconds:.0f} s; measuring", file=sys.stderr)
-            size = measure(me, root, builder)
+            size = measure(me, root, builder, skip=frozenset(args.skip), other_src=args.other_src)
             size["build_seconds"] = build_seconds
             results.append(size)
     finally:
@@ -727,23 +818,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"kept {work}", file=sys.stderr)
     first, last = results[0], results[-1]
-
-    def ratio(key: str, sub: str = "seconds") -> float:
-        a, b = first[key], last[key]
-        if sub == "seconds":
-            return float(b[sub] / a[sub])
-        return float(b / a) if a else float("nan")
-
     result = {
         "sizes": results,
-        "growth": {
-            "run_seconds": ratio("run_nothing_due"),
-            "run_store_ops": ratio("run_store_ops", "ops"),
-            "collect_seconds": ratio("collect_nothing_due"),
-            "collect_store_ops": ratio("collect_store_ops", "ops"),
-            "append_seconds": ratio("append_night"),
-            "append_store_ops": ratio("append_store_ops", "ops"),
-        },
+        "growth": _growth(first, last),
+        **({"other_growth": _growth(first["other"], last["other"])} if args.other_src else {}),
+        "other_src": str(args.other_src) if args.other_src else None,
         "gib": gib,
         "rows_per_day": rows_per_day,
         "total_seconds": time.perf_counter() - started,
