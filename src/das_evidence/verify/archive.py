@@ -269,8 +269,11 @@ def parquet_rows(
 
 #: Files of at least this many signed bytes are hashed on a thread; smaller ones on the
 #: checking thread, where they cost less than handing them over (most of their time
-#: would be Python holding the GIL, not hashlib releasing it).
-THREADED_BYTES = 1 << 20
+#: would be Python holding the GIL, not hashlib releasing it). At 1 MiB, an archive of
+#: files of a few hundred KiB (the 12-month one: 3,600 entries, 2 GB) hashed most of
+#: its bytes on the checking thread, which then took 1.5x the time of the threads
+#: (benchmarks/verify.py --entry-kib 600); from 64 to 256 KiB the two are even.
+THREADED_BYTES = 256 << 10
 
 
 def _signed_size(statement: Statement, path: str) -> int:
