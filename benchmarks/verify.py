@@ -180,6 +180,12 @@ def _files(root: Path) -> list[Path]:
 # -- children ---------------------------------------------------------------------------
 
 
+def _cpu() -> float:
+    """CPU seconds of this process so far, every thread (user + system)."""
+    t = os.times()
+    return t.user + t.system
+
+
 def _child_verify(root: Path) -> None:
     from das_evidence.cli.main import main as evidence  # imported before the clock starts
 
@@ -217,6 +223,10 @@ class Run:
     seconds: float
     peak_rss_mib: float
     import_seconds: float = 0.0
+    #: CPU seconds of the child's work (user + system, every thread) and of its main
+    #: thread: on a loaded machine these scatter less than the wall clock.
+    cpu_seconds: float = float("nan")
+    main_cpu_seconds: float = float("nan")
 
 
 def _run(argv: list[str], result: Path | None = None, **kw: Any) -> Run:
@@ -235,6 +245,8 @@ def _best(runs: list[Run]) -> Run:
         min(r.seconds for r in runs),
         max(r.peak_rss_mib for r in runs),
         min(r.import_seconds for r in runs),
+        min(r.cpu_seconds for r in runs),
+        min(r.main_cpu_seconds for r in runs),
     )
 
 
@@ -269,6 +281,8 @@ def _case(name: str, work: Path, args: argparse.Namespace, **sizes: int) -> dict
             "other_over_hashlib": best.seconds / hashing.seconds,
             "other_over_sha256sum": best.seconds / sha.seconds,
             "other_ms_per_entry": 1000 * best.seconds / archive["entries"],
+            "other_cpu_over_hashlib_cpu": best.cpu_seconds / hashing.cpu_seconds,
+            "other_cpu_ms_per_entry": 1000 * best.cpu_seconds / archive["entries"],
         }
     report = json.loads((root / "verify-out.json").read_text())
     if report.get("verdict") != "pass":
@@ -282,6 +296,8 @@ def _case(name: str, work: Path, args: argparse.Namespace, **sizes: int) -> dict
         "verify_over_hashlib": verify.seconds / hashing.seconds,
         "verify_over_sha256sum": verify.seconds / sha.seconds,
         "ms_per_entry": 1000 * verify.seconds / archive["entries"],
+        "cpu_over_hashlib_cpu": verify.cpu_seconds / hashing.cpu_seconds,
+        "cpu_ms_per_entry": 1000 * verify.cpu_seconds / archive["entries"],
         **other,
     }
 
@@ -312,21 +328,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         root = args.dir
         t = time.perf_counter()
+        cpu0 = 0.0
         if args.child == "verify":
             # The CLI's own imports (typer, rich: ~0.1-0.3 s) are start-up, as the
             # interpreter's is; what verification imports as it goes (pyarrow) counts.
             import das_evidence.cli.main  # noqa: F401
 
             imports = time.perf_counter() - t
-            t = time.perf_counter()
+            t, cpu0, main0 = time.perf_counter(), _cpu(), time.thread_time()
             _child_verify(root)
         else:
             imports = 0.0
+            cpu0, main0 = _cpu(), time.thread_time()
             _child_hash(root)
         seconds = time.perf_counter() - t
         (root / f"{args.child}.json").write_text(
             json.dumps(
-                {"seconds": seconds, "peak_rss_mib": _peak_rss_mib(), "import_seconds": imports}
+                {
+                    "seconds": seconds,
+                    "peak_rss_mib": _peak_rss_mib(),
+                    "import_seconds": imports,
+                    "cpu_seconds": _cpu() - cpu0,
+                    "main_cpu_seconds": time.thread_time() - main0,
+                }
             )
         )
         return 0
@@ -379,12 +403,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  verify / sha256sum  {c['verify_over_sha256sum']:.2f}x  (target < 1)")
         print(f"  verify per entry    {c['ms_per_entry']:.3f} ms")
         print(f"  (CLI imports before the clock: {c['verify']['import_seconds']:.2f} s)")
+        v, h = c["verify"], c["hashlib"]
+        print(
+            f"  CPU s: verify {v['cpu_seconds']:.2f} (main thread {v['main_cpu_seconds']:.2f}), "
+            f"hashlib {h['cpu_seconds']:.2f}; verify / hashlib CPU "
+            f"{c['cpu_over_hashlib_cpu']:.2f}x, {c['cpu_ms_per_entry']:.3f} ms CPU per entry"
+        )
         if "other_verify" in c:
             o = c["other_verify"]
             print(
                 f"  --other-src verify {o['seconds']:.2f} s, peak RSS {o['peak_rss_mib']:.0f} MiB: "
                 f"/ hashlib {c['other_over_hashlib']:.2f}x, / sha256sum "
                 f"{c['other_over_sha256sum']:.2f}x, {c['other_ms_per_entry']:.3f} ms per entry"
+            )
+            print(
+                f"  --other-src CPU s: verify {o['cpu_seconds']:.2f} (main thread "
+                f"{o['main_cpu_seconds']:.2f}); / hashlib CPU "
+                f"{c['other_cpu_over_hashlib_cpu']:.2f}x, "
+                f"{c['other_cpu_ms_per_entry']:.3f} ms CPU per entry"
             )
     return 0
 
