@@ -155,7 +155,10 @@ class ArchiveSnapshot:
     #: Evidence files not read yet (:func:`load_archive`): :meth:`settle` reads each where
     #: its digest is needed, on this thread, or :meth:`start` has a thread read it.
     unhashed: set[str] = field(default_factory=set)
-    read_file: Callable[[str], FileRead] | None = None
+    #: Reads evidence file ``key`` given the size its entry signed (None: not known yet).
+    read_file: Callable[[str, int | None], FileRead] | None = None
+    #: The size each unread evidence file's entry signed: how it is best read.
+    signed_sizes: dict[str, int] = field(default_factory=dict)
     #: Reads started on threads, by key.
     pending: dict[str, Future[FileRead]] = field(default_factory=dict)
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
@@ -167,7 +170,7 @@ class ArchiveSnapshot:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(hash_workers(), thread_name_prefix="verify-hash")
         self.unhashed.discard(key)
-        self.pending[key] = self._pool.submit(self.read_file, key)
+        self.pending[key] = self._pool.submit(self.read_file, key, self.signed_sizes.pop(key, None))
 
     def entry_keys(self) -> list[str]:
         """The keys of every entry, read or not."""
@@ -212,7 +215,7 @@ class ArchiveSnapshot:
             if future is None or future.cancel():  # not started: read it here
                 assert self.read_file is not None
                 self.unhashed.discard(key)
-                found, rows = self.read_file(key)
+                found, rows = self.read_file(key, self.signed_sizes.pop(key, None))
             else:
                 found, rows = future.result()
         except (NotRegularFileError, FormatError) as e:
@@ -284,14 +287,17 @@ def _signed_size(statement: Statement, path: str) -> int:
     return 0
 
 
-def _read_file(store: EvidenceStore, key: str) -> FileRead:
+def _read_file(store: EvidenceStore, key: str, signed_size: int | None = None) -> FileRead:
     """The digest and size of evidence file ``key`` and, for Parquet, its footer's rows.
 
-    A Parquet file no larger than :data:`FOOTER_GUESS` comes whole in the read of its
-    footer, so it is hashed from that read: one read per small file, not two."""
+    A Parquet file signed as no larger than :data:`FOOTER_GUESS` is read with its
+    footer's tail read, which brings it whole, and hashed from it: one read, not two.
+    Others are hashed first, then their footer read: reading the tail first, before
+    hashing, made the 1 MiB read buffers fresh memory each time (7x the page faults,
+    a tenth more CPU on a 2 GB archive of files of a few hundred KiB)."""
     parquet = key.endswith(".parquet")
-    read = None
-    if parquet:
+    if parquet and signed_size is not None and signed_size <= FOOTER_GUESS:
+        read = None
         with contextlib.suppress(StoreError):  # gone or unreadable: head() says which
             read = store.get_tail(key, FOOTER_GUESS)
         if read is not None and len(read[0]) == read[1]:
@@ -299,7 +305,7 @@ def _read_file(store: EvidenceStore, key: str) -> FileRead:
     info = store.head(key)
     if info is None:
         return None, None
-    rows = parquet_rows(store, key, read) if parquet else None
+    rows = parquet_rows(store, key) if parquet else None
     return (info.sha256, info.size), rows
 
 
@@ -325,7 +331,7 @@ def load_archive(
         store.uri,
         keys,
         read=lambda key: read_bounded(store, key, MAX_ENVELOPE_BYTES),
-        read_file=lambda key: _read_file(store, key),
+        read_file=lambda key, signed_size: _read_file(store, key, signed_size),
     )
     for done, key in enumerate(keys):
         if progress:
@@ -425,8 +431,10 @@ def check_archive(
                 _claim(checked, referenced, subject.name, key)
                 if not files:
                     continue
+                if subject.name in snap.unhashed:
+                    snap.signed_sizes[subject.name] = _signed_size(statement, subject.name)
                 if subject.name in snap.unhashed and (
-                    _signed_size(statement, subject.name) >= THREADED_BYTES
+                    snap.signed_sizes[subject.name] >= THREADED_BYTES
                 ):
                     # Hashed on a thread while the next entries are checked; its
                     # findings go where they would have come.
