@@ -7,7 +7,11 @@ per simulated night as a run does), one case at a time:
 * **small**: ``--entries`` entries (default 5,000) of one small Parquet file each, ten
   streams of one-day windows, so per-entry costs (signatures, parsing, checkpoints) show;
 * **large**: ``--large-files`` Parquet files of ``--large-mib`` MiB of random bytes each
-  (default 4 x 256 MiB), one per entry, so the cost per byte shows.
+  (default 4 x 256 MiB), one per entry, so the cost per byte shows;
+* **mixed** (``--entry-kib K``, in place of small): ``--entries`` entries whose Parquet
+  files hold ``K`` KiB of random bytes on average, from 1 % to 4x by stream
+  (:data:`MIX_WEIGHTS`), like the issue's 12-month archive (``--entries 3600 --entry-kib
+  600``: ~2.1 GB), where the cost per entry and the cost per byte both count.
 
 Then, for each case:
 
@@ -29,6 +33,7 @@ Run::
     .venv/bin/python benchmarks/verify.py                       # ~1 min
     .venv/bin/python benchmarks/verify.py --entries 10000       # per-entry cost at 10 k
     .venv/bin/python benchmarks/verify.py --large-mib 1024 --json
+    .venv/bin/python benchmarks/verify.py --entries 3600 --entry-kib 600 --large-files 0
 """
 
 from __future__ import annotations
@@ -81,11 +86,16 @@ def _small_table(rows: int) -> pa.Table:
     )
 
 
-def _large_batches(mib: int) -> Iterator[pa.RecordBatch]:
-    left = mib << 20
+#: Relative file sizes of the ten streams in the mixed case (``--entry-kib``): a few tiny
+#: files, most a few hundred KiB, some of several MiB; they average 1.
+MIX_WEIGHTS = (0.01, 0.03, 0.1, 0.2, 0.4, 0.7, 1.0, 1.4, 2.2, 3.96)
+
+
+def _large_batches(mib: int, nbytes: int | None = None) -> Iterator[pa.RecordBatch]:
+    left = mib << 20 if nbytes is None else nbytes
     while left > 0:
         n = min(left, LARGE_BATCH)
-        per = 1 << 16
+        per = min(1 << 16, n)
         count = max(1, n // per)
         payload = os.urandom(count * per)
         offsets = pa.array(range(0, (count + 1) * per, per), pa.int32()).buffers()[1]
@@ -96,8 +106,13 @@ def _large_batches(mib: int) -> Iterator[pa.RecordBatch]:
         left -= count * per
 
 
-def build_archive(root: Path, *, entries: int, large_files: int, large_mib: int) -> dict[str, Any]:
-    """An archive under ``root/archive``, its public key as ``root/signing.pub``."""
+def build_archive(
+    root: Path, *, entries: int, large_files: int, large_mib: int, entry_kib: int = 0
+) -> dict[str, Any]:
+    """An archive under ``root/archive``, its public key as ``root/signing.pub``.
+
+    With ``entry_kib``, each of the ``entries`` holds random bytes instead of the small
+    table: ``entry_kib`` KiB on average, spread over the streams by :data:`MIX_WEIGHTS`."""
     signer = Ed25519Signer(Ed25519PrivateKey.generate(), ORIGIN)
     (root / "signing.pub").write_bytes(signer.public_key_pem())
     store = LocalStore(root / "archive", create=True)
@@ -112,7 +127,11 @@ def build_archive(root: Path, *, entries: int, large_files: int, large_mib: int)
         stream = f"stream{i % STREAMS:02d}" if entries else "bulk"
         day = START + timedelta(days=i // STREAMS if entries else i)
         path = spool / "part.parquet"
-        if entries:
+        if entries and entry_kib:
+            nbytes = int(entry_kib * 1024 * MIX_WEIGHTS[i % STREAMS])
+            batches = _large_batches(0, nbytes)
+            schema = pa.schema([("PAYLOAD", pa.binary())])
+        elif entries:
             table = _small_table(SMALL_ROWS)
             schema, batches = table.schema, table.to_batches()
         else:
@@ -161,6 +180,11 @@ def _files(root: Path) -> list[Path]:
 # -- children ---------------------------------------------------------------------------
 
 
+def _cpu() -> float:
+    """CPU seconds of this process so far, every thread (user + system)."""
+    return time.process_time()
+
+
 def _child_verify(root: Path) -> None:
     from das_evidence.cli.main import main as evidence  # imported before the clock starts
 
@@ -198,6 +222,10 @@ class Run:
     seconds: float
     peak_rss_mib: float
     import_seconds: float = 0.0
+    #: CPU seconds of the child's work (user + system, every thread) and of its main
+    #: thread: on a loaded machine these scatter less than the wall clock.
+    cpu_seconds: float = float("nan")
+    main_cpu_seconds: float = float("nan")
 
 
 def _run(argv: list[str], result: Path | None = None, **kw: Any) -> Run:
@@ -211,11 +239,18 @@ def _run(argv: list[str], result: Path | None = None, **kw: Any) -> Run:
     return Run(**json.loads(result.read_text()))
 
 
+def _ratio(a: float, b: float) -> float:
+    """``a / b``; NaN when ``b`` is 0 (CPU seconds of a tiny archive: os.times() ticks)."""
+    return a / b if b else float("nan")
+
+
 def _best(runs: list[Run]) -> Run:
     return Run(
         min(r.seconds for r in runs),
         max(r.peak_rss_mib for r in runs),
         min(r.import_seconds for r in runs),
+        min(r.cpu_seconds for r in runs),
+        min(r.main_cpu_seconds for r in runs),
     )
 
 
@@ -250,6 +285,8 @@ def _case(name: str, work: Path, args: argparse.Namespace, **sizes: int) -> dict
             "other_over_hashlib": best.seconds / hashing.seconds,
             "other_over_sha256sum": best.seconds / sha.seconds,
             "other_ms_per_entry": 1000 * best.seconds / archive["entries"],
+            "other_cpu_over_hashlib_cpu": _ratio(best.cpu_seconds, hashing.cpu_seconds),
+            "other_cpu_ms_per_entry": 1000 * best.cpu_seconds / archive["entries"],
         }
     report = json.loads((root / "verify-out.json").read_text())
     if report.get("verdict") != "pass":
@@ -263,6 +300,8 @@ def _case(name: str, work: Path, args: argparse.Namespace, **sizes: int) -> dict
         "verify_over_hashlib": verify.seconds / hashing.seconds,
         "verify_over_sha256sum": verify.seconds / sha.seconds,
         "ms_per_entry": 1000 * verify.seconds / archive["entries"],
+        "cpu_over_hashlib_cpu": _ratio(verify.cpu_seconds, hashing.cpu_seconds),
+        "cpu_ms_per_entry": 1000 * verify.cpu_seconds / archive["entries"],
         **other,
     }
 
@@ -272,6 +311,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entries", type=int, default=5000, help="small case entries (5000)")
     parser.add_argument("--large-files", type=int, default=4, help="large case files (4)")
     parser.add_argument("--large-mib", type=int, default=256, help="MiB per large file (256)")
+    parser.add_argument(
+        "--entry-kib",
+        type=int,
+        default=0,
+        help="instead of the small case, a mixed one: entries of random bytes, this many "
+        "KiB on average (tiny to ~4x, by stream; 3600 x 600 KiB is ~2.1 GB)",
+    )
     parser.add_argument("--repeats", type=int, default=2, help="passes of each side (2)")
     parser.add_argument("--dir", type=Path, help="work directory (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -286,21 +332,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         root = args.dir
         t = time.perf_counter()
+        cpu0 = 0.0
         if args.child == "verify":
             # The CLI's own imports (typer, rich: ~0.1-0.3 s) are start-up, as the
             # interpreter's is; what verification imports as it goes (pyarrow) counts.
             import das_evidence.cli.main  # noqa: F401
 
             imports = time.perf_counter() - t
-            t = time.perf_counter()
+            t, cpu0, main0 = time.perf_counter(), _cpu(), time.thread_time()
             _child_verify(root)
         else:
             imports = 0.0
+            cpu0, main0 = _cpu(), time.thread_time()
             _child_hash(root)
         seconds = time.perf_counter() - t
         (root / f"{args.child}.json").write_text(
             json.dumps(
-                {"seconds": seconds, "peak_rss_mib": _peak_rss_mib(), "import_seconds": imports}
+                {
+                    "seconds": seconds,
+                    "peak_rss_mib": _peak_rss_mib(),
+                    "import_seconds": imports,
+                    "cpu_seconds": _cpu() - cpu0,
+                    "main_cpu_seconds": time.thread_time() - main0,
+                }
             )
         )
         return 0
@@ -308,7 +362,17 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-verify-", dir=args.dir))
     try:
         cases = {}
-        if args.entries:
+        if args.entries and args.entry_kib:
+            cases["mixed"] = _case(
+                "mixed",
+                work,
+                args,
+                entries=args.entries,
+                large_files=0,
+                large_mib=0,
+                entry_kib=args.entry_kib,
+            )
+        elif args.entries:
             cases["small"] = _case(
                 "small", work, args, entries=args.entries, large_files=0, large_mib=0
             )
@@ -343,12 +407,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  verify / sha256sum  {c['verify_over_sha256sum']:.2f}x  (target < 1)")
         print(f"  verify per entry    {c['ms_per_entry']:.3f} ms")
         print(f"  (CLI imports before the clock: {c['verify']['import_seconds']:.2f} s)")
+        v, h = c["verify"], c["hashlib"]
+        print(
+            f"  CPU s: verify {v['cpu_seconds']:.2f} (main thread {v['main_cpu_seconds']:.2f}), "
+            f"hashlib {h['cpu_seconds']:.2f}; verify / hashlib CPU "
+            f"{c['cpu_over_hashlib_cpu']:.2f}x, {c['cpu_ms_per_entry']:.3f} ms CPU per entry"
+        )
         if "other_verify" in c:
             o = c["other_verify"]
             print(
                 f"  --other-src verify {o['seconds']:.2f} s, peak RSS {o['peak_rss_mib']:.0f} MiB: "
                 f"/ hashlib {c['other_over_hashlib']:.2f}x, / sha256sum "
                 f"{c['other_over_sha256sum']:.2f}x, {c['other_ms_per_entry']:.3f} ms per entry"
+            )
+            print(
+                f"  --other-src CPU s: verify {o['cpu_seconds']:.2f} (main thread "
+                f"{o['main_cpu_seconds']:.2f}); / hashlib CPU "
+                f"{c['other_cpu_over_hashlib_cpu']:.2f}x, "
+                f"{c['other_cpu_ms_per_entry']:.3f} ms CPU per entry"
             )
     return 0
 

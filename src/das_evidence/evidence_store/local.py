@@ -348,7 +348,9 @@ class LocalStore(EvidenceStore):
             with os.fdopen(fd, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
                 f.seek(max(0, size - max_bytes))
-                return f.read(max_bytes), size
+                # Not read(max_bytes): asked for 64 MiB (an entry's bound), read()
+                # allocates that much first, for a file of a few KB.
+                return f.read(min(max_bytes, size)), size
         except FileNotFoundError:
             raise StoreError(f"{key} is missing from {self.root}") from None
         except OSError as e:
@@ -385,15 +387,19 @@ class LocalStore(EvidenceStore):
             # os.walk skips what it cannot read; an archive listing must not.
             raise self._fail("list", Path(e.filename or self.root), e) from e
 
-        for dirpath, dirnames, filenames in os.walk(self.root, onerror=unreadable):
-            rel = Path(dirpath).relative_to(self.root)
-            if rel.parts[:1] == (STAGING,):
+        # Strings, not Paths: an archive lists tens of thousands of keys, and joining
+        # and relativising Paths cost more than the walk itself.
+        root = str(self.root)
+        cut = len(root) if root.endswith(os.sep) else len(root) + 1
+        for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
+            rel = dirpath[cut:].replace(os.sep, "/")
+            if rel.split("/", 1)[0] == STAGING:
                 dirnames.clear()
                 continue
             for name in filenames:
-                if not rel.parts and name == ".lock":
+                if not rel and name == ".lock":
                     continue
-                key = (rel / name).as_posix() if rel.parts else name
+                key = f"{rel}/{name}" if rel else name
                 if key.startswith(prefix) and key > start_after:
                     keys.append(key)
         yield from sorted(keys)

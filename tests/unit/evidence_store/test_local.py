@@ -217,3 +217,16 @@ def test_a_checkpoint_that_is_a_device_or_huge_is_refused_without_reading_it(
     (store.root / "log" / "checkpoint").write_bytes(b"x" * ((1 << 20) + 1))
     with pytest.raises(StoreError, match="not a checkpoint"):
         store.get_checkpoint()
+
+
+def test_get_tail_gives_the_last_bytes_and_the_size(store: LocalStore) -> None:
+    store.put_once("evidence/t", b"0123456789")
+    assert store.get_tail("evidence/t", 4) == (b"6789", 10)
+    assert store.get_tail("evidence/t", 64 << 20) == (b"0123456789", 10)
+    assert store.get_tail("evidence/t", 0) == (b"", 10)
+
+
+def test_list_skips_the_lock_at_the_root_only(store: LocalStore) -> None:
+    store.put_once("evidence/a/.lock", b"x")
+    with store.lock():
+        assert list(store.list()) == ["evidence/a/.lock"]
