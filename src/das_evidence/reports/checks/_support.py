@@ -14,11 +14,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from das_evidence.collectors.snowflake.policy_views import POLICY_VIEWS
-from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
+from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, collect
 from das_evidence.reports.model import EvidenceRef
 from das_evidence.timefmt import parse_rfc3339, rfc3339
 
@@ -227,6 +228,42 @@ def history_files(evidence: EvidenceSet, kind: str) -> list[HistoryFile]:
             if path.endswith(".parquet"):
                 out.append(HistoryFile(entry, path, evidence))
     return out
+
+
+def scan_history(
+    evidence: EvidenceSet,
+    files: Sequence[HistoryFile],
+    columns: Sequence[str],
+    time_column: str,
+    *,
+    end: datetime | None = None,
+    where: pl.Expr | None = None,
+    open_start: bool = False,
+) -> pl.LazyFrame:
+    """``columns`` of the rows of ``files`` whose ``time_column`` lies in ``[period start,
+    end)`` (by default the period's end) and that ``where`` keeps, with the row's index in
+    ``files`` as ``FILE_COLUMN``: a lazy polars scan, columns and filter pushed into the
+    Parquet reader (:meth:`EvidenceSet.scan`). Windows are cut at midnight, not at the
+    period's edges, so a window may reach past either end of the period. With
+    ``open_start``, rows from before the period are kept too."""
+    start = None if open_start else evidence.start
+    period = (time_column, start, evidence.end if end is None else end)
+    return evidence.scan([f.path for f in files], columns, period=period, where=where)
+
+
+def history_rows(
+    evidence: EvidenceSet,
+    f: HistoryFile,
+    columns: Sequence[str],
+    time_column: str,
+    *,
+    end: datetime | None = None,
+    open_start: bool = False,
+) -> pa.Table:
+    """``columns`` of ``f``'s rows in the period (as :func:`scan_history`), as an Arrow table."""
+    scan = scan_history(evidence, [f], columns, time_column, end=end, open_start=open_start)
+    table = collect(scan).select(columns).to_arrow(compat_level=pl.CompatLevel.oldest())
+    return table.cast(evidence.schema(f.path, columns))  # the file's own types
 
 
 def rows_in_period(

@@ -53,6 +53,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -62,14 +63,14 @@ from das_evidence.reports.checks._support import (
     Missing,
     coverage_holes,
     history_files,
+    history_rows,
     holes_json,
     jsonable,
-    rows_in_period,
     snapshot_view,
     ts,
 )
 from das_evidence.reports.checks.interface import Check, CheckContext
-from das_evidence.reports.evidence import EvidenceSet
+from das_evidence.reports.evidence import EvidenceSet, collect
 from das_evidence.reports.model import CheckResult, Control
 from das_evidence.streams import TRUST_CENTER_STREAM
 
@@ -148,9 +149,8 @@ class _HistoryEvents(Check):
         flagged: set[str] = set()
         user_col = "USER_NAME"
         for f in files:
-            rows = rows_in_period(
-                f.table, self.time_column, evidence.start, evidence.end, self.columns
-            )
+            # one file at a time, only its period's rows of these columns (polars scan)
+            rows = history_rows(evidence, f, self.columns, self.time_column)
             evaluated += rows.num_rows
             if rows.num_rows == 0:
                 continue
@@ -507,16 +507,16 @@ class SsoUserPasswordLoginsMonitored(_LoginEvents):
 
     def prepare(self, files: Sequence[HistoryFile], evidence: EvidenceSet) -> frozenset[str]:
         """The SSO users: every user with a successful SSO sign-in in any file."""
-        sso: set[str] = set()
-        for f in files:
-            t = f.table
-            mask = pc.and_(
-                _equals(t.column("IS_SUCCESS"), "YES"),
-                _in(t.column("FIRST_AUTHENTICATION_FACTOR"), SSO_FACTORS),
-            )
-            users = pc.unique(t.filter(mask).column("USER_NAME")).to_pylist()
-            sso.update(str(u).upper() for u in users if u)
-        return frozenset(sso)
+
+        def upper(column: str) -> pl.Expr:
+            return pl.col(column).cast(pl.String).str.to_uppercase()
+
+        mask = (upper("IS_SUCCESS") == "YES") & upper("FIRST_AUTHENTICATION_FACTOR").is_in(
+            [f.upper() for f in SSO_FACTORS]
+        )
+        users = evidence.scan([f.path for f in files], ["USER_NAME"], where=mask.fill_null(False))
+        names = collect(users.select(pl.col("USER_NAME").unique()))["USER_NAME"].to_list()
+        return frozenset(str(u).upper() for u in names if u)
 
     def known_details(self, known: Any) -> dict[str, Any]:
         return {"sso_users": sorted(known)}
@@ -683,11 +683,8 @@ class TrustCenterFindingsOpen(Check):
         end = evidence.end
         latest: dict[Any, tuple[dict[str, Any], HistoryFile]] = {}
         for f in files:
-            t = f.table
-            updated = t.column("UPDATED_ON")
-            rows = t.filter(pc.less(updated, pa.scalar(end, updated.type))).select(
-                list(self._COLUMNS)
-            )
+            # the findings as last updated before the period's end, however old
+            rows = history_rows(evidence, f, self._COLUMNS, "UPDATED_ON", end=end, open_start=True)
             for r in rows.to_pylist():
                 key = r["ID"]
                 if key not in latest or r["UPDATED_ON"] >= latest[key][0]["UPDATED_ON"]:

@@ -38,8 +38,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
+import polars as pl
 
 from das_evidence.reports.checks._support import (
     HistoryFile,
@@ -47,11 +46,10 @@ from das_evidence.reports.checks._support import (
     SnapshotView,
     history_files,
     json_value,
-    rows_in_period,
     snapshot_view,
     upper_set,
 )
-from das_evidence.reports.evidence import EvidenceSet
+from das_evidence.reports.evidence import FILE_COLUMN, EvidenceSet, collect
 from das_evidence.reports.model import EvidenceRef
 
 __all__ = [
@@ -198,10 +196,6 @@ def phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Mis
     return evidence.memo(("phi_reads", names), lambda: _phi_reads(evidence, names))
 
 
-#: Distinct JSON texts whose parse is remembered during one scan (queries repeat shapes).
-_MEMO_TEXTS = 1 << 16
-
-
 def _phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Missing:
     tags = tag_references(evidence)
     if isinstance(tags, Missing):
@@ -213,51 +207,86 @@ def _phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Mi
     if not marked or not access:
         return PhiReads(names, tags, marked, access, queries, ())
 
-    found: dict[tuple[str, str, str], dict[str, Any]] = {}
-    objects = marked.object_names()
-    base_memo: dict[Any, list[tuple[str, str]]] = {}
-    masked_memo: dict[Any, set[tuple[str, str]]] = {}
-
-    def parsed(memo: dict[Any, Any], parse: Any, text: Any) -> Any:
-        hit = memo.get(text)
-        if hit is None:
-            if len(memo) >= _MEMO_TEXTS:
-                memo.clear()
-            hit = memo[text] = parse(text)
-        return hit
-
-    for f, batch in ((a, b) for a in access for b in a.batches(_ACCESS_COLUMNS)):
-        # Batch by batch and only these columns: ACCESS_HISTORY may hold millions of rows.
-        table = rows_in_period(
-            pa.Table.from_batches([batch]),
-            "QUERY_START_TIME",
-            evidence.start,
-            evidence.end,
-            _ACCESS_COLUMNS,
+    # Candidate rows: in the period, and naming a tagged object in their JSON text; the
+    # columns and the filter are pushed into the Parquet scan of every file.
+    candidates = evidence.scan(
+        [f.path for f in access],
+        _ACCESS_COLUMNS,
+        period=("QUERY_START_TIME", evidence.start, evidence.end),
+        where=_mentions("BASE_OBJECTS_ACCESSED", marked.object_names()),
+    ).with_row_index("_row")
+    # JSON is parsed in Python once per distinct text (queries repeat shapes), into the
+    # tagged (object, column) pairs it reads and the masked ones; polars joins them back.
+    texts = collect(
+        pl.concat(
+            [
+                candidates.select(pl.lit("base").alias("kind"), pl.col("BASE_OBJECTS_ACCESSED"))
+                .unique()
+                .rename({"BASE_OBJECTS_ACCESSED": "text"}),
+                candidates.select(pl.lit("policies").alias("kind"), pl.col("POLICIES_REFERENCED"))
+                .unique()
+                .rename({"POLICIES_REFERENCED": "text"}),
+            ]
         )
-        table = table.filter(_mentions(table.column("BASE_OBJECTS_ACCESSED"), objects))
-        for qid_value, at, user, base, policies in zip(
-            *(table.column(c).to_pylist() for c in _ACCESS_COLUMNS), strict=True
-        ):
-            qid = str(qid_value)
-            masking: set[tuple[str, str]] | None = None
-            for obj, column in parsed(base_memo, _base_columns, base):
-                if not marked.covers(obj, column):
-                    continue
-                if masking is None:
-                    masking = parsed(masked_memo, _masked_columns, policies)
-                read = found.setdefault(
-                    (qid, obj, column),
-                    {"user": user, "at": at, "masked": False, "source": f.ref},
-                )
-                read["masked"] = read["masked"] or (obj, column) in masking
+    )
+    base_pairs: list[tuple[str, int, str, str]] = []
+    masked_pairs: list[tuple[str, str, str]] = []
+    for kind, text in texts.iter_rows():
+        if text is None:
+            continue
+        if kind == "base":
+            pairs = [(o, c) for o, c in _base_columns(text) if marked.covers(o, c)]
+            base_pairs.extend((text, k, o, c) for k, (o, c) in enumerate(pairs))
+        else:
+            masked_pairs.extend((text, o, c) for o, c in sorted(_masked_columns(text)))
+    reads_of = pl.LazyFrame(
+        base_pairs,
+        schema={
+            "BASE_OBJECTS_ACCESSED": pl.String,
+            "_k": pl.Int64,
+            "object": pl.String,
+            "column": pl.String,
+        },
+        orient="row",
+    )
+    masked_in = pl.LazyFrame(
+        masked_pairs,
+        schema={"POLICIES_REFERENCED": pl.String, "object": pl.String, "column": pl.String},
+        orient="row",
+    ).with_columns(_masked=pl.lit(True))
+    keys = ["QUERY_ID", "object", "column"]
+    per_read = (
+        candidates.with_columns(
+            pl.col("QUERY_ID").cast(pl.String).fill_null("None"),
+            pl.col("BASE_OBJECTS_ACCESSED").cast(pl.String),
+            pl.col("POLICIES_REFERENCED").cast(pl.String),
+        )
+        .join(reads_of, on="BASE_OBJECTS_ACCESSED", how="inner")
+        .join(masked_in, on=["POLICIES_REFERENCED", "object", "column"], how="left")
+        # a read's place: its first row, then its place in that row's list
+        .with_columns(_order=pl.col("_row").cast(pl.Int64) * (1 << 20) + pl.col("_k"))
+        .group_by(keys)
+        .agg(
+            pl.col("_order").min(),
+            *(
+                pl.col(c).sort_by("_order").first()
+                for c in ("USER_NAME", "QUERY_START_TIME", FILE_COLUMN)
+            ),
+            pl.col("_masked").fill_null(False).any(),
+        )
+        .sort("_order")
+    )
+    found = collect(per_read)
 
-    roles = _roles(queries, {qid for qid, _, _ in found})
+    roles = _roles(queries, set(found["QUERY_ID"].to_list()))
     reads = []
-    for (qid, obj, column), r in found.items():
+    for qid, obj, column, user, at, source, masked in found.select(
+        *keys, "USER_NAME", "QUERY_START_TIME", FILE_COLUMN, "_masked"
+    ).iter_rows():
         role, role_source = roles.get(qid, (None, None))
-        user, at, masked, source = r["user"], r["at"], r["masked"], r["source"]
-        reads.append(PhiRead(qid, user, role, obj, column, at, masked, source, role_source))
+        reads.append(
+            PhiRead(qid, user, role, obj, column, at, masked, access[source].ref, role_source)
+        )
     return PhiReads(names, tags, marked, access, queries, tuple(reads))
 
 
@@ -288,26 +317,32 @@ def _masked_columns(text: Any) -> set[tuple[str, str]]:
     return out
 
 
-def _mentions(values: pa.ChunkedArray, names: Sequence[str]) -> pa.ChunkedArray:
-    """Rows whose JSON text names one of ``names``: a cheap filter before parsing JSON."""
-    mask = pa.chunked_array([pa.array([False] * len(values), pa.bool_())])
-    for name in names:
-        # The quoted name, as it appears in the JSON, so PATIENTS does not match PATIENTS_X.
-        hit = pc.match_substring(values, json.dumps(name, ensure_ascii=False))
-        mask = pc.or_kleene(mask, pc.fill_null(hit, False))
-    return mask
+def _mentions(column: str, names: Sequence[str]) -> pl.Expr:
+    """Rows whose JSON text names one of ``names``: a cheap filter before parsing JSON.
+
+    The quoted name, as it appears in the JSON, so PATIENTS does not match PATIENTS_X.
+    """
+    quoted = [json.dumps(name, ensure_ascii=False) for name in names]
+    return pl.col(column).cast(pl.String).str.contains_any(quoted).fill_null(False)
 
 
 def _roles(files: Sequence[HistoryFile], query_ids: set[str]) -> dict[str, tuple[str, EvidenceRef]]:
     """QUERY_ID -> (ROLE_NAME, the file that said so); the first row naming a role wins."""
-    out: dict[str, tuple[str, EvidenceRef]] = {}
-    if not query_ids:
-        return out
-    wanted = pa.array(sorted(query_ids), pa.string())
-    for f, batch in ((q, b) for q in files for b in q.batches(["QUERY_ID", "ROLE_NAME"])):
-        table = pa.Table.from_batches([batch])
-        table = table.filter(pc.is_in(table.column("QUERY_ID"), value_set=wanted))
-        for r in table.to_pylist():
-            if r["ROLE_NAME"]:
-                out.setdefault(str(r["QUERY_ID"]), (str(r["ROLE_NAME"]), f.ref))
-    return out
+    if not query_ids or not files:
+        return {}
+    wanted = pl.col("QUERY_ID").cast(pl.String).is_in(sorted(query_ids))
+    named = pl.col("ROLE_NAME").is_not_null() & (pl.col("ROLE_NAME").cast(pl.String) != "")
+    rows = files[0].evidence.scan(
+        [f.path for f in files], ["QUERY_ID", "ROLE_NAME"], where=wanted & named
+    )
+    first = (
+        rows.with_row_index("_row")
+        .group_by(pl.col("QUERY_ID").cast(pl.String))
+        .agg(pl.all().sort_by("_row").first())
+    )
+    return {
+        qid: (str(role), files[source].ref)
+        for qid, role, source in collect(
+            first.select("QUERY_ID", "ROLE_NAME", FILE_COLUMN)
+        ).iter_rows()
+    }
