@@ -206,6 +206,7 @@ class EvidenceSet:
         if not paths:
             raise ValueError("scan needs at least one file")
         frames = []
+        periods: dict[str | None, pl.Expr] = {}
         for i, path in enumerate(paths):
             # the filter's columns are read too, and dropped once it has been applied
             filtered = [*(where.meta.root_names() if where is not None else [])]
@@ -215,8 +216,10 @@ class EvidenceSet:
             schema = self._schema(path, needed)  # checks the digest (once) and the columns
             keep = where
             if period is not None:
-                within = _period_filter(schema, period)
-                keep = within if keep is None else within & keep
+                tz = getattr(schema.field(period[0]).type, "tz", None)
+                if tz not in periods:  # a literal costs a millisecond: one per time zone
+                    periods[tz] = _period_filter(tz, period)
+                keep = periods[tz] if keep is None else periods[tz] & keep
             local = self._local(path) if self._local is not None else None
             if local is not None:
                 frame = pl.scan_parquet(local, glob=False, hive_partitioning=False)
@@ -302,12 +305,11 @@ class EvidenceSet:
         return out
 
 
-def _period_filter(schema: pa.Schema, period: Period) -> pl.Expr:
-    """``period``'s column in ``[start, end)``, compared in the column's own time zone
+def _period_filter(tz: str | None, period: Period) -> pl.Expr:
+    """``period``'s column in ``[start, end)``, compared in the column's time zone ``tz``
     (a timestamp without one is UTC, as pyarrow compares it): a plain comparison, which
     polars pushes into the Parquet reader."""
     column, start, end = period
-    tz = getattr(schema.field(column).type, "tz", None)
 
     def bound(t: datetime) -> pl.Expr:
         utc = t.astimezone(UTC)

@@ -251,19 +251,50 @@ def scan_history(
     return evidence.scan([f.path for f in files], columns, period=period, where=where)
 
 
-def history_rows(
+#: Rows of history files read into one Arrow table by :func:`history_chunks`: few enough
+#: to bound memory, many enough that a year of daily files is a few dozen polars queries.
+CHUNK_ROWS = 1 << 20
+
+
+def history_chunks(
     evidence: EvidenceSet,
-    f: HistoryFile,
+    files: Sequence[HistoryFile],
     columns: Sequence[str],
     time_column: str,
     *,
     end: datetime | None = None,
     open_start: bool = False,
-) -> pa.Table:
-    """``columns`` of ``f``'s rows in the period (as :func:`scan_history`), as an Arrow table."""
-    scan = scan_history(evidence, [f], columns, time_column, end=end, open_start=open_start)
-    table = collect(scan).select(columns).to_arrow(compat_level=pl.CompatLevel.oldest())
-    return table.cast(evidence.schema(f.path, columns))  # the file's own types
+) -> Iterator[tuple[Sequence[HistoryFile], pa.Table]]:
+    """``columns`` of the rows of ``files`` in the period (as :func:`scan_history`), as
+    Arrow tables of consecutive files holding about :data:`CHUNK_ROWS` rows together,
+    each with those files and ``FILE_COLUMN`` (the row's index among them). Each table
+    is computed whole before it is yielded: no reader is left running between them."""
+    chunk: list[HistoryFile] = []
+    rows = 0
+    for i, f in enumerate(files):
+        chunk.append(f)
+        rows += _rows_of(f)
+        if rows >= CHUNK_ROWS or i == len(files) - 1:
+            scan = scan_history(
+                evidence, chunk, columns, time_column, end=end, open_start=open_start
+            )
+            table = collect(scan).to_arrow(compat_level=pl.CompatLevel.oldest())
+            yield chunk, _small_types(table)
+            chunk, rows = [], 0
+
+
+def _rows_of(f: HistoryFile) -> int:
+    listed = next((x for x in f.entry.files if x.get("path") == f.path), {})
+    rows = listed.get("rows")
+    return rows if isinstance(rows, int) else CHUNK_ROWS  # unknown: a chunk of its own
+
+
+def _small_types(table: pa.Table) -> pa.Table:
+    """Strings and binaries with 32-bit offsets, as in the evidence files (polars hands
+    out the 64-bit kinds, which some Arrow kernels do not combine with the others)."""
+    small = {pa.large_string(): pa.string(), pa.large_binary(): pa.binary()}
+    schema = pa.schema([f.with_type(small.get(f.type, f.type)) for f in table.schema])
+    return table.cast(schema)
 
 
 def rows_in_period(

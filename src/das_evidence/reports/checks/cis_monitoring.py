@@ -62,15 +62,15 @@ from das_evidence.reports.checks._support import (
     HistoryFile,
     Missing,
     coverage_holes,
+    history_chunks,
     history_files,
-    history_rows,
     holes_json,
     jsonable,
     snapshot_view,
     ts,
 )
 from das_evidence.reports.checks.interface import Check, CheckContext
-from das_evidence.reports.evidence import EvidenceSet, collect
+from das_evidence.reports.evidence import FILE_COLUMN, EvidenceSet, collect
 from das_evidence.reports.model import CheckResult, Control
 from das_evidence.streams import TRUST_CENTER_STREAM
 
@@ -148,16 +148,18 @@ class _HistoryEvents(Check):
         seen: set[str] = set()
         flagged: set[str] = set()
         user_col = "USER_NAME"
-        for f in files:
-            # one file at a time, only its period's rows of these columns (polars scan)
-            rows = history_rows(evidence, f, self.columns, self.time_column)
+        # a chunk of files at a time, only their period's rows of these columns (polars)
+        for chunk, rows in history_chunks(evidence, files, self.columns, self.time_column):
             evaluated += rows.num_rows
             if rows.num_rows == 0:
                 continue
             seen.update(str(u) for u in pc.unique(rows.column(user_col)).to_pylist() if u)
             hits = rows.filter(self.select(rows, ctx, known))
-            for r in hits.to_pylist():
-                found.append((r, f))
+            sources = hits.column(FILE_COLUMN).to_pylist()
+            for r, source in zip(
+                hits.drop_columns([FILE_COLUMN]).to_pylist(), sources, strict=True
+            ):
+                found.append((r, chunk[source]))
                 if r.get(user_col):
                     flagged.add(str(r[user_col]))
         found.sort(key=lambda x: (x[0][self.time_column], str(x[0][self.key_column])))
@@ -682,13 +684,18 @@ class TrustCenterFindingsOpen(Check):
             )
         end = evidence.end
         latest: dict[Any, tuple[dict[str, Any], HistoryFile]] = {}
-        for f in files:
-            # the findings as last updated before the period's end, however old
-            rows = history_rows(evidence, f, self._COLUMNS, "UPDATED_ON", end=end, open_start=True)
-            for r in rows.to_pylist():
+        # the findings as last updated before the period's end, however old
+        chunks = history_chunks(
+            evidence, files, self._COLUMNS, "UPDATED_ON", end=end, open_start=True
+        )
+        for chunk, rows in chunks:
+            sources = rows.column(FILE_COLUMN).to_pylist()
+            for r, source in zip(
+                rows.drop_columns([FILE_COLUMN]).to_pylist(), sources, strict=True
+            ):
                 key = r["ID"]
                 if key not in latest or r["UPDATED_ON"] >= latest[key][0]["UPDATED_ON"]:
-                    latest[key] = (r, f)
+                    latest[key] = (r, chunk[source])
         severities = {s.upper() for s in settings.trust_center_severities}
         findings = []
         passed = []
