@@ -248,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             import das_evidence.reports.oscal
             import das_evidence.reports.pack
             import das_evidence.reports.render  # noqa: F401
+        import polars  # noqa: F401
+
         t = time.perf_counter()
         out: dict[str, Any] = {}
         if args.child == "report":
