@@ -25,6 +25,7 @@ import polars as pl
 import pyarrow as pa
 
 from das_evidence.errors import ReportError
+from das_evidence.reports.checks._support import history_files, time_spans
 from das_evidence.reports.checks.phi import Missing, phi_reads
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, collect
 from das_evidence.timefmt import rfc3339
@@ -245,14 +246,11 @@ def logins_per_day(evidence: EvidenceSet) -> LoginsChart:
         return LoginsChart((), (), note="no LOGIN_HISTORY entries in the period")
     counts = {d: [0, 0] for d in _days(evidence.start, evidence.end)}
     names = ("EVENT_ID", "EVENT_TIMESTAMP", "IS_SUCCESS")
-    paths = []
-    for entry in entries:
-        for path in evidence.parquet_files(entry):
-            _require(entry, evidence.column_names(path), names)
-            paths.append(path)
-    if paths:
-        period = ("EVENT_TIMESTAMP", evidence.start, evidence.end)
-        frame = evidence.scan(paths, names, period=period)
+    files = history_files(evidence, "login_history")
+    for f in files:
+        _require(f.entry, evidence.column_names(f.path), names)
+    for lo, hi, span in time_spans(files, evidence.start, evidence.end):
+        frame = evidence.scan([f.path for f in span], names, period=("EVENT_TIMESTAMP", lo, hi))
         at = pl.col("EVENT_TIMESTAMP")
         if getattr(frame.collect_schema()["EVENT_TIMESTAMP"], "time_zone", None) is not None:
             at = at.dt.convert_time_zone("UTC")
@@ -262,7 +260,8 @@ def logins_per_day(evidence: EvidenceSet) -> LoginsChart:
             .agg(ok=(pl.col("IS_SUCCESS") == "YES").fill_null(False).sum(), rows=pl.len())
         )
         for day, ok, rows in collect(per_day).iter_rows():
-            counts[day] = [ok, rows - ok]
+            counts[day][0] += ok
+            counts[day][1] += rows - ok
     days = tuple(DayLogins(d, s, f) for d, (s, f) in sorted(counts.items()))
     return LoginsChart(days, _indexes(evidence, "login_history"))
 

@@ -86,6 +86,10 @@ CACHE_BYTES = 64 << 20
 BATCH_ROWS = 65_536
 #: The column :meth:`EvidenceSet.scan` adds: the row's file, as an index into the paths.
 FILE_COLUMN = "_file"
+#: The column ``scan(row_index=True)`` adds: the row's place in its file, before filtering
+#: (with :data:`FILE_COLUMN`, the row's place in the scan: a global row index would make
+#: polars hold every row before numbering them).
+ROW_COLUMN = "_row"
 
 #: a timestamp column, and ``[start, end)`` of its values (no start: everything before end)
 Period = tuple[str, datetime | None, datetime]
@@ -192,10 +196,12 @@ class EvidenceSet:
         *,
         period: Period | None = None,
         where: pl.Expr | None = None,
+        row_index: bool = False,
     ) -> pl.LazyFrame:
         """``columns`` of the rows of ``paths`` whose ``period`` column lies in its
         ``[start, end)`` and that ``where`` keeps, with :data:`FILE_COLUMN` (the row's
-        index in ``paths``), in file and row order. Collect it with :func:`collect`.
+        index in ``paths``), in file and row order; with ``row_index``, also
+        :data:`ROW_COLUMN`. Collect it with :func:`collect`.
 
         A file with a local path is scanned by polars itself, lazily: the columns and
         the filter are pushed into the Parquet reader, which skips row groups by their
@@ -221,30 +227,41 @@ class EvidenceSet:
                     periods[tz] = _period_filter(tz, period)
                 keep = periods[tz] if keep is None else periods[tz] & keep
             local = self._local(path) if self._local is not None else None
+            index = [ROW_COLUMN] if row_index else []
             if local is not None:
-                frame = pl.scan_parquet(local, glob=False, hive_partitioning=False)
-                frame = frame.select(needed)
+                frame = pl.scan_parquet(
+                    local,
+                    glob=False,
+                    hive_partitioning=False,
+                    row_index_name=ROW_COLUMN if row_index else None,
+                )
+                frame = frame.select(*index, *needed)
                 if keep is not None:
                     frame = frame.filter(keep)
             else:
-                frame = self._filtered_batches(path, needed, keep).lazy()
-            frame = frame.select(*columns, pl.lit(i, pl.UInt32).alias(FILE_COLUMN))
+                frame = self._filtered_batches(path, needed, keep, row_index).lazy()
+            frame = frame.select(*columns, pl.lit(i, pl.UInt32).alias(FILE_COLUMN), *index)
             frames.append(frame)
         return pl.concat(frames, how="vertical_relaxed")
 
     def _filtered_batches(
-        self, path: str, columns: Sequence[str], keep: pl.Expr | None
+        self, path: str, columns: Sequence[str], keep: pl.Expr | None, row_index: bool
     ) -> pl.DataFrame:
         """``columns`` of ``path``'s rows that ``keep`` keeps, read a batch at a time."""
         parts = []
+        offset = 0
         try:
             for batch in self.batches(path, columns):
                 frame = pl.DataFrame(pl.from_arrow(batch))
+                if row_index:
+                    frame = frame.with_row_index(ROW_COLUMN, offset=offset)
+                offset += batch.num_rows
                 parts.append(frame if keep is None else frame.filter(keep))
             if not parts:
                 schema = self._schema(path, columns)
-                empty = pa.schema([schema.field(c) for c in columns]).empty_table()
-                return pl.DataFrame(pl.from_arrow(empty))
+                fields = pa.schema([schema.field(c) for c in columns])
+                empty = pl.DataFrame(pl.from_arrow(fields.empty_table()))
+                return empty.with_row_index(ROW_COLUMN) if row_index else empty
             return pl.concat(parts, how="vertical_relaxed", rechunk=False)
         except ple.PolarsError as e:
             raise self._unreadable(path, e) from e

@@ -6,6 +6,7 @@ value carrying the reason, which the check turns into ``not_evidenced``.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -253,7 +254,7 @@ def scan_history(
 
 #: Rows of history files read into one Arrow table by :func:`history_chunks`: few enough
 #: to bound memory, many enough that a year of daily files is a few dozen polars queries.
-CHUNK_ROWS = 1 << 20
+CHUNK_ROWS = 1 << 18
 
 
 def history_chunks(
@@ -281,6 +282,29 @@ def history_chunks(
             table = collect(scan).to_arrow(compat_level=pl.CompatLevel.oldest())
             yield chunk, _small_types(table)
             chunk, rows = [], 0
+
+
+def time_spans(
+    files: Sequence[HistoryFile], start: datetime, end: datetime
+) -> list[tuple[datetime, datetime, list[HistoryFile]]]:
+    """``[start, end)`` cut at window ends into consecutive spans whose files hold about
+    :data:`CHUNK_ROWS` rows, each with the files whose windows overlap it (in their
+    order). What is counted once per event (a login by ``EVENT_ID``) is counted span by
+    span: an event's rows share its time, so memory follows a span, not the period."""
+    cuts: list[datetime] = []
+    rows = 0
+    for f in sorted(files, key=lambda f: (f.entry.end, f.entry.start)):
+        rows += _rows_of(f)
+        if rows >= CHUNK_ROWS and start < f.entry.end < end:
+            cuts.append(f.entry.end)
+            rows = 0
+    bounds = [start, *sorted(set(cuts)), end]
+    spans = []
+    for lo, hi in itertools.pairwise(bounds):
+        overlapping = [f for f in files if f.entry.start < hi and f.entry.end > lo]
+        if overlapping:
+            spans.append((lo, hi, overlapping))
+    return spans
 
 
 def _rows_of(f: HistoryFile) -> int:

@@ -232,16 +232,22 @@ def _successful_logins(
         end=min(until, evidence.end),
         where=pl.col("IS_SUCCESS").cast(pl.String).str.to_uppercase() == "YES",
     )
-    in_order = frame.with_row_index("_row").with_columns(
-        _factor=factor, _sso=factor.is_in(sorted(SSO_FACTORS))
+    user = pl.col("USER_NAME").cast(pl.String).fill_null("None")
+    # aggregations without a sort inside them, so the streaming engine keeps only groups
+    last = frame.group_by(user).agg(pl.col("EVENT_TIMESTAMP").max())
+    first_sso = (
+        frame.with_row_index("_row")
+        .filter(factor.is_in(sorted(SSO_FACTORS)))
+        .group_by(user, factor.alias("factor"))
+        .agg(pl.col("_row").min())
     )
-    per_user = in_order.group_by(pl.col("USER_NAME").cast(pl.String).fill_null("None")).agg(
-        sso_factor=pl.col("_factor").sort_by("_row").filter(pl.col("_sso").sort_by("_row")).first(),
-        last=pl.col("EVENT_TIMESTAMP").max(),
-    )
+    sso: dict[str, tuple[int, str]] = {}
+    for name, sso_factor, row in collect(first_sso).iter_rows():
+        if name not in sso or row < sso[name][0]:
+            sso[name] = (row, sso_factor)
     return files, {
-        r["USER_NAME"]: _UserLogins(r["sso_factor"], r["last"])
-        for r in collect(per_user).iter_rows(named=True)
+        name: _UserLogins(sso[name][1] if name in sso else None, at)
+        for name, at in collect(last).iter_rows()
     }
 
 

@@ -49,7 +49,7 @@ from das_evidence.reports.checks._support import (
     snapshot_view,
     upper_set,
 )
-from das_evidence.reports.evidence import FILE_COLUMN, EvidenceSet, collect
+from das_evidence.reports.evidence import FILE_COLUMN, ROW_COLUMN, EvidenceSet, collect
 from das_evidence.reports.model import EvidenceRef
 
 __all__ = [
@@ -214,32 +214,30 @@ def _phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Mi
         _ACCESS_COLUMNS,
         period=("QUERY_START_TIME", evidence.start, evidence.end),
         where=_mentions("BASE_OBJECTS_ACCESSED", marked.object_names()),
-    ).with_row_index("_row")
-    # JSON is parsed in Python once per distinct text (queries repeat shapes), into the
-    # tagged (object, column) pairs it reads and the masked ones; polars joins them back.
-    texts = collect(
-        pl.concat(
-            [
-                candidates.select(pl.lit("base").alias("kind"), pl.col("BASE_OBJECTS_ACCESSED"))
-                .unique()
-                .rename({"BASE_OBJECTS_ACCESSED": "text"}),
-                candidates.select(pl.lit("policies").alias("kind"), pl.col("POLICIES_REFERENCED"))
-                .unique()
-                .rename({"POLICIES_REFERENCED": "text"}),
-            ]
-        )
+        row_index=True,
     )
+    # JSON is parsed in Python once per distinct text (queries repeat shapes), into the
+    # tagged (object, column) pairs it reads; only rows with such a text are kept.
+    base = pl.col("BASE_OBJECTS_ACCESSED").cast(pl.String)
+    texts = collect(candidates.select(base.unique()))["BASE_OBJECTS_ACCESSED"]
     base_pairs: list[tuple[str, int, str, str]] = []
-    masked_pairs: list[tuple[str, str, str]] = []
-    for kind, text in texts.iter_rows():
-        if text is None:
-            continue
-        if kind == "base":
+    for text in texts.to_list():
+        if text is not None:
             pairs = [(o, c) for o, c in _base_columns(text) if marked.covers(o, c)]
             base_pairs.extend((text, k, o, c) for k, (o, c) in enumerate(pairs))
-        else:
-            masked_pairs.extend((text, o, c) for o, c in sorted(_masked_columns(text)))
-    reads_of = pl.LazyFrame(
+    reading = sorted({text for text, _, _, _ in base_pairs})
+    # The rows that read PHI: as many as the reads, however large the period.
+    rows = collect(
+        candidates.with_columns(base, pl.col("QUERY_ID").cast(pl.String).fill_null("None"))
+        .filter(pl.col("BASE_OBJECTS_ACCESSED").is_in(reading))
+        .with_columns(pl.col("POLICIES_REFERENCED").cast(pl.String))
+    )
+    masked_pairs = [
+        (text, o, c)
+        for text in rows["POLICIES_REFERENCED"].unique().drop_nulls().to_list()
+        for o, c in sorted(_masked_columns(text))
+    ]
+    reads_of = pl.DataFrame(
         base_pairs,
         schema={
             "BASE_OBJECTS_ACCESSED": pl.String,
@@ -249,44 +247,33 @@ def _phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Mi
         },
         orient="row",
     )
-    masked_in = pl.LazyFrame(
+    masked_in = pl.DataFrame(
         masked_pairs,
         schema={"POLICIES_REFERENCED": pl.String, "object": pl.String, "column": pl.String},
         orient="row",
     ).with_columns(_masked=pl.lit(True))
     keys = ["QUERY_ID", "object", "column"]
-    per_read = (
-        candidates.with_columns(
-            pl.col("QUERY_ID").cast(pl.String).fill_null("None"),
-            pl.col("BASE_OBJECTS_ACCESSED").cast(pl.String),
-            pl.col("POLICIES_REFERENCED").cast(pl.String),
-        )
-        .join(reads_of, on="BASE_OBJECTS_ACCESSED", how="inner")
+    joined = (
+        rows.join(reads_of, on="BASE_OBJECTS_ACCESSED", how="inner")
         .join(masked_in, on=["POLICIES_REFERENCED", "object", "column"], how="left")
-        # a read's place: its first row, then its place in that row's list
-        .with_columns(_order=pl.col("_row").cast(pl.Int64) * (1 << 20) + pl.col("_k"))
-        .group_by(keys)
-        .agg(
-            pl.col("_order").min(),
-            *(
-                pl.col(c).sort_by("_order").first()
-                for c in ("USER_NAME", "QUERY_START_TIME", FILE_COLUMN)
-            ),
-            pl.col("_masked").fill_null(False).any(),
-        )
-        .sort("_order")
+        # a read's place: its first row (file, row), then its place in that row's list
+        .sort(FILE_COLUMN, ROW_COLUMN, "_k")
     )
-    found = collect(per_read)
+    # Each read once, with what its first row says (user, time, file), masked if any row
+    # of it had a masking policy on that column.
+    found = joined.group_by(keys, maintain_order=True).agg(
+        pl.col("USER_NAME", "QUERY_START_TIME", FILE_COLUMN).first(),
+        pl.col("_masked").fill_null(False).any(),
+    )
 
     roles = _roles(queries, set(found["QUERY_ID"].to_list()))
     reads = []
+    refs = [f.ref for f in access]
     for qid, obj, column, user, at, source, masked in found.select(
         *keys, "USER_NAME", "QUERY_START_TIME", FILE_COLUMN, "_masked"
     ).iter_rows():
         role, role_source = roles.get(qid, (None, None))
-        reads.append(
-            PhiRead(qid, user, role, obj, column, at, masked, access[source].ref, role_source)
-        )
+        reads.append(PhiRead(qid, user, role, obj, column, at, masked, refs[source], role_source))
     return PhiReads(names, tags, marked, access, queries, tuple(reads))
 
 
@@ -330,19 +317,23 @@ def _roles(files: Sequence[HistoryFile], query_ids: set[str]) -> dict[str, tuple
     """QUERY_ID -> (ROLE_NAME, the file that said so); the first row naming a role wins."""
     if not query_ids or not files:
         return {}
-    wanted = pl.col("QUERY_ID").cast(pl.String).is_in(sorted(query_ids))
+    # joined with the wanted ids once, not an id list copied into every file's filter
+    wanted = pl.LazyFrame({"QUERY_ID": sorted(query_ids)}, schema={"QUERY_ID": pl.String})
     named = pl.col("ROLE_NAME").is_not_null() & (pl.col("ROLE_NAME").cast(pl.String) != "")
     rows = files[0].evidence.scan(
-        [f.path for f in files], ["QUERY_ID", "ROLE_NAME"], where=wanted & named
+        [f.path for f in files], ["QUERY_ID", "ROLE_NAME"], where=named, row_index=True
     )
-    first = (
-        rows.with_row_index("_row")
-        .group_by(pl.col("QUERY_ID").cast(pl.String))
-        .agg(pl.all().sort_by("_row").first())
+    # the first row naming a role: the least (file, row) of each query, joined back
+    place = pl.col(FILE_COLUMN).cast(pl.UInt64) * (1 << 32) + pl.col(ROW_COLUMN)
+    rows = rows.with_columns(pl.col("QUERY_ID").cast(pl.String), _place=place).join(
+        wanted, on="QUERY_ID", how="semi"
     )
+    first = rows.group_by("QUERY_ID").agg(pl.col("_place").min())
+    named_by = first.join(rows, on=["QUERY_ID", "_place"])
+    refs = [f.ref for f in files]
     return {
-        qid: (str(role), files[source].ref)
+        qid: (str(role), refs[source])
         for qid, role, source in collect(
-            first.select("QUERY_ID", "ROLE_NAME", FILE_COLUMN)
+            named_by.select("QUERY_ID", "ROLE_NAME", FILE_COLUMN)
         ).iter_rows()
     }
