@@ -126,6 +126,7 @@ class EvidenceSet:
         self.streams_expected = tuple(streams_expected)
         self._cache: OrderedDict[tuple[str, tuple[str, ...] | None], pa.Table] = OrderedDict()
         self._memo: dict[Hashable, object] = {}
+        self._schemas: dict[str, pa.Schema] = {}
 
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``, once per set and ``key``: what several checks and charts derive
@@ -149,13 +150,17 @@ class EvidenceSet:
         except (pa.ArrowException, OSError) as e:
             raise self._unreadable(path, e) from e
         if columns is not None:
-            missing = [c for c in columns if c not in pf.schema_arrow.names]
-            if missing:
-                raise ReportError(
-                    f"{path} has no column {', '.join(missing)}",
-                    fix="check the entry's schema fingerprint against docs/FORMAT.md",
-                )
+            self._missing(path, pf.schema_arrow, columns)
         return pf
+
+    @staticmethod
+    def _missing(path: str, schema: pa.Schema, columns: Sequence[str]) -> None:
+        missing = [c for c in columns if c not in schema.names]
+        if missing:
+            raise ReportError(
+                f"{path} has no column {', '.join(missing)}",
+                fix="check the entry's schema fingerprint against docs/FORMAT.md",
+            )
 
     def table(self, path: str, columns: Sequence[str] | None = None) -> pa.Table:
         """``path`` decoded whole, or only ``columns`` of it."""
@@ -186,8 +191,15 @@ class EvidenceSet:
         return schema if columns is None else pa.schema([schema.field(c) for c in columns])
 
     def _schema(self, path: str, columns: Sequence[str] | None = None) -> pa.Schema:
-        with self._open(path) as f:
-            return self._parquet(path, f, columns).schema_arrow
+        """``path``'s Arrow schema, its footer read once (the first read checks the file's
+        digest); refused when it lacks one of ``columns``."""
+        schema = self._schemas.get(path)
+        if schema is None:
+            with self._open(path) as f:
+                schema = self._schemas[path] = self._parquet(path, f, None).schema_arrow
+        if columns is not None:
+            self._missing(path, schema, columns)
+        return schema
 
     def scan(
         self,
