@@ -304,15 +304,6 @@ class EvidenceSet:
             for path in self.parquet_files(entry):
                 yield entry, self.table(path)
 
-    def history_batches(
-        self, view: str, columns: Sequence[str]
-    ) -> Iterator[tuple[EvidenceEntry, pa.RecordBatch]]:
-        """``columns`` of every Parquet file of one history stream, batch by batch."""
-        for entry in self.history(view):
-            for path in self.parquet_files(entry):
-                for batch in self.batches(path, columns):
-                    yield entry, batch
-
     @staticmethod
     def parquet_files(entry: EvidenceEntry) -> list[str]:
         return [str(f["path"]) for f in entry.files if str(f["path"]).endswith(".parquet")]

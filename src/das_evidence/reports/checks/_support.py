@@ -17,7 +17,6 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from das_evidence.collectors.snowflake.policy_views import POLICY_VIEWS
 from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, collect
@@ -200,20 +199,12 @@ def snapshot_view(
 
 @dataclass(frozen=True)
 class HistoryFile:
-    """One Parquet file of a history window; read when asked, whole or in parts."""
+    """One Parquet file of a history window; read through polars scans of the set
+    (:func:`scan_history`, :func:`history_chunks`), never decoded whole."""
 
     entry: EvidenceEntry
     path: str
     evidence: EvidenceSet = field(repr=False, compare=False)
-
-    @property
-    def table(self) -> pa.Table:
-        """The file decoded whole: for small views; :meth:`batches` for large ones."""
-        return self.evidence.table(self.path)
-
-    def batches(self, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
-        """Only ``columns``, a bounded batch of rows at a time (ACCESS_HISTORY)."""
-        return self.evidence.batches(self.path, columns)
 
     @property
     def ref(self) -> EvidenceRef:
@@ -289,8 +280,9 @@ def time_spans(
 ) -> list[tuple[datetime, datetime, list[HistoryFile]]]:
     """``[start, end)`` cut at window ends into consecutive spans whose files hold about
     :data:`CHUNK_ROWS` rows, each with the files whose windows overlap it (in their
-    order). What is counted once per event (a login by ``EVENT_ID``) is counted span by
-    span: an event's rows share its time, so memory follows a span, not the period."""
+    order; a file's rows lie in its window, as the collector selects them). What is
+    counted once per event (a login by ``EVENT_ID``) is counted span by span: an event's
+    rows share its time, so memory follows a span, not the period."""
     cuts: list[datetime] = []
     rows = 0
     for f in sorted(files, key=lambda f: (f.entry.end, f.entry.start)):
@@ -319,21 +311,6 @@ def _small_types(table: pa.Table) -> pa.Table:
     small = {pa.large_string(): pa.string(), pa.large_binary(): pa.binary()}
     schema = pa.schema([f.with_type(small.get(f.type, f.type)) for f in table.schema])
     return table.cast(schema)
-
-
-def rows_in_period(
-    table: pa.Table, column: str, start: datetime, end: datetime, columns: Sequence[str]
-) -> pa.Table:
-    """``columns`` of the rows whose ``column`` lies in ``[start, end)``.
-
-    Windows are cut at midnight, not at the period's edges, so a window may reach
-    past either end of the period.
-    """
-    t = table.column(column)
-    mask = pc.and_(
-        pc.greater_equal(t, pa.scalar(start, t.type)), pc.less(t, pa.scalar(end, t.type))
-    )
-    return table.filter(mask).select(list(columns))
 
 
 # -- coverage -----------------------------------------------------------------------------
