@@ -209,17 +209,22 @@ class EvidenceSet:
         period: Period | None = None,
         where: pl.Expr | None = None,
         row_index: bool = False,
+        each: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None,
     ) -> pl.LazyFrame:
         """``columns`` of the rows of ``paths`` whose ``period`` column lies in its
         ``[start, end)`` and that ``where`` keeps, with :data:`FILE_COLUMN` (the row's
         index in ``paths``), in file and row order; with ``row_index``, also
-        :data:`ROW_COLUMN`. Collect it with :func:`collect`.
+        :data:`ROW_COLUMN`; ``each`` applied to each file's rows (a filter, a join with
+        a small table, or a partial aggregate that the caller completes over the files).
+        Collect it with :func:`collect`.
 
         A file with a local path is scanned by polars itself, lazily: the columns and
         the filter are pushed into the Parquet reader, which skips row groups by their
         statistics. Any other file (a pack member, an S3 object) is read through
         ``open`` a batch of ``columns`` at a time, and only its filtered rows are kept.
-        Either way each file's digest is checked first (``open`` hashes it once).
+        Either way each file's digest is checked first (``open`` hashes it once). What
+        is read through ``open`` is held until the frame is collected, after ``each``
+        reduced it file by file: a filter or partial aggregate there keeps that small.
         """
         if not paths:
             raise ValueError("scan needs at least one file")
@@ -250,10 +255,12 @@ class EvidenceSet:
                 frame = frame.select(*index, *needed)
                 if keep is not None:
                     frame = frame.filter(keep)
+                frame = frame.select(*columns, pl.lit(i, pl.UInt32).alias(FILE_COLUMN), *index)
+                frames.append(frame if each is None else each(frame))
             else:
-                frame = self._filtered_batches(path, needed, keep, row_index).lazy()
-            frame = frame.select(*columns, pl.lit(i, pl.UInt32).alias(FILE_COLUMN), *index)
-            frames.append(frame)
+                rows = self._filtered_batches(path, needed, keep, row_index).lazy()
+                rows = rows.select(*columns, pl.lit(i, pl.UInt32).alias(FILE_COLUMN), *index)
+                frames.append(collect(rows if each is None else each(rows)).lazy())
         return pl.concat(frames, how="vertical_relaxed")
 
     def _filtered_batches(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -231,16 +231,20 @@ def scan_history(
     end: datetime | None = None,
     where: pl.Expr | None = None,
     open_start: bool = False,
+    row_index: bool = False,
+    each: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None,
 ) -> pl.LazyFrame:
     """``columns`` of the rows of ``files`` whose ``time_column`` lies in ``[period start,
     end)`` (by default the period's end) and that ``where`` keeps, with the row's index in
     ``files`` as ``FILE_COLUMN``: a lazy polars scan, columns and filter pushed into the
     Parquet reader (:meth:`EvidenceSet.scan`). Windows are cut at midnight, not at the
     period's edges, so a window may reach past either end of the period. With
-    ``open_start``, rows from before the period are kept too."""
+    ``open_start``, rows from before the period are kept too; ``row_index`` and ``each``
+    as for :meth:`EvidenceSet.scan`."""
     start = None if open_start else evidence.start
     period = (time_column, start, evidence.end if end is None else end)
-    return evidence.scan([f.path for f in files], columns, period=period, where=where)
+    paths = [f.path for f in files]
+    return evidence.scan(paths, columns, period=period, where=where, row_index=row_index, each=each)
 
 
 #: Rows of history files read into one Arrow table by :func:`history_chunks`: few enough

@@ -47,7 +47,7 @@ Two of these overlap the platform's own checks, and stay separate from them:
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -74,7 +74,13 @@ from das_evidence.reports.checks._support import (
     users_holding,
 )
 from das_evidence.reports.checks.interface import Check, CheckContext
-from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, collect
+from das_evidence.reports.evidence import (
+    FILE_COLUMN,
+    ROW_COLUMN,
+    EvidenceEntry,
+    EvidenceSet,
+    collect,
+)
 from das_evidence.reports.model import CheckResult, Control, EvidenceRef
 
 MAX_PASSED = 200  # subjects listed as passing; ``evaluated`` always has the full count
@@ -224,30 +230,40 @@ def _successful_logins(
     if not files:
         return files, {}
     factor = pl.col("FIRST_AUTHENTICATION_FACTOR").fill_null("").str.to_uppercase()
-    frame = scan_history(
-        evidence,
-        files,
-        ("EVENT_TIMESTAMP", "USER_NAME", "FIRST_AUTHENTICATION_FACTOR"),
-        "EVENT_TIMESTAMP",
-        end=min(until, evidence.end),
-        where=pl.col("IS_SUCCESS").cast(pl.String).str.to_uppercase() == "YES",
-    )
     user = pl.col("USER_NAME").cast(pl.String).fill_null("None")
-    # aggregations without a sort inside them, so the streaming engine keeps only groups
-    last = frame.group_by(user).agg(pl.col("EVENT_TIMESTAMP").max())
-    first_sso = (
-        frame.with_row_index("_row")
-        .filter(factor.is_in(sorted(SSO_FACTORS)))
-        .group_by(user, factor.alias("factor"))
-        .agg(pl.col("_row").min())
-    )
+    place = pl.col(FILE_COLUMN).cast(pl.UInt64) * (1 << 32) + pl.col(ROW_COLUMN)
+
+    def scan(each: Callable[[pl.LazyFrame], pl.LazyFrame]) -> pl.LazyFrame:
+        return scan_history(
+            evidence,
+            files,
+            ("EVENT_TIMESTAMP", "USER_NAME", "FIRST_AUTHENTICATION_FACTOR"),
+            "EVENT_TIMESTAMP",
+            end=min(until, evidence.end),
+            where=pl.col("IS_SUCCESS").cast(pl.String).str.to_uppercase() == "YES",
+            row_index=True,
+            each=each,
+        )
+
+    # grouped file by file, then over the files: only groups are ever held
+    def latest(rows: pl.LazyFrame) -> pl.LazyFrame:
+        return rows.group_by(user.alias("USER_NAME")).agg(pl.col("EVENT_TIMESTAMP").max())
+
+    def first_sso(rows: pl.LazyFrame) -> pl.LazyFrame:
+        rows = rows.filter(factor.is_in(sorted(SSO_FACTORS)))
+        return rows.group_by(user.alias("USER_NAME"), factor.alias("factor")).agg(
+            place.min().alias("_place")
+        )
+
     sso: dict[str, tuple[int, str]] = {}
-    for name, sso_factor, row in collect(first_sso).iter_rows():
-        if name not in sso or row < sso[name][0]:
-            sso[name] = (row, sso_factor)
+    firsts = scan(first_sso).group_by("USER_NAME", "factor").agg(pl.col("_place").min())
+    for name, sso_factor, at in collect(firsts).iter_rows():
+        if name not in sso or at < sso[name][0]:
+            sso[name] = (at, sso_factor)
+    lasts = scan(latest).group_by("USER_NAME").agg(pl.col("EVENT_TIMESTAMP").max())
     return files, {
         name: _UserLogins(sso[name][1] if name in sso else None, at)
-        for name, at in collect(last).iter_rows()
+        for name, at in collect(lasts).iter_rows()
     }
 
 

@@ -516,8 +516,13 @@ class SsoUserPasswordLoginsMonitored(_LoginEvents):
         mask = (upper("IS_SUCCESS") == "YES") & upper("FIRST_AUTHENTICATION_FACTOR").is_in(
             [f.upper() for f in SSO_FACTORS]
         )
-        users = evidence.scan([f.path for f in files], ["USER_NAME"], where=mask.fill_null(False))
-        names = collect(users.select(pl.col("USER_NAME").unique()))["USER_NAME"].to_list()
+        users = evidence.scan(
+            [f.path for f in files],
+            ["USER_NAME"],
+            where=mask.fill_null(False),
+            each=lambda rows: rows.select(pl.col("USER_NAME").unique()),
+        )
+        names = collect(users.unique())["USER_NAME"].to_list()
         return frozenset(str(u).upper() for u in names if u)
 
     def known_details(self, known: Any) -> dict[str, Any]:

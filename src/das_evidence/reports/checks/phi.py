@@ -209,28 +209,39 @@ def _phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Mi
 
     # Candidate rows: in the period, and naming a tagged object in their JSON text; the
     # columns and the filter are pushed into the Parquet scan of every file.
-    candidates = evidence.scan(
-        [f.path for f in access],
-        _ACCESS_COLUMNS,
-        period=("QUERY_START_TIME", evidence.start, evidence.end),
-        where=_mentions("BASE_OBJECTS_ACCESSED", marked.object_names()),
-        row_index=True,
-    )
+    paths = [f.path for f in access]
+    period = ("QUERY_START_TIME", evidence.start, evidence.end)
+    mentions = _mentions("BASE_OBJECTS_ACCESSED", marked.object_names())
+    base = pl.col("BASE_OBJECTS_ACCESSED").cast(pl.String)
     # JSON is parsed in Python once per distinct text (queries repeat shapes), into the
     # tagged (object, column) pairs it reads; only rows with such a text are kept.
-    base = pl.col("BASE_OBJECTS_ACCESSED").cast(pl.String)
-    texts = collect(candidates.select(base.unique()))["BASE_OBJECTS_ACCESSED"]
+    texts = evidence.scan(
+        paths,
+        ["BASE_OBJECTS_ACCESSED"],
+        period=period,
+        where=mentions,
+        each=lambda rows: rows.select(base.unique()),
+    )
     base_pairs: list[tuple[str, int, str, str]] = []
-    for text in texts.to_list():
+    for text in collect(texts.unique())["BASE_OBJECTS_ACCESSED"].to_list():
         if text is not None:
             pairs = [(o, c) for o, c in _base_columns(text) if marked.covers(o, c)]
             base_pairs.extend((text, k, o, c) for k, (o, c) in enumerate(pairs))
     reading = sorted({text for text, _, _, _ in base_pairs})
     # The rows that read PHI: as many as the reads, however large the period.
+    candidates = evidence.scan(
+        paths,
+        _ACCESS_COLUMNS,
+        period=period,
+        where=mentions & base.is_in(reading),
+        row_index=True,
+    )
     rows = collect(
-        candidates.with_columns(base, pl.col("QUERY_ID").cast(pl.String).fill_null("None"))
-        .filter(pl.col("BASE_OBJECTS_ACCESSED").is_in(reading))
-        .with_columns(pl.col("POLICIES_REFERENCED").cast(pl.String))
+        candidates.with_columns(
+            base,
+            pl.col("QUERY_ID").cast(pl.String).fill_null("None"),
+            pl.col("POLICIES_REFERENCED").cast(pl.String),
+        )
     )
     masked_pairs = [
         (text, o, c)
@@ -317,16 +328,19 @@ def _roles(files: Sequence[HistoryFile], query_ids: set[str]) -> dict[str, tuple
     """QUERY_ID -> (ROLE_NAME, the file that said so); the first row naming a role wins."""
     if not query_ids or not files:
         return {}
-    # joined with the wanted ids once, not an id list copied into every file's filter
+    # a semi-join with the wanted ids: an id list in a filter is copied into every file's
     wanted = pl.LazyFrame({"QUERY_ID": sorted(query_ids)}, schema={"QUERY_ID": pl.String})
     named = pl.col("ROLE_NAME").is_not_null() & (pl.col("ROLE_NAME").cast(pl.String) != "")
-    rows = files[0].evidence.scan(
-        [f.path for f in files], ["QUERY_ID", "ROLE_NAME"], where=named, row_index=True
-    )
     # the first row naming a role: the least (file, row) of each query, joined back
     place = pl.col(FILE_COLUMN).cast(pl.UInt64) * (1 << 32) + pl.col(ROW_COLUMN)
-    rows = rows.with_columns(pl.col("QUERY_ID").cast(pl.String), _place=place).join(
-        wanted, on="QUERY_ID", how="semi"
+    rows = files[0].evidence.scan(
+        [f.path for f in files],
+        ["QUERY_ID", "ROLE_NAME"],
+        where=named,
+        row_index=True,
+        each=lambda rows: rows.with_columns(pl.col("QUERY_ID").cast(pl.String), _place=place).join(
+            wanted, on="QUERY_ID", how="semi"
+        ),
     )
     first = rows.group_by("QUERY_ID").agg(pl.col("_place").min())
     named_by = first.join(rows, on=["QUERY_ID", "_place"])
