@@ -260,7 +260,7 @@ class EvidenceSet:
             else:
                 rows = self._filtered_batches(path, needed, keep, row_index).lazy()
                 rows = rows.select(*columns, pl.lit(i, pl.UInt32).alias(FILE_COLUMN), *index)
-                frames.append(collect(rows if each is None else each(rows)).lazy())
+                frames.append(_compact(collect(rows if each is None else each(rows))).lazy())
         return pl.concat(frames, how="vertical_relaxed")
 
     def _filtered_batches(
@@ -275,7 +275,7 @@ class EvidenceSet:
                 if row_index:
                     frame = frame.with_row_index(ROW_COLUMN, offset=offset)
                 offset += batch.num_rows
-                parts.append(frame if keep is None else frame.filter(keep))
+                parts.append(frame if keep is None else _compact(frame.filter(keep)))
             if not parts:
                 schema = self._schema(path, columns)
                 fields = pa.schema([schema.field(c) for c in columns])
@@ -330,6 +330,12 @@ class EvidenceSet:
         for e in self.entries:
             out.setdefault(e.stream, []).append(e)
         return out
+
+
+def _compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` in buffers of its own: polars' strings filtered from a batch still point
+    into the whole batch's buffers, so a few rows kept per batch would keep every batch."""
+    return pl.DataFrame(pl.from_arrow(frame.to_arrow(compat_level=pl.CompatLevel.oldest())))
 
 
 def _period_filter(tz: str | None, period: Period) -> pl.Expr:
