@@ -153,7 +153,18 @@ def add_logins(root: Path, *, days: int, per_day: int) -> int:
 # -- children ---------------------------------------------------------------------------
 
 
-def _child_report(root: Path, days: int) -> dict[str, Any]:
+class _NoPaths:
+    """The directory store seen as a store without local paths (S3, a pack's members):
+    ``--through-reader`` makes the report read every file through the store's reader."""
+
+    def __init__(self, store: LocalStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def _child_report(root: Path, days: int, through_reader: bool = False) -> dict[str, Any]:
     """``evidence report --format json`` over the whole period, through the functions the
     CLI calls, with the default ``[checks]`` settings."""
     from das_evidence.config import ChecksConfig
@@ -168,7 +179,7 @@ def _child_report(root: Path, days: int) -> dict[str, Any]:
     now = end + timedelta(days=1)
     selection = select(ArchiveLog(store, ORIGIN), start, end, None)
     selection.require_entries()
-    evidence = from_archive(store, ORIGIN, start, end)
+    evidence = from_archive(_NoPaths(store) if through_reader else store, ORIGIN, start, end)
     checks = ChecksConfig()
     results = run_checks_for(evidence, now, checks)
     docs = report_documents(
@@ -235,6 +246,11 @@ def main(argv: list[str] | None = None) -> int:
         "--logins-per-day", type=int, default=20_000, help="LOGIN_HISTORY rows (20,000)"
     )
     parser.add_argument("--repeats", type=int, default=1, help="passes of each side (1)")
+    parser.add_argument(
+        "--through-reader",
+        action="store_true",
+        help="the report reads files through the store's reader, as from S3 or a pack",
+    )
     parser.add_argument("--dir", type=Path, help="work directory (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--child", choices=("report", "baseline", "hash"), help=argparse.SUPPRESS)
@@ -253,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         out: dict[str, Any] = {}
         if args.child == "report":
-            out = _child_report(root, days)
+            out = _child_report(root, days, args.through_reader)
         elif args.child == "baseline":
             out = _child_baseline(root, days)
         else:
@@ -277,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"   {time.perf_counter() - t:.1f} s", file=sys.stderr)
         me = [sys.executable, str(Path(__file__).resolve()), "--dir", str(work)]
-        me += ["--months", str(args.months)]
+        me += ["--months", str(args.months)] + (["--through-reader"] if args.through_reader else [])
         runs: dict[str, list[Run]] = {"report": [], "baseline": [], "hash": []}
         for i in range(args.repeats):
             print(f"== pass {i + 1}: baseline, hashlib, report", file=sys.stderr)
@@ -320,9 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         f"report / baseline: {result['report_over_baseline_seconds']:.2f}x time, "
         f"{result['report_over_baseline_rss']:.2f}x peak RSS"
     )
+    how = "files read through the store's reader" if args.through_reader else "local paths"
     print(
         f"bound: {args.months} months: {report.seconds:.0f} s, {report.peak_rss_mib:.0f} MiB "
-        f"(report of the whole period, {os.cpu_count()} CPUs)"
+        f"(report of the whole period, {how}, {os.cpu_count()} CPUs)"
     )
     return 0
 
