@@ -214,9 +214,10 @@ class EvidenceSet:
         """``columns`` of the rows of ``paths`` whose ``period`` column lies in its
         ``[start, end)`` and that ``where`` keeps, with :data:`FILE_COLUMN` (the row's
         index in ``paths``), in file and row order; with ``row_index``, also
-        :data:`ROW_COLUMN`; ``each`` applied to each file's rows (a filter, a join with
-        a small table, or a partial aggregate that the caller completes over the files).
-        Collect it with :func:`collect`.
+        :data:`ROW_COLUMN`; ``each`` applied to each file's rows read through ``open``
+        and once to those of the files scanned by path (a filter, a join with a small
+        table, or a partial aggregate that the caller completes over the files; the
+        order of the rows is then unspecified). Collect it with :func:`collect`.
 
         A file with a local path is scanned by polars itself, lazily: the columns and
         the filter are pushed into the Parquet reader, which skips row groups by their
@@ -229,6 +230,7 @@ class EvidenceSet:
         if not paths:
             raise ValueError("scan needs at least one file")
         frames = []
+        scanned: list[int] = []  # frames of files scanned by path
         periods: dict[str | None, pl.Expr] = {}
         for i, path in enumerate(paths):
             # the filter's columns are read too, and dropped once it has been applied
@@ -256,12 +258,19 @@ class EvidenceSet:
                 if keep is not None:
                     frame = frame.filter(keep)
                 frame = frame.select(*columns, pl.lit(i, pl.UInt32).alias(FILE_COLUMN), *index)
-                frames.append(frame if each is None else each(frame))
+                frames.append(frame)
+                scanned.append(len(frames) - 1)
             else:
                 rows = self._filtered_batches(path, needed, keep, row_index).lazy()
                 rows = rows.select(*columns, pl.lit(i, pl.UInt32).alias(FILE_COLUMN), *index)
-                frames.append(_compact(collect(rows if each is None else each(rows))).lazy())
-        return pl.concat(frames, how="vertical_relaxed")
+                frames.append(rows if each is None else _compact(collect(each(rows))).lazy())
+        if each is None or not scanned:
+            return pl.concat(frames, how="vertical_relaxed")
+        # files polars scans by path are one query: ``each`` once over all of them
+        by_path = each(pl.concat([frames[i] for i in scanned], how="vertical_relaxed"))
+        by_path_files = set(scanned)
+        rest = [f for i, f in enumerate(frames) if i not in by_path_files]
+        return pl.concat([by_path, *rest], how="vertical_relaxed")
 
     def _filtered_batches(
         self, path: str, columns: Sequence[str], keep: pl.Expr | None, row_index: bool
