@@ -15,17 +15,19 @@ A chart whose evidence is missing says so (``note``) instead of drawing zeros:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from html import escape
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
 
 from das_evidence.errors import ReportError
+from das_evidence.reports.checks._support import history_files, time_spans
 from das_evidence.reports.checks.phi import Missing, phi_reads
-from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
+from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, collect
 from das_evidence.timefmt import rfc3339
 
 CHANGE_KINDS = ("added", "removed", "changed")
@@ -231,46 +233,35 @@ def _columns(entry: EvidenceEntry, table: pa.Table, names: Sequence[str]) -> lis
     return [table.column(n).to_pylist() for n in names]
 
 
-def _rows(
-    evidence: EvidenceSet, view: str, names: Sequence[str]
-) -> Iterator[tuple[EvidenceEntry, tuple[Any, ...]]]:
-    """``names`` of every row of ``view``'s files, read a batch of those columns at a time."""
-    try:
-        for entry in evidence.history(view):
-            for path in evidence.parquet_files(entry):
-                _require(entry, evidence.column_names(path), names)
-                for batch in evidence.batches(path, names):
-                    columns = [batch.column(n).to_pylist() for n in names]
-                    for row in zip(*columns, strict=True):
-                        yield entry, row
-    except (pa.ArrowException, OSError) as e:
-        raise ReportError(
-            f"a {view} evidence file could not be read as Parquet: {e}",
-            fix="run `evidence verify` on the archive or pack",
-        ) from e
-
-
 def _indexes(evidence: EvidenceSet, *views: str) -> tuple[int, ...]:
     """The entries a chart read, empty windows included: they evidence "none"."""
     return tuple(sorted(e.index for v in views for e in evidence.history(v)))
 
 
-def _in_period(evidence: EvidenceSet, t: datetime | None) -> bool:
-    return t is not None and evidence.start <= t < evidence.end
-
-
 def logins_per_day(evidence: EvidenceSet) -> LoginsChart:
-    """Successful and failed logins per UTC day; an event counts once (``EVENT_ID``)."""
-    if not evidence.history("login_history"):
+    """Successful and failed logins per UTC day; an event counts once (``EVENT_ID``, its
+    first row in log order). Counted by polars over the period's rows of three columns."""
+    entries = evidence.history("login_history")
+    if not entries:
         return LoginsChart((), (), note="no LOGIN_HISTORY entries in the period")
     counts = {d: [0, 0] for d in _days(evidence.start, evidence.end)}
-    seen: set[Any] = set()
     names = ("EVENT_ID", "EVENT_TIMESTAMP", "IS_SUCCESS")
-    for _, (event_id, ts, ok) in _rows(evidence, "login_history", names):
-        if not _in_period(evidence, ts) or event_id in seen:
-            continue
-        seen.add(event_id)
-        counts[ts.astimezone(UTC).date()][0 if ok == "YES" else 1] += 1
+    files = history_files(evidence, "login_history")
+    for f in files:
+        _require(f.entry, evidence.column_names(f.path), names)
+    for lo, hi, span in time_spans(files, evidence.start, evidence.end):
+        frame = evidence.scan([f.path for f in span], names, period=("EVENT_TIMESTAMP", lo, hi))
+        at = pl.col("EVENT_TIMESTAMP")
+        if getattr(frame.collect_schema()["EVENT_TIMESTAMP"], "time_zone", None) is not None:
+            at = at.dt.convert_time_zone("UTC")
+        per_day = (
+            frame.unique(subset="EVENT_ID", keep="first", maintain_order=True)
+            .group_by(at.dt.date().alias("day"))
+            .agg(ok=(pl.col("IS_SUCCESS") == "YES").fill_null(False).sum(), rows=pl.len())
+        )
+        for day, ok, rows in collect(per_day).iter_rows():
+            counts[day][0] += ok
+            counts[day][1] += rows - ok
     days = tuple(DayLogins(d, s, f) for d, (s, f) in sorted(counts.items()))
     return LoginsChart(days, _indexes(evidence, "login_history"))
 

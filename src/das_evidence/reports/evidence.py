@@ -2,7 +2,10 @@
 
 An :class:`EvidenceSet` is a list of log entries (their signed predicates and
 files) over one period, read from an archive or from an unpacked pack. Checks
-never touch a store: they ask the set for an entry's Parquet table or bytes.
+never touch a store: they ask the set for an entry's Parquet table or bytes, or
+for a polars scan of many files (:meth:`EvidenceSet.scan`), which is how a
+year of a history stream is aggregated: only the columns asked for, the
+period's rows filtered while the files are read.
 Only entries whose statements verified are put in a set by the callers.
 """
 
@@ -12,10 +15,12 @@ import io
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 
+import polars as pl
+import polars.exceptions as ple
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -79,6 +84,15 @@ T = TypeVar("T")
 CACHE_BYTES = 64 << 20
 #: Rows per batch when a file is read in parts (a Parquet row group is 65,536).
 BATCH_ROWS = 65_536
+#: The column :meth:`EvidenceSet.scan` adds: the row's file, as an index into the paths.
+FILE_COLUMN = "_file"
+#: The column ``scan(row_index=True)`` adds: the row's place in its file, before filtering
+#: (with :data:`FILE_COLUMN`, the row's place in the scan: a global row index would make
+#: polars hold every row before numbering them).
+ROW_COLUMN = "_row"
+
+#: a timestamp column, and ``[start, end)`` of its values (no start: everything before end)
+Period = tuple[str, datetime | None, datetime]
 
 
 class EvidenceSet:
@@ -87,7 +101,9 @@ class EvidenceSet:
     ``read`` returns a file's bytes; ``open`` (by default over ``read``) a seekable
     file, which Parquet reads in parts: only the columns asked for, batch by batch
     (:meth:`batches`), so memory follows the columns a check or chart needs, not the
-    size of the evidence.
+    size of the evidence. ``local`` names a file's local path when the store has
+    one (a directory store): :meth:`scan` then lets polars read the file itself,
+    after the file's digest was checked through ``open``.
     """
 
     def __init__(
@@ -99,15 +115,18 @@ class EvidenceSet:
         end: datetime,
         streams_expected: Sequence[str] = (),
         open: Callable[[str], BinaryIO] | None = None,
+        local: Callable[[str], Path | None] | None = None,
     ) -> None:
         self.entries = sorted(entries, key=lambda e: e.index)
         self._read = read
         self._open = open if open is not None else (lambda path: io.BytesIO(read(path)))
+        self._local = local
         self.start = start
         self.end = end
         self.streams_expected = tuple(streams_expected)
         self._cache: OrderedDict[tuple[str, tuple[str, ...] | None], pa.Table] = OrderedDict()
         self._memo: dict[Hashable, object] = {}
+        self._schemas: dict[str, pa.Schema] = {}
 
     def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``, once per set and ``key``: what several checks and charts derive
@@ -131,13 +150,17 @@ class EvidenceSet:
         except (pa.ArrowException, OSError) as e:
             raise self._unreadable(path, e) from e
         if columns is not None:
-            missing = [c for c in columns if c not in pf.schema_arrow.names]
-            if missing:
-                raise ReportError(
-                    f"{path} has no column {', '.join(missing)}",
-                    fix="check the entry's schema fingerprint against docs/FORMAT.md",
-                )
+            self._missing(path, pf.schema_arrow, columns)
         return pf
+
+    @staticmethod
+    def _missing(path: str, schema: pa.Schema, columns: Sequence[str]) -> None:
+        missing = [c for c in columns if c not in schema.names]
+        if missing:
+            raise ReportError(
+                f"{path} has no column {', '.join(missing)}",
+                fix="check the entry's schema fingerprint against docs/FORMAT.md",
+            )
 
     def table(self, path: str, columns: Sequence[str] | None = None) -> pa.Table:
         """``path`` decoded whole, or only ``columns`` of it."""
@@ -160,8 +183,116 @@ class EvidenceSet:
 
     def column_names(self, path: str) -> list[str]:
         """The columns ``path`` has (its footer only)."""
-        with self._open(path) as f:
-            return list(self._parquet(path, f, None).schema_arrow.names)
+        return list(self._schema(path).names)
+
+    def schema(self, path: str, columns: Sequence[str] | None = None) -> pa.Schema:
+        """``path``'s Arrow schema (its footer only), or that of ``columns`` of it."""
+        schema = self._schema(path, columns)
+        return schema if columns is None else pa.schema([schema.field(c) for c in columns])
+
+    def _schema(self, path: str, columns: Sequence[str] | None = None) -> pa.Schema:
+        """``path``'s Arrow schema, its footer read once (the first read checks the file's
+        digest); refused when it lacks one of ``columns``."""
+        schema = self._schemas.get(path)
+        if schema is None:
+            with self._open(path) as f:
+                schema = self._schemas[path] = self._parquet(path, f, None).schema_arrow
+        if columns is not None:
+            self._missing(path, schema, columns)
+        return schema
+
+    def scan(
+        self,
+        paths: Sequence[str],
+        columns: Sequence[str],
+        *,
+        period: Period | None = None,
+        where: pl.Expr | None = None,
+        row_index: bool = False,
+        each: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None,
+    ) -> pl.LazyFrame:
+        """``columns`` of the rows of ``paths`` whose ``period`` column lies in its
+        ``[start, end)`` and that ``where`` keeps, with :data:`FILE_COLUMN` (the row's
+        index in ``paths``), in file and row order; with ``row_index``, also
+        :data:`ROW_COLUMN`; ``each`` applied to each file's rows read through ``open``
+        and once to those of the files scanned by path (a filter, a join with a small
+        table, or a partial aggregate that the caller completes over the files; the
+        order of the rows is then unspecified). Collect it with :func:`collect`.
+
+        A file with a local path is scanned by polars itself, lazily: the columns and
+        the filter are pushed into the Parquet reader, which skips row groups by their
+        statistics. Any other file (a pack member, an S3 object) is read through
+        ``open`` a batch of ``columns`` at a time, and only its filtered rows are kept.
+        Either way each file's digest is checked first (``open`` hashes it once). What
+        is read through ``open`` is held until the frame is collected, after ``each``
+        reduced it file by file: a filter or partial aggregate there keeps that small.
+        """
+        if not paths:
+            raise ValueError("scan needs at least one file")
+        frames = []
+        scanned: list[int] = []  # frames of files scanned by path
+        periods: dict[str | None, pl.Expr] = {}
+        for i, path in enumerate(paths):
+            # the filter's columns are read too, and dropped once it has been applied
+            filtered = [*(where.meta.root_names() if where is not None else [])]
+            if period is not None:
+                filtered.append(period[0])
+            needed = list(dict.fromkeys([*columns, *filtered]))
+            schema = self._schema(path, needed)  # checks the digest (once) and the columns
+            keep = where
+            if period is not None:
+                tz = getattr(schema.field(period[0]).type, "tz", None)
+                if tz not in periods:  # a literal costs a millisecond: one per time zone
+                    periods[tz] = _period_filter(tz, period)
+                keep = periods[tz] if keep is None else periods[tz] & keep
+            local = self._local(path) if self._local is not None else None
+            index = [ROW_COLUMN] if row_index else []
+            if local is not None:
+                frame = pl.scan_parquet(
+                    local,
+                    glob=False,
+                    hive_partitioning=False,
+                    row_index_name=ROW_COLUMN if row_index else None,
+                )
+                frame = frame.select(*index, *needed)
+                if keep is not None:
+                    frame = frame.filter(keep)
+                frame = frame.select(*columns, pl.lit(i, pl.UInt32).alias(FILE_COLUMN), *index)
+                frames.append(frame)
+                scanned.append(len(frames) - 1)
+            else:
+                rows = self._filtered_batches(path, needed, keep, row_index).lazy()
+                rows = rows.select(*columns, pl.lit(i, pl.UInt32).alias(FILE_COLUMN), *index)
+                frames.append(rows if each is None else _compact(collect(each(rows))).lazy())
+        if each is None or not scanned:
+            return pl.concat(frames, how="vertical_relaxed")
+        # files polars scans by path are one query: ``each`` once over all of them
+        by_path = each(pl.concat([frames[i] for i in scanned], how="vertical_relaxed"))
+        by_path_files = set(scanned)
+        rest = [f for i, f in enumerate(frames) if i not in by_path_files]
+        return pl.concat([by_path, *rest], how="vertical_relaxed")
+
+    def _filtered_batches(
+        self, path: str, columns: Sequence[str], keep: pl.Expr | None, row_index: bool
+    ) -> pl.DataFrame:
+        """``columns`` of ``path``'s rows that ``keep`` keeps, read a batch at a time."""
+        parts = []
+        offset = 0
+        try:
+            for batch in self.batches(path, columns):
+                frame = pl.DataFrame(pl.from_arrow(batch))
+                if row_index:
+                    frame = frame.with_row_index(ROW_COLUMN, offset=offset)
+                offset += batch.num_rows
+                parts.append(frame if keep is None else _compact(frame.filter(keep)))
+            if not parts:
+                schema = self._schema(path, columns)
+                fields = pa.schema([schema.field(c) for c in columns])
+                empty = pl.DataFrame(pl.from_arrow(fields.empty_table()))
+                return empty.with_row_index(ROW_COLUMN) if row_index else empty
+            return pl.concat(parts, how="vertical_relaxed", rechunk=False)
+        except ple.PolarsError as e:
+            raise self._unreadable(path, e) from e
 
     def batches(self, path: str, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
         """``columns`` of ``path``, :data:`BATCH_ROWS` rows at a time."""
@@ -189,15 +320,6 @@ class EvidenceSet:
             for path in self.parquet_files(entry):
                 yield entry, self.table(path)
 
-    def history_batches(
-        self, view: str, columns: Sequence[str]
-    ) -> Iterator[tuple[EvidenceEntry, pa.RecordBatch]]:
-        """``columns`` of every Parquet file of one history stream, batch by batch."""
-        for entry in self.history(view):
-            for path in self.parquet_files(entry):
-                for batch in self.batches(path, columns):
-                    yield entry, batch
-
     @staticmethod
     def parquet_files(entry: EvidenceEntry) -> list[str]:
         return [str(f["path"]) for f in entry.files if str(f["path"]).endswith(".parquet")]
@@ -217,6 +339,53 @@ class EvidenceSet:
         for e in self.entries:
             out.setdefault(e.stream, []).append(e)
         return out
+
+
+def _compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` in buffers of its own: polars' strings filtered from a batch still point
+    into the whole batch's buffers, so a few rows kept per batch would keep every batch."""
+    return pl.DataFrame(pl.from_arrow(frame.to_arrow(compat_level=pl.CompatLevel.oldest())))
+
+
+def _period_filter(tz: str | None, period: Period) -> pl.Expr:
+    """``period``'s column in ``[start, end)``, compared in the column's time zone ``tz``
+    (a timestamp without one is UTC, as pyarrow compares it): a plain comparison, which
+    polars pushes into the Parquet reader."""
+    column, start, end = period
+
+    def bound(t: datetime) -> pl.Expr:
+        utc = t.astimezone(UTC)
+        if tz is None:
+            return pl.lit(utc.replace(tzinfo=None), pl.Datetime("us"))
+        return pl.lit(utc, pl.Datetime("us", "UTC")).dt.convert_time_zone(str(tz))
+
+    before = pl.col(column) < bound(end)
+    return before if start is None else (pl.col(column) >= bound(start)) & before
+
+
+def collect(frame: pl.LazyFrame) -> pl.DataFrame:
+    """``frame`` computed, on polars' streaming engine (memory follows the query's state,
+    not the files' size), and finished before this returns: no reader is left running
+    into interpreter exit. A file polars cannot read is a :class:`ReportError`."""
+    try:
+        return frame.collect(engine="streaming")
+    except (ple.ComputeError, OSError) as e:
+        raise ReportError(
+            f"an evidence file could not be read as Parquet: {type(e).__name__}: "
+            f"{str(e).split(chr(10))[0]}",
+            fix="run `evidence verify` on the archive or pack",
+        ) from e
+
+
+def local_paths(store: Any) -> Callable[[str], Path | None] | None:
+    """Each file's local path when ``store`` is a directory store, for :meth:`EvidenceSet.scan`."""
+    from das_evidence.evidence_store.interface import validate_key
+    from das_evidence.evidence_store.local import LocalStore
+
+    if not isinstance(store, LocalStore):
+        return None
+    root = store.root.absolute()
+    return lambda key: root.joinpath(*validate_key(key).split("/"))
 
 
 def in_period(predicate: Mapping[str, Any], start: datetime, end: datetime) -> bool:
@@ -245,6 +414,7 @@ def _verified_set(store: Any, chosen: Sequence[Any], start: datetime, end: datet
         start=start,
         end=end,
         open=verified_opener(store.open, signed),
+        local=local_paths(store),
     )
 
 

@@ -53,7 +53,7 @@ from das_evidence.manifests.signers import (
     Signer,
 )
 from das_evidence.manifests.tlog_proof import TlogProof
-from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, in_period
+from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, in_period, local_paths
 from das_evidence.streams import is_accounting, stream_matches
 from das_evidence.timefmt import parse_rfc3339, rfc3339
 from das_evidence.verify.archive import Trust, check_entry, open_signed_checkpoint
@@ -380,6 +380,7 @@ def build_pack(
         start=start,
         end=end,
         open=verified_opener(store.open, signed),
+        local=local_paths(store),
     )
     checks: dict[str, int] = {}
     if extras is not None:

@@ -6,19 +6,20 @@ value carrying the reason, which the check turns into ``not_evidenced``.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from das_evidence.collectors.snowflake.policy_views import POLICY_VIEWS
-from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
+from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, collect
 from das_evidence.reports.model import EvidenceRef
 from das_evidence.timefmt import parse_rfc3339, rfc3339
 
@@ -198,20 +199,12 @@ def snapshot_view(
 
 @dataclass(frozen=True)
 class HistoryFile:
-    """One Parquet file of a history window; read when asked, whole or in parts."""
+    """One Parquet file of a history window; read through polars scans of the set
+    (:func:`scan_history`, :func:`history_chunks`), never decoded whole."""
 
     entry: EvidenceEntry
     path: str
     evidence: EvidenceSet = field(repr=False, compare=False)
-
-    @property
-    def table(self) -> pa.Table:
-        """The file decoded whole: for small views; :meth:`batches` for large ones."""
-        return self.evidence.table(self.path)
-
-    def batches(self, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
-        """Only ``columns``, a bounded batch of rows at a time (ACCESS_HISTORY)."""
-        return self.evidence.batches(self.path, columns)
 
     @property
     def ref(self) -> EvidenceRef:
@@ -229,19 +222,99 @@ def history_files(evidence: EvidenceSet, kind: str) -> list[HistoryFile]:
     return out
 
 
-def rows_in_period(
-    table: pa.Table, column: str, start: datetime, end: datetime, columns: Sequence[str]
-) -> pa.Table:
-    """``columns`` of the rows whose ``column`` lies in ``[start, end)``.
+def scan_history(
+    evidence: EvidenceSet,
+    files: Sequence[HistoryFile],
+    columns: Sequence[str],
+    time_column: str,
+    *,
+    end: datetime | None = None,
+    where: pl.Expr | None = None,
+    open_start: bool = False,
+    row_index: bool = False,
+    each: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None,
+) -> pl.LazyFrame:
+    """``columns`` of the rows of ``files`` whose ``time_column`` lies in ``[period start,
+    end)`` (by default the period's end) and that ``where`` keeps, with the row's index in
+    ``files`` as ``FILE_COLUMN``: a lazy polars scan, columns and filter pushed into the
+    Parquet reader (:meth:`EvidenceSet.scan`). Windows are cut at midnight, not at the
+    period's edges, so a window may reach past either end of the period. With
+    ``open_start``, rows from before the period are kept too; ``row_index`` and ``each``
+    as for :meth:`EvidenceSet.scan`."""
+    start = None if open_start else evidence.start
+    period = (time_column, start, evidence.end if end is None else end)
+    paths = [f.path for f in files]
+    return evidence.scan(paths, columns, period=period, where=where, row_index=row_index, each=each)
 
-    Windows are cut at midnight, not at the period's edges, so a window may reach
-    past either end of the period.
-    """
-    t = table.column(column)
-    mask = pc.and_(
-        pc.greater_equal(t, pa.scalar(start, t.type)), pc.less(t, pa.scalar(end, t.type))
-    )
-    return table.filter(mask).select(list(columns))
+
+#: Rows of history files read into one Arrow table by :func:`history_chunks`: few enough
+#: to bound memory, many enough that a year of daily files is a few dozen polars queries.
+CHUNK_ROWS = 1 << 18
+
+
+def history_chunks(
+    evidence: EvidenceSet,
+    files: Sequence[HistoryFile],
+    columns: Sequence[str],
+    time_column: str,
+    *,
+    end: datetime | None = None,
+    open_start: bool = False,
+) -> Iterator[tuple[Sequence[HistoryFile], pa.Table]]:
+    """``columns`` of the rows of ``files`` in the period (as :func:`scan_history`), as
+    Arrow tables of consecutive files holding about :data:`CHUNK_ROWS` rows together,
+    each with those files and ``FILE_COLUMN`` (the row's index among them). Each table
+    is computed whole before it is yielded: no reader is left running between them."""
+    chunk: list[HistoryFile] = []
+    rows = 0
+    for i, f in enumerate(files):
+        chunk.append(f)
+        rows += _rows_of(f)
+        if rows >= CHUNK_ROWS or i == len(files) - 1:
+            scan = scan_history(
+                evidence, chunk, columns, time_column, end=end, open_start=open_start
+            )
+            table = collect(scan).to_arrow(compat_level=pl.CompatLevel.oldest())
+            yield chunk, _small_types(table)
+            chunk, rows = [], 0
+
+
+def time_spans(
+    files: Sequence[HistoryFile], start: datetime, end: datetime
+) -> list[tuple[datetime, datetime, list[HistoryFile]]]:
+    """``[start, end)`` cut at window ends into consecutive spans whose files hold about
+    :data:`CHUNK_ROWS` rows, each with the files whose windows overlap it (in their
+    order; a file's rows lie in its window, as the collector selects them). What is
+    counted once per event (a login by ``EVENT_ID``) is counted span by span: an event's
+    rows share its time, so memory follows a span, not the period."""
+    cuts: list[datetime] = []
+    rows = 0
+    for f in sorted(files, key=lambda f: (f.entry.end, f.entry.start)):
+        rows += _rows_of(f)
+        if rows >= CHUNK_ROWS and start < f.entry.end < end:
+            cuts.append(f.entry.end)
+            rows = 0
+    bounds = [start, *sorted(set(cuts)), end]
+    spans = []
+    for lo, hi in itertools.pairwise(bounds):
+        overlapping = [f for f in files if f.entry.start < hi and f.entry.end > lo]
+        if overlapping:
+            spans.append((lo, hi, overlapping))
+    return spans
+
+
+def _rows_of(f: HistoryFile) -> int:
+    listed = next((x for x in f.entry.files if x.get("path") == f.path), {})
+    rows = listed.get("rows")
+    return rows if isinstance(rows, int) else CHUNK_ROWS  # unknown: a chunk of its own
+
+
+def _small_types(table: pa.Table) -> pa.Table:
+    """Strings and binaries with 32-bit offsets, as in the evidence files (polars hands
+    out the 64-bit kinds, which some Arrow kernels do not combine with the others)."""
+    small = {pa.large_string(): pa.string(), pa.large_binary(): pa.binary()}
+    schema = pa.schema([f.with_type(small.get(f.type, f.type)) for f in table.schema])
+    return table.cast(schema)
 
 
 # -- coverage -----------------------------------------------------------------------------

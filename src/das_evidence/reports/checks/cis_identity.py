@@ -47,10 +47,12 @@ Two of these overlap the platform's own checks, and stay separate from them:
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
+
+import polars as pl
 
 from das_evidence.reports.checks._support import (
     HistoryFile,
@@ -64,7 +66,7 @@ from das_evidence.reports.checks._support import (
     is_service_user,
     jsonable,
     roles_holding,
-    rows_in_period,
+    scan_history,
     snapshot_view,
     truthy,
     ts,
@@ -72,7 +74,13 @@ from das_evidence.reports.checks._support import (
     users_holding,
 )
 from das_evidence.reports.checks.interface import Check, CheckContext
-from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet
+from das_evidence.reports.evidence import (
+    FILE_COLUMN,
+    ROW_COLUMN,
+    EvidenceEntry,
+    EvidenceSet,
+    collect,
+)
 from das_evidence.reports.model import CheckResult, Control, EvidenceRef
 
 MAX_PASSED = 200  # subjects listed as passing; ``evaluated`` always has the full count
@@ -204,18 +212,59 @@ def _parse_time(text: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
+@dataclass(frozen=True)
+class _UserLogins:
+    """What the period's successful logins before a time say about one user."""
+
+    sso_factor: str | None  # the first SSO factor (SAML2, OAUTH ...) it signed in with
+    last: datetime | None  # its last successful login
+
+
 def _successful_logins(
     evidence: EvidenceSet, until: datetime
-) -> tuple[list[HistoryFile], list[dict[str, Any]]]:
-    """The period's LOGIN_HISTORY files and their successful logins before ``until``."""
+) -> tuple[list[HistoryFile], dict[str, _UserLogins]]:
+    """The period's LOGIN_HISTORY files and, per user with a successful login before
+    ``until``, its first SSO factor and its last login: aggregated by polars while the
+    files are scanned, so a year of logins never becomes Python rows."""
     files = history_files(evidence, "login_history")
-    rows: list[dict[str, Any]] = []
-    columns = ("EVENT_TIMESTAMP", "USER_NAME", "FIRST_AUTHENTICATION_FACTOR", "IS_SUCCESS")
-    for f in files:
-        end = min(until, evidence.end)
-        table = rows_in_period(f.table, "EVENT_TIMESTAMP", evidence.start, end, columns)
-        rows.extend(r for r in table.to_pylist() if str(r.get("IS_SUCCESS")).upper() == "YES")
-    return files, rows
+    if not files:
+        return files, {}
+    factor = pl.col("FIRST_AUTHENTICATION_FACTOR").fill_null("").str.to_uppercase()
+    user = pl.col("USER_NAME").cast(pl.String).fill_null("None")
+    place = pl.col(FILE_COLUMN).cast(pl.UInt64) * (1 << 32) + pl.col(ROW_COLUMN)
+
+    def scan(each: Callable[[pl.LazyFrame], pl.LazyFrame]) -> pl.LazyFrame:
+        return scan_history(
+            evidence,
+            files,
+            ("EVENT_TIMESTAMP", "USER_NAME", "FIRST_AUTHENTICATION_FACTOR"),
+            "EVENT_TIMESTAMP",
+            end=min(until, evidence.end),
+            where=pl.col("IS_SUCCESS").cast(pl.String).str.to_uppercase() == "YES",
+            row_index=True,
+            each=each,
+        )
+
+    # grouped file by file, then over the files: only groups are ever held
+    def latest(rows: pl.LazyFrame) -> pl.LazyFrame:
+        return rows.group_by(user.alias("USER_NAME")).agg(pl.col("EVENT_TIMESTAMP").max())
+
+    def first_sso(rows: pl.LazyFrame) -> pl.LazyFrame:
+        rows = rows.filter(factor.is_in(sorted(SSO_FACTORS)))
+        return rows.group_by(user.alias("USER_NAME"), factor.alias("factor")).agg(
+            place.min().alias("_place")
+        )
+
+    sso: dict[str, tuple[int, str]] = {}
+    firsts = scan(first_sso).group_by("USER_NAME", "factor").agg(pl.col("_place").min())
+    for name, sso_factor, at in collect(firsts).iter_rows():
+        if name not in sso or at < sso[name][0]:
+            sso[name] = (at, sso_factor)
+    lasts = scan(latest).group_by("USER_NAME").agg(pl.col("EVENT_TIMESTAMP").max())
+    return files, {
+        name: _UserLogins(sso[name][1] if name in sso else None, at)
+        for name, at in collect(lasts).iter_rows()
+    }
 
 
 # -- the shared shape of a result ---------------------------------------------------------
@@ -436,11 +485,7 @@ class SsoUsersWithPassword(_CisCheck):
                 "period: the SSO users are those with SAML2 or OAuth sign-ins there",
                 evidence=read.refs,
             )
-        sso: dict[str, str] = {}
-        for r in logins:
-            factor = str(r.get("FIRST_AUTHENTICATION_FACTOR") or "").upper()
-            if factor in SSO_FACTORS:
-                sso.setdefault(str(r.get("USER_NAME")), factor)
+        sso = {name: u.sso_factor for name, u in logins.items() if u.sso_factor is not None}
         users = _users(read)
         break_glass = upper_set(ctx.settings.sso_break_glass_users)
         findings, passed, exempted = [], [], []
@@ -771,11 +816,7 @@ class InactiveUsersEnabled(_CisCheck):
             return self.missing(read)
         limit = ctx.settings.inactive_user_max_age
         files, logins = _successful_logins(evidence, read.as_of)
-        seen: dict[str, datetime] = {}
-        for r in logins:
-            name, at = str(r.get("USER_NAME")), r["EVENT_TIMESTAMP"]
-            if name not in seen or at > seen[name]:
-                seen[name] = at
+        seen = {name: u.last for name, u in logins.items() if u.last is not None}
         findings, passed = [], []
         for name, u in sorted(_users(read).items()):
             if truthy(u.get("DISABLED")):

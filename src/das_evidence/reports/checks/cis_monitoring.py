@@ -53,6 +53,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -61,15 +62,15 @@ from das_evidence.reports.checks._support import (
     HistoryFile,
     Missing,
     coverage_holes,
+    history_chunks,
     history_files,
     holes_json,
     jsonable,
-    rows_in_period,
     snapshot_view,
     ts,
 )
 from das_evidence.reports.checks.interface import Check, CheckContext
-from das_evidence.reports.evidence import EvidenceSet
+from das_evidence.reports.evidence import FILE_COLUMN, EvidenceSet, collect
 from das_evidence.reports.model import CheckResult, Control
 from das_evidence.streams import TRUST_CENTER_STREAM
 
@@ -148,17 +149,18 @@ class _HistoryEvents(Check):
         seen: set[str] = set()
         flagged: set[str] = set()
         user_col = "USER_NAME"
-        for f in files:
-            rows = rows_in_period(
-                f.table, self.time_column, evidence.start, evidence.end, self.columns
-            )
+        # a chunk of files at a time, only their period's rows of these columns (polars)
+        for chunk, rows in history_chunks(evidence, files, self.columns, self.time_column):
             evaluated += rows.num_rows
             if rows.num_rows == 0:
                 continue
             seen.update(str(u) for u in pc.unique(rows.column(user_col)).to_pylist() if u)
             hits = rows.filter(self.select(rows, ctx, known))
-            for r in hits.to_pylist():
-                found.append((r, f))
+            sources = hits.column(FILE_COLUMN).to_pylist()
+            for r, source in zip(
+                hits.drop_columns([FILE_COLUMN]).to_pylist(), sources, strict=True
+            ):
+                found.append((r, chunk[source]))
                 if r.get(user_col):
                     flagged.add(str(r[user_col]))
         found.sort(key=lambda x: (x[0][self.time_column], str(x[0][self.key_column])))
@@ -508,16 +510,21 @@ class SsoUserPasswordLoginsMonitored(_LoginEvents):
 
     def prepare(self, files: Sequence[HistoryFile], evidence: EvidenceSet) -> frozenset[str]:
         """The SSO users: every user with a successful SSO sign-in in any file."""
-        sso: set[str] = set()
-        for f in files:
-            t = f.table
-            mask = pc.and_(
-                _equals(t.column("IS_SUCCESS"), "YES"),
-                _in(t.column("FIRST_AUTHENTICATION_FACTOR"), SSO_FACTORS),
-            )
-            users = pc.unique(t.filter(mask).column("USER_NAME")).to_pylist()
-            sso.update(str(u).upper() for u in users if u)
-        return frozenset(sso)
+
+        def upper(column: str) -> pl.Expr:
+            return pl.col(column).cast(pl.String).str.to_uppercase()
+
+        mask = (upper("IS_SUCCESS") == "YES") & upper("FIRST_AUTHENTICATION_FACTOR").is_in(
+            [f.upper() for f in SSO_FACTORS]
+        )
+        users = evidence.scan(
+            [f.path for f in files],
+            ["USER_NAME"],
+            where=mask.fill_null(False),
+            each=lambda rows: rows.select(pl.col("USER_NAME").unique()),
+        )
+        names = collect(users.unique())["USER_NAME"].to_list()
+        return frozenset(str(u).upper() for u in names if u)
 
     def known_details(self, known: Any) -> dict[str, Any]:
         return {"sso_users": sorted(known)}
@@ -683,16 +690,18 @@ class TrustCenterFindingsOpen(Check):
             )
         end = evidence.end
         latest: dict[Any, tuple[dict[str, Any], HistoryFile]] = {}
-        for f in files:
-            t = f.table
-            updated = t.column("UPDATED_ON")
-            rows = t.filter(pc.less(updated, pa.scalar(end, updated.type))).select(
-                list(self._COLUMNS)
-            )
-            for r in rows.to_pylist():
+        # the findings as last updated before the period's end, however old
+        chunks = history_chunks(
+            evidence, files, self._COLUMNS, "UPDATED_ON", end=end, open_start=True
+        )
+        for chunk, rows in chunks:
+            sources = rows.column(FILE_COLUMN).to_pylist()
+            for r, source in zip(
+                rows.drop_columns([FILE_COLUMN]).to_pylist(), sources, strict=True
+            ):
                 key = r["ID"]
                 if key not in latest or r["UPDATED_ON"] >= latest[key][0]["UPDATED_ON"]:
-                    latest[key] = (r, f)
+                    latest[key] = (r, chunk[source])
         severities = {s.upper() for s in settings.trust_center_severities}
         findings = []
         passed = []

@@ -22,18 +22,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-import pyarrow.compute as pc
+import polars as pl
 
 from das_evidence.reports.checks._support import (
     HistoryFile,
     coverage_holes,
     history_files,
     holes_json,
-    rows_in_period,
+    scan_history,
     ts,
 )
 from das_evidence.reports.checks.interface import Check, CheckContext
-from das_evidence.reports.evidence import EvidenceSet
+from das_evidence.reports.evidence import FILE_COLUMN, EvidenceSet, collect
 from das_evidence.reports.model import CheckResult, Control
 
 MAX_LISTED = 50  # event ids listed per finding; the count is always complete
@@ -87,25 +87,20 @@ class _FailedLoginBursts(Check):
             return self.not_evidenced("no LOGIN_HISTORY window in the period")
         failures: dict[str | None, list[_Failure]] = {}
         total = 0
-        for f in files:
-            rows = rows_in_period(
-                f.table.filter(pc.equal(pc.utf8_upper(f.table.column("IS_SUCCESS")), "NO")),
-                "EVENT_TIMESTAMP",
-                evidence.start,
-                evidence.end,
-                _COLUMNS,
+        # Only the failed logins leave polars: a year of LOGIN_HISTORY is scanned, not loaded.
+        failed = pl.col("IS_SUCCESS").str.to_uppercase() == "NO"
+        rows = collect(scan_history(evidence, files, _COLUMNS, "EVENT_TIMESTAMP", where=failed))
+        for r in rows.iter_rows(named=True):
+            failure = _Failure(
+                r["EVENT_TIMESTAMP"],
+                r["EVENT_ID"],
+                r["USER_NAME"],
+                r["CLIENT_IP"],
+                r["ERROR_CODE"],
+                files[r[FILE_COLUMN]],
             )
-            for r in rows.to_pylist():
-                failure = _Failure(
-                    r["EVENT_TIMESTAMP"],
-                    r["EVENT_ID"],
-                    r["USER_NAME"],
-                    r["CLIENT_IP"],
-                    r["ERROR_CODE"],
-                    f,
-                )
-                failures.setdefault(self.key(failure), []).append(failure)
-                total += 1
+            failures.setdefault(self.key(failure), []).append(failure)
+            total += 1
 
         findings = []
         for key in sorted(failures, key=lambda k: (k is None, k or "")):

@@ -38,8 +38,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
+import polars as pl
 
 from das_evidence.reports.checks._support import (
     HistoryFile,
@@ -47,11 +46,10 @@ from das_evidence.reports.checks._support import (
     SnapshotView,
     history_files,
     json_value,
-    rows_in_period,
     snapshot_view,
     upper_set,
 )
-from das_evidence.reports.evidence import EvidenceSet
+from das_evidence.reports.evidence import FILE_COLUMN, ROW_COLUMN, EvidenceSet, collect
 from das_evidence.reports.model import EvidenceRef
 
 __all__ = [
@@ -198,10 +196,6 @@ def phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Mis
     return evidence.memo(("phi_reads", names), lambda: _phi_reads(evidence, names))
 
 
-#: Distinct JSON texts whose parse is remembered during one scan (queries repeat shapes).
-_MEMO_TEXTS = 1 << 16
-
-
 def _phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Missing:
     tags = tag_references(evidence)
     if isinstance(tags, Missing):
@@ -213,51 +207,84 @@ def _phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Mi
     if not marked or not access:
         return PhiReads(names, tags, marked, access, queries, ())
 
-    found: dict[tuple[str, str, str], dict[str, Any]] = {}
-    objects = marked.object_names()
-    base_memo: dict[Any, list[tuple[str, str]]] = {}
-    masked_memo: dict[Any, set[tuple[str, str]]] = {}
-
-    def parsed(memo: dict[Any, Any], parse: Any, text: Any) -> Any:
-        hit = memo.get(text)
-        if hit is None:
-            if len(memo) >= _MEMO_TEXTS:
-                memo.clear()
-            hit = memo[text] = parse(text)
-        return hit
-
-    for f, batch in ((a, b) for a in access for b in a.batches(_ACCESS_COLUMNS)):
-        # Batch by batch and only these columns: ACCESS_HISTORY may hold millions of rows.
-        table = rows_in_period(
-            pa.Table.from_batches([batch]),
-            "QUERY_START_TIME",
-            evidence.start,
-            evidence.end,
-            _ACCESS_COLUMNS,
+    # Candidate rows: in the period, and naming a tagged object in their JSON text; the
+    # columns and the filter are pushed into the Parquet scan of every file.
+    paths = [f.path for f in access]
+    period = ("QUERY_START_TIME", evidence.start, evidence.end)
+    mentions = _mentions("BASE_OBJECTS_ACCESSED", marked.object_names())
+    base = pl.col("BASE_OBJECTS_ACCESSED").cast(pl.String)
+    # JSON is parsed in Python once per distinct text (queries repeat shapes), into the
+    # tagged (object, column) pairs it reads; only rows with such a text are kept.
+    texts = evidence.scan(
+        paths,
+        ["BASE_OBJECTS_ACCESSED"],
+        period=period,
+        where=mentions,
+        each=lambda rows: rows.select(base.unique()),
+    )
+    base_pairs: list[tuple[str, int, str, str]] = []
+    for text in collect(texts.unique())["BASE_OBJECTS_ACCESSED"].to_list():
+        if text is not None:
+            pairs = [(o, c) for o, c in _base_columns(text) if marked.covers(o, c)]
+            base_pairs.extend((text, k, o, c) for k, (o, c) in enumerate(pairs))
+    reading = sorted({text for text, _, _, _ in base_pairs})
+    # The rows that read PHI: as many as the reads, however large the period.
+    candidates = evidence.scan(
+        paths,
+        _ACCESS_COLUMNS,
+        period=period,
+        where=mentions & base.is_in(reading),
+        row_index=True,
+    )
+    rows = collect(
+        candidates.with_columns(
+            base,
+            pl.col("QUERY_ID").cast(pl.String).fill_null("None"),
+            pl.col("POLICIES_REFERENCED").cast(pl.String),
         )
-        table = table.filter(_mentions(table.column("BASE_OBJECTS_ACCESSED"), objects))
-        for qid_value, at, user, base, policies in zip(
-            *(table.column(c).to_pylist() for c in _ACCESS_COLUMNS), strict=True
-        ):
-            qid = str(qid_value)
-            masking: set[tuple[str, str]] | None = None
-            for obj, column in parsed(base_memo, _base_columns, base):
-                if not marked.covers(obj, column):
-                    continue
-                if masking is None:
-                    masking = parsed(masked_memo, _masked_columns, policies)
-                read = found.setdefault(
-                    (qid, obj, column),
-                    {"user": user, "at": at, "masked": False, "source": f.ref},
-                )
-                read["masked"] = read["masked"] or (obj, column) in masking
+    )
+    masked_pairs = [
+        (text, o, c)
+        for text in rows["POLICIES_REFERENCED"].unique().drop_nulls().to_list()
+        for o, c in sorted(_masked_columns(text))
+    ]
+    reads_of = pl.DataFrame(
+        base_pairs,
+        schema={
+            "BASE_OBJECTS_ACCESSED": pl.String,
+            "_k": pl.Int64,
+            "object": pl.String,
+            "column": pl.String,
+        },
+        orient="row",
+    )
+    masked_in = pl.DataFrame(
+        masked_pairs,
+        schema={"POLICIES_REFERENCED": pl.String, "object": pl.String, "column": pl.String},
+        orient="row",
+    ).with_columns(_masked=pl.lit(True))
+    keys = ["QUERY_ID", "object", "column"]
+    joined = (
+        rows.join(reads_of, on="BASE_OBJECTS_ACCESSED", how="inner")
+        .join(masked_in, on=["POLICIES_REFERENCED", "object", "column"], how="left")
+        # a read's place: its first row (file, row), then its place in that row's list
+        .sort(FILE_COLUMN, ROW_COLUMN, "_k")
+    )
+    # Each read once, with what its first row says (user, time, file), masked if any row
+    # of it had a masking policy on that column.
+    found = joined.group_by(keys, maintain_order=True).agg(
+        pl.col("USER_NAME", "QUERY_START_TIME", FILE_COLUMN).first(),
+        pl.col("_masked").fill_null(False).any(),
+    )
 
-    roles = _roles(queries, {qid for qid, _, _ in found})
+    roles = _roles(queries, set(found["QUERY_ID"].to_list()))
     reads = []
-    for (qid, obj, column), r in found.items():
+    refs = [f.ref for f in access]
+    for qid, obj, column, user, at, source, masked in found.select(
+        *keys, "USER_NAME", "QUERY_START_TIME", FILE_COLUMN, "_masked"
+    ).iter_rows():
         role, role_source = roles.get(qid, (None, None))
-        user, at, masked, source = r["user"], r["at"], r["masked"], r["source"]
-        reads.append(PhiRead(qid, user, role, obj, column, at, masked, source, role_source))
+        reads.append(PhiRead(qid, user, role, obj, column, at, masked, refs[source], role_source))
     return PhiReads(names, tags, marked, access, queries, tuple(reads))
 
 
@@ -288,26 +315,39 @@ def _masked_columns(text: Any) -> set[tuple[str, str]]:
     return out
 
 
-def _mentions(values: pa.ChunkedArray, names: Sequence[str]) -> pa.ChunkedArray:
-    """Rows whose JSON text names one of ``names``: a cheap filter before parsing JSON."""
-    mask = pa.chunked_array([pa.array([False] * len(values), pa.bool_())])
-    for name in names:
-        # The quoted name, as it appears in the JSON, so PATIENTS does not match PATIENTS_X.
-        hit = pc.match_substring(values, json.dumps(name, ensure_ascii=False))
-        mask = pc.or_kleene(mask, pc.fill_null(hit, False))
-    return mask
+def _mentions(column: str, names: Sequence[str]) -> pl.Expr:
+    """Rows whose JSON text names one of ``names``: a cheap filter before parsing JSON.
+
+    The quoted name, as it appears in the JSON, so PATIENTS does not match PATIENTS_X.
+    """
+    quoted = [json.dumps(name, ensure_ascii=False) for name in names]
+    return pl.col(column).cast(pl.String).str.contains_any(quoted).fill_null(False)
 
 
 def _roles(files: Sequence[HistoryFile], query_ids: set[str]) -> dict[str, tuple[str, EvidenceRef]]:
     """QUERY_ID -> (ROLE_NAME, the file that said so); the first row naming a role wins."""
-    out: dict[str, tuple[str, EvidenceRef]] = {}
-    if not query_ids:
-        return out
-    wanted = pa.array(sorted(query_ids), pa.string())
-    for f, batch in ((q, b) for q in files for b in q.batches(["QUERY_ID", "ROLE_NAME"])):
-        table = pa.Table.from_batches([batch])
-        table = table.filter(pc.is_in(table.column("QUERY_ID"), value_set=wanted))
-        for r in table.to_pylist():
-            if r["ROLE_NAME"]:
-                out.setdefault(str(r["QUERY_ID"]), (str(r["ROLE_NAME"]), f.ref))
-    return out
+    if not query_ids or not files:
+        return {}
+    # a semi-join with the wanted ids: an id list in a filter is copied into every file's
+    wanted = pl.LazyFrame({"QUERY_ID": sorted(query_ids)}, schema={"QUERY_ID": pl.String})
+    named = pl.col("ROLE_NAME").is_not_null() & (pl.col("ROLE_NAME").cast(pl.String) != "")
+    # the first row naming a role: the least (file, row) of each query, joined back
+    place = pl.col(FILE_COLUMN).cast(pl.UInt64) * (1 << 32) + pl.col(ROW_COLUMN)
+    rows = files[0].evidence.scan(
+        [f.path for f in files],
+        ["QUERY_ID", "ROLE_NAME"],
+        where=named,
+        row_index=True,
+        each=lambda rows: rows.with_columns(pl.col("QUERY_ID").cast(pl.String), _place=place).join(
+            wanted, on="QUERY_ID", how="semi"
+        ),
+    )
+    first = rows.group_by("QUERY_ID").agg(pl.col("_place").min())
+    named_by = first.join(rows, on=["QUERY_ID", "_place"])
+    refs = [f.ref for f in files]
+    return {
+        qid: (str(role), refs[source])
+        for qid, role, source in collect(
+            named_by.select("QUERY_ID", "ROLE_NAME", FILE_COLUMN)
+        ).iter_rows()
+    }

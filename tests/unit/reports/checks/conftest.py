@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import tempfile
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -57,6 +59,9 @@ def _parquet(table: pa.Table) -> bytes:
 
 class EvidenceBuilder:
     """Entries (in log order) and the files they name, for one period."""
+
+    #: where built sets put their files for polars to scan by path (see ``file_access``)
+    LOCAL: ClassVar[Path | None] = None
 
     def __init__(self, start: datetime = START, end: datetime = END) -> None:
         self.start = start
@@ -202,9 +207,37 @@ class EvidenceBuilder:
         def read(path: str) -> bytes:
             return files[path]
 
+        if self.LOCAL is None:
+            return EvidenceSet(
+                self.entries,
+                read,
+                start=self.start,
+                end=self.end,
+                streams_expected=streams_expected,
+            )
+        root = Path(tempfile.mkdtemp(dir=self.LOCAL))
+        for path, data in files.items():
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_bytes(data)
         return EvidenceSet(
-            self.entries, read, start=self.start, end=self.end, streams_expected=streams_expected
+            self.entries,
+            read,
+            start=self.start,
+            end=self.end,
+            streams_expected=streams_expected,
+            local=lambda path: root / path,
         )
+
+
+@pytest.fixture(autouse=True, params=["in_memory", "local_paths"])
+def file_access(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every check test runs twice: the set's files read through its reader (a pack, an
+    S3 store), and scanned by polars from local paths (a directory store)."""
+    EvidenceBuilder.LOCAL = tmp_path if request.param == "local_paths" else None
+    try:
+        yield str(request.param)
+    finally:
+        EvidenceBuilder.LOCAL = None
 
 
 @pytest.fixture
