@@ -385,7 +385,19 @@ class LocalStore(EvidenceStore):
             # os.walk skips what it cannot read; an archive listing must not.
             raise self._fail("list", Path(e.filename or self.root), e) from e
 
-        for dirpath, dirnames, filenames in os.walk(self.root, onerror=unreadable):
+        # Walk only the directory the prefix lies in (every key under it shares that
+        # directory), not the whole archive: a listing's cost follows what it lists.
+        # A directory reached through a symlink or a dot part is walked from the root, as
+        # before (os.walk does not descend into symlinked directories).
+        parts = prefix.split("/")[:-1]
+        top = self.root.joinpath(*parts)
+        if any(p in ("", ".", "..") for p in parts) or os.path.realpath(top) != os.path.join(
+            os.path.realpath(self.root), *parts
+        ):
+            top = self.root
+        elif top != self.root and not top.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(top, onerror=unreadable):
             rel = Path(dirpath).relative_to(self.root)
             if rel.parts[:1] == (STAGING,):
                 dirnames.clear()
