@@ -67,7 +67,7 @@ class Services:
         :attr:`known` on)."""
         return ArchiveLog(self.store(), self.settings.log.origin, self.known or ())
 
-    def _archive_to_collect(self) -> ArchiveLog:
+    def collect_archive(self) -> ArchiveLog:
         """The log to collect into: from :attr:`known` only when the store's signed
         checkpoint extends it, else read whole (and said why)."""
         current = self.store().get_checkpoint()
@@ -211,7 +211,7 @@ class Services:
             }
             runner = Runner(
                 store,
-                archive or self._archive_to_collect(),
+                archive or self.collect_archive(),
                 signer,
                 note_signer,
                 self.clock,
