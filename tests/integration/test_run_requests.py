@@ -191,13 +191,17 @@ def test_the_run_trusts_its_verified_checkpoint_and_verify_still_reads_everythin
     assert "log/entries/000000000003.dsse.json" in subjects
 
 
-def test_a_damaged_verified_log_means_a_full_read_and_says_so(env: Env, moto: MotoServer) -> None:
-    _configure(env, moto, 10)
-    assert _run(env, moto, 0)[0]["ok"]
+def _swap_a_verified_statement(env: Env) -> None:
     state = Path(env.extra_env["EVIDENCE_STATUS__LAST_RUN_FILE"] + ".log")
     lines = state.read_bytes().split(b"\n")
     lines[2] = lines[3]  # the statement of entry 1 replaced by entry 2's
     state.write_bytes(b"\n".join(lines))
+
+
+def test_a_damaged_verified_log_means_a_full_read_and_says_so(env: Env, moto: MotoServer) -> None:
+    _configure(env, moto, 10)
+    assert _run(env, moto, 0)[0]["ok"]
+    _swap_a_verified_statement(env)
     summary, _ = _run(env, moto, 0)
     assert summary["ok"] and summary["verification"]["mode"] == "full"
     assert "do not reproduce its checkpoint" in summary["verification"]["full_because"]
@@ -280,9 +284,6 @@ def test_a_collect_reads_the_whole_log_when_the_verified_log_is_damaged(
     no longer reproduces its signed checkpoint, so collect does not start from it."""
     _configure(env, moto, 10)
     assert _run(env, moto, 0)[0]["ok"]
-    state = Path(env.extra_env["EVIDENCE_STATUS__LAST_RUN_FILE"] + ".log")
-    lines = state.read_bytes().split(b"\n")
-    lines[2] = lines[3]  # the statement of entry 1 replaced by entry 2's
-    state.write_bytes(b"\n".join(lines))
+    _swap_a_verified_statement(env)
     requests = _collect_requests(env, moto, 0)
     assert len(_entry_gets(requests)) >= 10, _kinds(requests)
