@@ -389,23 +389,26 @@ class LocalStore(EvidenceStore):
         # directory), not the whole archive: a listing's cost follows what it lists.
         # A directory reached through a symlink or a dot part is walked from the root, as
         # before (os.walk does not descend into symlinked directories).
+        root = str(self.root)
         parts = prefix.split("/")[:-1]
-        top = self.root.joinpath(*parts)
+        top = os.path.join(root, *parts)
         if any(p in ("", ".", "..") for p in parts) or os.path.realpath(top) != os.path.join(
-            os.path.realpath(self.root), *parts
+            os.path.realpath(root), *parts
         ):
-            top = self.root
-        elif top != self.root and not top.is_dir():
+            top = root
+        elif top != root and not os.path.isdir(top):
             return
         for dirpath, dirnames, filenames in os.walk(top, onerror=unreadable):
-            rel = Path(dirpath).relative_to(self.root)
-            if rel.parts[:1] == (STAGING,):
+            # Keys as strings, not Path objects: a listing of thousands of entries.
+            rel = dirpath[len(root) + 1 :].replace(os.sep, "/") if dirpath != root else ""
+            if rel.split("/", 1)[0] == STAGING:
                 dirnames.clear()
                 continue
+            base = f"{rel}/" if rel else ""
             for name in filenames:
-                if not rel.parts and name == ".lock":
+                if not rel and name == ".lock":
                     continue
-                key = (rel / name).as_posix() if rel.parts else name
+                key = base + name
                 if key.startswith(prefix) and key > start_after:
                     keys.append(key)
         yield from sorted(keys)
