@@ -70,10 +70,11 @@ class Services:
     def collect_archive(self) -> ArchiveLog:
         """The log to collect into: from :attr:`known` only when the store's signed
         checkpoint extends it, else read whole (and said why)."""
-        current = self.store().get_checkpoint()
-        archive = self.archive().found_checkpoint(current)
+        archive = self.archive()
         if self.known is None:
             return archive
+        current = self.store().get_checkpoint()
+        archive.found_checkpoint(current)  # the seal does not read it again
         why = self._not_extending(archive, current, self.known.size)
         if why is None:
             return archive

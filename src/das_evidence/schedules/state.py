@@ -200,7 +200,7 @@ def collect_from_verified(services: Services) -> None:
         why = (
             "no [status] last_run_file" if path is None else f"no verified log at {log_path(path)}"
         )
-        log.info("reading the whole log: %s", why)
+        log.debug("reading the whole log: %s", why)  # collect's usual case
         return
     note_key = services.trust().note_key
     assert note_key is not None  # the run's own note key
