@@ -5,7 +5,8 @@ count) and the fake Snowflake, with the demo's seed. Prints the counts by
 request kind, so a change that adds a request per object shows up here, and
 each figure against its floor measured in the same run: collect against the
 writes an entry cannot do without (its files and the entry: files + 1 per
-entry), verify against one GET per object, and a second, nothing-due collect.
+entry), verify against one GET per object, and a second, nothing-due collect
+(without, then with the run's verified log).
 
     .venv/bin/python benchmarks/s3_requests.py [--days 3]
 """
@@ -26,6 +27,7 @@ from das_evidence.demo.seed import seed_account_usage
 from das_evidence.demo.server import FakeSnowflake
 from das_evidence.manifests.keyring import write_key_pair
 from das_evidence.schedules.runner import run
+from das_evidence.schedules.state import collect_from_verified
 from das_evidence.services import Services
 from das_evidence.verify import verify_target
 
@@ -80,6 +82,13 @@ def main() -> None:
                     summary = run(run_settings, clock=lambda: NOW)
                     run_requests = server.requests()[before:]
                 assert summary.exit_code == 0 and summary.verified is not None, summary
+                # `evidence collect` starts from the run's verified log too.
+                before = len(server.requests())
+                with Services(run_settings, clock=lambda: NOW) as services:
+                    collect_from_verified(services)
+                    assert services.known is not None
+                    services.collect(only=None)
+                kept_requests = server.requests()[before:]
             entries = sum(len(s.entries) for s in report.streams)
             objects = sum(
                 len(page.get("Contents", []))
@@ -105,10 +114,15 @@ def main() -> None:
     for kind, n in sorted(collections.Counter(_kind(m, p) for m, p, _ in collect_requests).items()):
         print(f"  {n:5d}  {kind}  ({n / entries:.2f} per entry)")
     print(
-        f"collect with nothing due: {len(idle_requests)} S3 requests (reads every entry: "
-        "`evidence collect` keeps no verified log)"
+        f"collect with nothing due: {len(idle_requests)} S3 requests (no verified log yet: "
+        "reads every entry)"
     )
     for kind, n in sorted(collections.Counter(_kind(m, p) for m, p, _ in idle_requests).items()):
+        print(f"  {n:5d}  {kind}")
+    print(
+        f"collect with nothing due, from the run's verified log: {len(kept_requests)} S3 requests"
+    )
+    for kind, n in sorted(collections.Counter(_kind(m, p) for m, p, _ in kept_requests).items()):
         print(f"  {n:5d}  {kind}")
     print(
         f"run with nothing due (from its verified log): {len(run_requests)} S3 requests, "

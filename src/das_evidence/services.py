@@ -22,9 +22,10 @@ from das_evidence.config import Settings
 from das_evidence.errors import EvidenceError, NothingSelectedError
 from das_evidence.evidence_store import open_store
 from das_evidence.evidence_store.interface import EvidenceStore
+from das_evidence.manifests.checkpoint import open_checkpoint
 from das_evidence.manifests.keyring import load_signers
-from das_evidence.manifests.log import ArchiveLog, LogEntry
-from das_evidence.manifests.signers import NoteSigner, Signer
+from das_evidence.manifests.log import ArchiveLog, KnownLog, LogEntry
+from das_evidence.manifests.signers import NoteSigner, PublicKey, Signer
 from das_evidence.streams import SNOWFLAKE, StreamId
 from das_evidence.verify.archive import Trust
 
@@ -41,9 +42,9 @@ class Services:
         self._created = False
         self._signers: tuple[Signer, NoteSigner] | None = None
         self._session: LazySession | None = None
-        #: Statements of the log's first entries as verified before (the run's verified
-        #: log, :mod:`das_evidence.schedules.state`): :meth:`archive` does not read them.
-        self.known: tuple[bytes, ...] = ()
+        #: The log's first entries as verified before (the run's verified log,
+        #: :mod:`das_evidence.schedules.state`): :meth:`archive` does not read them.
+        self.known: KnownLog | None = None
 
     # --- the store ----------------------------------------------------------------------
 
@@ -64,7 +65,44 @@ class Services:
     def archive(self) -> ArchiveLog:
         """The log as it is in the store now (read afresh on each call, from
         :attr:`known` on)."""
-        return ArchiveLog(self.store(), self.settings.log.origin, self.known)
+        return ArchiveLog(self.store(), self.settings.log.origin, self.known or ())
+
+    def collect_archive(self) -> ArchiveLog:
+        """The log to collect into: from :attr:`known` only when the store's signed
+        checkpoint extends it, else read whole (and said why)."""
+        archive = self.archive()
+        if self.known is None:
+            return archive
+        current = self.store().get_checkpoint()
+        archive.found_checkpoint(current)  # the seal does not read it again
+        why = self._not_extending(archive, current, self.known.size)
+        if why is None:
+            return archive
+        log.info("reading the whole log: %s", why)
+        self.known = None
+        return self.archive().found_checkpoint(current)
+
+    def _not_extending(
+        self, archive: ArchiveLog, current: tuple[bytes, str] | None, known: int
+    ) -> str | None:
+        """Why the store's ``log/checkpoint`` (``current``) does not extend :attr:`known`,
+        checked on the log read from it (the known leaves and the store's new entries)."""
+        if current is None:
+            return "the store has no log/checkpoint"
+        note_key = self.trust().note_key
+        assert note_key is not None  # the run's own note key
+        try:
+            cp = open_checkpoint(current[0], note_key, self.settings.log.origin)
+        except EvidenceError as e:
+            return f"the store's checkpoint does not verify: {e.message}"
+        if cp.size < known or cp.size > archive.size:
+            return (
+                f"the store's checkpoint covers {cp.size} entries, the verified log "
+                f"{known} and the store {archive.size}"
+            )
+        if archive.root(cp.size) != cp.root_hash:
+            return "the store's checkpoint is not a consistent extension of the verified log"
+        return None
 
     def warn_on_bucket(self) -> None:
         """Collect writes even to a weak bucket, but says so on every run."""
@@ -101,14 +139,17 @@ class Services:
             )
         return self._signers
 
+    def own_key(self) -> PublicKey:
+        """The public key of the run's own entry signer."""
+        return PublicKey.from_pem(self.signers()[0].public_key_pem())
+
     def trust(self) -> Trust:
         """What the run's own verification trusts: its signers' public keys and origin."""
         from das_evidence.manifests.note import VerifierKey
-        from das_evidence.manifests.signers import PublicKey
         from das_evidence.verify.keys import load_keys_file, merged_keys
 
-        signer, note_signer = self.signers()
-        own = PublicKey.from_pem(signer.public_key_pem())
+        _, note_signer = self.signers()
+        own = self.own_key()
         keys_file = self.settings.signing.keys_file
         ranges = load_keys_file(keys_file) if keys_file is not None else None
         return Trust(
@@ -171,7 +212,7 @@ class Services:
             }
             runner = Runner(
                 store,
-                archive or self.archive(),
+                archive or self.collect_archive(),
                 signer,
                 note_signer,
                 self.clock,

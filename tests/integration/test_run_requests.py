@@ -191,13 +191,17 @@ def test_the_run_trusts_its_verified_checkpoint_and_verify_still_reads_everythin
     assert "log/entries/000000000003.dsse.json" in subjects
 
 
-def test_a_damaged_verified_log_means_a_full_read_and_says_so(env: Env, moto: MotoServer) -> None:
-    _configure(env, moto, 10)
-    assert _run(env, moto, 0)[0]["ok"]
+def _swap_a_verified_statement(env: Env) -> None:
     state = Path(env.extra_env["EVIDENCE_STATUS__LAST_RUN_FILE"] + ".log")
     lines = state.read_bytes().split(b"\n")
     lines[2] = lines[3]  # the statement of entry 1 replaced by entry 2's
     state.write_bytes(b"\n".join(lines))
+
+
+def test_a_damaged_verified_log_means_a_full_read_and_says_so(env: Env, moto: MotoServer) -> None:
+    _configure(env, moto, 10)
+    assert _run(env, moto, 0)[0]["ok"]
+    _swap_a_verified_statement(env)
     summary, _ = _run(env, moto, 0)
     assert summary["ok"] and summary["verification"]["mode"] == "full"
     assert "do not reproduce its checkpoint" in summary["verification"]["full_because"]
@@ -231,3 +235,55 @@ def test_online_verify_makes_one_request_per_object(env: Env, moto: MotoServer) 
     assert len(requests) <= 1.1 * objects, (
         f"{len(requests)} requests for {objects} objects, over 1.1 per object: {_kinds(requests)}"
     )
+
+
+# log/checkpoint, LIST entries after the verified log, the bucket's 5 settings and the
+# LIST of the stream's evidence (the orphan sweep).
+NOTHING_DUE_COLLECT_BUDGET = 8
+
+
+def _collect_requests(env: Env, moto: MotoServer, hours: int) -> list[tuple[str, str, int]]:
+    before = len(moto.requests())
+    r = env.cli("collect", "--only", "login_history", "--json", now=T0 + timedelta(hours=hours))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [s["entries"] for s in json.loads(r.stdout)["streams"]] == [[]], r.stdout
+    return moto.requests()[before:]
+
+
+def _entry_gets(requests: list[tuple[str, str, int]]) -> list[str]:
+    return [p for m, p, _ in requests if m == "GET" and "/log/entries/" in p.split("?")[0]]
+
+
+def test_a_nothing_due_collect_starts_from_the_runs_verified_log(
+    env: Env, moto: MotoServer
+) -> None:
+    """`evidence collect` reads the log from the checkpoint the last run verified, as the
+    run does: a nothing-due collect makes the same requests at 10 and 60 entries. Before,
+    it read every entry (a GET each) and failed both the budget and the equality."""
+    nothing_due: dict[int, int] = {}
+    full: dict[int, int] = {}
+    for entries in SIZES:
+        _configure(env, moto, entries)
+        assert _run(env, moto, 0)[0]["ok"]  # leaves the verified log
+        idle = _collect_requests(env, moto, 0)
+        nothing_due[entries] = len(idle)
+        assert nothing_due[entries] <= NOTHING_DUE_COLLECT_BUDGET, _kinds(idle)
+        assert not _entry_gets(idle), _kinds(idle)
+        # Without the run's verified log it reads the whole log, as before.
+        Path(env.extra_env["EVIDENCE_STATUS__LAST_RUN_FILE"] + ".log").unlink()
+        full[entries] = len(_collect_requests(env, moto, 0))
+    print(f"nothing-due collect: {nothing_due}; without the verified log: {full}")
+    assert full[SIZES[1]] - full[SIZES[0]] >= SIZES[1] - SIZES[0]
+    assert nothing_due[SIZES[0]] == nothing_due[SIZES[1]], nothing_due
+
+
+def test_a_collect_reads_the_whole_log_when_the_verified_log_is_damaged(
+    env: Env, moto: MotoServer
+) -> None:
+    """verified_log_entry_swapped: a statement in the verified log replaced by another
+    no longer reproduces its signed checkpoint, so collect does not start from it."""
+    _configure(env, moto, 10)
+    assert _run(env, moto, 0)[0]["ok"]
+    _swap_a_verified_statement(env)
+    requests = _collect_requests(env, moto, 0)
+    assert len(_entry_gets(requests)) >= 10, _kinds(requests)

@@ -423,11 +423,13 @@ def collect(
     before anything is written.
     """
     from das_evidence.config import load_settings
+    from das_evidence.schedules.state import collect_from_verified
     from das_evidence.services import Services
 
     fmt = _format(format_, json_out)
     services = Services(load_settings(config), clock=clock)
     with services, progress_bar("collect", enabled=not OPTIONS.quiet) as progress:
+        collect_from_verified(services)
         report = services.collect(only=only, progress=progress)
     if fmt is OutputFormat.json:
         print_json(report.to_json())

@@ -14,6 +14,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,7 +33,7 @@ from das_evidence.errors import CollectorError, EvidenceError, LogRaceError, Put
 from das_evidence.evidence_store.interface import EvidenceStore, ObjectInfo
 from das_evidence.manifests.log import ArchiveLog, EvidenceFile, LogEntry
 from das_evidence.manifests.signers import NoteSigner, Signer
-from das_evidence.streams import ACCOUNTS_FOR, is_accounting, stream_matches
+from das_evidence.streams import ACCOUNTS_FOR, stream_matches
 from das_evidence.timefmt import parse_rfc3339, rfc3339
 from das_evidence.verify.files import copy_verified, read_verified
 
@@ -118,7 +119,7 @@ def _longest(retain_until: datetime | None, stored: Sequence[ObjectInfo]) -> dat
     return max([retain_until, *(i.retain_until for i in stored if i.retain_until is not None)])
 
 
-def _beside(f: CollectedFile, taken: set[str]) -> CollectedFile:
+def _beside(f: CollectedFile, taken: AbstractSet[str]) -> CollectedFile:
     """``f`` under the first free ``<stem>.retry-<n><suffix>`` key."""
     stem, dot, suffix = f.key.rpartition(".")
     if not dot or "/" in suffix:
@@ -296,16 +297,24 @@ class Runner:
         """Re-count recent windows; rows that arrived late become an amendment entry."""
         assert self.reconcile is not None
         horizon = now - self.reconcile
-        for entry in list(self.archive.entries):
+        entries = list(self.archive.entries)
+        recent: list[tuple[LogEntry, Window]] = []
+        # Newest first, up to the stream's first window that ended before the horizon: a
+        # stream's windows only move forward in the log, so none before it is recent (and
+        # a nightly run reads a few days of entries, not the whole log).
+        for entry in reversed(entries):
             p = entry.predicate
             w = p["window"]
             if p["stream"] != collector.stream or "amends" in p or w["start"] == w["end"]:
                 continue
             window = Window(parse_rfc3339(w["start"]), parse_rfc3339(w["end"]))
             if window.end < horizon:
-                continue
+                break
+            recent.append((entry, window))
+        for entry, window in reversed(recent):
+            w = entry.predicate["window"]
             parts = [entry] + [
-                e for e in self.archive.entries if e.predicate.get("amends") == entry.index
+                e for e in entries[entry.index + 1 :] if e.predicate.get("amends") == entry.index
             ]
             archived = sum(int(e.predicate.get("rows", 0)) for e in parts)
             count = collector.recount(window)
@@ -438,13 +447,7 @@ class Runner:
         self, f: CollectedFile, retain_until: datetime | None
     ) -> tuple[EvidenceFile, ObjectInfo, bool]:
         """Put one file; adopt an unreferenced leftover of an interrupted run instead."""
-        accounted = {
-            s.name
-            for e in self.archive.entries
-            if is_accounting(e.predicate)
-            for s in e.statement.subjects
-        }
-        if f.key in accounted:
+        if f.key in self.archive.accounted_paths():
             # An orphans entry names the key this window computes (a file it no longer
             # adopts, since that entry names it): this window's bytes go beside it.
             f = _beside(f, self.archive.referenced_paths())

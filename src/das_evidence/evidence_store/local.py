@@ -387,19 +387,30 @@ class LocalStore(EvidenceStore):
             # os.walk skips what it cannot read; an archive listing must not.
             raise self._fail("list", Path(e.filename or self.root), e) from e
 
-        # Strings, not Paths: an archive lists tens of thousands of keys, and joining
-        # and relativising Paths cost more than the walk itself.
+        # Walk only the directory the prefix lies in (every key under it shares that
+        # directory), not the whole archive: a listing's cost follows what it lists.
+        # A directory reached through a symlink or a dot part is walked from the root, as
+        # before (os.walk does not descend into symlinked directories).
         root = str(self.root)
-        cut = len(root) if root.endswith(os.sep) else len(root) + 1
-        for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
-            rel = dirpath[cut:].replace(os.sep, "/")
+        parts = prefix.split("/")[:-1]
+        top = os.path.join(root, *parts)
+        if any(p in ("", ".", "..") for p in parts) or os.path.realpath(top) != os.path.join(
+            os.path.realpath(root), *parts
+        ):
+            top = root
+        elif top != root and not os.path.isdir(top):
+            return
+        for dirpath, dirnames, filenames in os.walk(top, onerror=unreadable):
+            # Keys as strings, not Path objects: a listing of thousands of entries.
+            rel = dirpath[len(root) + 1 :].replace(os.sep, "/") if dirpath != root else ""
             if rel.split("/", 1)[0] == STAGING:
                 dirnames.clear()
                 continue
+            base = f"{rel}/" if rel else ""
             for name in filenames:
                 if not rel and name == ".lock":
                     continue
-                key = f"{rel}/{name}" if rel else name
+                key = base + name
                 if key.startswith(prefix) and key > start_after:
                     keys.append(key)
         yield from sorted(keys)

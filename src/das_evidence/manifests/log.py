@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -46,7 +47,7 @@ from das_evidence.manifests.note import SignedNote
 from das_evidence.manifests.signers import NoteSigner, Signer
 from das_evidence.manifests.statement import Statement, Subject, build_statement
 from das_evidence.streams import is_accounting
-from das_evidence.timefmt import parse_signed
+from das_evidence.timefmt import parse_signed, rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +58,136 @@ _UNREAD = object()
 _ENTRY_NAME = re.compile(r"^log/entries/(\d{12})\.dsse\.json$")
 
 
-@dataclass(frozen=True)
 class LogEntry:
-    index: int
-    statement_bytes: bytes
-    statement: Statement
-    leaf: bytes
+    """One entry of the log: its index, statement bytes, leaf hash and statement.
+
+    The statement of an entry taken from a verified log (:class:`KnownLog`) is parsed
+    only when first asked for: a nightly run touches a handful of them, not all."""
+
+    __slots__ = ("_statement", "index", "leaf", "statement_bytes")
+
+    def __init__(
+        self,
+        index: int,
+        statement_bytes: bytes,
+        statement: Statement | None = None,
+        leaf: bytes | None = None,
+    ) -> None:
+        self.index = index
+        self.statement_bytes = statement_bytes
+        self.leaf = leaf_hash(statement_bytes) if leaf is None else leaf
+        self._statement = statement
+
+    @property
+    def statement(self) -> Statement:
+        if self._statement is None:
+            # Only a verified log's entries are left unparsed: those exact bytes passed the
+            # strict parse when they were first verified.
+            self._statement = Statement.from_verified_bytes(self.statement_bytes)
+        return self._statement
 
     @property
     def predicate(self) -> Mapping[str, Any]:
         return self.statement.predicate
+
+
+@dataclass(frozen=True)
+class KnownLog:
+    """The first entries of a log as verified before (the run's verified log,
+    :mod:`das_evidence.schedules.state`) and what a nightly run needs of them without
+    parsing every statement: each stream's head, the file each path is named by, the
+    files that accounting entries name and the latest retention an entry signed.
+
+    Build it with :meth:`from_statements` (parses them all) or :meth:`with_summary`
+    (from a :meth:`summary` kept beside them, which the caller has authenticated)."""
+
+    statements: Sequence[bytes]
+    leaves: Sequence[bytes]
+    heads: Mapping[str, int]
+    names: Mapping[str, int]
+    accounted: frozenset[str]
+    retain_until: datetime | None
+
+    @property
+    def size(self) -> int:
+        return len(self.statements)
+
+    @classmethod
+    def from_statements(
+        cls, statements: Sequence[bytes], leaves: Sequence[bytes] | None = None
+    ) -> KnownLog:
+        """Parse every statement (verified before: :meth:`Statement.from_verified_bytes`)."""
+        state = _Derived()
+        for index, payload in enumerate(statements):
+            state.add(LogEntry(index, payload))
+        return state.known(statements, leaves or [leaf_hash(s) for s in statements])
+
+    @classmethod
+    def with_summary(
+        cls, statements: Sequence[bytes], leaves: Sequence[bytes], summary: Mapping[str, Any]
+    ) -> KnownLog:
+        """From :meth:`summary` (authenticated by the caller); raises :class:`FormatError`
+        when it is not one for these statements."""
+        try:
+            heads, names = dict(summary["heads"]), dict(summary["names"])
+            accounted = frozenset(summary["accounted"])
+            retain = summary["retain_until"]
+            ok = (
+                summary["size"] == len(statements)
+                and all(isinstance(k, str) and type(v) is int for k, v in heads.items())
+                and all(isinstance(k, str) and type(v) is int for k, v in names.items())
+                and all(0 <= v < len(statements) for v in (*heads.values(), *names.values()))
+                and all(isinstance(a, str) for a in accounted)
+                and (retain is None or parse_signed(retain) is not None)
+            )
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise FormatError("the verified log's summary does not describe its entries")
+        return cls(statements, leaves, heads, names, accounted, parse_signed(retain))
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the statements and leaves, as JSON."""
+        return {
+            "size": self.size,
+            "heads": dict(sorted(self.heads.items())),
+            "names": dict(sorted(self.names.items())),
+            "accounted": sorted(self.accounted),
+            "retain_until": None if self.retain_until is None else rfc3339(self.retain_until),
+        }
+
+
+class _Derived:
+    """Heads, names, accounted files and latest signed retention, kept as entries are added."""
+
+    def __init__(self, known: KnownLog | None = None) -> None:
+        self.heads: dict[str, int] = dict(known.heads) if known else {}
+        self.names: dict[str, int] = dict(known.names) if known else {}
+        self.accounted: set[str] = set(known.accounted) if known else set()
+        self.retain_until: datetime | None = known.retain_until if known else None
+
+    def add(self, entry: LogEntry) -> None:
+        p = entry.predicate
+        for subject in entry.statement.subjects:
+            self.names[subject.name] = entry.index
+        stream = p.get("stream")
+        if is_accounting(p):
+            self.accounted.update(s.name for s in entry.statement.subjects)
+        elif isinstance(stream, str) and "amends" not in p:
+            self.heads[stream] = entry.index
+        retain = _signed_retention(entry)
+        if retain is not None and (self.retain_until is None or retain > self.retain_until):
+            self.retain_until = retain
+
+    def known(self, statements: Sequence[bytes], leaves: Sequence[bytes]) -> KnownLog:
+        return KnownLog(
+            statements,
+            leaves,
+            dict(self.heads),
+            dict(self.names),
+            frozenset(self.accounted),
+            self.retain_until,
+        )
 
 
 @dataclass(frozen=True)
@@ -100,31 +221,48 @@ def _checkpoint_text_size(data: bytes) -> int:
 class ArchiveLog:
     """The log of one archive: read its state, append entries, seal checkpoints."""
 
-    def __init__(self, store: EvidenceStore, origin: str, known: Sequence[bytes] = ()) -> None:
-        """Read the log from ``store``; ``known``: the statements of its first entries as
-        verified before (the run's verified log, :mod:`das_evidence.schedules.state`),
-        taken instead of reading those entries again. Only the entries after them are
-        listed and read."""
+    def __init__(
+        self, store: EvidenceStore, origin: str, known: KnownLog | Sequence[bytes] = ()
+    ) -> None:
+        """Read the log from ``store``; ``known``: its first entries as verified before
+        (the run's verified log, :mod:`das_evidence.schedules.state`), taken instead of
+        reading those entries again; their statements are parsed only when asked for. Only
+        the entries after them are listed and read."""
         self.store = store
         self.origin = origin
         self.entries: list[LogEntry] = []
-        # The newest window entry of each stream (its head), kept as entries are added.
-        self._heads: dict[str, LogEntry] = {}
         self._sealed: int | object | None = _UNREAD
         self._token: str | None = None  # of log/checkpoint as last read or written here
         # The first entry appended here and not sealed yet (a batch), or None.
         self._batch: int | None = None
         self._batch_retain: datetime | None = None
-        for index, payload in enumerate(known):
-            self._add(LogEntry(index, payload, Statement.from_bytes(payload), leaf_hash(payload)))
+        if isinstance(known, KnownLog):
+            base: KnownLog | None = known
+        else:
+            base = KnownLog.from_statements(known) if known else None
+        # Each stream's newest window entry (its head), the entry naming each file, the
+        # files accounting entries name, the latest signed retention: kept as entries
+        # are added.
+        self._derived = _Derived(base)
+        if base is not None:
+            self.entries = [
+                LogEntry(i, s, None, leaf)
+                for i, (s, leaf) in enumerate(zip(base.statements, base.leaves, strict=True))
+            ]
         self._load(start=self.size)
 
     def _add(self, entry: LogEntry) -> None:
         self.entries.append(entry)
-        p = entry.predicate
-        stream = p.get("stream")
-        if isinstance(stream, str) and "amends" not in p and not is_accounting(p):
-            self._heads[stream] = entry
+        self._derived.add(entry)
+
+    def known(self, size: int | None = None) -> KnownLog:
+        """The first ``size`` entries (all by default) as a :class:`KnownLog`."""
+        n = self.size if size is None else size
+        entries = self.entries[:n]
+        statements, leaves = [e.statement_bytes for e in entries], [e.leaf for e in entries]
+        if n == self.size:
+            return self._derived.known(statements, leaves)
+        return KnownLog.from_statements(statements, leaves)
 
     def reload(self) -> None:
         """Re-read entries another writer may have appended since this log was loaded."""
@@ -166,19 +304,25 @@ class ArchiveLog:
         account for orphan files do not move it)."""
         from das_evidence.timefmt import parse_rfc3339
 
-        head = self._heads.get(stream)
+        head = self.head(stream)
         return None if head is None else parse_rfc3339(head.predicate["window"]["end"])
 
     def heads(self) -> dict[str, LogEntry]:
         """The newest window entry of every stream."""
-        return dict(self._heads)
+        return {stream: self.entries[i] for stream, i in self._derived.heads.items()}
 
     def head(self, stream: str) -> LogEntry | None:
         """The newest window entry of ``stream`` (not an amendment or accounting entry)."""
-        return self._heads.get(stream)
+        index = self._derived.heads.get(stream)
+        return None if index is None else self.entries[index]
 
-    def referenced_paths(self) -> set[str]:
-        return {s.name for e in self.entries for s in e.statement.subjects}
+    def referenced_paths(self) -> AbstractSet[str]:
+        """Every file an entry names."""
+        return self._derived.names.keys()
+
+    def accounted_paths(self) -> AbstractSet[str]:
+        """The files that entries accounting for orphans name."""
+        return self._derived.accounted
 
     def checkpoint_size(self) -> int | None:
         """The size ``log/checkpoint`` covers: read once, then kept as this log writes it."""
@@ -210,8 +354,11 @@ class ArchiveLog:
         if self.store.locks and self.entries:
             # As long as every entry it seals: writers whose clocks differ sign
             # different retentions, and the newest entry's need not be the longest.
-            signed = [t for e in self.entries if (t := _signed_retention(e)) is not None]
-            retain_until = max([*signed, *([retain_until] if retain_until else [])], default=None)
+            signed = self._derived.retain_until
+            retain_until = max(
+                [*([signed] if signed else []), *([retain_until] if retain_until else [])],
+                default=None,
+            )
         for _ in range(20):
             current = self.checkpoint_size()
             if current is None and self.size == 0:

@@ -43,7 +43,11 @@ from das_evidence.schedules.alerts import (
     stale_alert,
     subscribed,
 )
-from das_evidence.schedules.state import VerifiedLog, load_verified, write_verified
+from das_evidence.schedules.state import (
+    VerifiedLog,
+    start_from_verified,
+    write_verified,
+)
 from das_evidence.schedules.status import (
     LastRun,
     StatusReport,
@@ -158,7 +162,7 @@ def verify_appended(
     store = services.store()
     if verified is not None:
         snap = load_tail(store, verified.size)
-        result = check_tail(snap, services.trust(), verified.checkpoint, verified.statements)
+        result = check_tail(snap, services.trust(), verified.checkpoint, verified.known)
     else:
         snap = load_archive(store)
         result = check_archive(snap, replace(services.trust(), checkpoint=before))
@@ -555,7 +559,9 @@ def refuse_rollback(
         origin=origin,
         size=size,
         root=root,
-        **({"proof_for": proof_for} if services.known else {"prefix_root": prefix_root}),
+        **(
+            {"proof_for": proof_for} if services.known is not None else {"prefix_root": prefix_root}
+        ),
         ranges=trust.ranges,
     )
     if report.findings:
@@ -592,30 +598,18 @@ def _start_from_verified(
     (``current``: ``log/checkpoint`` as the run found it)."""
     trust = services.trust()
     assert trust.note_key is not None  # the run's own note key
-    summary.verified, why = load_verified(
-        services.settings.status.last_run_file, trust.note_key, services.settings.log.origin
+    summary.verified, why = start_from_verified(
+        services.settings.status.last_run_file,
+        trust.note_key,
+        services.settings.log.origin,
+        current,
+        [services.own_key()],
     )
-    if summary.verified is not None:
-        # A store whose checkpoint is missing or smaller than the verified one (rolled
-        # back, emptied, another bucket): its own entries decide, so read them all.
-        size = None
-        if current is not None:
-            try:
-                size = Checkpoint.from_text(SignedNote.from_bytes(current[0]).text).size
-            except EvidenceError:
-                size = None
-        if size is None or size < summary.verified.size:
-            what = "missing or unreadable" if size is None else f"of size {size}"
-            why = (
-                f"the store's checkpoint is {what}, below the verified log's "
-                f"{summary.verified.size}: its own entries decide"
-            )
-            summary.verified = None
     if summary.verified is None:
         summary.full_because = why
         log.info("reading the whole log: %s", why)
     else:
-        services.known = summary.verified.statements
+        services.known = summary.verified.known
 
 
 def _keep_verified(services: Services, summary: RunSummary) -> None:
@@ -624,11 +618,15 @@ def _keep_verified(services: Services, summary: RunSummary) -> None:
     note = summary.seen_checkpoint
     if path is None or note is None or summary.archive is None or not summary.checkpoint:
         return
-    size = Checkpoint.from_text(SignedNote.from_bytes(note).text).size
-    if size > summary.archive.size:
+    cp = Checkpoint.from_text(SignedNote.from_bytes(note).text)
+    if cp.size > summary.archive.size:
         return
+    kept = summary.verified
+    if kept is not None and kept.note == note and kept.summarized:
+        return  # nothing new since the verified log the run started from
     try:
-        write_verified(path, note, [e.statement_bytes for e in summary.archive.entries[:size]])
+        signer, _ = services.signers()
+        write_verified(path, note, cp, summary.archive.known(cp.size), signer)
     except EvidenceError as e:
         log.warning("%s; the next run reads the whole log", e)
 

@@ -58,6 +58,7 @@ from das_evidence.evidence_store.interface import (
 )
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.dsse import MAX_ENVELOPE_BYTES, PAYLOAD_TYPE, Envelope, verify_envelope
+from das_evidence.manifests.log import KnownLog
 from das_evidence.manifests.merkle import MerkleTree, leaf_hash, verify_consistency
 from das_evidence.manifests.note import MAX_NOTE_BYTES, SignedNote, VerifierKey
 from das_evidence.manifests.signers import PublicKey
@@ -869,11 +870,9 @@ def load_tail(store: EvidenceStore, base: int) -> ArchiveSnapshot:
     return snap
 
 
-def check_tail(
-    snap: ArchiveSnapshot, trust: Trust, base: Checkpoint, statements: Sequence[bytes]
-) -> Report:
+def check_tail(snap: ArchiveSnapshot, trust: Trust, base: Checkpoint, known: KnownLog) -> Report:
     """The checks of :func:`check_archive` for the entries after ``base``, a checkpoint
-    verified before whose entries' statements are ``statements`` (their tree is ``base``).
+    verified before whose entries are ``known`` (their tree is ``base``).
 
     ``log/checkpoint`` must verify and be a consistent extension of ``base`` (RFC 9162
     consistency proof from ``base``'s size, over the kept leaves and the new ones),
@@ -883,9 +882,10 @@ def check_tail(
     """
     report = Report(snap.target)
     origin = trust.origin or base.origin
-    n = len(statements)
-    known = [Statement.from_bytes(s) for s in statements]
-    leaves = [leaf_hash(s) for s in statements]
+    # What is needed of the entries before the base (each stream's head, the entry that
+    # names each file) comes from ``known`` without parsing every statement.
+    n = known.size
+    leaves = list(known.leaves)
 
     # V1 layout of what was listed after the base
     for key, problem in sorted(snap.problems.items()):
@@ -908,7 +908,7 @@ def check_tail(
         indexed.append((int(m.group(1)), key))
 
     # V2-V6 the new entries
-    referenced = {s.name: entry_key(i) for i, st in enumerate(known) for s in st.subjects}
+    referenced = {name: entry_key(i) for name, i in known.names.items()}
     prev_leaf = leaves[-1].hex() if leaves else ZERO_HASH
     new: list[Statement | None] = []
     for index, key in indexed:
@@ -928,8 +928,17 @@ def check_tail(
 
     # V8 continuity: every window against the ones before it, findings on the new entries
     scratch = Report(snap.target)
-    before = [(i, entry_key(i)) for i in range(n)]
-    _check_continuity(scratch, [*before, *indexed], [*known, *new])
+    # Of the entries before: each stream's head (the window the next one must follow)
+    # and the entries the new ones amend (the window an amendment must repeat).
+    amended = {
+        a
+        for st in new
+        if st is not None and type(a := st.predicate.get("amends")) is int and 0 <= a < n
+    }
+    wanted = sorted({*known.heads.values(), *amended})
+    before = [(i, entry_key(i)) for i in wanted]
+    spans = [Statement.from_verified_bytes(known.statements[i]) for i in wanted]
+    _check_continuity(scratch, [*before, *indexed], [*spans, *new])
     fresh = {key for _, key in indexed}
     report.findings.extend(f for f in scratch.findings if f.subject in fresh)
 

@@ -230,3 +230,33 @@ def test_list_skips_the_lock_at_the_root_only(store: LocalStore) -> None:
     store.put_once("evidence/a/.lock", b"x")
     with store.lock():
         assert list(store.list()) == ["evidence/a/.lock"]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "start_after"),
+    [
+        ("", ""),
+        ("log/", ""),
+        ("log/entries/", "log/entries/000000000001.dsse.json"),
+        ("evidence/snowflake/A/login_history/", ""),
+        ("evidence/snowflake/A/login_history/date=2026-11-0", ""),
+        ("evidence/snowflake/A/no_such_stream/", ""),
+        ("evidence/../log/", ""),
+    ],
+)
+def test_a_prefix_listing_is_the_whole_listing_filtered(
+    store: LocalStore, prefix: str, start_after: str
+) -> None:
+    """Only the prefix's directory is walked; what it lists is what filtering the whole
+    archive's listing gives."""
+    for i in range(3):
+        store.put_once(f"log/entries/{i:012d}.dsse.json", b"e")
+        store.put_once(f"evidence/snowflake/A/login_history/date=2026-11-0{i}/x.parquet", b"f")
+        store.put_once(f"evidence/snowflake/A/sessions/date=2026-11-0{i}/x.parquet", b"g")
+    (store.root / "evidence" / "elsewhere").mkdir()
+    (store.root / "evidence" / "elsewhere" / "y").write_bytes(b"h")
+    (store.root / "log" / "linked").symlink_to(store.root / "evidence" / "elsewhere")
+    everything = list(store.list())
+    expected = [k for k in everything if k.startswith(prefix) and k > start_after]
+    assert list(store.list(prefix, start_after=start_after)) == expected
+    assert list(store.list("log/linked/")) == []  # not followed, as from the root

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import shutil
 import subprocess
@@ -34,6 +35,8 @@ from das_evidence.manifests.merkle import EMPTY_ROOT
 from das_evidence.manifests.signers import Ed25519Signer
 from das_evidence.reports.pack import build_pack
 from das_evidence.schedules.runner import run
+from das_evidence.schedules.state import collect_from_verified
+from das_evidence.services import Services
 from das_evidence.verify import load_trusted, verify_target
 from das_evidence.verify.findings import Report
 from tests.webhook_receiver import Receiver, receiving
@@ -290,6 +293,27 @@ def test_the_run_refuses_to_append_after_the_attack(
     # The newest checkpoint seen stays recorded: the next run refuses too.
     again = run(load_settings(saved.config), clock=lambda: NOW)
     assert again.exit_code == 1 and _tree(saved.root) == before
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_a_collect_after_the_attack_reads_the_store_not_the_verified_log(
+    attack: str, saved: Saved, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`evidence collect` starts from the run's verified log only when the store's signed
+    checkpoint extends it; after a rollback or a fork it reads the store whole, as it did
+    before it kept no state, and never appends after entries the store does not hold."""
+    services = Services(load_settings(saved.config), clock=lambda: NOW)
+    collect_from_verified(services)
+    assert services.known is not None and services.known.size == 6  # before the attack
+    ATTACKS[attack](saved)
+    with caplog.at_level(logging.INFO, logger="das_evidence.services"):
+        archive = services.collect_archive()
+    assert services.known is None
+    assert "reading the whole log" in caplog.text
+    store = ArchiveLog(LocalStore(saved.root), ORIGIN)
+    assert [e.statement_bytes for e in archive.entries] == [
+        e.statement_bytes for e in store.entries
+    ]
 
 
 def test_an_emptied_store_is_refused_not_sealed_from_the_verified_log(saved: Saved) -> None:
