@@ -124,7 +124,13 @@ class EvidenceSet:
         self.start = start
         self.end = end
         self.streams_expected = tuple(streams_expected)
-        self._cache: OrderedDict[tuple[str, tuple[str, ...] | None], pa.Table] = OrderedDict()
+        # Decoded tables with their size, least recently used first; and their total size,
+        # kept as tables come and go (summing ``nbytes``, which walks every buffer, on each
+        # insertion cost a year's report more time than reading the files).
+        self._cache: OrderedDict[tuple[str, tuple[str, ...] | None], tuple[pa.Table, int]] = (
+            OrderedDict()
+        )
+        self._cached_bytes = 0
         self._memo: dict[Hashable, object] = {}
         self._schemas: dict[str, pa.Schema] = {}
 
@@ -168,17 +174,20 @@ class EvidenceSet:
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)
-            return hit
+            return hit[0]
         with self._open(path) as f:
             pf = self._parquet(path, f, columns)
             try:
                 table = pf.read(columns=list(columns) if columns is not None else None)
             except (pa.ArrowException, OSError) as e:
                 raise self._unreadable(path, e) from e
-        if table.nbytes <= CACHE_BYTES // 4:
-            self._cache[key] = table
-            while sum(t.nbytes for t in self._cache.values()) > CACHE_BYTES:
-                self._cache.popitem(last=False)
+        size = table.nbytes
+        if size <= CACHE_BYTES // 4:
+            self._cache[key] = (table, size)
+            self._cached_bytes += size
+            while self._cached_bytes > CACHE_BYTES:
+                _, (_, evicted) = self._cache.popitem(last=False)
+                self._cached_bytes -= evicted
         return table
 
     def column_names(self, path: str) -> list[str]:
