@@ -98,45 +98,18 @@ DBT_RUNS = 4  # dbt builds a day
 USERS = ("ALICE", "BOB", "CAROL", "DAVE", "ERIN")
 NOW_AFTER_MIDNIGHT = timedelta(minutes=40)  # nothing due: before any view's latency passed
 
-CONFIG = """\
-# Written by benchmarks/scale.py: the simulated archive. No window is due at the
-# benchmark's clock; `evidence run` still re-counts the last reconcile_days of windows
-# (COUNT queries) on the fake Snowflake, which holds no rows then.
+#: Before and after the demo's config (``write_demo_config``): the run's verified log
+#: and the dbt project; ``reconcile_days`` must come before the first table.
+CONFIG_HEAD = """\
+# Written by benchmarks/scale.py over the demo's config: the simulated archive. No window
+# is due at the benchmark's clock; `evidence run` still re-counts the last reconcile_days
+# of windows (COUNT queries) on the fake Snowflake, which holds no rows then.
 reconcile_days = {reconcile_days}
 
-[snowflake]
-account = "{account}"
-user = "EVIDENCE_COLLECTOR"
-password = "bench-only"
-host = "127.0.0.1"
-port = {port}
-protocol = "http"
-
-[store]
-uri = "archive"
-
-[signing]
-key = "keys/signing.key"
-
-[log]
-origin = "{origin}"
-
-[redaction]
-hmac_key = "keys/redaction.key"
-
+"""
+CONFIG_TAIL = """
 [status]
 last_run_file = "state/last-run.json"
-
-[streams.access_history]
-start = "{start}"
-[streams.login_history]
-start = "{start}"
-[streams.query_history]
-start = "{start}"
-[streams.sessions]
-start = "{start}"
-[streams.trust_center_findings]
-start = "{start}"
 
 [[dbt]]
 project = "{project}"
@@ -383,16 +356,15 @@ class Builder:
 
 def write_config(root: Path, *, port: int, reconcile_days: int) -> Path:
     (root / "state").mkdir(exist_ok=True)
-    config = root / "evidence.toml"
+    from das_evidence.demo.run import DEMO_ACCOUNT, write_demo_config
+
+    assert ACCOUNT == DEMO_ACCOUNT  # the demo's config names the account
+    config = write_demo_config(root, port=port, start=START, origin=ORIGIN)
+    body = config.read_text()
     config.write_text(
-        CONFIG.format(
-            account=ACCOUNT,
-            origin=ORIGIN,
-            start=rfc3339(START),
-            project=DBT_PROJECT,
-            port=port,
-            reconcile_days=reconcile_days,
-        )
+        CONFIG_HEAD.format(reconcile_days=reconcile_days)
+        + body
+        + CONFIG_TAIL.format(project=DBT_PROJECT)
     )
     return config
 
