@@ -186,6 +186,16 @@ class HistoryCollector(Collector):
         """How far behind now a window must end: the view's latency, or more."""
         return self._safety
 
+    def source_predicate(self) -> dict[str, Any]:
+        """The entry's ``source``: where the rows were read and how far behind now."""
+        return {
+            "system": "snowflake",
+            "account": self.account,
+            "object": self.spec.qualified,
+            "time_column": self.spec.time_column,
+            "latency_safety_seconds": int(self._safety.total_seconds()),
+        }
+
     def predicate_extra(self) -> dict[str, Any]:
         """What the stream adds to every entry's predicate (e.g. the redaction block)."""
         extra = self._predicate_extra
@@ -385,13 +395,7 @@ class HistoryCollector(Collector):
                 "queries": queries,
             }
         predicate: dict[str, Any] = {
-            "source": {
-                "system": "snowflake",
-                "account": self.account,
-                "object": self.spec.qualified,
-                "time_column": self.spec.time_column,
-                "latency_safety_seconds": int(self._safety.total_seconds()),
-            },
+            "source": self.source_predicate(),
             "query": query,
             "completeness": {"count_sql": count_sql, "source_count": source_count},
             "rows": rows,

@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -227,8 +227,6 @@ class UnloadCollector(Collector):
 
     def _collect(self, window: Window, spool: Path) -> Collection:
         history = self.history
-        # The history collector's, not configured a second time.
-        safety: timedelta = history.safety
         extra: dict[str, Any] = history.predicate_extra()
         session = self._session()
         history.check_columns(session)
@@ -299,13 +297,7 @@ class UnloadCollector(Collector):
             query_id,
         )
         predicate: dict[str, Any] = {
-            "source": {
-                "system": "snowflake",
-                "account": self.account,
-                "object": self.spec.qualified,
-                "time_column": self.spec.time_column,
-                "latency_safety_seconds": int(safety.total_seconds()),
-            },
+            "source": history.source_predicate(),
             "query": {"sql": copy_sql, "query_id": query_id, "select": self.sql(window)},
             "unload": {
                 "mode": "server_side_unload",
