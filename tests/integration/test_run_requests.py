@@ -194,7 +194,10 @@ def test_the_run_trusts_its_verified_checkpoint_and_verify_still_reads_everythin
 def _swap_a_verified_statement(env: Env) -> None:
     state = Path(env.extra_env["EVIDENCE_STATUS__LAST_RUN_FILE"] + ".log")
     lines = state.read_bytes().split(b"\n")
-    lines[2] = lines[3]  # the statement of entry 1 replaced by entry 2's
+    # The statements, then the trailer (the note, the summary) and the final newline: the
+    # newest statement (the stream's head, which every run reads) replaced by the one
+    # before it. Statements are not read at start, but each one read is authenticated.
+    lines[-4] = lines[-5]
     state.write_bytes(b"\n".join(lines))
 
 
@@ -204,7 +207,10 @@ def test_a_damaged_verified_log_means_a_full_read_and_says_so(env: Env, moto: Mo
     _swap_a_verified_statement(env)
     summary, _ = _run(env, moto, 0)
     assert summary["ok"] and summary["verification"]["mode"] == "full"
-    assert "do not reproduce its checkpoint" in summary["verification"]["full_because"]
+    assert (
+        "is damaged: entry 9 is not the one its checkpoint covers"
+        in (summary["verification"]["full_because"])
+    )
     # The full run wrote a sound verified log again.
     assert _run(env, moto, 0)[0]["verification"]["mode"] == "incremental"
 

@@ -297,7 +297,7 @@ class Runner:
         """Re-count recent windows; rows that arrived late become an amendment entry."""
         assert self.reconcile is not None
         horizon = now - self.reconcile
-        entries = list(self.archive.entries)
+        entries = self.archive.entries  # read back from the end, only as far as needed
         recent: list[tuple[LogEntry, Window]] = []
         # Newest first, up to the stream's first window that ended before the horizon: a
         # stream's windows only move forward in the log, so none before it is recent (and

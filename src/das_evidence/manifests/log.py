@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, overload
 
 from das_evidence.errors import (
     CheckpointConflict,
@@ -42,7 +42,7 @@ from das_evidence.evidence_store.interface import (
 )
 from das_evidence.manifests.checkpoint import Checkpoint, sign_checkpoint
 from das_evidence.manifests.dsse import Envelope, sign_envelope
-from das_evidence.manifests.merkle import leaf_hash, root_hash
+from das_evidence.manifests.merkle import CompactRange, leaf_hash, root_hash
 from das_evidence.manifests.note import SignedNote
 from das_evidence.manifests.signers import NoteSigner, Signer
 from das_evidence.manifests.statement import Statement, Subject, build_statement
@@ -91,26 +91,76 @@ class LogEntry:
         return self.statement.predicate
 
 
+class StatementSource(Protocol):
+    """Where the statements of a :class:`KnownLog` come from, each authenticated against
+    the signed checkpoint it was kept for (raises :class:`FormatError` when one is not)."""
+
+    def statement(self, index: int) -> bytes: ...
+
+    def leaf(self, index: int) -> bytes: ...
+
+    def all(self) -> Sequence[bytes]: ...
+
+
+class MemoryStatements:
+    """Statements held in memory (parsed or hashed by whoever built them)."""
+
+    def __init__(self, statements: Sequence[bytes], leaves: Sequence[bytes] | None = None) -> None:
+        self.statements = statements
+        self.leaves = [leaf_hash(s) for s in statements] if leaves is None else leaves
+
+    def statement(self, index: int) -> bytes:
+        return self.statements[index]
+
+    def leaf(self, index: int) -> bytes:
+        return self.leaves[index]
+
+    def all(self) -> Sequence[bytes]:
+        return self.statements
+
+
 @dataclass(frozen=True)
 class KnownLog:
     """The first entries of a log as verified before (the run's verified log,
     :mod:`das_evidence.schedules.state`) and what a nightly run needs of them without
-    parsing every statement: each stream's head, the file each path is named by, the
-    files that accounting entries name and the latest retention an entry signed.
+    reading every statement: the compact range of their leaves (:class:`CompactRange`:
+    the root of any later tree from the later leaves alone), the last leaf (the next
+    entry's chain link), each stream's head, the file each path is named by, the files
+    that accounting entries name and the latest retention an entry signed. A statement
+    is read from ``source`` only when asked for.
 
     Build it with :meth:`from_statements` (parses them all) or :meth:`with_summary`
     (from a :meth:`summary` kept beside them, which the caller has authenticated)."""
 
-    statements: Sequence[bytes]
-    leaves: Sequence[bytes]
+    size: int
+    compact: tuple[bytes, ...]
+    last_leaf: bytes | None
     heads: Mapping[str, int]
     names: Mapping[str, int]
     accounted: frozenset[str]
     retain_until: datetime | None
+    source: StatementSource
 
     @property
-    def size(self) -> int:
-        return len(self.statements)
+    def statements(self) -> Sequence[bytes]:
+        """Every statement (reads them all)."""
+        return self.source.all()
+
+    @property
+    def leaves(self) -> Sequence[bytes]:
+        """Every leaf hash (reads and hashes every statement)."""
+        source = self.source
+        if isinstance(source, MemoryStatements):
+            return source.leaves
+        return [leaf_hash(s) for s in source.all()]
+
+    def compact_range(self) -> CompactRange:
+        return CompactRange(self.size, self.compact)
+
+    def statement(self, index: int) -> bytes:
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        return self.source.statement(index)
 
     @classmethod
     def from_statements(
@@ -118,33 +168,66 @@ class KnownLog:
     ) -> KnownLog:
         """Parse every statement (verified before: :meth:`Statement.from_verified_bytes`)."""
         state = _Derived()
+        source = MemoryStatements(statements, leaves)
         for index, payload in enumerate(statements):
-            state.add(LogEntry(index, payload))
-        return state.known(statements, leaves or [leaf_hash(s) for s in statements])
+            state.add(LogEntry(index, payload, None, source.leaves[index]))
+        return state.known(len(statements), CompactRange.of(source.leaves), source)
 
     @classmethod
     def with_summary(
-        cls, statements: Sequence[bytes], leaves: Sequence[bytes], summary: Mapping[str, Any]
+        cls,
+        statements: Sequence[bytes],
+        leaves: Sequence[bytes],
+        summary: Mapping[str, Any],
     ) -> KnownLog:
-        """From :meth:`summary` (authenticated by the caller); raises :class:`FormatError`
-        when it is not one for these statements."""
+        """From :meth:`summary` (authenticated by the caller) over these statements; raises
+        :class:`FormatError` when it is not one for them."""
+        return cls.from_summary(
+            summary,
+            CompactRange.of(leaves),
+            leaves[-1] if leaves else None,
+            MemoryStatements(statements, leaves),
+        )
+
+    @classmethod
+    def from_summary(
+        cls,
+        summary: Mapping[str, Any],
+        compact: CompactRange,
+        last_leaf: bytes | None,
+        source: StatementSource,
+    ) -> KnownLog:
+        """From :meth:`summary` (authenticated by the caller) for a log of
+        ``compact.size`` entries whose statements ``source`` reads; raises
+        :class:`FormatError` when it is not one for them."""
+        size = compact.size
         try:
             heads, names = dict(summary["heads"]), dict(summary["names"])
             accounted = frozenset(summary["accounted"])
             retain = summary["retain_until"]
             ok = (
-                summary["size"] == len(statements)
+                summary["size"] == size
                 and all(isinstance(k, str) and type(v) is int for k, v in heads.items())
                 and all(isinstance(k, str) and type(v) is int for k, v in names.items())
-                and all(0 <= v < len(statements) for v in (*heads.values(), *names.values()))
+                and all(0 <= v < size for v in (*heads.values(), *names.values()))
                 and all(isinstance(a, str) for a in accounted)
                 and (retain is None or parse_signed(retain) is not None)
+                and (last_leaf is None) == (size == 0)
             )
         except (KeyError, TypeError, ValueError):
             ok = False
         if not ok:
             raise FormatError("the verified log's summary does not describe its entries")
-        return cls(statements, leaves, heads, names, accounted, parse_signed(retain))
+        return cls(
+            size,
+            tuple(compact.hashes),
+            last_leaf,
+            heads,
+            names,
+            accounted,
+            parse_signed(retain),
+            source,
+        )
 
     def summary(self) -> dict[str, Any]:
         """Everything but the statements and leaves, as JSON."""
@@ -155,6 +238,22 @@ class KnownLog:
             "accounted": sorted(self.accounted),
             "retain_until": None if self.retain_until is None else rfc3339(self.retain_until),
         }
+
+
+class _LogStatements:
+    """The statements of an :class:`ArchiveLog`'s entries (its known ones read when asked)."""
+
+    def __init__(self, archive: ArchiveLog) -> None:
+        self.entries = archive.entries
+
+    def statement(self, index: int) -> bytes:
+        return self.entries[index].statement_bytes
+
+    def leaf(self, index: int) -> bytes:
+        return self.entries[index].leaf
+
+    def all(self) -> Sequence[bytes]:
+        return [e.statement_bytes for e in self.entries]
 
 
 class _Derived:
@@ -179,15 +278,71 @@ class _Derived:
         if retain is not None and (self.retain_until is None or retain > self.retain_until):
             self.retain_until = retain
 
-    def known(self, statements: Sequence[bytes], leaves: Sequence[bytes]) -> KnownLog:
+    def known(self, size: int, compact: CompactRange, source: StatementSource) -> KnownLog:
         return KnownLog(
-            statements,
-            leaves,
+            size,
+            tuple(compact.hashes),
+            source.leaf(size - 1) if size else None,
             dict(self.heads),
             dict(self.names),
             frozenset(self.accounted),
             self.retain_until,
+            source,
         )
+
+
+class _Entries(Sequence[LogEntry]):
+    """An :class:`ArchiveLog`'s entries: those of its known log made (and their statements
+    read) only when asked for, the later ones in memory."""
+
+    def __init__(self, base: KnownLog | None, damaged: Callable[[FormatError], None]) -> None:
+        self.damaged = damaged
+        self.base = base
+        self.base_size = base.size if base else 0
+        self.known: dict[int, LogEntry] = {}
+        self.new: list[LogEntry] = []
+
+    def __len__(self) -> int:
+        return self.base_size + len(self.new)
+
+    def _entry(self, i: int) -> LogEntry:
+        if i >= self.base_size:
+            return self.new[i - self.base_size]
+        entry = self.known.get(i)
+        if entry is None:
+            assert self.base is not None
+            try:
+                entry = LogEntry(i, self.base.statement(i), None, self.base.source.leaf(i))
+            except FormatError as e:
+                self.damaged(e)  # the whole log read from the store instead, in place
+                return self._entry(i)
+            self.known[i] = entry
+        return entry
+
+    @overload
+    def __getitem__(self, i: int) -> LogEntry: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[LogEntry]: ...
+
+    def __getitem__(self, i: int | slice) -> LogEntry | list[LogEntry]:
+        n = len(self)
+        if isinstance(i, slice):
+            return [self._entry(j) for j in range(*i.indices(n))]
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(i)
+        return self._entry(i)
+
+    def __iter__(self) -> Iterator[LogEntry]:
+        if self.base is not None and len(self.known) < self.base_size:
+            try:
+                self.base.source.all()  # one pass over the kept statements, not one per entry
+            except FormatError as e:
+                self.damaged(e)
+        for i in range(len(self)):
+            yield self._entry(i)
 
 
 @dataclass(frozen=True)
@@ -230,7 +385,6 @@ class ArchiveLog:
         the entries after them are listed and read."""
         self.store = store
         self.origin = origin
-        self.entries: list[LogEntry] = []
         self._sealed: int | object | None = _UNREAD
         self._token: str | None = None  # of log/checkpoint as last read or written here
         # The first entry appended here and not sealed yet (a batch), or None.
@@ -240,29 +394,51 @@ class ArchiveLog:
             base: KnownLog | None = known
         else:
             base = KnownLog.from_statements(known) if known else None
+        self._base = base
+        #: Why the known log was given up for a read of the whole log, if it was.
+        self.damaged: str | None = None
+        self.entries = _Entries(base, self._read_whole)
         # Each stream's newest window entry (its head), the entry naming each file, the
         # files accounting entries name, the latest signed retention: kept as entries
-        # are added.
+        # are added; so are the compact range of the leaves and the last leaf.
         self._derived = _Derived(base)
-        if base is not None:
-            self.entries = [
-                LogEntry(i, s, None, leaf)
-                for i, (s, leaf) in enumerate(zip(base.statements, base.leaves, strict=True))
-            ]
+        self._compact = base.compact_range() if base else CompactRange()
+        self._last_leaf = base.last_leaf if base else None
         self._load(start=self.size)
 
     def _add(self, entry: LogEntry) -> None:
-        self.entries.append(entry)
+        self.entries.new.append(entry)
         self._derived.add(entry)
+        self._compact.append(entry.leaf)
+        self._last_leaf = entry.leaf
 
     def known(self, size: int | None = None) -> KnownLog:
-        """The first ``size`` entries (all by default) as a :class:`KnownLog`."""
+        """The first ``size`` entries (all by default) as a :class:`KnownLog`; its
+        statements are read from this log's (the known ones only when asked for)."""
         n = self.size if size is None else size
+        if n == self.size:
+            return self._derived.known(n, self._compact, _LogStatements(self))
         entries = self.entries[:n]
         statements, leaves = [e.statement_bytes for e in entries], [e.leaf for e in entries]
-        if n == self.size:
-            return self._derived.known(statements, leaves)
         return KnownLog.from_statements(statements, leaves)
+
+    def _read_whole(self, error: FormatError) -> None:
+        """A statement of the known log did not authenticate: read the whole log from the
+        store instead (as without a known log), keeping this log's batch."""
+        log.warning("reading the whole log: %s", error.message)
+        self.damaged = error.message
+        self._base = None
+        entries = self.entries
+        entries.base, entries.base_size, entries.known, entries.new = None, 0, {}, []
+        self._derived = _Derived()
+        self._compact = CompactRange()
+        self._last_leaf = None
+        self._load(start=0)
+
+    @property
+    def base(self) -> KnownLog | None:
+        """The known log this one was read from (its first entries), or None."""
+        return self._base
 
     def reload(self) -> None:
         """Re-read entries another writer may have appended since this log was loaded."""
@@ -296,7 +472,17 @@ class ArchiveLog:
         return len(self.entries)
 
     def root(self, size: int | None = None) -> bytes:
+        """The root of the first ``size`` entries (all by default): from the compact ranges
+        kept, in O(log n), unless ``size`` is below the known log's."""
         n = self.size if size is None else size
+        if n == self.size:
+            return self._compact.root()
+        base = self._base
+        if base is not None and base.size <= n <= self.size:
+            new = self.entries.new[: n - base.size]
+            return base.compact_range().extended_root([e.leaf for e in new])
+        if base is not None and n < base.size:
+            return root_hash(list(base.leaves)[:n])  # reads the known statements whole
         return root_hash([e.leaf for e in self.entries[:n]])
 
     def stream_end(self, stream: str) -> datetime | None:
@@ -435,7 +621,7 @@ class ArchiveLog:
         full["log"] = {
             "origin": self.origin,
             "index": index,
-            "prev_leaf_hash": self.entries[-1].leaf.hex() if self.entries else ZERO_HASH,
+            "prev_leaf_hash": self._last_leaf.hex() if self._last_leaf else ZERO_HASH,
         }
         statement_bytes = build_statement(
             [Subject(f.path, f.sha256) for f in files], PREDICATE_TYPE, full

@@ -275,3 +275,64 @@ def verify_consistency(
         raise ProofError(f"consistency proof does not lead to the old root (size {old_size})")
     if sr != new_root:
         raise ProofError(f"consistency proof does not lead to the new root (size {new_size})")
+
+
+class CompactRange:
+    """The RFC 9162 compact range of leaves ``[0, size)``: the roots of the perfect,
+    aligned subtrees that cover them, largest (leftmost) first, one per set bit of
+    ``size``. It is all a log needs to keep of its first ``size`` leaves to compute the
+    root of any larger tree from the leaves after them, in O(log n) (a binary counter:
+    appending a leaf merges the equal-sized subtrees at the right end).
+
+    A tree of size ``n`` extends the kept one exactly when the kept range extended by
+    leaves ``[size, n)`` has that tree's root: no consistency proof over all leaves."""
+
+    __slots__ = ("hashes", "size")
+
+    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
+        if size < 0 or len(hashes) != size.bit_count():
+            raise ValueError(f"a compact range of {size} leaves has {size.bit_count()} hashes")
+        for i, h in enumerate(hashes):
+            if len(h) != HASH_SIZE:
+                raise ValueError(f"compact range hash {i} is {len(h)} bytes, expected {HASH_SIZE}")
+        self.size = size
+        self.hashes = list(hashes)
+
+    @classmethod
+    def of(cls, leaf_hashes: Sequence[bytes]) -> CompactRange:
+        """The compact range of ``leaf_hashes``."""
+        out = cls()
+        out.extend(leaf_hashes)
+        return out
+
+    def copy(self) -> CompactRange:
+        return CompactRange(self.size, self.hashes)
+
+    def append(self, leaf: bytes) -> None:
+        if len(leaf) != HASH_SIZE:
+            raise ValueError(f"leaf hash is {len(leaf)} bytes, expected {HASH_SIZE}")
+        h, size = leaf, self.size
+        while size & 1:
+            h = node_hash(self.hashes.pop(), h)
+            size >>= 1
+        self.hashes.append(h)
+        self.size += 1
+
+    def extend(self, leaf_hashes: Sequence[bytes]) -> None:
+        for leaf in leaf_hashes:
+            self.append(leaf)
+
+    def root(self) -> bytes:
+        """``MTH(D[0:size])``: the subtrees joined right to left."""
+        if not self.hashes:
+            return EMPTY_ROOT
+        root = self.hashes[-1]
+        for h in reversed(self.hashes[:-1]):
+            root = node_hash(h, root)
+        return root
+
+    def extended_root(self, leaf_hashes: Sequence[bytes]) -> bytes:
+        """The root of this range followed by ``leaf_hashes`` (this range is not changed)."""
+        out = self.copy()
+        out.extend(leaf_hashes)
+        return out.root()

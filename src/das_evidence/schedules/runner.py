@@ -33,7 +33,6 @@ from das_evidence.errors import (
 from das_evidence.evidence_store.interface import CHECKPOINT_KEY
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.log import ArchiveLog
-from das_evidence.manifests.merkle import MerkleTree, verify_consistency
 from das_evidence.manifests.note import SignedNote
 from das_evidence.schedules.alerts import (
     Alert,
@@ -460,6 +459,9 @@ def _run(
             # The archive itself failed a check (e.g. entries missing under a checkpoint):
             # nothing was appended; the verification below says what is wrong.
             summary.error = str(e)
+        if appended is not None and appended.damaged is not None:
+            # A kept statement did not authenticate: the log was read whole after all.
+            summary.verified, summary.full_because = None, appended.damaged
         archive, cp, note = verify_appended(
             services, before, report, summary.verified, archive=appended
         )
@@ -523,9 +525,8 @@ def refuse_rollback(
             continue  # check_trusted below says why
         if cp.size > newest:
             newest, summary.seen_checkpoint = cp.size, t.note
-    entries = (archive or services.archive)().entries
-    leaves = MerkleTree([e.leaf for e in entries])
-    size, root = leaves.size, leaves.root
+    found = (archive or services.archive)()
+    size, root = found.size, found.root()
     current = services.store().get_checkpoint() if head is _UNREAD else head
     if isinstance(current, tuple):
         try:
@@ -534,20 +535,24 @@ def refuse_rollback(
         except EvidenceError:
             pass  # the run's verification reports a bad checkpoint
 
+    # Roots come from the compact range of the verified log (when the run started from
+    # one) and the store's entries after it, in O(log n); only a seen checkpoint older
+    # than the verified log's reads the kept statements whole (ArchiveLog.root).
     def prefix_root(m: int) -> bytes:
-        return leaves.prefix_root(m) if m <= leaves.size else b""
+        return found.root(m) if m <= found.size else b""
 
     def proof_for(m: int, old_root: bytes) -> str | None:
         # Incremental: the first entries are the verified log's, not the store's. The
         # store's signed checkpoint must be a consistent extension of each one seen.
-        if size > leaves.size:
-            return f"the store's checkpoint covers {size} entries, but {leaves.size} exist"
-        tree = MerkleTree([e.leaf for e in entries[:size]])
-        try:
-            verify_consistency(m, size, old_root, root, tree.consistency_proof(m))
-        except EvidenceError as e:
-            return f"forked or rewritten: not a consistent extension ({e.message})"
-        return None
+        if size > found.size:
+            return f"the store's checkpoint covers {size} entries, but {found.size} exist"
+        if found.root(size) != root:
+            what = f"its checkpoint {size} is not the tree of the verified log and its entries"
+        elif found.root(m) != old_root:
+            what = f"the first {m} entries are not the tree of the checkpoint seen"
+        else:
+            return None
+        return f"forked or rewritten: not a consistent extension ({what})"
 
     report = Report(settings.store.uri)
     check_trusted(
@@ -624,9 +629,11 @@ def _keep_verified(services: Services, summary: RunSummary) -> None:
     kept = summary.verified
     if kept is not None and kept.note == note and kept.summarized:
         return  # nothing new since the verified log the run started from
+    if kept is not None and summary.archive.base is not kept.known:
+        kept = None  # the run read the whole log after all: keep it afresh
     try:
         signer, _ = services.signers()
-        write_verified(path, note, cp, summary.archive.known(cp.size), signer)
+        write_verified(path, note, cp, summary.archive.known(cp.size), signer, kept)
     except EvidenceError as e:
         log.warning("%s; the next run reads the whole log", e)
 

@@ -37,8 +37,8 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,10 +46,10 @@ from das_evidence.errors import ConfigError, EvidenceError, FormatError
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.dsse import Envelope, sign_envelope, verify_envelope
 from das_evidence.manifests.log import KnownLog
-from das_evidence.manifests.merkle import MerkleTree, leaf_hash
+from das_evidence.manifests.merkle import CompactRange, MerkleTree, leaf_hash
 from das_evidence.manifests.note import SignedNote, VerifierKey
 from das_evidence.manifests.signers import PublicKey, Signer
-from das_evidence.manifests.statement import canonical_json
+from das_evidence.manifests.statement import Statement, canonical_json
 
 if TYPE_CHECKING:
     from das_evidence.services import Services
@@ -62,6 +62,12 @@ SUFFIX = ".log"
 STATE_TYPE = "application/vnd.das-evidence.verified-log-summary+json"
 
 
+# The summary's format: the statement lines first, then the checkpoint note and the summary
+# (a trailer), so that an append writes only the new lines and the trailer.
+FORMAT = 2
+_CHUNK = 1 << 16
+
+
 @dataclass(frozen=True)
 class VerifiedLog:
     """The checkpoint a run verified and the entries it covers (:class:`KnownLog`)."""
@@ -71,6 +77,10 @@ class VerifiedLog:
     known: KnownLog
     # False for a file written before it had a summary line: the next run writes one.
     summarized: bool = True
+    # The file as kept (trailer format): where the statements end, and where each head's
+    # and the last statement's line starts (index -> offset), for an append.
+    log_bytes: int | None = None
+    offsets: Mapping[int, int] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -90,6 +100,171 @@ def log_path(last_run_file: Path) -> Path:
     return last_run_file.with_name(last_run_file.name + SUFFIX)
 
 
+class FileStatements:
+    """The statement lines of a verified log file, read only when asked for and each
+    authenticated before it is returned: by the leaf hash its signed summary keeps (the
+    heads' and the last entry's), or by the chain link (``prev_leaf_hash``) of the entry
+    after it, itself authenticated; :meth:`all` by the root of all of them. A line that
+    does not authenticate makes the file untrusted: its trailer is cut off, so the next
+    run reads the whole log, and this one stops with a :class:`FormatError`."""
+
+    def __init__(
+        self,
+        path: Path,
+        size: int,
+        log_bytes: int,
+        anchors: Mapping[int, tuple[int, bytes]],
+        root: bytes,
+    ) -> None:
+        self.path = path
+        self.size = size
+        self.log_bytes = log_bytes
+        self.root = root
+        self.offsets = {i: off for i, (off, _) in anchors.items()}
+        self._leaves: dict[int, bytes] = {i: leaf for i, (_, leaf) in anchors.items()}
+        self._lines: dict[int, bytes] = {}
+        self._checked: set[int] = set()
+        # Lines are found backward from the end of the statements: line ``_low`` starts
+        # at ``_low_offset`` and every line after it is in ``_lines``.
+        self._low, self._low_offset = size, log_bytes
+        self._all: list[bytes] | None = None
+
+    def _read(self, offset: int, n: int) -> bytes:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(offset)
+                return f.read(n)
+        except OSError as e:
+            raise self._damaged(f"cannot read it: {e.strerror or e}") from e
+
+    def _line(self, index: int) -> bytes:
+        line = self._lines.get(index)
+        if line is not None:
+            return line
+        offset = self.offsets.get(index)
+        if offset is not None:
+            data = b""
+            while b"\n" not in data and offset + len(data) < self.log_bytes:
+                more = self._read(offset + len(data), _CHUNK)
+                if not more:
+                    break
+                data += more
+            raw = data.split(b"\n", 1)[0]
+        else:
+            want = _CHUNK
+            while self._low > index:
+                start = max(0, self._low_offset - want)
+                chunk = self._read(start, self._low_offset - start)
+                if len(chunk) != self._low_offset - start or not chunk.endswith(b"\n"):
+                    raise self._damaged("its statements are not the lines its summary counts")
+                # The complete lines in the chunk (the first may be cut unless at 0).
+                parts = chunk[:-1].split(b"\n")
+                if start > 0:
+                    parts = parts[1:]
+                    if not parts:
+                        want *= 2  # a line longer than the chunk
+                        continue
+                for raw_line in reversed(parts):
+                    self._low -= 1
+                    self._low_offset -= len(raw_line) + 1
+                    if self._low < 0:
+                        raise self._damaged("it has more lines than its summary says")
+                    self._lines.setdefault(self._low, self._decode(raw_line))
+                if start == 0 and self._low > 0:
+                    raise self._damaged("it has fewer lines than its summary says")
+            return self._lines[index]
+        line = self._decode(raw)
+        self._lines[index] = line
+        return line
+
+    def _decode(self, raw: bytes) -> bytes:
+        try:
+            return binascii.a2b_base64(raw, strict_mode=True)
+        except (binascii.Error, ValueError):
+            raise self._damaged("a statement line is not base64") from None
+
+    def leaf(self, index: int) -> bytes:
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        leaf = self._leaves.get(index)
+        if leaf is not None:
+            return leaf
+        # The nearest later entry whose leaf is known, then down the chain links.
+        above = index + 1
+        while above not in self._leaves:
+            above += 1
+        for k in range(above, index, -1):
+            link = self._chain_link(k)
+            self._leaves[k - 1] = link
+        return self._leaves[index]
+
+    def _chain_link(self, index: int) -> bytes:
+        data = self.statement(index)
+        try:
+            prev = Statement.from_verified_bytes(data).predicate["log"]["prev_leaf_hash"]
+            return bytes.fromhex(prev)
+        except (EvidenceError, KeyError, TypeError, ValueError):
+            raise self._damaged(f"entry {index} has no chain link") from None
+
+    def statement(self, index: int) -> bytes:
+        if self._all is not None:
+            return self._all[index]
+        data = self._line(index)
+        if index not in self._checked:
+            if leaf_hash(data) != self.leaf(index):
+                raise self._damaged(f"entry {index} is not the one its checkpoint covers")
+            self._checked.add(index)
+        return data
+
+    def all(self) -> Sequence[bytes]:
+        if self._all is None:
+            data = self._read(0, self.log_bytes)
+            lines = data.split(b"\n")
+            if len(data) != self.log_bytes or lines[-1] != b"" or len(lines) != self.size + 1:
+                raise self._damaged("its lines are not the ones its summary counts")
+            statements = [self._decode(line) for line in lines[:-1]]
+            if CompactRange.of([leaf_hash(s) for s in statements]).root() != self.root:
+                raise self._damaged("its entries do not reproduce its checkpoint")
+            self._all = statements
+        return self._all
+
+    def _damaged(self, why: str) -> FormatError:
+        """Cut the trailer off (the next run reads the whole log) and say why."""
+        log.error(
+            "the verified log %s is damaged (%s): the next run reads the whole log", self.path, why
+        )
+        try:
+            with self.path.open("r+b") as f:
+                f.truncate(self.log_bytes)
+        except OSError:
+            pass
+        return FormatError(
+            f"the verified log {self.path} is damaged: {why}",
+            fix="run again: the next run reads the whole log and keeps it afresh",
+        )
+
+
+def _tail(path: Path) -> tuple[int, list[bytes]] | None:
+    """The last two lines of ``path`` and where the first of them starts, reading it from
+    the end; None when it has fewer."""
+    with path.open("rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        data, start = b"", end
+        while start > 0:
+            start = max(0, start - max(_CHUNK, len(data)))
+            f.seek(start)
+            data = f.read(end - start)
+            if data.count(b"\n") >= 3 or (start == 0 and data.count(b"\n") >= 2):
+                break
+    if not data.endswith(b"\n"):
+        return None
+    lines = data[:-1].split(b"\n")
+    if len(lines) < 2 or (len(lines) == 2 and start > 0):
+        return None
+    note, summary = lines[-2], lines[-1]
+    return end - len(note) - len(summary) - 2, [note, summary]
+
+
 def load_verified(
     last_run_file: Path | None,
     note_key: VerifierKey,
@@ -98,15 +273,96 @@ def load_verified(
 ) -> tuple[VerifiedLog | None, str]:
     """The verified log, or None and why the run reads the whole log instead.
 
-    ``keys``: the run's own entry key(s), which sign the summary line; without a
-    summary line (a file written before there was one) the statements are parsed."""
+    ``keys``: the run's own entry key(s), which sign the summary; its statements are not
+    read here (:class:`FileStatements`). A file in the format before the trailer is read
+    whole as before (without a summary line its statements are parsed)."""
     if last_run_file is None:
         return None, "no [status] last_run_file to keep the verified log in"
     path = log_path(last_run_file)
     try:
-        lines = path.read_bytes().split(b"\n")
+        tail = _tail(path)
     except FileNotFoundError:
         return None, f"no verified log at {path} (a first run)"
+    except OSError as e:
+        return None, f"cannot read {path}: {e.strerror or e}"
+    if tail is not None:
+        at, (note_line, summary_line) = tail
+        try:
+            note = binascii.a2b_base64(note_line, strict_mode=True)
+            summary = _summary_envelope(binascii.a2b_base64(summary_line, strict_mode=True))
+            SignedNote.from_bytes(note)
+        except (binascii.Error, ValueError, EvidenceError):
+            summary = None
+        if summary is not None and _format(summary) == FORMAT:
+            return _load_trailer(path, at, note, summary, note_key, origin, keys)
+    return _load_whole(path, note_key, origin, keys)
+
+
+def _format(summary: Envelope) -> int | None:
+    """The format an (unverified) summary says it is in; decides only how to read the
+    file: a summary that lies about it fails its signature or its checks."""
+    try:
+        fields = json.loads(summary.payload)
+    except ValueError:
+        return None
+    return fields.get("format") if isinstance(fields, dict) else None
+
+
+def _load_trailer(
+    path: Path,
+    at: int,
+    note: bytes,
+    summary: Envelope,
+    note_key: VerifierKey,
+    origin: str,
+    keys: Sequence[PublicKey],
+) -> tuple[VerifiedLog | None, str]:
+    """The trailer format: trusted on the checkpoint's and the summary's signatures, the
+    compact range reproducing the checkpoint's root and the statements ending where the
+    trailer starts; the statements are read later, authenticated one by one."""
+    try:
+        cp = open_checkpoint(note, note_key, origin)
+    except EvidenceError as e:
+        return None, f"the checkpoint in {path} does not verify: {e.message}"
+    try:
+        verify_envelope(summary, keys)
+        fields = json.loads(summary.payload)
+        if fields.get("origin") != origin or fields.get("root") != cp.root_hash.hex():
+            raise FormatError("it is the summary of another checkpoint")
+        compact = CompactRange(cp.size, [bytes.fromhex(h) for h in fields["compact"]])
+        if fields.get("size") != cp.size or compact.root() != cp.root_hash:
+            raise FormatError("its compact range is not the checkpoint's tree")
+        if fields.get("log_bytes") != at:
+            raise FormatError(f"it counts {fields.get('log_bytes')} bytes of statements, not {at}")
+        anchors = {
+            int(i): (int(off), bytes.fromhex(leaf))
+            for i, (off, leaf) in dict(fields["anchors"]).items()
+        }
+        if not all(0 <= i < cp.size and 0 <= off < at for i, (off, _) in anchors.items()):
+            raise FormatError("it places a statement outside the file")
+        if cp.size and (cp.size - 1) not in anchors:
+            raise FormatError("it does not hold the last entry's leaf")
+        source = FileStatements(path, cp.size, at, anchors, cp.root_hash)
+        last = anchors[cp.size - 1][1] if cp.size else None
+        known = KnownLog.from_summary(fields, compact, last, source)
+        if not all(i in anchors for i in known.heads.values()):
+            raise FormatError("it does not hold every head's leaf")
+    except (EvidenceError, ValueError, AttributeError, KeyError, TypeError) as e:
+        why = e.message if isinstance(e, EvidenceError) else "not the expected JSON object"
+        return None, f"the summary in {path} does not verify: {why}"
+    return VerifiedLog(note, cp, known, log_bytes=at, offsets=source.offsets), ""
+
+
+def _load_whole(
+    path: Path,
+    note_key: VerifierKey,
+    origin: str,
+    keys: Sequence[PublicKey],
+) -> tuple[VerifiedLog | None, str]:
+    """The format before the trailer (note first, statements, a summary line or none):
+    read whole and every statement hashed."""
+    try:
+        lines = path.read_bytes().split(b"\n")
     except OSError as e:
         return None, f"cannot read {path}: {e.strerror or e}"
     if lines and lines[-1] == b"":
@@ -144,7 +400,8 @@ def load_verified(
     except (EvidenceError, ValueError, AttributeError) as e:
         why = e.message if isinstance(e, EvidenceError) else "not a JSON object"
         return None, f"the summary in {path} does not verify: {why}"
-    return VerifiedLog(decoded[0], cp, known), ""
+    # Summarized, but in the format before the trailer: the next run rewrites it.
+    return VerifiedLog(decoded[0], cp, known, summarized=False), ""
 
 
 def _summary_envelope(data: bytes) -> Envelope | None:
@@ -212,17 +469,73 @@ def collect_from_verified(services: Services) -> None:
 
 
 def write_verified(
-    last_run_file: Path, note: bytes, checkpoint: Checkpoint, known: KnownLog, signer: Signer
+    last_run_file: Path,
+    note: bytes,
+    checkpoint: Checkpoint,
+    known: KnownLog,
+    signer: Signer,
+    kept: VerifiedLog | None = None,
 ) -> None:
-    """Replace the verified log atomically; raises :class:`ConfigError` when it cannot.
+    """Keep ``known`` (the entries ``checkpoint`` covers) as the verified log; raises
+    :class:`ConfigError` when it cannot.
 
-    The last line is the summary of ``known`` (heads, named files, ...) for
-    ``checkpoint``, a DSSE envelope signed by ``signer`` (the run's entry key) under its
-    own payload type, so it can never pass for an entry."""
-    fields = {"origin": checkpoint.origin, "root": checkpoint.root_hash.hex(), **known.summary()}
+    The file is the statement lines, then a trailer: the checkpoint note and the summary
+    of ``known`` (heads, named files, the compact range of its leaves, where the heads'
+    statements start ...), a DSSE envelope signed by ``signer`` (the run's entry key)
+    under its own payload type, so it can never pass for an entry. With ``kept`` (the
+    file as this run loaded it, a prefix of ``known``) only the new lines and a new
+    trailer are written over the old trailer; a crash before the trailer is complete
+    leaves a file without one, which the next run reads whole. Otherwise it is replaced
+    atomically."""
+    path = log_path(last_run_file)
+    offsets: dict[int, int] = {}
+    if (
+        kept is not None
+        and kept.log_bytes is not None
+        and kept.size <= known.size
+        and all(i >= kept.size or i in kept.offsets for i in _anchored(known))
+    ):
+        start, first = kept.log_bytes, kept.size
+        offsets.update((i, off) for i, off in kept.offsets.items() if i in _anchored(known))
+    else:
+        kept, start, first = None, 0, 0
+    lines = []
+    at = start
+    for i in range(first, known.size):
+        line = base64.b64encode(known.statement(i)) + b"\n"
+        offsets[i] = at
+        lines.append(line)
+        at += len(line)
+    anchored = _anchored(known)
+    fields = {
+        "origin": checkpoint.origin,
+        "root": checkpoint.root_hash.hex(),
+        "format": FORMAT,
+        "log_bytes": at,
+        "compact": [h.hex() for h in known.compact],
+        "anchors": {str(i): [offsets[i], known.source.leaf(i).hex()] for i in sorted(anchored)},
+        **known.summary(),
+    }
     summary = sign_envelope(canonical_json(fields), signer, STATE_TYPE).to_bytes()
-    data = b"".join(base64.b64encode(x) + b"\n" for x in (note, *known.statements, summary))
-    write_atomic(log_path(last_run_file), data)
+    trailer = base64.b64encode(note) + b"\n" + base64.b64encode(summary) + b"\n"
+    if kept is None:
+        write_atomic(path, b"".join(lines) + trailer)
+        return
+    try:
+        with path.open("r+b") as f:
+            f.truncate(start)  # the old trailer: from here on the file has none
+            f.seek(start)
+            f.write(b"".join(lines))
+            f.write(trailer)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise _unwritable(path, e) from e
+
+
+def _anchored(known: KnownLog) -> set[int]:
+    """The entries whose leaf and offset the summary keeps: each head and the last."""
+    return {*known.heads.values(), *([known.size - 1] if known.size else [])}
 
 
 def write_atomic(path: Path, data: bytes) -> None:

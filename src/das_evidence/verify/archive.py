@@ -59,7 +59,7 @@ from das_evidence.evidence_store.interface import (
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.dsse import MAX_ENVELOPE_BYTES, PAYLOAD_TYPE, Envelope, verify_envelope
 from das_evidence.manifests.log import KnownLog
-from das_evidence.manifests.merkle import MerkleTree, leaf_hash, verify_consistency
+from das_evidence.manifests.merkle import CompactRange, MerkleTree, leaf_hash
 from das_evidence.manifests.note import MAX_NOTE_BYTES, SignedNote, VerifierKey
 from das_evidence.manifests.signers import PublicKey
 from das_evidence.manifests.statement import Statement
@@ -885,7 +885,7 @@ def check_tail(snap: ArchiveSnapshot, trust: Trust, base: Checkpoint, known: Kno
     # What is needed of the entries before the base (each stream's head, the entry that
     # names each file) comes from ``known`` without parsing every statement.
     n = known.size
-    leaves = list(known.leaves)
+    leaves: list[bytes] = []  # the new entries' (the known ones: their compact range)
 
     # V1 layout of what was listed after the base
     for key, problem in sorted(snap.problems.items()):
@@ -909,7 +909,7 @@ def check_tail(snap: ArchiveSnapshot, trust: Trust, base: Checkpoint, known: Kno
 
     # V2-V6 the new entries
     referenced = {name: entry_key(i) for name, i in known.names.items()}
-    prev_leaf = leaves[-1].hex() if leaves else ZERO_HASH
+    prev_leaf = known.last_leaf.hex() if known.last_leaf else ZERO_HASH
     new: list[Statement | None] = []
     for index, key in indexed:
         statement, payload = check_envelope(report, key, snap.entries[key], trust, index, origin)
@@ -924,7 +924,7 @@ def check_tail(snap: ArchiveSnapshot, trust: Trust, base: Checkpoint, known: Kno
         prev_leaf = leaf.hex()
 
     # V7 the head checkpoint extends the base
-    _check_head(report, snap, trust, origin, base, leaves)
+    _check_head(report, snap, trust, origin, base, known.compact_range(), leaves)
 
     # V8 continuity: every window against the ones before it, findings on the new entries
     scratch = Report(snap.target)
@@ -937,14 +937,14 @@ def check_tail(snap: ArchiveSnapshot, trust: Trust, base: Checkpoint, known: Kno
     }
     wanted = sorted({*known.heads.values(), *amended})
     before = [(i, entry_key(i)) for i in wanted]
-    spans = [Statement.from_verified_bytes(known.statements[i]) for i in wanted]
+    spans = [Statement.from_verified_bytes(known.statement(i)) for i in wanted]
     _check_continuity(scratch, [*before, *indexed], [*spans, *new])
     fresh = {key for _, key in indexed}
     report.findings.extend(f for f in scratch.findings if f.subject in fresh)
 
     report.stats = {
         "origin": origin,
-        "entries": len(leaves),
+        "entries": n + len(leaves),
         "mode": "incremental",
         "from_size": n,
         "checked_entries": len(indexed),
@@ -959,6 +959,7 @@ def _check_head(
     trust: Trust,
     origin: str,
     base: Checkpoint,
+    compact: CompactRange,
     leaves: Sequence[bytes],
 ) -> None:
     note_key = _note_key(trust, origin)
@@ -974,7 +975,8 @@ def _check_head(
     except EvidenceError as e:
         report.fail("V7 checkpoint", CHECKPOINT_KEY, e.message)
         return
-    tree = MerkleTree(leaves)
+    # The kept leaves as their compact range, the new ones after it: O(log n) + new.
+    total = compact.size + len(leaves)
     if head.size < base.size:
         report.fail(
             "V7 checkpoint",
@@ -982,31 +984,29 @@ def _check_head(
             f"size {head.size} is smaller than the verified checkpoint's {base.size} (rolled back)",
         )
         return
-    if head.size > tree.size:
-        report.fail("V7 checkpoint", CHECKPOINT_KEY, f"size {head.size} but {tree.size} entries")
+    if head.size > total:
+        report.fail("V7 checkpoint", CHECKPOINT_KEY, f"size {head.size} but {total} entries")
         return
-    try:
-        verify_consistency(
-            base.size,
-            head.size,
-            base.root_hash,
-            head.root_hash,
-            tree.consistency_proof(base.size) if head.size == tree.size else [],
-        )
-    except EvidenceError as e:
+    if compact.size != base.size or compact.root() != base.root_hash:
         report.fail(
             "V7 checkpoint",
             CHECKPOINT_KEY,
-            f"not a consistent extension of the verified checkpoint {base.size}: {e.message}",
+            f"the verified log's leaves are not the tree of its checkpoint {base.size}",
         )
         return
-    if head.root_hash != tree.prefix_root(head.size):
-        report.fail("V7 checkpoint", CHECKPOINT_KEY, f"root does not match the first {head.size}")
-    if head.size < tree.size:
+    if compact.extended_root(leaves[: head.size - base.size]) != head.root_hash:
         report.fail(
             "V7 checkpoint",
             CHECKPOINT_KEY,
-            f"covers {head.size} of {tree.size} entries: an unsealed tail",
+            f"not a consistent extension of the verified checkpoint {base.size}: its root is "
+            f"not the tree of the verified entries and the {head.size - base.size} after them",
+        )
+        return
+    if head.size < total:
+        report.fail(
+            "V7 checkpoint",
+            CHECKPOINT_KEY,
+            f"covers {head.size} of {total} entries: an unsealed tail",
         )
     kept = snap.checkpoints.get(checkpoint_key(head.size))
     if head.size > 0 and kept is None:

@@ -353,3 +353,27 @@ def test_prefix_roots_equal_the_roots_of_the_prefixes() -> None:
     tree = MerkleTree(leaves)
     for m in range(len(leaves) + 1):
         assert tree.prefix_root(m) == root_hash(leaves[:m]), m
+
+
+def test_compact_range_roots_match_the_tree_at_every_size() -> None:
+    from das_evidence.manifests.merkle import CompactRange, MerkleTree, leaf_hash
+
+    leaves = [leaf_hash(bytes([i])) for i in range(70)]
+    tree = MerkleTree(leaves)
+    compact = CompactRange()
+    for n in range(71):
+        assert compact.size == n and len(compact.hashes) == n.bit_count()
+        assert compact.root() == tree.prefix_root(n)
+        # Kept as its hashes and rebuilt: the same range.
+        assert CompactRange(n, compact.hashes).extended_root(leaves[n:]) == tree.root
+        if n < 70:
+            compact.append(leaves[n])
+
+
+def test_a_compact_range_of_the_wrong_shape_is_refused() -> None:
+    from das_evidence.manifests.merkle import CompactRange
+
+    with pytest.raises(ValueError):
+        CompactRange(3, [b"\x00" * 32])  # 3 leaves: two subtrees
+    with pytest.raises(ValueError):
+        CompactRange(1, [b"\x00" * 31])
