@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, cast, runtime_checkable
 
@@ -38,6 +38,10 @@ from das_evidence.timefmt import parse_rfc3339, rfc3339
 from das_evidence.verify.files import copy_verified, read_verified
 
 log = logging.getLogger(__name__)
+
+#: How far the orphan sweep's cursor stays behind a stream's head window and the clock,
+#: beyond the reconciliation horizon (:meth:`Runner._advance_cursor`).
+SWEEP_LAG = timedelta(days=7)
 
 
 @dataclass
@@ -365,17 +369,22 @@ class Runner:
         whose key the next run may not compute. Once the stream has moved past it (it
         is not :meth:`Collector.pending`) it never will, so one signed point-in-time
         entry names it with its digest: the archive keeps no byte that no entry names.
-        One LIST of the stream's prefix per run.
+
+        One LIST per run, of the prefix after the stream's sweep cursor (the partitions
+        proven clean before, kept in the verified log's signed summary: see
+        :meth:`_advance_cursor`), or of the whole prefix without one.
         """
         prefix = collector.evidence_prefix()
         if prefix is None:
             return
-        listed = list(self.store.list(prefix))
+        cursor = self.archive.swept(collector.stream)
+        listed = list(self.store.list(prefix, start_after=cursor or ""))
         for _ in range(20):
             named = self.archive.referenced_paths()
             last_end = self.archive.stream_end(collector.stream)
             orphans = [k for k in listed if k not in named and not collector.pending(k, last_end)]
             if not orphans:
+                self._advance_cursor(collector, prefix, listed, cursor)
                 return
             try:
                 entry = self._account(collector, prefix, orphans)
@@ -392,8 +401,47 @@ class Runner:
             result.entries.append(entry.index)
             if on_entry:
                 on_entry(entry)
+            self._advance_cursor(collector, prefix, listed, cursor)
             return
         raise LogRaceError(f"could not account for the orphans of {collector.stream}")
+
+    def _advance_cursor(
+        self, collector: Collector, prefix: str, listed: Sequence[str], cursor: str | None
+    ) -> None:
+        """Move the stream's sweep cursor up to the ``date=`` partitions no writer can
+        still write into, now that every key listed is named (or pending).
+
+        Where can an orphan land? A window's file lies in the partition of the window's
+        start. A writer plans its windows from the stream's head as it read it, so it
+        writes at or after that head; a window before the head's is written again only
+        with the same key (its windows are on a grid), which put-once refuses, so it
+        leaves no orphan there. A key that depends on the writer's clock (the last,
+        partial window's end) is for a window near that writer's now; an amendment is
+        for a window within the reconciliation horizon. So the cursor stays
+        :data:`SWEEP_LAG` (clock skew and a window's length) plus the horizon before both
+        the head's window start and this run's clock. Left behind it: a file put by a
+        writer that stayed paused for longer than that between planning and its PUT and
+        was then killed (a writer that is not killed sweeps its own leftovers), and keys
+        a collector never writes (outside ``date=`` partitions: with one listed, no
+        cursor is kept)."""
+        head = self.archive.head(collector.stream)
+        if head is None:
+            return
+        partitions = f"{prefix}date="
+        if any(not k.startswith(partitions) for k in listed):
+            return  # not the partition layout this cursor assumes: list it all
+        try:
+            start = parse_rfc3339(head.predicate["window"]["start"])
+        except (KeyError, TypeError, ValueError):
+            return
+        bound = min(start, self.clock()) - SWEEP_LAG - (self.reconcile or timedelta(0))
+        new = f"{partitions}{bound.astimezone(UTC).date().isoformat()}"
+        named = self.archive.referenced_paths()
+        for key in listed:
+            if key not in named:  # pending: the cursor stays before its partition
+                new = min(new, key[: len(partitions) + len("YYYY-MM-DD")])
+        if cursor is None or new > cursor:
+            self.archive.sweep_to(collector.stream, new)
 
     def _account(self, collector: Collector, prefix: str, keys: Sequence[str]) -> LogEntry:
         collected_at = self.clock().replace(microsecond=0)

@@ -407,6 +407,10 @@ class LocalStore(EvidenceStore):
                 dirnames.clear()
                 continue
             base = f"{rel}/" if rel else ""
+            if start_after:
+                # A directory whose every key sorts before start_after is not walked (a
+                # sweep from its cursor lists only the partitions after it).
+                dirnames[:] = [d for d in dirnames if not _all_before(f"{base}{d}/", start_after)]
             for name in filenames:
                 if not rel and name == ".lock":
                     continue
@@ -414,3 +418,9 @@ class LocalStore(EvidenceStore):
                 if key.startswith(prefix) and key > start_after:
                     keys.append(key)
         yield from sorted(keys)
+
+
+def _all_before(directory: str, start_after: str) -> bool:
+    """Whether every key under ``directory`` (ending in ``/``) sorts at or before
+    ``start_after``: the first character where they differ is smaller."""
+    return directory < start_after and not start_after.startswith(directory)

@@ -22,7 +22,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, overload
 
@@ -140,6 +140,9 @@ class KnownLog:
     accounted: frozenset[str]
     retain_until: datetime | None
     source: StatementSource
+    #: Each stream's orphan-sweep cursor: every key under its prefix that sorts at or
+    #: before it is named by one of these entries (:meth:`ArchiveLog.sweep_to`).
+    swept: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def statements(self) -> Sequence[bytes]:
@@ -205,8 +208,10 @@ class KnownLog:
             heads, names = dict(summary["heads"]), dict(summary["names"])
             accounted = frozenset(summary["accounted"])
             retain = summary["retain_until"]
+            swept = dict(summary.get("swept", {}))
             ok = (
-                summary["size"] == size
+                all(isinstance(k, str) and isinstance(v, str) for k, v in swept.items())
+                and summary["size"] == size
                 and all(isinstance(k, str) and type(v) is int for k, v in heads.items())
                 and all(isinstance(k, str) and type(v) is int for k, v in names.items())
                 and all(0 <= v < size for v in (*heads.values(), *names.values()))
@@ -227,6 +232,7 @@ class KnownLog:
             accounted,
             parse_signed(retain),
             source,
+            swept,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -237,6 +243,7 @@ class KnownLog:
             "names": dict(sorted(self.names.items())),
             "accounted": sorted(self.accounted),
             "retain_until": None if self.retain_until is None else rfc3339(self.retain_until),
+            "swept": dict(sorted(self.swept.items())),
         }
 
 
@@ -264,6 +271,7 @@ class _Derived:
         self.names: dict[str, int] = dict(known.names) if known else {}
         self.accounted: set[str] = set(known.accounted) if known else set()
         self.retain_until: datetime | None = known.retain_until if known else None
+        self.swept: dict[str, str] = dict(known.swept) if known else {}
 
     def add(self, entry: LogEntry) -> None:
         p = entry.predicate
@@ -288,6 +296,7 @@ class _Derived:
             frozenset(self.accounted),
             self.retain_until,
             source,
+            dict(self.swept),
         )
 
 
@@ -505,6 +514,15 @@ class ArchiveLog:
     def referenced_paths(self) -> AbstractSet[str]:
         """Every file an entry names."""
         return self._derived.names.keys()
+
+    def swept(self, stream: str) -> str | None:
+        """The orphan sweep's cursor of ``stream``, or None (sweep its whole prefix)."""
+        return self._derived.swept.get(stream)
+
+    def sweep_to(self, stream: str, cursor: str) -> None:
+        """Record that every key under ``stream``'s prefix sorting at or before ``cursor``
+        is named by an entry of this log (kept in the verified log's signed summary)."""
+        self._derived.swept[stream] = cursor
 
     def accounted_paths(self) -> AbstractSet[str]:
         """The files that entries accounting for orphans name."""

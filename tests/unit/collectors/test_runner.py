@@ -354,3 +354,107 @@ class AlwaysOrphan(SweptCollector):
 
 def _result(stream: str) -> StreamResult:
     return StreamResult(stream)
+
+
+class PartitionedCollector(SweptCollector):
+    """Files in ``date=<window start day>`` partitions, as the Snowflake collectors'."""
+
+    def _collect(self, window: Window, spool: Path) -> Collection:
+        c = super()._collect(window, spool)
+        f = c.files[0]
+        key = f"evidence/{self.stream}/date={window.start:%Y-%m-%d}/{window.start:%Y%m%dT%H%M%SZ}"
+        moved = CollectedFile(
+            f"{key}.parquet", f.local_path, f.sha256, f.size, f.rows, f.media_type
+        )
+        return Collection(c.stream, c.window, (moved,), c.predicate)
+
+
+def _listing(store: LocalStore) -> list[tuple[str, str]]:
+    """Record each listing's prefix and start_after (the store is a real LocalStore)."""
+    calls: list[tuple[str, str]] = []
+    listing = store.list
+
+    def recorded(prefix: str = "", *, start_after: str = "") -> object:
+        calls.append((prefix, start_after))
+        return listing(prefix, start_after=start_after)
+
+    store.list = recorded  # type: ignore[method-assign, assignment]
+    return calls
+
+
+LATER = NOW + timedelta(days=20)
+
+
+def test_the_sweep_lists_only_the_partitions_after_its_cursor(
+    setup: tuple[LocalStore, Ed25519Signer, Path],
+) -> None:
+    """The cursor stays SWEEP_LAG behind the head's window: an orphan left in a partition
+    a writer can still write into (a window near the head whose end moved with a writer's
+    clock) is listed and accounted for; the partitions before it are not listed."""
+    store, signer, pub = setup
+    archive = ArchiveLog(store, ORIGIN)
+    Runner(store, archive, signer, signer, lambda: LATER).run([PartitionedCollector("a")])
+    head = archive.head("a")
+    assert head is not None and head.predicate["window"]["start"] == "2026-11-25T00:00:00Z"
+    assert archive.swept("a") == "evidence/a/date=2026-11-18"  # 7 days before the head's
+    assert archive.known().swept == {"a": "evidence/a/date=2026-11-18"}
+    stray = "evidence/a/date=2026-11-18/20261118T050000Z.parquet"  # off the 3-hour grid
+    _leave(store, stray, b"left by a killed writer whose clock differed")
+    # From the kept summary (as the next run starts from the verified log).
+    again = ArchiveLog(store, ORIGIN, archive.known())
+    calls = _listing(store)
+
+    report = Runner(store, again, signer, signer, lambda: LATER).run([PartitionedCollector("a")])
+
+    sweeps = [c for c in calls if c[0] == "evidence/a/"]
+    assert sweeps == [("evidence/a/", "evidence/a/date=2026-11-18")]
+    assert report.ok and len(report.streams[0].entries) == 1
+    assert [s.name for s in again.entries[-1].statement.subjects] == [stray]
+    assert _verify(store, pub) == []
+
+
+def test_without_a_cursor_the_whole_prefix_is_swept(
+    setup: tuple[LocalStore, Ed25519Signer, Path],
+) -> None:
+    """A log read whole (no verified log, or one that did not verify) has no cursor: an
+    orphan in an old partition is found."""
+    store, signer, pub = setup
+    Runner(store, ArchiveLog(store, ORIGIN), signer, signer, lambda: LATER).run(
+        [PartitionedCollector("a")]
+    )
+    stray = "evidence/a/date=2026-11-01/20261101T050000Z.parquet"
+    _leave(store, stray, b"an old leftover")
+    archive = ArchiveLog(store, ORIGIN)
+    assert archive.swept("a") is None
+    report = Runner(store, archive, signer, signer, lambda: LATER).run([PartitionedCollector("a")])
+    assert report.ok and [s.name for s in archive.entries[-1].statement.subjects] == [stray]
+    assert _verify(store, pub) == []
+
+
+def test_no_cursor_when_a_key_lies_outside_the_date_partitions(
+    setup: tuple[LocalStore, Ed25519Signer, Path],
+) -> None:
+    store, signer, _ = setup
+    archive = ArchiveLog(store, ORIGIN)
+    Runner(store, archive, signer, signer, lambda: LATER).run([SweptCollector("a")])
+    assert archive.swept("a") is None
+
+
+def test_the_cursor_stays_before_a_pending_file_and_the_clock(
+    setup: tuple[LocalStore, Ed25519Signer, Path],
+) -> None:
+    store, signer, _ = setup
+    archive = ArchiveLog(store, ORIGIN)
+    runner = Runner(store, archive, signer, signer, lambda: LATER)
+    runner.run([PartitionedCollector("a")])
+    # A head window in the future (a writer whose clock ran ahead): bound by this clock.
+    early = Runner(store, archive, signer, signer, lambda: LATER - timedelta(days=3))
+    archive.sweep_to("a", "evidence/a/date=2026-11-01")
+    early._sweep(PartitionedCollector("a"), _result("a"), None)
+    assert archive.swept("a") == "evidence/a/date=2026-11-15"
+    # A pending file (a window the stream will still archive) keeps the cursor before it.
+    pending = "evidence/a/date=2026-11-10/20261130T000000Z.parquet"
+    _leave(store, pending, b"pending")
+    archive.sweep_to("a", "evidence/a/date=2026-11-01")
+    runner._sweep(PartitionedCollector("a"), _result("a"), None)
+    assert archive.swept("a") == "evidence/a/date=2026-11-10"

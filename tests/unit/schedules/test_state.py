@@ -357,3 +357,32 @@ def test_an_append_stopped_before_its_trailer_is_a_full_read(kept: Kept) -> None
         path.write_bytes(whole[:end])
         verified_now, _ = kept.load()
         assert verified_now is None
+
+
+def test_a_sweep_cursor_moved_forward_is_a_full_read(kept: Kept) -> None:
+    """verified_log_cursor_skips_orphans: a cursor moved past partitions never swept
+    would hide their orphans; the summary it is in no longer verifies (tampered in place,
+    or re-signed by another key)."""
+    envelope, fields = _summary(kept)
+    fields["swept"] = {STREAMS[0]: "evidence/x/date=2999-01-01"}
+    tampered = Envelope(canonical_json(fields), envelope.payload_type, envelope.signatures)
+    kept.write_lines([*kept.lines()[:-1], base64.b64encode(tampered.to_bytes())])
+    verified, why = kept.load()
+    assert verified is None and "does not verify" in why
+    _resign(kept, Ed25519Signer(Ed25519PrivateKey.generate(), ORIGIN), swept=fields["swept"])
+    verified, why = kept.load()
+    assert verified is None and "does not verify" in why
+
+
+def test_the_sweep_cursor_is_kept_in_the_signed_summary(kept: Kept) -> None:
+    kept.log.sweep_to(STREAMS[0], "evidence/x/date=2026-11-01")
+    kept.keep()
+    verified, why = kept.load()
+    assert isinstance(verified, VerifiedLog), why
+    assert verified.known.swept == {STREAMS[0]: "evidence/x/date=2026-11-01"}
+    assert ArchiveLog(kept.log.store, ORIGIN, verified.known).swept(STREAMS[0]) == (
+        "evidence/x/date=2026-11-01"
+    )
+    _resign(kept, swept={STREAMS[0]: 5})
+    verified, why = kept.load()
+    assert verified is None and "does not describe" in why
