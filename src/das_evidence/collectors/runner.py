@@ -378,6 +378,8 @@ class Runner:
         if prefix is None:
             return
         cursor = self.archive.swept(collector.stream)
+        if cursor is not None and not cursor.startswith(f"{prefix}date="):
+            cursor = None  # a cursor for another prefix says nothing about this one
         listed = list(self.store.list(prefix, start_after=cursor or ""))
         for _ in range(20):
             named = self.archive.referenced_paths()

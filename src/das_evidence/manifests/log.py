@@ -427,7 +427,7 @@ class ArchiveLog:
         n = self.size if size is None else size
         if n == self.size:
             return self._derived.known(n, self._compact, _LogStatements(self))
-        entries = self.entries[:n]
+        entries = list(self.entries)[:n]  # the known statements in one pass
         statements, leaves = [e.statement_bytes for e in entries], [e.leaf for e in entries]
         return KnownLog.from_statements(statements, leaves)
 

@@ -1,28 +1,32 @@
 """The run's verified log: what ``evidence run`` keeps outside the archive between runs.
 
 After a run has verified the archive, it keeps, beside its last-run record
-(``<last_run_file>.log``), the signed checkpoint it verified and the statements
-of the entries that checkpoint covers: the first line is the checkpoint note in
-standard base64, then one line per entry, the entry's statement (the DSSE
-payload, whose leaf hash is the Merkle leaf) in standard base64, and last a
-summary of those entries (each stream's head, the entry naming each file, the
-files accounting entries name, the latest signed retention) as a DSSE envelope
-signed by the run's entry key under its own payload type (:data:`STATE_TYPE`).
+(``<last_run_file>.log``), the statements of the entries the checkpoint it verified
+covers, one line per entry (the DSSE payload, whose leaf hash is the Merkle leaf, in
+standard base64), then a trailer of two lines: the checkpoint note and a summary of those
+entries as a DSSE envelope signed by the run's entry key under its own payload type
+(:data:`STATE_TYPE`): the RFC 9162 compact range of their leaves (the roots of the perfect
+subtrees covering them), where the statements end, the leaf and line offset of each
+stream's head and of the last entry, each stream's head, the entry naming each file, the
+files accounting entries name, the latest signed retention and each stream's orphan-sweep
+cursor.
 
-The next run reads the log only from there: the entries before come from this
-file, the store's checkpoint must be a consistent extension of the one kept
-(an RFC 9162 consistency proof over these leaves and the new entries'), and only
-the entries after it are read and verified. So a nightly run's requests do not
-grow with the archive's age; a full ``evidence verify`` still reads everything.
-The statements are hashed, not parsed: what the run needs of them comes from the
-summary, and a statement is parsed only when asked for (a stream's head, say).
+The next run reads only the trailer (from the end of the file) and the log only from
+there: the store's checkpoint must be the root of the compact range extended by the
+store's later entries, and only those entries are read and verified. So a nightly run's
+requests and work do not grow with the archive's age; a full ``evidence verify`` still
+reads everything. A statement is read only when needed (a stream's head, the entries a
+reconciliation re-counts) and authenticated first (:class:`FileStatements`): by the leaf
+the summary keeps or the chain link of the entry after it. One that does not
+authenticate makes the run read the whole log from the store, and cuts the trailer off so
+the next one does too. An append writes only the new lines and a new trailer.
 
-The file is trusted only when its checkpoint verifies with the run's own note
-key and origin, its statements' Merkle tree reproduces that checkpoint's size
-and root, and its summary verifies with the run's own entry key for that
-checkpoint; anything else (no file, damaged, another log, a key change) is a
-full read, and the run's JSON line says why. A file without a summary line
-(written before there was one) is used after parsing every statement.
+The file is trusted only when its checkpoint verifies with the run's own note key and
+origin, its summary verifies with the run's own entry key for that checkpoint, its compact
+range reproduces the checkpoint's root and its statements end where the trailer starts;
+anything else (no file, damaged, truncated, another log, a key change) is a full read, and
+the run's JSON line says why. A file in the format before the trailer (the note first,
+with or without a summary line) is read whole and hashed, as before, and rewritten.
 
 ``evidence collect`` starts from the same file when ``[status] last_run_file``
 keeps one (:func:`collect_from_verified`), trusted the same way, but never

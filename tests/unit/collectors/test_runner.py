@@ -458,3 +458,19 @@ def test_the_cursor_stays_before_a_pending_file_and_the_clock(
     archive.sweep_to("a", "evidence/a/date=2026-11-01")
     runner._sweep(PartitionedCollector("a"), _result("a"), None)
     assert archive.swept("a") == "evidence/a/date=2026-11-10"
+
+
+def test_a_cursor_for_another_prefix_is_not_used(
+    setup: tuple[LocalStore, Ed25519Signer, Path],
+) -> None:
+    """A cursor that sorts after every key of this prefix would skip them all."""
+    store, signer, _ = setup
+    archive = ArchiveLog(store, ORIGIN)
+    Runner(store, archive, signer, signer, lambda: LATER).run([PartitionedCollector("a")])
+    stray = "evidence/a/date=2026-11-01/20261101T050000Z.parquet"
+    _leave(store, stray, b"an old leftover")
+    archive.sweep_to("a", "evidence/zzz/date=2999-01-01")
+    runner = Runner(store, archive, signer, signer, lambda: LATER)
+    runner._sweep(PartitionedCollector("a"), result := _result("a"), None)
+    assert result.entries == [archive.size - 1]
+    assert [s.name for s in archive.entries[-1].statement.subjects] == [stray]
