@@ -255,9 +255,11 @@ def _tail(path: Path) -> tuple[int, list[bytes]] | None:
         end = f.seek(0, os.SEEK_END)
         data, start = b"", end
         while start > 0:
-            start = max(0, start - max(_CHUNK, len(data)))
-            f.seek(start)
-            data = f.read(end - start)
+            # Twice as much each time, reading only what is new (the summary is large).
+            below = max(0, start - max(_CHUNK, len(data)))
+            f.seek(below)
+            data = f.read(start - below) + data
+            start = below
             if data.count(b"\n") >= 3 or (start == 0 and data.count(b"\n") >= 2):
                 break
     if not data.endswith(b"\n"):
