@@ -302,12 +302,22 @@ def _phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Mi
         where=mentions,
         each=lambda rows: rows.select(base.unique()),
     )
-    base_pairs: list[tuple[str, int, str, str]] = []
-    for text in texts.unique()["BASE_OBJECTS_ACCESSED"].to_list():
-        if text is not None:
-            pairs = [(o, c) for o, c in _base_columns(text) if marked.covers(o, c)]
-            base_pairs.extend((text, k, o, c) for k, (o, c) in enumerate(pairs))
-    reading = sorted({text for text, _, _, _ in base_pairs})
+    # Texts, (object, column) pairs and policy texts are numbered, and the rows joined on
+    # the numbers: joins and groupings on strings cost polars several times the rows' size.
+    base_pairs: list[tuple[int, int, int]] = []  # (text, place in its list, pair)
+    reading: list[str] = []
+    pair_of: dict[tuple[str, str], int] = {}
+    for text in sorted(t for t in texts["BASE_OBJECTS_ACCESSED"].unique().to_list() if t):
+        pairs = [(o, c) for o, c in _base_columns(text) if marked.covers(o, c)]
+        if pairs:
+            reading.append(text)
+            base_pairs.extend(
+                (len(reading) - 1, k, pair_of.setdefault(p, len(pair_of)))
+                for k, p in enumerate(pairs)
+            )
+    if not reading:
+        return PhiReads(names, tags, marked, access, queries, _no_reads())
+    numbers = list(range(len(reading)))
     # The rows that read PHI: as many as the reads, however large the period.
     rows = evidence.collect_scan(
         paths,
@@ -315,48 +325,58 @@ def _phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Mi
         period=period,
         where=mentions & base.is_in(reading),
         row_index=True,
-        each=lambda rows: rows.with_columns(
-            base,
+        each=lambda rows: rows.select(
             pl.col("QUERY_ID").cast(pl.String).fill_null("None"),
+            "QUERY_START_TIME",
+            "USER_NAME",
+            base.replace_strict(reading, numbers, return_dtype=pl.UInt32).alias("_text"),
             pl.col("POLICIES_REFERENCED").cast(pl.String),
+            FILE_COLUMN,
+            ROW_COLUMN,
         ),
     )
+    policies = rows["POLICIES_REFERENCED"].unique().drop_nulls().sort().to_list()
     masked_pairs = [
-        (text, o, c)
-        for text in rows["POLICIES_REFERENCED"].unique().drop_nulls().to_list()
-        for o, c in sorted(_masked_columns(text))
+        (i, pair_of[p])
+        for i, text in enumerate(policies)
+        for p in sorted(_masked_columns(text))
+        if p in pair_of
     ]
-    reads_of = pl.LazyFrame(
-        base_pairs,
-        schema={
-            "BASE_OBJECTS_ACCESSED": pl.String,
-            "_k": pl.Int64,
-            "object": pl.String,
-            "column": pl.String,
-        },
-        orient="row",
+    rows = rows.with_columns(
+        pl.col("POLICIES_REFERENCED")
+        .replace_strict(policies, list(range(len(policies))), default=None, return_dtype=pl.UInt32)
+        .alias("_policy")
+    ).drop("POLICIES_REFERENCED")
+    reads_of = pl.DataFrame(
+        base_pairs, schema={"_text": pl.UInt32, "_k": pl.Int64, "_pair": pl.UInt32}, orient="row"
     )
-    masked_in = pl.LazyFrame(
-        masked_pairs,
-        schema={"POLICIES_REFERENCED": pl.String, "object": pl.String, "column": pl.String},
-        orient="row",
+    masked_in = pl.DataFrame(
+        masked_pairs, schema={"_policy": pl.UInt32, "_pair": pl.UInt32}, orient="row"
     ).with_columns(_masked=pl.lit(True))
-    keys = ["QUERY_ID", "object", "column"]
-    joined = (
-        rows.lazy()
-        .join(reads_of, on="BASE_OBJECTS_ACCESSED", how="inner")
-        .join(masked_in, on=["POLICIES_REFERENCED", "object", "column"], how="left")
-        .drop("BASE_OBJECTS_ACCESSED", "POLICIES_REFERENCED")
-        # a read's place: its first row (file, row), then its place in that row's list
-        .sort(FILE_COLUMN, ROW_COLUMN, "_k")
-    )
+    keys = ["QUERY_ID", "_pair"]
     # Each read once, with what its first row says (user, time, file), masked if any row
-    # of it had a masking policy on that column.
-    found = collect(
-        joined.group_by(keys, maintain_order=True).agg(
+    # of it had a masking policy on that column; a read's place: its first row (file,
+    # row), then its place in that row's list. (Rows in memory: polars' in-memory
+    # engine, which takes less than the streaming one here.)
+    found = (
+        rows.join(reads_of, on="_text", how="inner")
+        .join(masked_in, on=["_policy", "_pair"], how="left")
+        .drop("_text", "_policy")
+        .sort(FILE_COLUMN, ROW_COLUMN, "_k")
+        .group_by(keys, maintain_order=True)
+        .agg(
             pl.col("USER_NAME", "QUERY_START_TIME", FILE_COLUMN).first(),
             pl.col("_masked").fill_null(False).any(),
         )
+    )
+    pairs = list(pair_of)
+    found = found.with_columns(
+        pl.col("_pair")
+        .replace_strict(list(range(len(pairs))), [o for o, _ in pairs], return_dtype=pl.String)
+        .alias("object"),
+        pl.col("_pair")
+        .replace_strict(list(range(len(pairs))), [c for _, c in pairs], return_dtype=pl.String)
+        .alias("column"),
     )
     at = found.schema["QUERY_START_TIME"]
     del rows
