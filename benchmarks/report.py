@@ -22,25 +22,38 @@ Peak RSS is each child's own ``VmHWM`` (it starts afresh at ``exec``; see
 ``--repeats``. Printed: seconds and peak RSS of each, ``report / baseline`` for both,
 and the bound the report keeps at this size ("12 months: N s, M MiB").
 
+``--existing DIR`` measures an archive ``benchmarks/scale.py --keep`` left (read-only:
+its ``evidence.toml`` and keys, outputs go to a temporary directory) instead of writing
+one: ``evidence report`` (and with ``--pack``, ``evidence pack``) through the CLI, of the
+first ``--periods`` days, each run in a child process of its own (seconds after imports,
+CPU seconds of the process, ``VmHWM``); with ``--other-src``, each run again with those
+sources right after (a before/after under the same load), and whether both wrote the
+same bytes.
+
 Run (against another checkout: ``PYTHONPATH=/path/to/src``)::
 
     .venv/bin/python benchmarks/report.py                          # 12 months (~4 min)
     .venv/bin/python benchmarks/report.py --months 1               # quick
     .venv/bin/python benchmarks/report.py --months 12 --access-rows-per-day 100000 --json
+    .venv/bin/python benchmarks/report.py --existing /work/scale12/bench-scale-X \
+        --periods 30 120 365 --pack --other-src /tmp/main/src
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
+import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +249,86 @@ def _child_baseline(root: Path, days: int) -> dict[str, Any]:
     return {"days": per_day.height, "failures": failures, "phi_roles": phi.height}
 
 
+# -- an existing archive (benchmarks/scale.py --keep) -----------------------------------------
+
+#: scale.py's first night, and its clock: 40 minutes after the last night's midnight
+SCALE_START = datetime(2025, 1, 1, tzinfo=UTC)
+SCALE_NOW_AFTER = timedelta(minutes=40)
+
+
+def _child_cli(root: Path, out: Path, argv: list[str], now: str) -> dict[str, Any]:
+    """``evidence ARGV`` in this process, from ``root`` (its config); what it cost."""
+    os.environ["EVIDENCE_NOW"] = now
+    os.chdir(root)
+    from das_evidence.cli.main import main as evidence
+
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    sys.argv = ["evidence", *argv]
+    t = time.perf_counter()
+    try:
+        evidence()
+    except SystemExit as e:
+        if e.code not in (0, None):
+            raise
+    seconds = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime
+    peak = _peak_rss_mib()  # before the output is hashed (in chunks)
+    with out.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mib": peak, "sha256": digest}
+
+
+def _existing(args: argparse.Namespace) -> int:
+    root = args.existing.resolve()
+    nights = json.loads((root / "builder.json").read_text())["nights"]
+    now = rfc3339(SCALE_START + timedelta(days=nights) + SCALE_NOW_AFTER)
+    sides = [("this", os.environ.get("PYTHONPATH", ""))]
+    if args.other_src is not None:
+        sides.append(("other", str(args.other_src.resolve())))
+    commands = ["report", *(["pack"] if args.pack else [])]
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-report-out-") as tmp:
+        for days in args.periods:
+            to = (SCALE_START + timedelta(days=min(days, nights))).date().isoformat()
+            for command in commands:
+                row: dict[str, Any] = {"days": days, "command": command}
+                for side, src in sides:
+                    out = Path(tmp) / f"{command}-{side}.{'zip' if command == 'pack' else 'html'}"
+                    result = Path(tmp) / "child.json"
+                    argv = [command, "--from", SCALE_START.date().isoformat(), "--to", to]
+                    argv += ["--out", str(out)]
+                    me = [sys.executable, str(Path(__file__).resolve()), "--child", "cli"]
+                    me += ["--dir", str(root), "--out", str(out), "--now", now]
+                    me += ["--result", str(result), "--", *argv]
+                    env = {**os.environ, "PYTHONPATH": src}
+                    done = subprocess.run(me, env=env, check=False)
+                    if done.returncode != 0:
+                        raise SystemExit(f"evidence {' '.join(argv)} failed ({side})")
+                    row[side] = json.loads(result.read_text())
+                    out.unlink()
+                if "other" in row:
+                    row["same_bytes"] = row["this"]["sha256"] == row["other"]["sha256"]
+                results.append(row)
+                print(json.dumps(row), file=sys.stderr)
+    if args.json:
+        print(json.dumps({"archive": str(root), "nights": nights, "runs": results}, indent=2))
+        return 0
+    print(f"archive: {root} ({nights} nights); seconds after imports / CPU seconds / peak RSS")
+    for row in results:
+        line = f"{row['command']:7}{row['days']:5} days  "
+        for side, _ in sides:
+            r = row[side]
+            line += (
+                f"{side}: {r['seconds']:6.1f} s {r['cpu_seconds']:6.1f} cpu "
+                f"{r['peak_rss_mib']:5.0f} MiB   "
+            )
+        if "same_bytes" in row:
+            line += "same bytes" if row["same_bytes"] else "DIFFERENT BYTES"
+        print(line)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--months", type=int, default=12, help="30-day months (12)")
@@ -253,9 +346,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dir", type=Path, help="work directory (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--child", choices=("report", "baseline", "hash"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--existing",
+        type=Path,
+        metavar="DIR",
+        help="measure this archive of benchmarks/scale.py --keep (read-only) instead",
+    )
+    parser.add_argument(
+        "--periods", type=int, nargs="+", default=[365], help="with --existing: days (365)"
+    )
+    parser.add_argument("--pack", action="store_true", help="with --existing: evidence pack too")
+    parser.add_argument(
+        "--other-src", type=Path, help="with --existing: each run again with these sources"
+    )
+    parser.add_argument(
+        "--child", choices=("report", "baseline", "hash", "cli"), help=argparse.SUPPRESS
+    )
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--now", help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     days = args.months * DAYS_PER_MONTH
+
+    if args.child == "cli":
+        out = _child_cli(args.dir, args.out, args.rest, args.now)
+        args.result.write_text(json.dumps(out))
+        return 0
+    if args.existing is not None:
+        return _existing(args)
 
     if args.child:
         root = args.dir

@@ -1059,7 +1059,7 @@ def report(
     """
     from das_evidence.config import load_settings
     from das_evidence.reports.bundle import report_documents, run_checks_for
-    from das_evidence.reports.evidence import from_archive
+    from das_evidence.reports.evidence import from_selection
     from das_evidence.reports.pack import select
     from das_evidence.reports.render import render_html, render_json, render_markdown
     from das_evidence.services import Services
@@ -1074,7 +1074,7 @@ def report(
     start, end = _day(from_, "--from"), _day(to, "--to")
     selection = select(services.archive(), start, end, only)
     selection.require_entries()
-    evidence = from_archive(services.store(), settings.log.origin, start, end, only)
+    evidence = from_selection(services.store(), selection)
     now = clock()
     results = run_checks_for(evidence, now, settings.checks)
     docs = report_documents(

@@ -298,14 +298,8 @@ def phi_reads_per_role(evidence: EvidenceSet, *, tags: Sequence[str] = ("PHI",))
             note="no ACCESS_HISTORY entries",
             tagged_objects=n_objects,
         )
-    column_reads: dict[str, int] = {}
-    for r in found.reads:
-        column_reads[r.role_name] = column_reads.get(r.role_name, 0) + 1
     rows = sorted(
-        (
-            RolePhiReads(role, len(q), column_reads[role])
-            for role, q in found.queries_by_role().items()
-        ),
+        (RolePhiReads(role, queries, reads) for role, queries, reads in found.per_role()),
         key=lambda r: (-r.queries, r.role),
     )
     note = None

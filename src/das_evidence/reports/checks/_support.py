@@ -19,7 +19,8 @@ import polars as pl
 import pyarrow as pa
 
 from das_evidence.collectors.snowflake.policy_views import POLICY_VIEWS
-from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, collect
+from das_evidence.reports import evidence as _evidence
+from das_evidence.reports.evidence import EvidenceEntry, EvidenceSet, Period, collect
 from das_evidence.reports.model import EvidenceRef
 from das_evidence.timefmt import parse_rfc3339, rfc3339
 
@@ -241,10 +242,31 @@ def scan_history(
     period's edges, so a window may reach past either end of the period. With
     ``open_start``, rows from before the period are kept too; ``row_index`` and ``each``
     as for :meth:`EvidenceSet.scan`."""
-    start = None if open_start else evidence.start
-    period = (time_column, start, evidence.end if end is None else end)
+    period = _period(evidence, time_column, end, open_start)
     paths = [f.path for f in files]
     return evidence.scan(paths, columns, period=period, where=where, row_index=row_index, each=each)
+
+
+def collect_history(
+    evidence: EvidenceSet,
+    files: Sequence[HistoryFile],
+    columns: Sequence[str],
+    time_column: str,
+    *,
+    where: pl.Expr | None = None,
+) -> pl.DataFrame:
+    """:func:`scan_history` computed :data:`~das_evidence.reports.evidence.FILES_PER_QUERY`
+    files at a time (:meth:`EvidenceSet.collect_scan`), in the same order: for a filter
+    that keeps few of a year's rows."""
+    period = _period(evidence, time_column, None, False)
+    return evidence.collect_scan([f.path for f in files], columns, period=period, where=where)
+
+
+def _period(
+    evidence: EvidenceSet, time_column: str, end: datetime | None, open_start: bool
+) -> Period:
+    start = None if open_start else evidence.start
+    return (time_column, start, evidence.end if end is None else end)
 
 
 #: Rows of history files read into one Arrow table by :func:`history_chunks`: few enough
@@ -262,15 +284,17 @@ def history_chunks(
     open_start: bool = False,
 ) -> Iterator[tuple[Sequence[HistoryFile], pa.Table]]:
     """``columns`` of the rows of ``files`` in the period (as :func:`scan_history`), as
-    Arrow tables of consecutive files holding about :data:`CHUNK_ROWS` rows together,
-    each with those files and ``FILE_COLUMN`` (the row's index among them). Each table
-    is computed whole before it is yielded: no reader is left running between them."""
+    Arrow tables of consecutive files holding about :data:`CHUNK_ROWS` rows together
+    (and at most :data:`~das_evidence.reports.evidence.FILES_PER_QUERY` files: polars
+    reads a query's files at once), each with those files and ``FILE_COLUMN`` (the
+    row's index among them). Each table is computed whole before it is yielded: no
+    reader is left running between them."""
     chunk: list[HistoryFile] = []
     rows = 0
     for i, f in enumerate(files):
         chunk.append(f)
         rows += _rows_of(f)
-        if rows >= CHUNK_ROWS or i == len(files) - 1:
+        if rows >= CHUNK_ROWS or len(chunk) >= _evidence.FILES_PER_QUERY or i == len(files) - 1:
             scan = scan_history(
                 evidence, chunk, columns, time_column, end=end, open_start=open_start
             )

@@ -22,10 +22,12 @@ already fails the check, make it ``not_evidenced``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import polars as pl
 
 from das_evidence.reports.checks._support import (
     Missing,
@@ -43,7 +45,7 @@ from das_evidence.reports.checks.interface import Check, CheckContext
 from das_evidence.reports.checks.phi import (
     UNKNOWN_ROLE,
     ColumnKey,
-    PhiRead,
+    PhiReads,
     phi_reads,
     qualified,
     tagged,
@@ -409,44 +411,67 @@ class ProtectionPoliciesChanged(Check):
             item.seen_in.append({**seen, "column": "DELETED" if deleted else "LAST_ALTERED"})
 
 
-@dataclass
-class _Reads:
-    """The PHI reads of one (role, user, object): one finding."""
-
-    role: str
-    user: str | None
-    obj: str
-    columns: set[str] = field(default_factory=set)
-    masked: set[str] = field(default_factory=set)
-    queries: dict[str, datetime] = field(default_factory=dict)  # query id -> start time
-    sources: set[EvidenceRef] = field(default_factory=set)
-
-    def add(self, read: PhiRead) -> None:
-        self.columns.add(read.column)
-        if read.masked:
-            self.masked.add(read.column)
-        self.queries.setdefault(read.query_id, read.at)
-        self.sources.add(read.source)
-        if read.role_source is not None:
-            self.sources.add(read.role_source)
-
-    def to_json(self) -> dict[str, Any]:
-        ordered = sorted(self.queries.items(), key=lambda kv: (kv[1], kv[0]))
-        return {
-            "role": self.role,
-            "user": self.user,
-            "object": self.obj,
-            "columns": sorted(self.columns),
-            "masked_columns": sorted(self.masked),
-            "queries": len(self.queries),
-            "first": ts(ordered[0][1]),
-            "last": ts(ordered[-1][1]),
-            "query_ids": [q for q, _ in ordered[:MAX_LISTED]],
-            "evidence": [
-                {"entry": r.entry, "path": r.path}
-                for r in sorted(self.sources, key=lambda r: (r.entry, r.path))
-            ],
-        }
+def _findings(
+    found: PhiReads, reads: pl.DataFrame, keys: Sequence[str], role: str | None
+) -> list[dict[str, Any]]:
+    """One finding per group of ``reads`` (rows of ``found.table``) by ``keys``: the PHI
+    columns read, those a masking policy applied to, the queries (counted, the first
+    and last start, the first :data:`MAX_LISTED` ids by start) and the evidence files;
+    sorted by the group's key. ``role`` names the groups' role when ``keys`` do not."""
+    if reads.height == 0:
+        return []
+    reads = reads.with_columns(_user=pl.col("user").cast(pl.String).fill_null("None"))
+    # each query once per group, at its first read's start (in ACCESS_HISTORY order)
+    queries = (
+        reads.group_by([*keys, "query_id"], maintain_order=True)
+        .agg(pl.col("at").first())
+        .sort([*keys, "at", "query_id"])
+        .group_by(keys, maintain_order=True)
+        .agg(
+            pl.len().alias("_queries"),
+            pl.col("at").first().alias("_first"),
+            pl.col("at").last().alias("_last"),
+            pl.col("query_id").head(MAX_LISTED).alias("_ids"),
+        )
+    )
+    groups = (
+        reads.group_by(keys, maintain_order=True)
+        .agg(
+            pl.col("user").first().alias("_first_user"),
+            pl.col("column").unique().alias("_columns"),
+            pl.col("column").filter(pl.col("masked")).unique().alias("_masked"),
+            pl.col("source").unique().alias("_sources"),
+            pl.col("role_source").drop_nulls().unique().alias("_role_sources"),
+        )
+        .join(queries, on=keys, how="inner")
+    )
+    access = [f.ref for f in found.access]
+    history = [f.ref for f in found.queries]
+    out = []
+    for g in groups.iter_rows(named=True):
+        refs = {access[i] for i in g["_sources"]} | {history[i] for i in g["_role_sources"]}
+        key = tuple(g[k] for k in keys)
+        out.append(
+            (
+                key,
+                {
+                    "role": role if role is not None else g["role"],
+                    "user": g["_first_user"],
+                    "object": g["object"],
+                    "columns": sorted(set(g["_columns"])),
+                    "masked_columns": sorted(set(g["_masked"])),
+                    "queries": g["_queries"],
+                    "first": ts(g["_first"]),
+                    "last": ts(g["_last"]),
+                    "query_ids": list(g["_ids"]),
+                    "evidence": [
+                        {"entry": r.entry, "path": r.path}
+                        for r in sorted(refs, key=lambda r: (r.entry, r.path))
+                    ],
+                },
+            )
+        )
+    return [finding for _, finding in sorted(out, key=lambda kv: kv[0])]
 
 
 class PhiReadsOutsideAllowlist(Check):
@@ -485,42 +510,29 @@ class PhiReadsOutsideAllowlist(Check):
         if not found.access:
             return self.not_evidenced("no ACCESS_HISTORY window in the period", evidence=[tags.ref])
         allowed = upper_set(settings.phi_reader_roles)
-
-        flagged: dict[tuple[str, str, str], _Reads] = {}
-        unresolved: dict[tuple[str, str], _Reads] = {}
-        allowed_queries: set[str] = set()
-        for read in found.reads:
-            if read.role is None:
-                item = unresolved.setdefault(
-                    (str(read.user), read.object), _Reads(UNKNOWN_ROLE, read.user, read.object)
-                )
-            elif read.role.upper() in allowed:
-                allowed_queries.add(read.query_id)
-                continue
-            else:
-                item = flagged.setdefault(
-                    (read.role, str(read.user), read.object),
-                    _Reads(read.role, read.user, read.object),
-                )
-            item.add(read)
+        reads = found.table
+        roles = reads["role"].drop_nulls().unique().to_list()
+        allowed_roles = [r for r in roles if r.upper() in allowed]
+        unresolved = reads.filter(pl.col("role").is_null())
+        flagged = reads.filter(pl.col("role").is_not_null() & ~pl.col("role").is_in(allowed_roles))
+        allowed_queries = reads.filter(pl.col("role").is_in(allowed_roles))["query_id"].n_unique()
 
         refs = [tags.ref, *(f.ref for f in found.access), *(f.ref for f in found.queries)]
         holes = coverage_holes(
             evidence, "access_history", ctx.horizon(evidence), settings.stale_after
         )
-        unresolved_queries = {q for u in unresolved.values() for q in u.queries}
         details: dict[str, Any] = {
             "as_of": tags.entry.predicate.get("as_of"),
             "tags_entry": tags.entry.index,
-            "phi_reads": len(found.query_ids()),
-            "phi_column_reads": len(found.reads),
-            "allowed_reads": len(allowed_queries),
+            "phi_reads": found.n_queries(),
+            "phi_column_reads": len(found),
+            "allowed_reads": allowed_queries,
             "allowed_roles": sorted(allowed),
-            "unresolved_reads": len(unresolved_queries),
-            "unresolved": [u.to_json() for _, u in sorted(unresolved.items())],
+            "unresolved_reads": unresolved["query_id"].n_unique(),
+            "unresolved": _findings(found, unresolved, ["_user", "object"], UNKNOWN_ROLE),
             "coverage_holes": {s: holes_json(h) for s, h in holes.items()},
         }
-        findings = [r.to_json() for _, r in sorted(flagged.items())]
+        findings = _findings(found, flagged, ["role", "_user", "object"], None)
         if findings:
             who = sorted({f"{f['role']}/{f['user']}" for f in findings})
             return self.result(
@@ -531,7 +543,7 @@ class PhiReadsOutsideAllowlist(Check):
                 evidence=refs,
                 details=details,
             )
-        if unresolved:
+        if unresolved.height:
             return self.not_evidenced(
                 f"{details['unresolved_reads']} PHI read(s) have no QUERY_HISTORY row in the "
                 "period, so their role is unknown",

@@ -69,7 +69,7 @@ class DbtTestsFailedOrSkipped(Check):
                 continue
             path = str(f["path"])
             refs.append(inv.ref(path))
-            for t in evidence.table(path).to_pylist():
+            for t in evidence.table(path, cache=False).to_pylist():  # read once
                 if t.get("status") is None:
                     not_run += 1
                     continue

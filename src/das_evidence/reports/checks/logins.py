@@ -26,14 +26,14 @@ import polars as pl
 
 from das_evidence.reports.checks._support import (
     HistoryFile,
+    collect_history,
     coverage_holes,
     history_files,
     holes_json,
-    scan_history,
     ts,
 )
 from das_evidence.reports.checks.interface import Check, CheckContext
-from das_evidence.reports.evidence import FILE_COLUMN, EvidenceSet, collect
+from das_evidence.reports.evidence import FILE_COLUMN, EvidenceSet
 from das_evidence.reports.model import CheckResult, Control
 
 MAX_LISTED = 50  # event ids listed per finding; the count is always complete
@@ -89,7 +89,7 @@ class _FailedLoginBursts(Check):
         total = 0
         # Only the failed logins leave polars: a year of LOGIN_HISTORY is scanned, not loaded.
         failed = pl.col("IS_SUCCESS").str.to_uppercase() == "NO"
-        rows = collect(scan_history(evidence, files, _COLUMNS, "EVENT_TIMESTAMP", where=failed))
+        rows = collect_history(evidence, files, _COLUMNS, "EVENT_TIMESTAMP", where=failed)
         for r in rows.iter_rows(named=True):
             failure = _Failure(
                 r["EVENT_TIMESTAMP"],

@@ -153,26 +153,106 @@ class PhiRead:
         return self.role if self.role is not None else UNKNOWN_ROLE
 
 
+#: The columns of :attr:`PhiReads.table`: one row per read, as :class:`PhiRead` has them
+#: (``source`` an index into ``access``, ``role_source`` into ``queries``).
+READ_COLUMNS = (
+    "query_id",
+    "user",
+    "role",
+    "object",
+    "column",
+    "at",
+    "masked",
+    "source",
+    "role_source",
+)
+
+
 @dataclass(frozen=True)
 class PhiReads:
-    """The PHI reads of a period, and the evidence they were decided from."""
+    """The PHI reads of a period, and the evidence they were decided from.
+
+    The reads are a polars frame (:data:`READ_COLUMNS`, in ACCESS_HISTORY order), not
+    one Python object each: a year of an account's ACCESS_HISTORY holds hundreds of
+    thousands of them, and the check and the chart aggregate them in polars.
+    """
 
     tag_names: tuple[str, ...]
     tag_view: SnapshotView  # the TAG_REFERENCES used
     tagged: Tagged
     access: tuple[HistoryFile, ...]  # ACCESS_HISTORY files of the set
     queries: tuple[HistoryFile, ...]  # QUERY_HISTORY files of the set
-    reads: tuple[PhiRead, ...]  # in ACCESS_HISTORY order
+    table: pl.DataFrame  # the reads, in ACCESS_HISTORY order
+
+    @property
+    def reads(self) -> tuple[PhiRead, ...]:
+        """Each read as a :class:`PhiRead` (built on each call: for a few reads)."""
+        access = [f.ref for f in self.access]
+        queries = [f.ref for f in self.queries]
+        return tuple(
+            PhiRead(
+                qid,
+                user,
+                role,
+                obj,
+                column,
+                at,
+                masked,
+                access[source],
+                queries[role_source] if role_source is not None else None,
+            )
+            for qid, user, role, obj, column, at, masked, source, role_source in (
+                self.table.select(READ_COLUMNS).iter_rows()
+            )
+        )
+
+    def __len__(self) -> int:
+        return self.table.height
+
+    def role_names(self) -> pl.Expr:
+        """The role of each read, :data:`UNKNOWN_ROLE` when QUERY_HISTORY has none."""
+        return pl.col("role").fill_null(UNKNOWN_ROLE)
+
+    def per_role(self) -> list[tuple[str, int, int]]:
+        """(role or :data:`UNKNOWN_ROLE`, distinct queries, reads) per role."""
+        counts = self.table.group_by(self.role_names().alias("role")).agg(
+            pl.col("query_id").n_unique().alias("queries"), pl.len().alias("reads")
+        )
+        return [(str(r), int(q), int(n)) for r, q, n in counts.iter_rows()]
 
     def queries_by_role(self) -> dict[str, set[str]]:
         """Role (or :data:`UNKNOWN_ROLE`) -> the distinct queries that read PHI under it."""
         out: dict[str, set[str]] = {}
-        for r in self.reads:
-            out.setdefault(r.role_name, set()).add(r.query_id)
+        for role, qid in self.table.select(self.role_names(), "query_id").iter_rows():
+            out.setdefault(role, set()).add(qid)
         return out
 
     def query_ids(self) -> set[str]:
-        return {r.query_id for r in self.reads}
+        return set(self.table["query_id"].to_list())
+
+    def n_queries(self) -> int:
+        """The number of distinct queries that read PHI."""
+        return self.table["query_id"].n_unique()
+
+
+def _no_reads() -> pl.DataFrame:
+    return pl.DataFrame(schema=_read_schema(pl.Datetime("us", "UTC")))
+
+
+def _read_schema(at: pl.DataType) -> pl.Schema:
+    return pl.Schema(
+        {
+            "query_id": pl.String(),
+            "user": pl.String(),
+            "role": pl.String(),
+            "object": pl.String(),
+            "column": pl.String(),
+            "at": at,
+            "masked": pl.Boolean(),
+            "source": pl.UInt32(),
+            "role_source": pl.UInt32(),
+        }
+    )
 
 
 _ACCESS_COLUMNS = (
@@ -205,7 +285,7 @@ def _phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Mi
     access = tuple(history_files(evidence, "access_history"))
     queries = tuple(history_files(evidence, "query_history"))
     if not marked or not access:
-        return PhiReads(names, tags, marked, access, queries, ())
+        return PhiReads(names, tags, marked, access, queries, _no_reads())
 
     # Candidate rows: in the period, and naming a tagged object in their JSON text; the
     # columns and the filter are pushed into the Parquet scan of every file.
@@ -215,77 +295,104 @@ def _phi_reads(evidence: EvidenceSet, tag_names: Sequence[str]) -> PhiReads | Mi
     base = pl.col("BASE_OBJECTS_ACCESSED").cast(pl.String)
     # JSON is parsed in Python once per distinct text (queries repeat shapes), into the
     # tagged (object, column) pairs it reads; only rows with such a text are kept.
-    texts = evidence.scan(
+    texts = evidence.collect_scan(
         paths,
         ["BASE_OBJECTS_ACCESSED"],
         period=period,
         where=mentions,
         each=lambda rows: rows.select(base.unique()),
     )
-    base_pairs: list[tuple[str, int, str, str]] = []
-    for text in collect(texts.unique())["BASE_OBJECTS_ACCESSED"].to_list():
-        if text is not None:
-            pairs = [(o, c) for o, c in _base_columns(text) if marked.covers(o, c)]
-            base_pairs.extend((text, k, o, c) for k, (o, c) in enumerate(pairs))
-    reading = sorted({text for text, _, _, _ in base_pairs})
+    # Texts, (object, column) pairs and policy texts are numbered, and the rows joined on
+    # the numbers: joins and groupings on strings cost polars several times the rows' size.
+    base_pairs: list[tuple[int, int, int]] = []  # (text, place in its list, pair)
+    reading: list[str] = []
+    pair_of: dict[tuple[str, str], int] = {}
+    for text in sorted(t for t in texts["BASE_OBJECTS_ACCESSED"].unique().to_list() if t):
+        pairs = [(o, c) for o, c in _base_columns(text) if marked.covers(o, c)]
+        if pairs:
+            reading.append(text)
+            base_pairs.extend(
+                (len(reading) - 1, k, pair_of.setdefault(p, len(pair_of)))
+                for k, p in enumerate(pairs)
+            )
+    if not reading:
+        return PhiReads(names, tags, marked, access, queries, _no_reads())
+    numbers = list(range(len(reading)))
     # The rows that read PHI: as many as the reads, however large the period.
-    candidates = evidence.scan(
+    rows = evidence.collect_scan(
         paths,
         _ACCESS_COLUMNS,
         period=period,
         where=mentions & base.is_in(reading),
         row_index=True,
-    )
-    rows = collect(
-        candidates.with_columns(
-            base,
+        each=lambda rows: rows.select(
             pl.col("QUERY_ID").cast(pl.String).fill_null("None"),
+            "QUERY_START_TIME",
+            "USER_NAME",
+            base.replace_strict(reading, numbers, return_dtype=pl.UInt32).alias("_text"),
             pl.col("POLICIES_REFERENCED").cast(pl.String),
-        )
+            FILE_COLUMN,
+            ROW_COLUMN,
+        ),
     )
+    policies = rows["POLICIES_REFERENCED"].unique().drop_nulls().sort().to_list()
     masked_pairs = [
-        (text, o, c)
-        for text in rows["POLICIES_REFERENCED"].unique().drop_nulls().to_list()
-        for o, c in sorted(_masked_columns(text))
+        (i, pair_of[p])
+        for i, text in enumerate(policies)
+        for p in sorted(_masked_columns(text))
+        if p in pair_of
     ]
+    rows = rows.with_columns(
+        pl.col("POLICIES_REFERENCED")
+        .replace_strict(policies, list(range(len(policies))), default=None, return_dtype=pl.UInt32)
+        .alias("_policy")
+    ).drop("POLICIES_REFERENCED")
     reads_of = pl.DataFrame(
-        base_pairs,
-        schema={
-            "BASE_OBJECTS_ACCESSED": pl.String,
-            "_k": pl.Int64,
-            "object": pl.String,
-            "column": pl.String,
-        },
-        orient="row",
+        base_pairs, schema={"_text": pl.UInt32, "_k": pl.Int64, "_pair": pl.UInt32}, orient="row"
     )
     masked_in = pl.DataFrame(
-        masked_pairs,
-        schema={"POLICIES_REFERENCED": pl.String, "object": pl.String, "column": pl.String},
-        orient="row",
+        masked_pairs, schema={"_policy": pl.UInt32, "_pair": pl.UInt32}, orient="row"
     ).with_columns(_masked=pl.lit(True))
-    keys = ["QUERY_ID", "object", "column"]
-    joined = (
-        rows.join(reads_of, on="BASE_OBJECTS_ACCESSED", how="inner")
-        .join(masked_in, on=["POLICIES_REFERENCED", "object", "column"], how="left")
-        # a read's place: its first row (file, row), then its place in that row's list
-        .sort(FILE_COLUMN, ROW_COLUMN, "_k")
-    )
+    keys = ["QUERY_ID", "_pair"]
     # Each read once, with what its first row says (user, time, file), masked if any row
-    # of it had a masking policy on that column.
-    found = joined.group_by(keys, maintain_order=True).agg(
-        pl.col("USER_NAME", "QUERY_START_TIME", FILE_COLUMN).first(),
-        pl.col("_masked").fill_null(False).any(),
+    # of it had a masking policy on that column; a read's place: its first row (file,
+    # row), then its place in that row's list. (Rows in memory: polars' in-memory
+    # engine, which takes less than the streaming one here.)
+    found = (
+        rows.join(reads_of, on="_text", how="inner")
+        .join(masked_in, on=["_policy", "_pair"], how="left")
+        .drop("_text", "_policy")
+        .sort(FILE_COLUMN, ROW_COLUMN, "_k")
+        .group_by(keys, maintain_order=True)
+        .agg(
+            pl.col("USER_NAME", "QUERY_START_TIME", FILE_COLUMN).first(),
+            pl.col("_masked").fill_null(False).any(),
+        )
     )
-
-    roles = _roles(queries, set(found["QUERY_ID"].to_list()))
-    reads = []
-    refs = [f.ref for f in access]
-    for qid, obj, column, user, at, source, masked in found.select(
-        *keys, "USER_NAME", "QUERY_START_TIME", FILE_COLUMN, "_masked"
-    ).iter_rows():
-        role, role_source = roles.get(qid, (None, None))
-        reads.append(PhiRead(qid, user, role, obj, column, at, masked, refs[source], role_source))
-    return PhiReads(names, tags, marked, access, queries, tuple(reads))
+    pairs = list(pair_of)
+    found = found.with_columns(
+        pl.col("_pair")
+        .replace_strict(list(range(len(pairs))), [o for o, _ in pairs], return_dtype=pl.String)
+        .alias("object"),
+        pl.col("_pair")
+        .replace_strict(list(range(len(pairs))), [c for _, c in pairs], return_dtype=pl.String)
+        .alias("column"),
+    )
+    at = found.schema["QUERY_START_TIME"]
+    del rows
+    roles = _roles(queries, found.select(pl.col("QUERY_ID").unique()))
+    reads = found.join(roles, on="QUERY_ID", how="left", maintain_order="left").select(
+        pl.col("QUERY_ID").alias("query_id"),
+        pl.col("USER_NAME").alias("user"),
+        pl.col("role"),
+        pl.col("object"),
+        pl.col("column"),
+        pl.col("QUERY_START_TIME").alias("at"),
+        pl.col("_masked").alias("masked"),
+        pl.col(FILE_COLUMN).alias("source"),
+        pl.col("role_source"),
+    )
+    return PhiReads(names, tags, marked, access, queries, reads.cast(_read_schema(at)))
 
 
 def _objects(text: Any) -> list[Mapping[str, Any]]:
@@ -324,30 +431,38 @@ def _mentions(column: str, names: Sequence[str]) -> pl.Expr:
     return pl.col(column).cast(pl.String).str.contains_any(quoted).fill_null(False)
 
 
-def _roles(files: Sequence[HistoryFile], query_ids: set[str]) -> dict[str, tuple[str, EvidenceRef]]:
-    """QUERY_ID -> (ROLE_NAME, the file that said so); the first row naming a role wins."""
-    if not query_ids or not files:
-        return {}
+def _roles(files: Sequence[HistoryFile], query_ids: pl.DataFrame) -> pl.DataFrame:
+    """``QUERY_ID``, ``role`` (ROLE_NAME) and ``role_source`` (the index in ``files`` of
+    the file that said so) of each of ``query_ids`` (a frame of distinct ``QUERY_ID``)
+    that ``files`` name a role for; the first row naming a role wins."""
+    schema = pl.Schema({"QUERY_ID": pl.String(), "role": pl.String(), "role_source": pl.UInt32()})
+    if query_ids.height == 0 or not files:
+        return pl.DataFrame(schema=schema)
     # a semi-join with the wanted ids: an id list in a filter is copied into every file's
-    wanted = pl.LazyFrame({"QUERY_ID": sorted(query_ids)}, schema={"QUERY_ID": pl.String})
+    wanted = query_ids.lazy()
     named = pl.col("ROLE_NAME").is_not_null() & (pl.col("ROLE_NAME").cast(pl.String) != "")
     # the first row naming a role: the least (file, row) of each query, joined back
     place = pl.col(FILE_COLUMN).cast(pl.UInt64) * (1 << 32) + pl.col(ROW_COLUMN)
-    rows = files[0].evidence.scan(
-        [f.path for f in files],
-        ["QUERY_ID", "ROLE_NAME"],
-        where=named,
-        row_index=True,
-        each=lambda rows: rows.with_columns(pl.col("QUERY_ID").cast(pl.String), _place=place).join(
-            wanted, on="QUERY_ID", how="semi"
-        ),
+    rows = (
+        files[0]
+        .evidence.collect_scan(
+            [f.path for f in files],
+            ["QUERY_ID", "ROLE_NAME"],
+            where=named,
+            row_index=True,
+            each=lambda rows: rows.with_columns(pl.col("QUERY_ID").cast(pl.String)).join(
+                wanted, on="QUERY_ID", how="semi"
+            ),
+        )
+        .lazy()
+        .with_columns(_place=place)
     )
     first = rows.group_by("QUERY_ID").agg(pl.col("_place").min())
     named_by = first.join(rows, on=["QUERY_ID", "_place"])
-    refs = [f.ref for f in files]
-    return {
-        qid: (str(role), refs[source])
-        for qid, role, source in collect(
-            named_by.select("QUERY_ID", "ROLE_NAME", FILE_COLUMN)
-        ).iter_rows()
-    }
+    return collect(
+        named_by.select(
+            "QUERY_ID",
+            pl.col("ROLE_NAME").cast(pl.String).alias("role"),
+            pl.col(FILE_COLUMN).alias("role_source"),
+        )
+    ).cast(schema)

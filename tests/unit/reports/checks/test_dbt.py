@@ -139,3 +139,18 @@ def test_contracts_without_classified_models_or_invocations_are_not_evidenced() 
     b = EvidenceBuilder()
     b.dbt(END - timedelta(hours=1), nodes=[dbt_model("stg_claims", contract=None)])
     assert CONTRACTS.run(b.build(), config()).status == "not_evidenced"
+
+
+def test_test_results_are_read_once_and_not_kept_in_the_table_cache() -> None:
+    """A year holds an invocation's tests.parquet per project a day: each is read once,
+    so caching them only held memory (~1,500 tables, a handful of hits)."""
+    b = EvidenceBuilder()
+    for day in range(3):
+        b.dbt(
+            START + timedelta(days=day),
+            invocation_id=f"i{day}",
+            tests=[dbt_test(cases.ACCEPTED, "pass", "passed")],
+        )
+    evidence = b.build()
+    assert TESTS.run(evidence, config()).details["tests_run"] == 3
+    assert not [path for path, _ in evidence._cache if path.endswith("/tests.parquet")]

@@ -8,15 +8,18 @@ check must count the same queries per role.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from das_evidence.config import ChecksConfig
 from das_evidence.reports import charts
+from das_evidence.reports import evidence as evidence_module
 from das_evidence.reports.checks import CheckContext, run_checks
+from das_evidence.reports.checks import phi as phi_module
 from das_evidence.reports.checks.phi import UNKNOWN_ROLE, Missing, PhiReads, phi_reads
 from das_evidence.reports.evidence import EvidenceSet
 from das_evidence.reports.model import CheckResult
@@ -301,3 +304,67 @@ def test_without_any_tag_snapshot_both_say_so_and_neither_counts() -> None:
     assert chart.roles == () and chart.note == found.reason
     check = _check(evidence)
     assert check.status == "not_evidenced" and check.summary == found.reason
+
+
+def _daily(days: int) -> EvidenceSet:
+    """A PHI read a day, each day's ACCESS_HISTORY and QUERY_HISTORY a window of its own."""
+    b = EvidenceBuilder()
+    b.snapshot(AS_OF, {"TAG_REFERENCES": [tag(PATIENTS, "SSN")]})
+    for d in range(days):
+        day = START + timedelta(days=d)
+        at = day + timedelta(hours=1)
+        user = "ALICE" if d % 2 else "BOB"
+        role = "PHI_READER" if d % 3 == 0 else "ANALYST"
+        nxt = day + timedelta(days=1)
+        b.history(
+            "access_history", [access(f"q{d}", at, user, (PATIENTS, ("SSN",)))], start=day, end=nxt
+        )
+        b.history("query_history", [query(f"q{d}", at, user, role)], start=day, end=nxt)
+    return b.build()
+
+
+def test_a_period_is_scanned_a_few_files_per_polars_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Polars reads the files of one query concurrently: a year of daily files at once held
+    twice the memory. Each query reads at most FILES_PER_QUERY files, and the reads (their
+    files included) are those of one query over every file."""
+    whole = _check(_daily(6)).to_json()
+    monkeypatch.setattr(evidence_module, "FILES_PER_QUERY", 2)
+    scanned: list[int] = []
+    scan = EvidenceSet.scan
+
+    def counted(self: EvidenceSet, paths: Sequence[str], *a: Any, **kw: Any) -> Any:
+        scanned.append(len(paths))
+        return scan(self, paths, *a, **kw)
+
+    monkeypatch.setattr(EvidenceSet, "scan", counted)
+    evidence = _daily(6)
+    found = phi_reads(evidence, ("PHI",))
+    assert not isinstance(found, Missing)
+    assert scanned and max(scanned) <= 2
+    for r in found.reads:  # each read's files are its own day's, whatever part it was in
+        day = (START + timedelta(days=int(r.query_id[1:]))).strftime("%Y-%m-%d")
+        assert r.role_source is not None
+        assert f"date={day}/" in r.source.path and f"date={day}/" in r.role_source.path
+    assert _check(evidence).to_json() == whole
+
+
+def test_the_check_and_the_chart_build_no_object_per_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reads stay a polars frame: a year holds hundreds of thousands of them."""
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a PhiRead was built")
+
+    monkeypatch.setattr(phi_module, "PhiRead", refused)
+    evidence = _daily(6)
+    result = _check(evidence)
+    assert "error" not in result.details and result.status == "fail"
+    assert result.details["phi_reads"] == 6 and result.details["allowed_reads"] == 2
+    assert {(f["role"], f["user"]) for f in result.findings} == {
+        ("ANALYST", "ALICE"),
+        ("ANALYST", "BOB"),
+    }
+    chart = charts.phi_reads_per_role(evidence)
+    assert [(r.role, r.queries, r.column_reads) for r in chart.roles] == [
+        ("ANALYST", 4, 4),
+        ("PHI_READER", 2, 2),
+    ]
