@@ -32,11 +32,14 @@ def footer_rows(tail: bytes) -> int:
     if length + 8 > len(tail):
         raise FormatError("Parquet footer is longer than the file")
     import pyarrow as pa
-    import pyarrow.parquet as pq
+    from pyarrow._parquet import ParquetReader
 
     try:
-        meta = pq.ParquetFile(pa.BufferReader(MAGIC + tail[-8 - length :])).metadata
-        rows = meta.num_rows
+        # The reader ``pq.ParquetFile`` opens, without the Python-side index of
+        # nested column paths it builds on top (a fifth of the time of a footer).
+        reader = ParquetReader()
+        reader.open(pa.BufferReader(MAGIC + tail[-8 - length :]))
+        rows = reader.metadata.num_rows
     except (pa.ArrowException, OSError, ValueError) as e:
         raise FormatError(f"Parquet footer cannot be read: {e}") from None
     if not isinstance(rows, int) or rows < 0:

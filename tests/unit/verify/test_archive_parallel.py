@@ -30,7 +30,7 @@ def archive(tmp_path: Path) -> tuple[Path, Trust]:
     store = LocalStore(tmp_path / "archive", create=True)
     log = ArchiveLog(store, ORIGIN)
     for day in range(1, DAYS + 1):
-        # Odd days above THREADED_BYTES (hashed on a thread), even days small (not).
+        # Odd days large, even days small: every file is read on the threads.
         body = f"s,{day}\n".encode() * (300_000 if day % 2 else 1000)
         key = f"evidence/s/day={day:02d}.csv"
         store.put_once(key, body)
@@ -64,13 +64,13 @@ class MeetingStore(LocalStore):
         self.reads = 0
         self.lock = threading.Lock()
 
-    def head(self, key: str) -> ObjectInfo | None:
+    def head_tail(self, key: str, max_bytes: int) -> tuple[ObjectInfo, bytes] | None:
         with self.lock:
             self.reads += 1
             first_two = self.reads <= 2
         if first_two:
             self.barrier.wait()
-        return super().head(key)
+        return super().head_tail(key, max_bytes)
 
 
 def test_evidence_files_are_hashed_on_several_threads(archive: tuple[Path, Trust]) -> None:
@@ -82,11 +82,11 @@ def test_evidence_files_are_hashed_on_several_threads(archive: tuple[Path, Trust
 class SlowFirstStore(LocalStore):
     """A store whose earlier files take longer to read: they finish last."""
 
-    def head(self, key: str) -> ObjectInfo | None:
+    def head_tail(self, key: str, max_bytes: int) -> tuple[ObjectInfo, bytes] | None:
         if key.startswith("evidence/s/day="):
             day = int(key.rsplit("=", 1)[1].split(".")[0])
             time.sleep((DAYS - day) * 0.02)
-        return super().head(key)
+        return super().head_tail(key, max_bytes)
 
 
 def test_findings_follow_the_entries_not_the_order_files_finish_in(
