@@ -398,6 +398,87 @@ def _measure(
     }
 
 
+def breakdown(source: Path, pub: Path) -> dict[str, float]:
+    """CPU seconds of each part of a full verification of ``source/archive``, each timed
+    alone on this one thread, through the product's own functions (``--breakdown``):
+    where the floor of ``verify / hashlib`` is. ``other`` is the whole
+    ``check_archive`` on one thread (no file threads) less the parts."""
+    from das_evidence.evidence_store.local import LocalStore
+    from das_evidence.manifests.checkpoint import Checkpoint
+    from das_evidence.manifests.dsse import Envelope, verify_envelope
+    from das_evidence.manifests.note import SignedNote
+    from das_evidence.manifests.statement import Statement
+    from das_evidence.verify import archive as va
+    from das_evidence.verify import load_trust
+
+    store = LocalStore(source / "archive")
+    trust = load_trust([pub], None, None)
+    parts: dict[str, float] = {}
+
+    def timed(name: str, work: Any) -> Any:
+        cpu = time.process_time()
+        out = work()
+        parts[name] = parts.get(name, 0.0) + time.process_time() - cpu
+        return out
+
+    snap = timed("list the store, read checkpoints", lambda: va.load_archive(store))
+    keys = sorted(snap.unhashed)
+    tails = timed(
+        "hash evidence files (one read each)",
+        lambda: [
+            (k, store.head_tail(k, va.FOOTER_GUESS if k.endswith(".parquet") else 0)) for k in keys
+        ],
+    )
+    timed(
+        "Parquet footers (pyarrow)",
+        lambda: [
+            va.parquet_rows(store, k, (t[1], t[0].size)) for k, t in tails if k.endswith(".parquet")
+        ],
+    )
+    entries = timed("read entries", lambda: [snap.entry(k) for k in sorted(snap.unread)])
+    envelopes = timed("parse envelopes", lambda: [Envelope.from_bytes(d) for d in entries])
+    timed(
+        "entry signatures (Ed25519)",
+        lambda: [verify_envelope(e, trust.entry_keys(i)) for i, e in enumerate(envelopes)],
+    )
+    timed("parse statements", lambda: [Statement.from_bytes(e.payload) for e in envelopes])
+    origin = Checkpoint.from_text(SignedNote.from_bytes(snap.checkpoints["log/checkpoint"]).text)
+    note_key = va._note_key(trust, origin.origin)
+    assert note_key is not None
+    timed(
+        "checkpoints (parse + Ed25519)",
+        lambda: [
+            va.open_signed_checkpoint(d, trust, note_key, origin.origin)
+            for d in snap.checkpoints.values()
+        ],
+    )
+    workers = va.hash_workers
+    va.hash_workers = lambda: 1  # type: ignore[assignment]
+    try:
+        cpu = time.process_time()
+        snap = va.load_archive(store)
+        for k in sorted(snap.unhashed):  # read here, not on a thread
+            snap._record(k, va._read_file(store, k))
+        snap.unhashed.clear()
+        report = va.check_archive(snap, trust)
+        whole = time.process_time() - cpu
+    finally:
+        va.hash_workers = workers  # type: ignore[assignment]
+    if not report.ok:
+        raise SystemExit(f"the archive does not verify: {report.findings[:5]}")
+    parts["other (checks, Merkle tree, V8, ...)"] = whole - sum(parts.values())
+    parts["whole check_archive, one thread"] = whole
+    cpu = time.process_time()
+    for p in _files(source):
+        _sha256(p)
+    parts["bare hashlib pass (benchmark's), one thread"] = time.process_time() - cpu
+    cpu = time.process_time()
+    for p in _files(source):
+        _sha256_lean(p)
+    parts["bare hashlib, lean reads, one thread"] = time.process_time() - cpu
+    return parts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--entries", type=int, default=5000, help="small case entries (5000)")
@@ -425,6 +506,11 @@ def main(argv: list[str] | None = None) -> int:
         "archive/ and keys/signing.pub (benchmarks/scale.py --keep); only read",
     )
     parser.add_argument("--pub", type=Path, help="with --archive: its public key")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="with --archive: CPU seconds of each part of verification, on one thread",
+    )
     parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=("verify", "hash", "hash-lean"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -457,6 +543,20 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
         )
+        return 0
+
+    if args.breakdown:
+        if not args.archive:
+            parser.error("--breakdown needs --archive")
+        source = args.archive.resolve()
+        parts = breakdown(source, (args.pub or source / "keys" / "signing.pub").resolve())
+        if args.json:
+            print(json.dumps(parts, indent=2))
+            return 0
+        base = parts["bare hashlib pass (benchmark's), one thread"]
+        print(f"{source}: CPU seconds on one thread (ratio to the benchmark's hashlib pass)")
+        for name, sec in parts.items():
+            print(f"  {name:48}{sec:8.3f}  {sec / base:6.3f}")
         return 0
 
     work = Path(tempfile.mkdtemp(prefix="bench-verify-", dir=args.dir))

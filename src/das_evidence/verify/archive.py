@@ -147,8 +147,8 @@ class ArchiveSnapshot:
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     def start(self) -> None:
-        """Have threads (one per core, :func:`hash_workers`) read every evidence file not
-        read yet, in :func:`file_batches`, while this thread checks the entries."""
+        """Have threads (:func:`hash_workers`) read every evidence file not read yet, in
+        :func:`file_batches`, while this thread checks the entries."""
         if not self.unhashed or self.read_file is None:
             return
         batches = file_batches(sorted(self.unhashed))
@@ -178,13 +178,16 @@ class ArchiveSnapshot:
         no thread started yet) and read any not started; a file that cannot be read
         becomes a problem, as when read at once."""
         try:
-            for batch, future in self.pending:
-                if future.cancel():  # not started: read it here rather than wait
+            # The batches no thread started are read here, from the last (the threads
+            # take them from the first), then those on threads are waited for.
+            done: dict[int, list[tuple[str, FileRead | str]]] = {}
+            for i in reversed(range(len(self.pending))):
+                batch, future = self.pending[i]
+                if future.cancel():
                     assert self.read_file is not None
-                    done = _read_batch(self.read_file, batch)
-                else:
-                    done = future.result()
-                for key, got in done:
+                    done[i] = _read_batch(self.read_file, batch)
+            for i, (_, future) in enumerate(self.pending):
+                for key, got in done[i] if i in done else future.result():
                     self._record(key, got)
             if self.unhashed and self.read_file is not None:
                 for key, got in _read_batch(self.read_file, sorted(self.unhashed)):
@@ -219,11 +222,11 @@ FILE_BATCH = 32
 
 
 def file_batches(keys: Sequence[str]) -> list[list[str]]:
-    """``keys`` dealt into batches of at most :data:`FILE_BATCH`, and at least four per
+    """``keys`` dealt into batches of at most :data:`FILE_BATCH`, and at least eight per
     thread (a few large files still spread over every thread), round-robin: a stream's
     files (sorted together, of like sizes) spread over every batch, so the batches are
     of like sizes and no thread is left with the large files at the end."""
-    count = min(len(keys), max(4 * hash_workers(), -(-len(keys) // FILE_BATCH)))
+    count = min(len(keys), max(8 * hash_workers(), -(-len(keys) // FILE_BATCH)))
     return [list(keys[i::count]) for i in range(count)]
 
 
@@ -298,10 +301,12 @@ def _read_file(store: EvidenceStore, key: str) -> FileRead:
 
 
 def hash_workers() -> int:
-    """Threads that hash evidence files: one per core (hashlib releases the GIL while
-    it hashes a chunk, so the files hash in parallel), at least two so that reading
-    one file overlaps hashing another."""
-    return max(2, os.cpu_count() or 1)
+    """Threads that read evidence files while the entries are checked: one per core
+    but the checking thread's, at least one; the checking thread joins them when the
+    entries are done (:meth:`ArchiveSnapshot.settle`). hashlib releases the GIL while
+    it hashes a chunk, so the files hash in parallel; more threads than cores only
+    pass the GIL around more often (a tenth more CPU with two threads on two cores)."""
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def load_archive(
