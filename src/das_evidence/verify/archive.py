@@ -33,7 +33,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -55,6 +55,7 @@ from das_evidence.evidence_store.interface import (
     entry_key,
     validate_key,
 )
+from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.dsse import MAX_ENVELOPE_BYTES, PAYLOAD_TYPE, Envelope, verify_envelope
 from das_evidence.manifests.log import KnownLog
@@ -67,6 +68,16 @@ from das_evidence.verify.continuity import TimedWindow, find_breaks, tiling_wind
 from das_evidence.verify.findings import Report
 from das_evidence.verify.keys import KeyRanges
 from das_evidence.verify.parquet import MAX_FOOTER_BYTES, footer_length, footer_rows
+from das_evidence.verify.readers import (
+    BatchRead,
+    FileRead,
+    ProcessReaders,
+    Readers,
+    ThreadReaders,
+    can_fork,
+    read_batch,
+    unwrapped,
+)
 from das_evidence.verify.trusted import TrustedCheckpoint, check_trusted
 
 _ENTRY = re.compile(r"^log/entries/(\d{12})\.dsse\.json$")
@@ -113,11 +124,6 @@ def open_signed_checkpoint(
     return trust.ranges.open_checkpoint(data, origin)
 
 
-#: What reading an evidence file gives: (sha256, size) or None if it is gone, and the
-#: rows its Parquet footer states (or why it states none), None if it is not Parquet.
-FileRead = tuple[tuple[str, int] | None, int | str | None]
-
-
 @dataclass
 class ArchiveSnapshot:
     """The bytes of one archive's log and the digests of its evidence files."""
@@ -135,27 +141,29 @@ class ArchiveSnapshot:
     #: with ``read`` as it is checked, so the snapshot never holds every entry's bytes.
     unread: list[str] = field(default_factory=list)
     read: Callable[[str], bytes] | None = None
-    #: Evidence files not read yet (:func:`load_archive`): :meth:`start` has threads read
-    #: them all while the entries are checked; :meth:`settle` waits for them.
+    #: Evidence files not read yet (:func:`load_archive`): :meth:`start` has readers
+    #: read them all while the entries are checked; :meth:`settle` waits for them.
     unhashed: set[str] = field(default_factory=set)
     #: Reads evidence file ``key``: its digest and size, and its footer's rows.
     read_file: Callable[[str], FileRead] | None = None
-    #: Batches of files being read on threads, with their keys.
-    pending: list[tuple[list[str], Future[list[tuple[str, FileRead | str]]]]] = field(
-        default_factory=list
-    )
-    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    #: Read the files in forked worker processes where this process may fork
+    #: (:mod:`das_evidence.verify.readers`); on threads otherwise.
+    processes: bool = False
+    #: Batches of files being read by the readers, with their keys.
+    pending: list[tuple[list[str], Future[Any]]] = field(default_factory=list)
+    _readers: Readers | None = field(default=None, repr=False)
 
     def start(self) -> None:
-        """Have threads (:func:`hash_workers`) read every evidence file not read yet, in
-        :func:`file_batches`, while this thread checks the entries."""
+        """Have readers (:func:`hash_workers` of them) read every evidence file not read
+        yet, in :func:`file_batches`, while this thread checks the entries."""
         if not self.unhashed or self.read_file is None:
             return
         batches = file_batches(sorted(self.unhashed))
         self.unhashed.clear()
-        self._pool = ThreadPoolExecutor(hash_workers(), thread_name_prefix="verify-hash")
+        kind = ProcessReaders if self.processes and can_fork() else ThreadReaders
+        self._readers = kind(self.read_file, hash_workers())
         for batch in batches:
-            self.pending.append((batch, self._pool.submit(_read_batch, self.read_file, batch)))
+            self.pending.append((batch, self._readers.submit(batch)))
 
     def entry_keys(self) -> list[str]:
         """The keys of every entry, read or not."""
@@ -178,32 +186,34 @@ class ArchiveSnapshot:
         no thread started yet) and read any not started; a file that cannot be read
         becomes a problem, as when read at once."""
         try:
-            # The batches no thread started are read here, from the last (the threads
-            # take them from the first), then those on threads are waited for.
-            done: dict[int, list[tuple[str, FileRead | str]]] = {}
+            # The batches no reader started are read here, from the last (the readers
+            # take them from the first), then those the readers took are waited for.
+            done: dict[int, BatchRead] = {}
             for i in reversed(range(len(self.pending))):
                 batch, future = self.pending[i]
                 if future.cancel():
                     assert self.read_file is not None
-                    done[i] = _read_batch(self.read_file, batch)
+                    done[i] = read_batch(self.read_file, batch)
             for i, (_, future) in enumerate(self.pending):
-                for key, got in done[i] if i in done else future.result():
+                for key, got in done[i] if i in done else unwrapped(future.result()):
                     self._record(key, got)
             if self.unhashed and self.read_file is not None:
-                for key, got in _read_batch(self.read_file, sorted(self.unhashed)):
+                for key, got in read_batch(self.read_file, sorted(self.unhashed)):
                     self._record(key, got)
                 self.unhashed.clear()
+            self.cancel(wait=True)  # every batch is read: the readers end at once
         finally:
             self.cancel()
 
-    def cancel(self) -> None:
-        """Stop the reads on threads (those not started) and let the threads go."""
+    def cancel(self, wait: bool = False) -> None:
+        """Drop the reads no reader started and let the readers go (``wait``: until
+        they have ended)."""
         for _, future in self.pending:
             future.cancel()
         self.pending.clear()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-            self._pool = None
+        if self._readers is not None:
+            self._readers.shutdown(wait)
+            self._readers = None
 
     def _record(self, key: str, got: FileRead | str) -> None:
         if isinstance(got, str):
@@ -228,19 +238,6 @@ def file_batches(keys: Sequence[str]) -> list[list[str]]:
     of like sizes and no thread is left with the large files at the end."""
     count = min(len(keys), max(8 * hash_workers(), -(-len(keys) // FILE_BATCH)))
     return [list(keys[i::count]) for i in range(count)]
-
-
-def _read_batch(
-    read: Callable[[str], FileRead], keys: Sequence[str]
-) -> list[tuple[str, FileRead | str]]:
-    """Each of ``keys`` read: what it gives, or why it cannot be read (a V1 problem)."""
-    out: list[tuple[str, FileRead | str]] = []
-    for key in keys:
-        try:
-            out.append((key, read(key)))
-        except (NotRegularFileError, FormatError) as e:
-            out.append((key, e.message))
-    return out
 
 
 def shown(key: str) -> str:
@@ -310,7 +307,10 @@ def hash_workers() -> int:
 
 
 def load_archive(
-    store: EvidenceStore, progress: Callable[[int, int, str], None] | None = None
+    store: EvidenceStore,
+    progress: Callable[[int, int, str], None] | None = None,
+    *,
+    processes: bool | None = None,
 ) -> ArchiveSnapshot:
     """Read everything verification needs from ``store``; ``progress(read, total, what)``
     hears of each object.
@@ -318,13 +318,17 @@ def load_archive(
     Evidence files are read later (:func:`_read_file`, streamed in chunks):
     :func:`check_archive` has a thread per core read them all while it checks the
     entries, and :meth:`ArchiveSnapshot.settle` waits for them before the files'
-    checks."""
+    checks: in worker processes for a directory (``processes``: None) where this
+    process may fork, else on threads (:mod:`das_evidence.verify.readers`)."""
     keys = list(store.list())
     snap = ArchiveSnapshot(
         store.uri,
         keys,
         read=lambda key: read_bounded(store, key, MAX_ENVELOPE_BYTES),
         read_file=partial(_read_file, store),
+        # A directory store holds no connection and no state a copy could share; a
+        # subclass (a test's) may hold state its reads change, which a copy would not.
+        processes=type(store) is LocalStore if processes is None else processes,
     )
     for done, key in enumerate(keys):
         if progress:
