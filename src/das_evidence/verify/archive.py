@@ -6,10 +6,12 @@ when it is checked (files streamed in chunks, never whole). :func:`check_archive
 does no IO of its own: bytes (through the snapshot) and trusted keys in, findings
 out. It reads, parses and checks each entry once, keeping of it only what later
 checks need (its leaf hash, window and subjects), so its memory follows the
-number of entries, not their bytes; files of :data:`THREADED_BYTES` or more hash
-on a thread per core while it checks the next entries. Its findings come in the
-order of the checks below, then of the entries and keys, whatever order the
-files finish hashing in. The checks are numbered like this:
+number of entries, not their bytes. Meanwhile readers (worker processes for a
+directory, else threads: :mod:`das_evidence.verify.readers`) read every evidence
+file once, hashing it and counting its Parquet footer's rows; the files' checks run
+when all are read. Its findings come in the order of the checks below, then of the
+entries and keys, whatever order the files finish in. The checks are numbered like
+this:
 
 - ``V1 layout``: every key is a log key or an evidence file; entry names are contiguous.
 - ``V2 signature``: each entry is a DSSE envelope signed by a trusted key.
@@ -182,8 +184,8 @@ class ArchiveSnapshot:
             return None
 
     def settle(self) -> None:
-        """Record every evidence file: wait for the batches on threads (reading here those
-        no thread started yet) and read any not started; a file that cannot be read
+        """Record every evidence file: read here the batches no reader started yet, wait
+        for the others, and read any file not handed out; a file that cannot be read
         becomes a problem, as when read at once."""
         try:
             # The batches no reader started are read here, from the last (the readers
@@ -298,11 +300,11 @@ def _read_file(store: EvidenceStore, key: str) -> FileRead:
 
 
 def hash_workers() -> int:
-    """Threads that read evidence files while the entries are checked: one per core
-    but the checking thread's, at least one; the checking thread joins them when the
-    entries are done (:meth:`ArchiveSnapshot.settle`). hashlib releases the GIL while
-    it hashes a chunk, so the files hash in parallel; more threads than cores only
-    pass the GIL around more often (a tenth more CPU with two threads on two cores)."""
+    """Readers (processes or threads) of evidence files while the entries are checked:
+    one per core but the checking thread's, at least one; the checking thread joins
+    them when the entries are done (:meth:`ArchiveSnapshot.settle`). More readers than
+    that only compete for the cores (with threads, pass the GIL around more often: a
+    tenth more CPU with two reading threads on two cores)."""
     return max(1, (os.cpu_count() or 1) - 1)
 
 
@@ -316,10 +318,10 @@ def load_archive(
     hears of each object.
 
     Evidence files are read later (:func:`_read_file`, streamed in chunks):
-    :func:`check_archive` has a thread per core read them all while it checks the
-    entries, and :meth:`ArchiveSnapshot.settle` waits for them before the files'
-    checks: in worker processes for a directory (``processes``: None) where this
-    process may fork, else on threads (:mod:`das_evidence.verify.readers`)."""
+    :func:`check_archive` has readers read them all while it checks the entries, and
+    :meth:`ArchiveSnapshot.settle` waits for them before the files' checks. The
+    readers are worker processes for a directory store (``processes=None``) where this
+    process may fork, else threads (:mod:`das_evidence.verify.readers`)."""
     keys = list(store.list())
     snap = ArchiveSnapshot(
         store.uri,
