@@ -69,7 +69,12 @@ from das_evidence.timefmt import parse_signed, rfc3339
 from das_evidence.verify.continuity import TimedWindow, find_breaks, tiling_window
 from das_evidence.verify.findings import Report
 from das_evidence.verify.keys import KeyRanges
-from das_evidence.verify.parquet import MAX_FOOTER_BYTES, footer_length, footer_rows
+from das_evidence.verify.parquet import (
+    MAX_FOOTER_BYTES,
+    footer_length,
+    footer_rows,
+    load_reader,
+)
 from das_evidence.verify.readers import (
     BatchRead,
     FileRead,
@@ -163,6 +168,8 @@ class ArchiveSnapshot:
         batches = file_batches(sorted(self.unhashed))
         self.unhashed.clear()
         kind = ProcessReaders if self.processes and can_fork() else ThreadReaders
+        if kind is ProcessReaders and any(k.endswith(".parquet") for k in batches[0]):
+            load_reader()  # once here, not again in each worker
         self._readers = kind(self.read_file, hash_workers())
         for batch in batches:
             self.pending.append((batch, self._readers.submit(batch)))
