@@ -11,9 +11,11 @@ their checks, in batches of files (:func:`read_batch`). Two kinds of readers:
 - **processes** (:class:`ProcessReaders`), for a directory store in a process that runs
   no other thread (:func:`can_fork`): workers forked from this process, each with its
   own GIL. Forking copies what is already loaded (no start-up, no imports) and shares
-  nothing afterwards but the batches and their results; a process with other threads
-  is not forked (a lock one of them holds would stay held in the child), and a store
-  that holds connections (S3) is read on threads.
+  nothing afterwards but the batches and their results; a process with other Python
+  threads is not forked (a lock one of them holds would stay held in the child), and a
+  store that holds connections (S3) is read on threads. Native threads are not seen
+  here; the libraries a worker uses (OpenSSL, pyarrow's footer reader) start none for
+  it and reset their own pools in a forked child.
 
 A batch's result is the same either way: each key with what :func:`read_batch` gives
 for it. A :class:`~das_evidence.errors.StoreError` in a worker (a file that cannot be

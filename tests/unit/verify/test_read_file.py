@@ -26,6 +26,7 @@ from das_evidence.verify.archive import (
     check_archive,
     load_archive,
 )
+from tests.unit.verify.days import append_day
 
 ORIGIN = "evidence.example.com/read-file-test"
 
@@ -137,19 +138,11 @@ def test_verify_reads_each_parquet_file_once(tmp_path: Path) -> None:
         key = f"evidence/s/day={day:02d}.parquet"
         store.put_once(key, body)
         sha = hashlib.sha256(body).hexdigest()
-        log.append(
-            stream="s",
-            files=[EvidenceFile(key, sha, len(body), "application/vnd.apache.parquet", day)],
-            predicate={
-                "collector": {"name": "test", "version": "0"},
-                "window": {
-                    "start": f"2026-11-{day:02d}T00:00:00Z",
-                    "end": f"2026-11-{day + 1:02d}T00:00:00Z",
-                },
-                "collected_at": f"2026-11-{day + 1:02d}T00:00:00Z",
-            },
-            signer=signer,
-            note_signer=signer,
+        append_day(
+            log,
+            signer,
+            day,
+            [EvidenceFile(key, sha, len(body), "application/vnd.apache.parquet", day)],
         )
     trust = Trust(keys=(PublicKey.from_file(keys["pub"]),))
     store.calls.clear()

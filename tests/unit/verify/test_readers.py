@@ -16,12 +16,11 @@ import pytest
 
 from das_evidence.errors import StoreError
 from das_evidence.evidence_store.local import LocalStore
-from das_evidence.manifests.keyring import write_key_pair
-from das_evidence.manifests.log import ArchiveLog, EvidenceFile
-from das_evidence.manifests.signers import Ed25519Signer, PublicKey
+from das_evidence.manifests.log import EvidenceFile
 from das_evidence.verify import readers as readers_mod
 from das_evidence.verify.archive import Trust, check_archive, load_archive
 from das_evidence.verify.readers import ProcessReaders, ThreadReaders, can_fork, unwrapped
+from tests.unit.verify.days import append_day, new_archive
 
 ORIGIN = "evidence.example.com/readers-test"
 DAYS = 12
@@ -37,10 +36,7 @@ def _parquet(rows: int) -> bytes:
 
 @pytest.fixture
 def archive(tmp_path: Path) -> tuple[Path, Trust]:
-    keys = write_key_pair(tmp_path / "keys", ORIGIN)
-    signer = Ed25519Signer.from_file(keys["key"], ORIGIN)
-    store = LocalStore(tmp_path / "archive", create=True)
-    log = ArchiveLog(store, ORIGIN)
+    store, log, signer, trust = new_archive(tmp_path, ORIGIN)
     for day in range(1, DAYS + 1):
         files = []
         for name, body, media, rows in (
@@ -52,24 +48,11 @@ def archive(tmp_path: Path) -> tuple[Path, Trust]:
             files.append(
                 EvidenceFile(key, hashlib.sha256(body).hexdigest(), len(body), media, rows)
             )
-        log.append(
-            stream="s",
-            files=files,
-            predicate={
-                "collector": {"name": "test", "version": "0"},
-                "window": {
-                    "start": f"2026-11-{day:02d}T00:00:00Z",
-                    "end": f"2026-11-{day + 1:02d}T00:00:00Z",
-                },
-                "collected_at": f"2026-11-{day + 1:02d}T00:00:00Z",
-            },
-            signer=signer,
-            note_signer=signer,
-        )
+        append_day(log, signer, day, files)
     for p in store.root.rglob("*"):
         if p.is_file():
             p.chmod(0o644)
-    return store.root, Trust(keys=(PublicKey.from_file(keys["pub"]),))
+    return store.root, trust
 
 
 @pytest.fixture
