@@ -35,7 +35,6 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -76,10 +75,10 @@ from das_evidence.verify.parquet import (
     load_reader,
 )
 from das_evidence.verify.readers import (
+    BatchQueue,
     BatchRead,
     FileRead,
     ProcessReaders,
-    Readers,
     ThreadReaders,
     can_fork,
     read_batch,
@@ -156,9 +155,8 @@ class ArchiveSnapshot:
     #: Read the files in forked worker processes where this process may fork
     #: (:mod:`das_evidence.verify.readers`); on threads otherwise.
     processes: bool = False
-    #: Batches of files being read by the readers, with their keys.
-    pending: list[tuple[list[str], Future[Any]]] = field(default_factory=list)
-    _readers: Readers | None = field(default=None, repr=False)
+    #: The batches of files being read (:meth:`start`).
+    _batches: BatchQueue | None = field(default=None, repr=False)
 
     def start(self) -> None:
         """Have readers (:func:`hash_workers` of them) read every evidence file not read
@@ -170,9 +168,8 @@ class ArchiveSnapshot:
         kind = ProcessReaders if self.processes and can_fork() else ThreadReaders
         if kind is ProcessReaders and any(k.endswith(".parquet") for k in batches[0]):
             load_reader()  # once here, not again in each worker
-        self._readers = kind(self.read_file, hash_workers())
-        for batch in batches:
-            self.pending.append((batch, self._readers.submit(batch)))
+        workers = hash_workers()
+        self._batches = BatchQueue(kind(self.read_file, workers), batches, workers)
 
     def entry_keys(self) -> list[str]:
         """The keys of every entry, read or not."""
@@ -195,20 +192,20 @@ class ArchiveSnapshot:
         for the others, and read any file not handed out; a file that cannot be read
         becomes a problem, as when read at once."""
         try:
-            # The batches no reader started are read here, from the last (the readers
-            # take them from the first), then those the readers took are waited for.
-            done: dict[int, BatchRead] = {}
-            for i in reversed(range(len(self.pending))):
-                batch, future = self.pending[i]
-                if future.cancel():
-                    assert self.read_file is not None
-                    done[i] = read_batch(self.read_file, batch)
-            for i, (_, future) in enumerate(self.pending):
-                for key, got in done[i] if i in done else unwrapped(future.result()):
-                    self._record(key, got)
+            if self._batches is not None:
+                # The batches no reader was handed are read here, from the last (the
+                # readers take them from the first), then those handed are waited for.
+                queue, done = self._batches, dict[int, BatchRead]()
+                assert self.read_file is not None
+                while (item := queue.take()) is not None:
+                    done[item[0]] = read_batch(self.read_file, item[1])
+                for number in sorted([*done, *queue.handed]):
+                    got = done[number] if number in done else queue.handed[number].result()
+                    for key, read in unwrapped(got):
+                        self._record(key, read)
             if self.unhashed and self.read_file is not None:
-                for key, got in read_batch(self.read_file, sorted(self.unhashed)):
-                    self._record(key, got)
+                for key, read in read_batch(self.read_file, sorted(self.unhashed)):
+                    self._record(key, read)
                 self.unhashed.clear()
             self.cancel(wait=True)  # every batch is read: the readers end at once
         finally:
@@ -217,12 +214,9 @@ class ArchiveSnapshot:
     def cancel(self, wait: bool = False) -> None:
         """Drop the reads no reader started and let the readers go (``wait``: until
         they have ended)."""
-        for _, future in self.pending:
-            future.cancel()
-        self.pending.clear()
-        if self._readers is not None:
-            self._readers.shutdown(wait)
-            self._readers = None
+        if self._batches is not None:
+            self._batches.close(wait)
+            self._batches = None
 
     def _record(self, key: str, got: FileRead | str) -> None:
         if isinstance(got, str):

@@ -17,9 +17,12 @@ their checks, in batches of files (:func:`read_batch`). Two kinds of readers:
   here; the libraries a worker uses (OpenSSL, pyarrow's footer reader) start none for
   it and reset their own pools in a forked child.
 
-A batch's result is the same either way: each key with what :func:`read_batch` gives
-for it. A :class:`~das_evidence.errors.StoreError` in a worker (a file that cannot be
-read) reaches the caller as itself, fix included, as it would from a thread.
+A :class:`BatchQueue` hands the batches to the readers one at a time each, as each
+finishes one, so that the calling thread, done with the entries, takes the rest from the
+other end: no batch waits in a reader's queue while a core is free. A batch's result is
+the same either way: each key with what :func:`read_batch` gives for it. A
+:class:`~das_evidence.errors.StoreError` in a worker (a file that cannot be read)
+reaches the caller as itself, fix included, as it would from a thread.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import multiprocessing
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -137,3 +141,44 @@ class ProcessReaders(Readers):
 
     def shutdown(self, wait: bool = False) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=True)
+
+
+class BatchQueue:
+    """Batches of files shared between ``readers`` and the calling thread: each reader
+    is handed the next batch from the front when it finishes one (never more than one
+    ahead), the caller takes batches from the back (:meth:`take`) once it has nothing
+    else to do. Batches keep their numbers, so results can be put back in order."""
+
+    def __init__(self, readers: Readers, batches: Sequence[list[str]], workers: int) -> None:
+        self._readers = readers
+        self._lock = threading.Lock()
+        self._waiting = deque(enumerate(batches))
+        #: Batch number -> its reader's future.
+        self.handed: dict[int, Future[BatchRead | _Raised]] = {}
+        self._closed = False
+        for _ in range(workers):
+            self._hand_next()
+
+    def _hand_next(self, _: object = None) -> None:
+        with self._lock:
+            if self._closed or not self._waiting:
+                return
+            number, batch = self._waiting.popleft()
+            future = self._readers.submit(batch)
+            self.handed[number] = future
+        future.add_done_callback(self._hand_next)  # runs now if it is done already
+
+    def take(self) -> tuple[int, list[str]] | None:
+        """The last batch no reader was handed, or None when none is left."""
+        with self._lock:
+            return self._waiting.pop() if self._waiting else None
+
+    def close(self, wait: bool = False) -> None:
+        """Hand out nothing more, drop what the readers have not started, let them go
+        (``wait``: until they have ended)."""
+        with self._lock:
+            self._closed = True
+            self._waiting.clear()
+        for future in self.handed.values():
+            future.cancel()
+        self._readers.shutdown(wait)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,13 @@ from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.log import EvidenceFile
 from das_evidence.verify import readers as readers_mod
 from das_evidence.verify.archive import Trust, check_archive, load_archive
-from das_evidence.verify.readers import ProcessReaders, ThreadReaders, can_fork, unwrapped
+from das_evidence.verify.readers import (
+    BatchQueue,
+    ProcessReaders,
+    ThreadReaders,
+    can_fork,
+    unwrapped,
+)
 from tests.unit.verify.days import append_day, new_archive
 
 ORIGIN = "evidence.example.com/readers-test"
@@ -151,3 +159,34 @@ def test_a_store_error_in_a_worker_reaches_the_caller_with_its_fix() -> None:
         readers.shutdown(wait=True)
     assert e.value.message == "cannot read evidence/bad: Input/output error"
     assert e.value.fix == "check the disk"
+
+
+@pytest.mark.parametrize("kind", [ThreadReaders, ProcessReaders])
+def test_a_busy_reader_holds_one_batch_and_the_caller_takes_the_rest(
+    kind: type[ThreadReaders] | type[ProcessReaders], tmp_path: Path
+) -> None:
+    """A reader is handed a batch only when it is free: the others stay for the caller
+    (a process pool would otherwise queue one more for its worker, out of reach)."""
+    gate = tmp_path / "open"  # the reader waits until this file exists
+    readers = kind(partial(_wait_for, gate), 1)
+    queue = BatchQueue(readers, [[f"evidence/{i}"] for i in range(6)], 1)
+    try:
+        taken = []
+        while (item := queue.take()) is not None:
+            taken.append(item[0])
+        assert taken == [5, 4, 3, 2, 1]
+        assert list(queue.handed) == [0]
+        gate.touch()
+        assert unwrapped(queue.handed[0].result(timeout=30)) == [
+            ("evidence/0", _wait_for(gate, "evidence/0"))
+        ]
+    finally:
+        gate.touch()
+        queue.close(wait=True)
+
+
+def _wait_for(gate: Path, key: str) -> readers_mod.FileRead:
+    deadline = time.monotonic() + 30
+    while not gate.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return (hashlib.sha256(key.encode()).hexdigest(), len(key)), None
