@@ -28,6 +28,7 @@ reaches the caller as itself, fix included, as it would from a thread.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import sys
 import threading
 from collections import deque
@@ -107,6 +108,8 @@ _worker_read: Callable[[str], FileRead] | None = None
 def _start_worker(read: Callable[[str], FileRead]) -> None:
     global _worker_read
     _worker_read = read
+    # Ctrl-C is the parent's to handle (it stops the workers): not a traceback from each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _worker_batch(keys: list[str]) -> BatchRead | _Raised:
