@@ -163,11 +163,12 @@ class ArchiveSnapshot:
         yet, in :func:`file_batches`, while this thread checks the entries."""
         if not self.unhashed or self.read_file is None:
             return
-        batches = file_batches(sorted(self.unhashed))
+        keys = sorted(self.unhashed)
         self.unhashed.clear()
         kind = ProcessReaders if self.processes and can_fork() else ThreadReaders
-        if kind is ProcessReaders and any(k.endswith(".parquet") for k in batches[0]):
+        if kind is ProcessReaders and any(k.endswith(".parquet") for k in keys):
             load_reader()  # once here, not again in each worker
+        batches = file_batches(keys)
         workers = hash_workers()
         self._batches = BatchQueue(kind(self.read_file, workers), batches, workers)
 

@@ -63,6 +63,14 @@ def archive(tmp_path: Path) -> tuple[Path, Trust]:
     return store.root, trust
 
 
+@pytest.fixture(autouse=True)
+def single_threaded() -> None:
+    """Another test's server thread still running would keep readers on threads."""
+    if not can_fork():
+        others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+        pytest.skip(f"threads of other tests are running: {others}")
+
+
 @pytest.fixture
 def kinds(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The kinds of readers started, in order."""
