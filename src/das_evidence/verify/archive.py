@@ -388,19 +388,14 @@ def check_archive(
     """Every check of the archive format over ``snap``; ``progress(checked, total, what)``
     hears of each entry. ``files=False`` checks the log alone (V6 is left to another
     check of the evidence, e.g. S3's own checksums at rest): ``snap`` holds no evidence."""
-    report = Report(snap.target)
-    origin = _origin_of(snap, trust)
-    note_origin_source(report, trust, origin)
-
-    listed = sorted((int(m.group(1)), key) for key in snap.entry_keys() if (m := _ENTRY.match(key)))
-
     # V2-V6 entries, one at a time (read, parsed and checked once; what later checks
-    # need of each is kept, not its bytes), while threads read every evidence file; the
-    # files' checks run once all are read, their findings put where they would have
-    # come, after their entry's. The findings follow V1's. An entry that cannot be read
-    # takes no position (V1 says why).
+    # need of each is kept, not its bytes), while readers read every evidence file
+    # (started first); the files' checks run once all are read, their findings put
+    # where they would have come, after their entry's. The findings follow V1's. An
+    # entry that cannot be read takes no position (V1 says why).
     if files:
         snap.start()
+    report = Report(snap.target)
     checked = Report(snap.target)
     indexed: list[tuple[int, str]] = []
     leaves: list[bytes] = []
@@ -411,6 +406,11 @@ def check_archive(
     referenced: dict[str, str] = {}
     deferred: list[tuple[int, _SignedFile]] = []
     try:
+        origin = _origin_of(snap, trust)
+        note_origin_source(report, trust, origin)
+        listed = sorted(
+            (int(m.group(1)), key) for key in snap.entry_keys() if (m := _ENTRY.match(key))
+        )
         for index, key in listed:
             data = snap.entry(key)
             if data is None:
