@@ -170,6 +170,17 @@ class EvidenceStore(ABC):
     def head(self, key: str) -> ObjectInfo | None:
         """Size and digest of ``key``, or None when it does not exist."""
 
+    def head_tail(self, key: str, max_bytes: int) -> tuple[ObjectInfo, bytes] | None:
+        """:meth:`head` and :meth:`get_tail` of ``key`` together (what checking a Parquet
+        file needs: its digest and its footer), or None when it does not exist.
+
+        A store that hashes by reading (a directory) overrides this to take both from
+        one read; the default asks :meth:`head`, then :meth:`get_tail`."""
+        info = self.head(key)
+        if info is None:
+            return None
+        return info, self.get_tail(key, max_bytes)[0] if max_bytes else b""
+
     @abstractmethod
     def list(self, prefix: str = "", *, start_after: str = "") -> Iterator[str]:
         """Every key under ``prefix``, sorted; with ``start_after``, only the keys after it

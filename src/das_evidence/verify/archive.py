@@ -6,10 +6,12 @@ when it is checked (files streamed in chunks, never whole). :func:`check_archive
 does no IO of its own: bytes (through the snapshot) and trusted keys in, findings
 out. It reads, parses and checks each entry once, keeping of it only what later
 checks need (its leaf hash, window and subjects), so its memory follows the
-number of entries, not their bytes; files of :data:`THREADED_BYTES` or more hash
-on a thread per core while it checks the next entries. Its findings come in the
-order of the checks below, then of the entries and keys, whatever order the
-files finish hashing in. The checks are numbered like this:
+number of entries, not their bytes. Meanwhile readers (worker processes for a
+directory, else threads: :mod:`das_evidence.verify.readers`) read every evidence
+file once, hashing it and counting its Parquet footer's rows; the files' checks run
+when all are read. Its findings come in the order of the checks below, then of the
+entries and keys, whatever order the files finish in. The checks are numbered like
+this:
 
 - ``V1 layout``: every key is a log key or an evidence file; entry names are contiguous.
 - ``V2 signature``: each entry is a DSSE envelope signed by a trusted key.
@@ -29,12 +31,10 @@ files finish hashing in. The checks are numbered like this:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -56,6 +56,7 @@ from das_evidence.evidence_store.interface import (
     entry_key,
     validate_key,
 )
+from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
 from das_evidence.manifests.dsse import MAX_ENVELOPE_BYTES, PAYLOAD_TYPE, Envelope, verify_envelope
 from das_evidence.manifests.log import KnownLog
@@ -67,7 +68,22 @@ from das_evidence.timefmt import parse_signed, rfc3339
 from das_evidence.verify.continuity import TimedWindow, find_breaks, tiling_window
 from das_evidence.verify.findings import Report
 from das_evidence.verify.keys import KeyRanges
-from das_evidence.verify.parquet import MAX_FOOTER_BYTES, footer_length, footer_rows
+from das_evidence.verify.parquet import (
+    MAX_FOOTER_BYTES,
+    footer_length,
+    footer_rows,
+    load_reader,
+)
+from das_evidence.verify.readers import (
+    BatchQueue,
+    BatchRead,
+    FileRead,
+    ProcessReaders,
+    ThreadReaders,
+    can_fork,
+    read_batch,
+    unwrapped,
+)
 from das_evidence.verify.trusted import TrustedCheckpoint, check_trusted
 
 _ENTRY = re.compile(r"^log/entries/(\d{12})\.dsse\.json$")
@@ -114,11 +130,6 @@ def open_signed_checkpoint(
     return trust.ranges.open_checkpoint(data, origin)
 
 
-#: What reading an evidence file gives: (sha256, size) or None if it is gone, and the
-#: rows its Parquet footer states (or why it states none), None if it is not Parquet.
-FileRead = tuple[tuple[str, int] | None, int | str | None]
-
-
 @dataclass
 class ArchiveSnapshot:
     """The bytes of one archive's log and the digests of its evidence files."""
@@ -136,25 +147,30 @@ class ArchiveSnapshot:
     #: with ``read`` as it is checked, so the snapshot never holds every entry's bytes.
     unread: list[str] = field(default_factory=list)
     read: Callable[[str], bytes] | None = None
-    #: Evidence files not read yet (:func:`load_archive`): :meth:`settle` reads each where
-    #: its digest is needed, on this thread, or :meth:`start` has a thread read it.
+    #: Evidence files not read yet (:func:`load_archive`): :meth:`start` has readers
+    #: read them all while the entries are checked; :meth:`settle` waits for them.
     unhashed: set[str] = field(default_factory=set)
-    #: Reads evidence file ``key`` given the size its entry signed (None: not known yet).
-    read_file: Callable[[str, int | None], FileRead] | None = None
-    #: The size each unread evidence file's entry signed: how it is best read.
-    signed_sizes: dict[str, int] = field(default_factory=dict)
-    #: Reads started on threads, by key.
-    pending: dict[str, Future[FileRead]] = field(default_factory=dict)
-    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    #: Reads evidence file ``key``: its digest and size, and its footer's rows.
+    read_file: Callable[[str], FileRead] | None = None
+    #: Read the files in forked worker processes where this process may fork
+    #: (:mod:`das_evidence.verify.readers`); on threads otherwise.
+    processes: bool = False
+    #: The batches of files being read (:meth:`start`).
+    _batches: BatchQueue | None = field(default=None, repr=False)
 
-    def start(self, key: str) -> None:
-        """Have a thread read evidence file ``key`` (one per core, :func:`hash_workers`)."""
-        if key not in self.unhashed or self.read_file is None:
+    def start(self) -> None:
+        """Have readers (:func:`hash_workers` of them) read every evidence file not read
+        yet, in :func:`file_batches`, while this thread checks the entries."""
+        if not self.unhashed or self.read_file is None:
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(hash_workers(), thread_name_prefix="verify-hash")
-        self.unhashed.discard(key)
-        self.pending[key] = self._pool.submit(self.read_file, key, self.signed_sizes.pop(key, None))
+        keys = sorted(self.unhashed)
+        self.unhashed.clear()
+        kind = ProcessReaders if self.processes and can_fork() else ThreadReaders
+        if kind is ProcessReaders and any(k.endswith(".parquet") for k in keys):
+            load_reader()  # once here, not again in each worker
+        batches = file_batches(keys)
+        workers = hash_workers()
+        self._batches = BatchQueue(kind(self.read_file, workers), batches, workers)
 
     def entry_keys(self) -> list[str]:
         """The keys of every entry, read or not."""
@@ -172,43 +188,60 @@ class ArchiveSnapshot:
             self.problems[key] = e.message
             return None
 
-    def settle(self, key: str | None = None) -> None:
-        """Read evidence file ``key`` (every one when None, those not started on threads)
-        or wait for its thread, and record it; a file that cannot be read becomes a
-        problem, as when read at once."""
-        if key is None:
-            for k in sorted(self.unhashed):
-                self.start(k)
+    def settle(self) -> None:
+        """Record every evidence file: read here the batches no reader started yet, wait
+        for the others, and read any file not handed out; a file that cannot be read
+        becomes a problem, as when read at once."""
         try:
-            for k in [key] if key is not None else sorted(self.pending):
-                self._settle(k)
-        except BaseException:
-            for other in self.pending.values():
-                other.cancel()
-            raise
-        finally:
-            if key is None and self._pool is not None:
-                self._pool.shutdown(wait=False)
-                self._pool = None
-
-    def _settle(self, key: str) -> None:
-        future = self.pending.pop(key, None)
-        if future is None and (key not in self.unhashed or self.read_file is None):
-            return
-        try:
-            if future is None or future.cancel():  # not started: read it here
+            if self._batches is not None:
+                # The batches no reader was handed are read here, from the last (the
+                # readers take them from the first), then those handed are waited for.
+                queue, done = self._batches, dict[int, BatchRead]()
                 assert self.read_file is not None
-                self.unhashed.discard(key)
-                found, rows = self.read_file(key, self.signed_sizes.pop(key, None))
-            else:
-                found, rows = future.result()
-        except (NotRegularFileError, FormatError) as e:
-            self.problems[key] = e.message
+                while (item := queue.take()) is not None:
+                    done[item[0]] = read_batch(self.read_file, item[1])
+                for number in sorted([*done, *queue.handed]):
+                    got = done[number] if number in done else queue.handed[number].result()
+                    for key, read in unwrapped(got):
+                        self._record(key, read)
+            if self.unhashed and self.read_file is not None:
+                for key, read in read_batch(self.read_file, sorted(self.unhashed)):
+                    self._record(key, read)
+                self.unhashed.clear()
+            self.cancel(wait=True)  # every batch is read: the readers end at once
+        finally:
+            self.cancel()
+
+    def cancel(self, wait: bool = False) -> None:
+        """Drop the reads no reader started and let the readers go (``wait``: until
+        they have ended)."""
+        if self._batches is not None:
+            self._batches.close(wait)
+            self._batches = None
+
+    def _record(self, key: str, got: FileRead | str) -> None:
+        if isinstance(got, str):
+            self.problems[key] = got
             return
+        found, rows = got
         if found is not None:
             self.evidence[key] = found
             if rows is not None:
                 self.rows[key] = rows
+
+
+#: Evidence files read per task on a thread: few enough tasks that handing them over
+#: costs nothing beside the reads, enough that the threads finish together.
+FILE_BATCH = 32
+
+
+def file_batches(keys: Sequence[str]) -> list[list[str]]:
+    """``keys`` dealt into batches of at most :data:`FILE_BATCH`, and at least eight per
+    thread (a few large files still spread over every thread), round-robin: a stream's
+    files (sorted together, of like sizes) spread over every batch, so the batches are
+    of like sizes and no thread is left with the large files at the end."""
+    count = min(len(keys), max(8 * hash_workers(), -(-len(keys) // FILE_BATCH)))
+    return [list(keys[i::count]) for i in range(count)]
 
 
 def shown(key: str) -> str:
@@ -254,68 +287,52 @@ def parquet_rows(
         return e.message
 
 
-#: Files of at least this many signed bytes are hashed on a thread; smaller ones on the
-#: checking thread, where they cost less than handing them over (most of their time
-#: would be Python holding the GIL, not hashlib releasing it). At 1 MiB, an archive of
-#: files of a few hundred KiB (the 12-month one: 3,600 entries, 2 GB) hashed most of
-#: its bytes on the checking thread, which then took 1.5x the time of the threads
-#: (benchmarks/verify.py --entry-kib 600); from 64 to 256 KiB the two are even.
-THREADED_BYTES = 256 << 10
-
-
-def _signed_size(statement: Statement, path: str) -> int:
-    for f in signed_files(statement):
-        size = f.get("size")
-        if f.get("path") == path and isinstance(size, int):
-            return size
-    return 0
-
-
-def _read_file(store: EvidenceStore, key: str, signed_size: int | None = None) -> FileRead:
-    """The digest and size of evidence file ``key`` and, for Parquet, its footer's rows.
-
-    A Parquet file signed as no larger than :data:`FOOTER_GUESS` is read with its
-    footer's tail read, which brings it whole, and hashed from it: one read, not two.
-    Others are hashed first, then their footer read: reading the tail first, before
-    hashing, made the 1 MiB read buffers fresh memory each time (7x the page faults,
-    a tenth more CPU on a 2 GB archive of files of a few hundred KiB)."""
+def _read_file(store: EvidenceStore, key: str) -> FileRead:
+    """The digest and size of evidence file ``key`` and, for Parquet, its footer's rows:
+    one read where the store can (:meth:`~EvidenceStore.head_tail`), the footer taken
+    from the end of the bytes hashed (a second read only for a footer longer than
+    :data:`FOOTER_GUESS`)."""
     parquet = key.endswith(".parquet")
-    if parquet and signed_size is not None and signed_size <= FOOTER_GUESS:
-        read = None
-        with contextlib.suppress(StoreError):  # gone or unreadable: head() says which
-            read = store.get_tail(key, FOOTER_GUESS)
-        if read is not None and len(read[0]) == read[1]:
-            return (hashlib.sha256(read[0]).hexdigest(), read[1]), parquet_rows(store, key, read)
-    info = store.head(key)
-    if info is None:
+    found = store.head_tail(key, FOOTER_GUESS if parquet else 0)
+    if found is None:
         return None, None
-    rows = parquet_rows(store, key) if parquet else None
+    info, tail = found
+    rows = parquet_rows(store, key, (tail, info.size)) if parquet else None
     return (info.sha256, info.size), rows
 
 
 def hash_workers() -> int:
-    """Threads that hash evidence files: one per core (hashlib releases the GIL while
-    it hashes a chunk, so the files hash in parallel), at least two so that reading
-    one file overlaps hashing another."""
-    return max(2, os.cpu_count() or 1)
+    """Readers (processes or threads) of evidence files while the entries are checked:
+    one per core but the checking thread's, at least one; the checking thread joins
+    them when the entries are done (:meth:`ArchiveSnapshot.settle`). More readers than
+    that only compete for the cores (with threads, pass the GIL around more often: a
+    tenth more CPU with two reading threads on two cores)."""
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def load_archive(
-    store: EvidenceStore, progress: Callable[[int, int, str], None] | None = None
+    store: EvidenceStore,
+    progress: Callable[[int, int, str], None] | None = None,
+    *,
+    processes: bool | None = None,
 ) -> ArchiveSnapshot:
     """Read everything verification needs from ``store``; ``progress(read, total, what)``
     hears of each object.
 
-    Evidence files are read (``store.head``, streamed in chunks) when checked:
-    :func:`check_archive` has a thread per core hash each large one while it checks
-    the entries, and reads small ones itself (for them a thread costs more than it
-    saves); :meth:`ArchiveSnapshot.settle` waits for each where its digest is needed."""
+    Evidence files are read later (:func:`_read_file`, streamed in chunks):
+    :func:`check_archive` has readers read them all while it checks the entries, and
+    :meth:`ArchiveSnapshot.settle` waits for them before the files' checks. The
+    readers are worker processes for a directory store (``processes=None``) where this
+    process may fork, else threads (:mod:`das_evidence.verify.readers`)."""
     keys = list(store.list())
     snap = ArchiveSnapshot(
         store.uri,
         keys,
         read=lambda key: read_bounded(store, key, MAX_ENVELOPE_BYTES),
-        read_file=lambda key, signed_size: _read_file(store, key, signed_size),
+        read_file=partial(_read_file, store),
+        # A directory store holds no connection and no state a copy could share; a
+        # subclass (a test's) may hold state its reads change, which a copy would not.
+        processes=type(store) is LocalStore if processes is None else processes,
     )
     for done, key in enumerate(keys):
         if progress:
@@ -371,15 +388,14 @@ def check_archive(
     """Every check of the archive format over ``snap``; ``progress(checked, total, what)``
     hears of each entry. ``files=False`` checks the log alone (V6 is left to another
     check of the evidence, e.g. S3's own checksums at rest): ``snap`` holds no evidence."""
-    report = Report(snap.target)
-    origin = _origin_of(snap, trust)
-    note_origin_source(report, trust, origin)
-
-    listed = sorted((int(m.group(1)), key) for key in snap.entry_keys() if (m := _ENTRY.match(key)))
-
     # V2-V6 entries, one at a time (read, parsed and checked once; what later checks
-    # need of each is kept, not its bytes), while the evidence files hash; the findings
-    # follow V1's. An entry that cannot be read takes no position (V1 says why).
+    # need of each is kept, not its bytes), while readers read every evidence file
+    # (started first); the files' checks run once all are read, their findings put
+    # where they would have come, after their entry's. The findings follow V1's. An
+    # entry that cannot be read takes no position (V1 says why).
+    if files:
+        snap.start()
+    report = Report(snap.target)
     checked = Report(snap.target)
     indexed: list[tuple[int, str]] = []
     leaves: list[bytes] = []
@@ -388,64 +404,50 @@ def check_archive(
     rows = 0
     prev_leaf = ZERO_HASH
     referenced: dict[str, str] = {}
-    deferred: list[tuple[int, Callable[[Report], None]]] = []
-    for index, key in listed:
-        data = snap.entry(key)
-        if data is None:
-            continue
-        position = len(indexed)
-        indexed.append((index, key))
+    deferred: list[tuple[int, _SignedFile]] = []
+    try:
+        origin = _origin_of(snap, trust)
+        note_origin_source(report, trust, origin)
+        listed = sorted(
+            (int(m.group(1)), key) for key in snap.entry_keys() if (m := _ENTRY.match(key))
+        )
+        for index, key in listed:
+            data = snap.entry(key)
+            if data is None:
+                continue
+            position = len(indexed)
+            indexed.append((index, key))
+            if progress:
+                progress(position, len(listed), "checking entries")
+            statement, payload = check_envelope(checked, key, data, trust, position, origin)
+            del data
+            leaf = leaf_hash(payload) if payload is not None else hashlib.sha256(b"").digest()
+            leaves.append(leaf)
+            if statement is not None:
+                if (span := _span(index, key, statement)) is not None:
+                    spans.append(span)
+                streams.add(str(statement.predicate.get("stream")))
+                records = signed_files(statement)
+                rows += sum(
+                    int(f.get("rows", 0)) for f in records if isinstance(f.get("rows", 0), int)
+                )
+                _check_chain(checked, statement, key, prev_leaf)
+                for subject in statement.subjects:
+                    _claim(checked, referenced, subject.name, key)
+                    if files:
+                        signed = _signed_file(statement, records, subject.name, subject.sha256, key)
+                        deferred.append((len(checked.findings), signed))
+            prev_leaf = leaf.hex()
         if progress:
-            progress(position, len(listed), "checking entries")
-        statement, payload = check_envelope(checked, key, data, trust, position, origin)
-        del data
-        leaf = leaf_hash(payload) if payload is not None else hashlib.sha256(b"").digest()
-        leaves.append(leaf)
-        if statement is not None:
-            if (span := _span(index, key, statement)) is not None:
-                spans.append(span)
-            streams.add(str(statement.predicate.get("stream")))
-            rows += sum(
-                int(f.get("rows", 0))
-                for f in signed_files(statement)
-                if isinstance(f.get("rows", 0), int)
-            )
-            _check_chain(checked, statement, key, prev_leaf)
-            for subject in statement.subjects:
-                _claim(checked, referenced, subject.name, key)
-                if not files:
-                    continue
-                if subject.name in snap.unhashed:
-                    snap.signed_sizes[subject.name] = _signed_size(statement, subject.name)
-                if subject.name in snap.unhashed and (
-                    snap.signed_sizes[subject.name] >= THREADED_BYTES
-                ):
-                    # Hashed on a thread while the next entries are checked; its
-                    # findings go where they would have come.
-                    snap.start(subject.name)
-                    deferred.append(
-                        (
-                            len(checked.findings),
-                            partial(
-                                _check_file,
-                                snap=snap,
-                                path=subject.name,
-                                sha256=subject.sha256,
-                                statement=statement,
-                                entry=key,
-                            ),
-                        )
-                    )
-                else:
-                    _check_file(checked, snap, subject.name, subject.sha256, statement, key)
-        prev_leaf = leaf.hex()
-    if progress:
-        progress(len(listed), len(listed), "checking entries")
-    snap.settle()
-    for at, check in reversed(deferred):
+            progress(len(listed), len(listed), "checking entries")
+        snap.settle()
+    finally:
+        snap.cancel()
+    for at, signed in reversed(deferred):
         late = Report(snap.target)
-        check(late)
-        checked.findings[at:at] = late.findings
+        _check_signed_file(late, snap, signed)
+        if late.findings:
+            checked.findings[at:at] = late.findings
 
     # V1 layout
     for key, problem in sorted(snap.problems.items()):
@@ -609,6 +611,37 @@ def check_envelope(
     return statement, envelope.payload
 
 
+@dataclass(frozen=True)
+class _SignedFile:
+    """What V6 needs of one subject of an entry, kept until its file is read (not the
+    entry's statement)."""
+
+    path: str
+    sha256: str
+    entry: str
+    #: The entry's ``predicate.files`` records for ``path``.
+    records: tuple[Mapping[str, Any], ...]
+    #: The entry accounts for leftovers (``predicate.accounts_for``): it signs no rows.
+    accounting: bool
+
+
+def _signed_file(
+    statement: Statement,
+    records: Sequence[Mapping[str, Any]],
+    path: str,
+    sha256: str,
+    entry: str,
+) -> _SignedFile:
+    """``statement``'s subject ``path`` (``records``: its ``signed_files``)."""
+    return _SignedFile(
+        path,
+        sha256,
+        entry,
+        tuple(f for f in records if f.get("path") == path),
+        statement.predicate.get("accounts_for") is not None,
+    )
+
+
 def _check_file(
     report: Report,
     snap: ArchiveSnapshot,
@@ -617,7 +650,13 @@ def _check_file(
     statement: Statement,
     entry: str,
 ) -> None:
-    snap.settle(path)
+    """V6 of one subject of ``statement``, whose file ``snap`` has read."""
+    signed = _signed_file(statement, signed_files(statement), path, sha256, entry)
+    _check_signed_file(report, snap, signed)
+
+
+def _check_signed_file(report: Report, snap: ArchiveSnapshot, signed: _SignedFile) -> None:
+    path, sha256, entry = signed.path, signed.sha256, signed.entry
     found = snap.evidence.get(path)
     if found is None:
         report.fail("V6 evidence", path, f"named by {entry} but missing from the archive")
@@ -625,26 +664,23 @@ def _check_file(
     digest, size = found
     if digest != sha256:
         report.fail("V6 evidence", path, f"sha256 is {digest}, {entry} signed {sha256}")
-    for f in signed_files(statement):
-        if f.get("path") == path:
-            if f.get("sha256") != sha256:
-                report.fail(
-                    "V3 statement", entry, f"files[].sha256 for {path} differs from subject"
-                )
-            if f.get("size") != size:
-                report.fail("V6 evidence", path, f"size is {size}, {entry} signed {f.get('size')}")
-            rows = snap.rows.get(path)
-            if f.get("rows") is None and statement.predicate.get("accounts_for") is not None:
-                # An accounting entry (orphans) signs a leftover's bytes as found, not rows.
-                continue
-            if isinstance(rows, str):
-                report.fail("V6 evidence", path, f"its rows cannot be counted: {rows}")
-            elif rows is not None and f.get("rows") != rows:
-                report.fail(
-                    "V6 evidence",
-                    path,
-                    f"its Parquet footer states {rows} rows, {entry} signed {f.get('rows')!r}",
-                )
+    for f in signed.records:
+        if f.get("sha256") != sha256:
+            report.fail("V3 statement", entry, f"files[].sha256 for {path} differs from subject")
+        if f.get("size") != size:
+            report.fail("V6 evidence", path, f"size is {size}, {entry} signed {f.get('size')}")
+        rows = snap.rows.get(path)
+        if f.get("rows") is None and signed.accounting:
+            # An accounting entry (orphans) signs a leftover's bytes as found, not rows.
+            continue
+        if isinstance(rows, str):
+            report.fail("V6 evidence", path, f"its rows cannot be counted: {rows}")
+        elif rows is not None and f.get("rows") != rows:
+            report.fail(
+                "V6 evidence",
+                path,
+                f"its Parquet footer states {rows} rows, {entry} signed {f.get('rows')!r}",
+            )
 
 
 def _check_checkpoints(

@@ -13,11 +13,10 @@ import pytest
 from das_evidence.evidence_store.interface import ObjectInfo
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.dsse import Envelope
-from das_evidence.manifests.keyring import write_key_pair
-from das_evidence.manifests.log import ArchiveLog, EvidenceFile
-from das_evidence.manifests.signers import Ed25519Signer, PublicKey
+from das_evidence.manifests.log import EvidenceFile
 from das_evidence.verify import archive as archive_mod
 from das_evidence.verify.archive import Trust, check_archive, load_archive
+from tests.unit.verify.days import append_day, new_archive
 
 ORIGIN = "evidence.example.com/parallel-test"
 DAYS = 8
@@ -25,33 +24,22 @@ DAYS = 8
 
 @pytest.fixture
 def archive(tmp_path: Path) -> tuple[Path, Trust]:
-    keys = write_key_pair(tmp_path / "keys", ORIGIN)
-    signer = Ed25519Signer.from_file(keys["key"], ORIGIN)
-    store = LocalStore(tmp_path / "archive", create=True)
-    log = ArchiveLog(store, ORIGIN)
+    store, log, signer, trust = new_archive(tmp_path, ORIGIN)
     for day in range(1, DAYS + 1):
-        # Odd days above THREADED_BYTES (hashed on a thread), even days small (not).
+        # Odd days large, even days small: every file is read on the threads.
         body = f"s,{day}\n".encode() * (300_000 if day % 2 else 1000)
         key = f"evidence/s/day={day:02d}.csv"
         store.put_once(key, body)
-        log.append(
-            stream="s",
-            files=[EvidenceFile(key, hashlib.sha256(body).hexdigest(), len(body), "text/csv", 1)],
-            predicate={
-                "collector": {"name": "test", "version": "0"},
-                "window": {
-                    "start": f"2026-11-{day:02d}T00:00:00Z",
-                    "end": f"2026-11-{day + 1:02d}T00:00:00Z",
-                },
-                "collected_at": f"2026-11-{day + 1:02d}T00:00:00Z",
-            },
-            signer=signer,
-            note_signer=signer,
+        append_day(
+            log,
+            signer,
+            day,
+            [EvidenceFile(key, hashlib.sha256(body).hexdigest(), len(body), "text/csv", 1)],
         )
     for p in store.root.rglob("*"):
         if p.is_file():
             p.chmod(0o644)
-    return store.root, Trust(keys=(PublicKey.from_file(keys["pub"]),))
+    return store.root, trust
 
 
 class MeetingStore(LocalStore):
@@ -64,13 +52,13 @@ class MeetingStore(LocalStore):
         self.reads = 0
         self.lock = threading.Lock()
 
-    def head(self, key: str) -> ObjectInfo | None:
+    def head_tail(self, key: str, max_bytes: int) -> tuple[ObjectInfo, bytes] | None:
         with self.lock:
             self.reads += 1
             first_two = self.reads <= 2
         if first_two:
             self.barrier.wait()
-        return super().head(key)
+        return super().head_tail(key, max_bytes)
 
 
 def test_evidence_files_are_hashed_on_several_threads(archive: tuple[Path, Trust]) -> None:
@@ -82,11 +70,11 @@ def test_evidence_files_are_hashed_on_several_threads(archive: tuple[Path, Trust
 class SlowFirstStore(LocalStore):
     """A store whose earlier files take longer to read: they finish last."""
 
-    def head(self, key: str) -> ObjectInfo | None:
+    def head_tail(self, key: str, max_bytes: int) -> tuple[ObjectInfo, bytes] | None:
         if key.startswith("evidence/s/day="):
             day = int(key.rsplit("=", 1)[1].split(".")[0])
             time.sleep((DAYS - day) * 0.02)
-        return super().head(key)
+        return super().head_tail(key, max_bytes)
 
 
 def test_findings_follow_the_entries_not_the_order_files_finish_in(

@@ -1,6 +1,6 @@
-"""How `evidence verify` reads one evidence file: a Parquet file signed as small in one
-read, hashed and its footer counted from the same bytes; a larger one hashed whole, then
-its footer read (in that order: see ``_read_file``)."""
+"""How `evidence verify` reads one evidence file: once, whatever its size
+(``EvidenceStore.head_tail``: hashed, and a Parquet file's footer taken from the end of
+the same read), a second read only for a footer longer than the first tail."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from das_evidence.evidence_store.interface import ObjectInfo
-from das_evidence.evidence_store.local import LocalStore
+from das_evidence.evidence_store.interface import EvidenceStore, ObjectInfo
+from das_evidence.evidence_store.local import HASH_CHUNK, LocalStore
 from das_evidence.manifests.keyring import write_key_pair
 from das_evidence.manifests.log import ArchiveLog, EvidenceFile
 from das_evidence.manifests.signers import Ed25519Signer, PublicKey
@@ -26,6 +26,7 @@ from das_evidence.verify.archive import (
     check_archive,
     load_archive,
 )
+from tests.unit.verify.days import append_day
 
 ORIGIN = "evidence.example.com/read-file-test"
 
@@ -47,6 +48,17 @@ class CountingStore(LocalStore):
             self.calls.append("get_tail")
         return super().get_tail(key, max_bytes)
 
+    def head_tail(self, key: str, max_bytes: int) -> tuple[ObjectInfo, bytes] | None:
+        if key.startswith("evidence/"):
+            self.calls.append("head_tail")
+        return super().head_tail(key, max_bytes)
+
+
+class PlainStore(CountingStore):
+    """A store without a one-read ``head_tail`` (as S3): the interface's default."""
+
+    head_tail = EvidenceStore.head_tail
+
 
 def _parquet(rows: int, width: int) -> bytes:
     table = pa.table({"V": pa.array([os.urandom(width) for _ in range(rows)], pa.binary())})
@@ -55,53 +67,49 @@ def _parquet(rows: int, width: int) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize(("rows", "width"), [(3, 10), (40, 4096)])
-def test_read_gives_the_stores_digest_size_and_the_footers_rows(
+@pytest.mark.parametrize(("rows", "width"), [(3, 10), (40, 4096), (40, 20_000)])
+def test_one_read_gives_the_digest_size_and_the_footers_rows(
     tmp_path: Path, rows: int, width: int
 ) -> None:
+    """Small (whole in the footer's tail), larger than the tail, and larger than one
+    hashing chunk: one read each (the old reader read a large file twice)."""
     store = CountingStore(tmp_path / "a")
     body = _parquet(rows, width)
     store.put_once("evidence/s/p.parquet", body)
     store.calls.clear()
-    (digest, size), counted = _read_file(store, "evidence/s/p.parquet", len(body))  # type: ignore[misc]
+    (digest, size), counted = _read_file(store, "evidence/s/p.parquet")  # type: ignore[misc]
     assert (digest, size, counted) == (hashlib.sha256(body).hexdigest(), len(body), rows)
     info = LocalStore(tmp_path / "a").head("evidence/s/p.parquet")
     assert info is not None and (info.sha256, info.size) == (digest, size)
     assert (len(body) <= FOOTER_GUESS) == (width < 1000)
-    if len(body) <= FOOTER_GUESS:
-        assert store.calls == ["get_tail"]  # one read: hashed from the footer's read
-    else:
-        assert store.calls == ["head", "get_tail"]  # hashed whole, then the footer
-    store.calls.clear()
-    assert _read_file(store, "evidence/s/p.parquet", None) == ((digest, size), rows)
-    assert store.calls == ["head", "get_tail"]  # size not known: hashed first
+    assert (len(body) > HASH_CHUNK) == (width > 10_000)
+    assert store.calls == ["head_tail"]
 
 
-def test_a_file_signed_small_but_larger_is_hashed_whole(tmp_path: Path) -> None:
-    store = CountingStore(tmp_path / "a")
+def test_a_store_without_one_read_asks_for_the_digest_then_the_footer(tmp_path: Path) -> None:
+    store = PlainStore(tmp_path / "a")
     body = _parquet(40, 4096)
-    assert len(body) > FOOTER_GUESS
     store.put_once("evidence/s/p.parquet", body)
+    store.put_once("evidence/s/p.csv", b"a,b\n")
     store.calls.clear()
-    assert _read_file(store, "evidence/s/p.parquet", 100) == (
+    assert _read_file(store, "evidence/s/p.parquet") == (
         (hashlib.sha256(body).hexdigest(), len(body)),
         40,
     )
-    assert store.calls == ["get_tail", "head", "get_tail"]
-
-
-def test_a_small_parquet_file_is_read_once(tmp_path: Path) -> None:
-    store = CountingStore(tmp_path / "a")
-    store.put_once("evidence/s/p.parquet", _parquet(3, 10))
+    assert store.calls == ["head", "get_tail"]
     store.calls.clear()
-    _read_file(store, "evidence/s/p.parquet", 2000)
-    assert len(store.calls) == 1, store.calls
+    assert _read_file(store, "evidence/s/p.csv") == (
+        (hashlib.sha256(b"a,b\n").hexdigest(), 4),
+        None,
+    )
+    assert store.calls == ["head"]  # not Parquet: no footer to read
 
 
-def test_a_missing_parquet_file_is_gone_not_an_error(tmp_path: Path) -> None:
-    store = CountingStore(tmp_path / "a")
-    assert _read_file(store, "evidence/s/gone.parquet", 100) == (None, None)
-    assert _read_file(store, "evidence/s/gone.parquet", None) == (None, None)
+@pytest.mark.parametrize("store_type", [CountingStore, PlainStore])
+def test_a_missing_parquet_file_is_gone_not_an_error(tmp_path: Path, store_type: type) -> None:
+    store = store_type(tmp_path / "a")
+    assert _read_file(store, "evidence/s/gone.parquet") == (None, None)
+    assert _read_file(store, "evidence/s/gone.csv") == (None, None)
 
 
 def test_a_footer_longer_than_the_first_read_is_read_again(
@@ -112,41 +120,33 @@ def test_a_footer_longer_than_the_first_read_is_read_again(
     body = _parquet(5, 10)
     store.put_once("evidence/s/p.parquet", body)
     store.calls.clear()
-    assert _read_file(store, "evidence/s/p.parquet", len(body)) == (
+    assert _read_file(store, "evidence/s/p.parquet") == (
         (hashlib.sha256(body).hexdigest(), len(body)),
         5,
     )
-    assert store.calls == ["head", "get_tail", "get_tail"]  # then the rest of the footer
+    assert store.calls == ["head_tail", "get_tail"]  # then the rest of the footer
 
 
-def test_verify_reads_each_small_parquet_file_once(tmp_path: Path) -> None:
-    """Through load_archive and check_archive: the signed size reaches the read."""
+def test_verify_reads_each_parquet_file_once(tmp_path: Path) -> None:
+    """Through load_archive and check_archive, small and large files alike."""
     keys = write_key_pair(tmp_path / "keys", ORIGIN)
     signer = Ed25519Signer.from_file(keys["key"], ORIGIN)
     store = CountingStore(tmp_path / "a")
     log = ArchiveLog(store, ORIGIN)
     for day in range(1, 4):
-        body = _parquet(day, 10)
+        body = _parquet(day, 10 if day < 3 else 20_000)
         key = f"evidence/s/day={day:02d}.parquet"
         store.put_once(key, body)
         sha = hashlib.sha256(body).hexdigest()
-        log.append(
-            stream="s",
-            files=[EvidenceFile(key, sha, len(body), "application/vnd.apache.parquet", day)],
-            predicate={
-                "collector": {"name": "test", "version": "0"},
-                "window": {
-                    "start": f"2026-11-{day:02d}T00:00:00Z",
-                    "end": f"2026-11-{day + 1:02d}T00:00:00Z",
-                },
-                "collected_at": f"2026-11-{day + 1:02d}T00:00:00Z",
-            },
-            signer=signer,
-            note_signer=signer,
+        append_day(
+            log,
+            signer,
+            day,
+            [EvidenceFile(key, sha, len(body), "application/vnd.apache.parquet", day)],
         )
     trust = Trust(keys=(PublicKey.from_file(keys["pub"]),))
     store.calls.clear()
     report = check_archive(load_archive(store), trust)
     assert report.ok, report.findings
     assert report.stats["rows"] == 6
-    assert store.calls == ["get_tail"] * 3  # one read per evidence file
+    assert store.calls == ["head_tail"] * 3  # one read per evidence file
