@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import multiprocessing
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,7 +37,10 @@ from tests.unit.verify.days import append_day, new_archive
 ORIGIN = "evidence.example.com/readers-test"
 DAYS = 12
 
-pytestmark = pytest.mark.skipif(not can_fork(), reason="forks only on Linux, single-threaded")
+pytestmark = pytest.mark.skipif(
+    sys.platform != "linux" or "fork" not in multiprocessing.get_all_start_methods(),
+    reason="forks only on Linux",
+)
 
 
 def _parquet(rows: int) -> bytes:
@@ -63,12 +70,38 @@ def archive(tmp_path: Path) -> tuple[Path, Trust]:
     return store.root, trust
 
 
+FRESH = "DAS_EVIDENCE_READERS_FRESH"
+
+
 @pytest.fixture(autouse=True)
-def single_threaded() -> None:
-    """Another test's server thread still running would keep readers on threads."""
+def single_threaded(request: pytest.FixtureRequest) -> None:
+    """Another test's server thread still running would keep readers on threads: then
+    :func:`test_these_tests_run_in_a_fresh_interpreter` runs them where none is."""
+    if request.node.name == test_these_tests_run_in_a_fresh_interpreter.__name__:
+        return
     if not can_fork():
         others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
-        pytest.skip(f"threads of other tests are running: {others}")
+        pytest.skip(f"threads of other tests are running ({others}): run in a fresh interpreter")
+
+
+@pytest.mark.skipif(bool(os.environ.get(FRESH)), reason="already in the fresh interpreter")
+def test_these_tests_run_in_a_fresh_interpreter() -> None:
+    """The suite's own process may hold other tests' threads (servers on loopback), so
+    the forked path is also checked in an interpreter of its own, where no test of this
+    file may be skipped."""
+    env = {**os.environ, FRESH: "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", __file__],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert " passed" in done.stdout and "failed" not in done.stdout, done.stdout
+    # The only skip is this test's own, inside the fresh interpreter.
+    assert "1 skipped" in done.stdout, done.stdout
 
 
 @pytest.fixture
