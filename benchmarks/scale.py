@@ -373,7 +373,11 @@ def write_config(root: Path, *, port: int, reconcile_days: int) -> Path:
 
 
 def _count_store_ops() -> dict[str, int]:
-    """Count calls of ``LocalStore``'s public methods in this process (and listed keys)."""
+    """Count calls of ``LocalStore``'s public methods in this process (and listed keys).
+
+    Not counted: what a full verify's forked readers (``verify/readers.py``) read in their
+    own processes; the S3 request budgets are counted from the server's log instead
+    (``tests/integration/test_run_requests.py``, ``benchmarks/s3_requests.py``)."""
     counts: dict[str, int] = {}
 
     def wrap(name: str) -> None:
@@ -392,6 +396,7 @@ def _count_store_ops() -> dict[str, int]:
         "get",
         "open",
         "get_tail",
+        "head_tail",
         "head",
         "exists",
     ):
