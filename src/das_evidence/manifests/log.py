@@ -506,6 +506,11 @@ class ArchiveLog:
         """The newest window entry of every stream."""
         return {stream: self.entries[i] for stream, i in self._derived.heads.items()}
 
+    def head_indexes(self) -> dict[str, int]:
+        """The index of every stream's newest window entry (:meth:`heads` without
+        reading them)."""
+        return dict(self._derived.heads)
+
     def head(self, stream: str) -> LogEntry | None:
         """The newest window entry of ``stream`` (not an amendment or accounting entry)."""
         index = self._derived.heads.get(stream)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -261,12 +261,15 @@ def retention_risks(
 
 def check_subscriptions(settings: Settings) -> None:
     """Every id a webhook's ``checks`` names is a check or an automated CIS recommendation
-    (:class:`ConfigError`, exit 2, before anything is collected)."""
+    (:class:`ConfigError`, exit 2, before anything is collected). The checks (and
+    polars) are imported only when a webhook subscribes to one."""
+    subscribed = [(i, hook) for i, hook in enumerate(settings.alerts.webhooks) if hook.checks]
+    if not subscribed:
+        return
     from das_evidence.reports.checks.registry import check_subscriptions as check_ids
 
-    for i, hook in enumerate(settings.alerts.webhooks):
-        if hook.checks:
-            check_ids(hook.checks, where=f"alerts.webhooks[{i}].checks")
+    for i, hook in subscribed:
+        check_ids(hook.checks, where=f"alerts.webhooks[{i}].checks")
 
 
 def check_alerts(services: Services, summary: RunSummary, now: datetime) -> list[str]:
@@ -411,7 +414,9 @@ def run(
                         failed_streams=sum(1 for s in summary.streams if s.get("error")),
                         verify_ok=not summary.findings,
                         checkpoint=summary.seen_checkpoint,
-                        verified=_verified_record(summary),
+                        verified=_verified_record(
+                            summary, load_last_run(settings.status.last_run_file)
+                        ),
                     ),
                 )
             except EvidenceError as e:
@@ -581,14 +586,27 @@ def refuse_rollback(
         )
 
 
-def _verified_record(summary: RunSummary) -> dict[str, Any] | None:
-    """The last-run record's ``verified``: the checkpoint verified and each stream's head."""
+def _verified_record(
+    summary: RunSummary, previous: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The last-run record's ``verified``: the checkpoint verified and each stream's head.
+
+    A head at the index the ``previous`` record gave keeps that record's window end: only
+    the heads that moved are read (streams accumulate, one per dbt invocation, so reading
+    every head would grow with the archive's age)."""
     if summary.findings or not summary.checkpoint or summary.archive is None:
         return None
-    heads = {
-        stream: {"end": entry.predicate.get("window", {}).get("end"), "index": entry.index}
-        for stream, entry in sorted(summary.archive.heads().items())
-    }
+    kept = (previous or {}).get("verified")
+    before = kept.get("heads") if isinstance(kept, Mapping) else None
+    before = before if isinstance(before, Mapping) else {}
+    heads: dict[str, dict[str, Any]] = {}
+    for stream, index in sorted(summary.archive.head_indexes().items()):
+        old = before.get(stream)
+        if isinstance(old, Mapping) and old.get("index") == index and "end" in old:
+            heads[stream] = {"end": old["end"], "index": index}
+            continue
+        entry = summary.archive.entries[index]
+        heads[stream] = {"end": entry.predicate.get("window", {}).get("end"), "index": index}
     return {
         **summary.checkpoint,
         "mode": "full" if summary.verified is None else "incremental",
