@@ -44,7 +44,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from das_evidence.errors import ConfigError, EvidenceError, FormatError
 from das_evidence.manifests.checkpoint import Checkpoint, open_checkpoint
@@ -308,10 +308,20 @@ def _format(summary: Envelope) -> int | None:
     """The format an (unverified) summary says it is in; decides only how to read the
     file: a summary that lies about it fails its signature or its checks."""
     try:
-        fields = json.loads(summary.payload)
-    except ValueError:
+        fields = _fields(summary)
+    except FormatError:
         return None
     return fields.get("format") if isinstance(fields, dict) else None
+
+
+def _fields(summary: Envelope) -> Any:
+    """The summary's JSON; :class:`FormatError` when it is not JSON or nests deeper than
+    the parser can follow (a hostile file must not end the run in a ``RecursionError``;
+    no depth scan first: the summary is megabytes at a year, read every night)."""
+    try:
+        return json.loads(summary.payload)
+    except (ValueError, RecursionError) as e:
+        raise FormatError("it is not JSON, or nests too deep") from e
 
 
 def _load_trailer(
@@ -332,7 +342,7 @@ def _load_trailer(
         return None, f"the checkpoint in {path} does not verify: {e.message}"
     try:
         verify_envelope(summary, keys)
-        fields = json.loads(summary.payload)
+        fields = _fields(summary)
         if fields.get("origin") != origin or fields.get("root") != cp.root_hash.hex():
             raise FormatError("it is the summary of another checkpoint")
         compact = CompactRange(cp.size, [bytes.fromhex(h) for h in fields["compact"]])
@@ -399,7 +409,7 @@ def _load_whole(
         return VerifiedLog(decoded[0], cp, known, summarized=False), ""
     try:
         verify_envelope(summary, keys)
-        fields = json.loads(summary.payload)
+        fields = _fields(summary)
         if fields.get("origin") != origin or fields.get("root") != cp.root_hash.hex():
             raise FormatError("it is the summary of another checkpoint")
         known = KnownLog.with_summary(statements, leaves, fields)

@@ -386,3 +386,17 @@ def test_the_sweep_cursor_is_kept_in_the_signed_summary(kept: Kept) -> None:
     _resign(kept, swept={STREAMS[0]: 5})
     verified, why = kept.load()
     assert verified is None and "does not describe" in why
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_a_summary_nested_too_deep_is_a_full_read_not_a_traceback(kept: Kept, signed: bool) -> None:
+    """A summary line whose payload nests 100,000 levels (by anyone who can write the file,
+    or signed by the run's key): a full read, with why."""
+    payload = b"[" * 100_000 + b"]" * 100_000
+    if signed:
+        envelope = sign_envelope(payload, kept.signer, STATE_TYPE)
+    else:
+        envelope = Envelope(payload, STATE_TYPE, ())
+    kept.write_lines([*kept.lines()[:-1], base64.b64encode(envelope.to_bytes())])
+    verified, why = kept.load()
+    assert verified is None and why, why
