@@ -134,6 +134,24 @@ def _query_table(day: datetime, qids: pa.Array) -> pa.Table:
     )
 
 
+def phi_tags() -> pa.Table:
+    """TAG_REFERENCES of the policy snapshot: PATIENTS.SSN tagged as PHI."""
+    return pa.table(
+        {
+            "TAG_DATABASE": ["GOV"],
+            "TAG_SCHEMA": ["TAGS"],
+            "TAG_NAME": ["PHI"],
+            "TAG_VALUE": ["yes"],
+            "OBJECT_DATABASE": ["CLINIC"],
+            "OBJECT_SCHEMA": ["PUBLIC"],
+            "OBJECT_NAME": ["PATIENTS"],
+            "COLUMN_NAME": ["SSN"],
+            "DOMAIN": ["COLUMN"],
+            "OBJECT_DELETED": pa.array([None], pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
 def _put(
     store: LocalStore, log: ArchiveLog, signer: Ed25519Signer, key: str, path: Path, rows: int
 ) -> EvidenceFile:
@@ -173,20 +191,7 @@ def build_archive(root: Path, *, gib: float, days: int) -> dict[str, Any]:
         )
 
     # The policy snapshot first: TAG_REFERENCES tags PATIENTS.SSN as PHI.
-    tags = pa.table(
-        {
-            "TAG_DATABASE": ["GOV"],
-            "TAG_SCHEMA": ["TAGS"],
-            "TAG_NAME": ["PHI"],
-            "TAG_VALUE": ["yes"],
-            "OBJECT_DATABASE": ["CLINIC"],
-            "OBJECT_SCHEMA": ["PUBLIC"],
-            "OBJECT_NAME": ["PATIENTS"],
-            "COLUMN_NAME": ["SSN"],
-            "DOMAIN": ["COLUMN"],
-            "OBJECT_DELETED": pa.array([None], pa.timestamp("us", tz="UTC")),
-        }
-    )
+    tags = phi_tags()
     as_of = START + timedelta(hours=1)
     path = spool / "tag_references.parquet"
     with DeterministicParquetWriter(path, tags.schema) as w:

@@ -69,7 +69,16 @@ from typing import Any
 import pyarrow as pa
 
 # Sibling scripts (benchmarks/ is on sys.path when this one runs).
-from pack import BATCH_ROWS, BYTES_PER_ROW, _access_batch, _peak_rss_mib, _pick, _put, _query_table
+from pack import (
+    BATCH_ROWS,
+    BYTES_PER_ROW,
+    _access_batch,
+    _peak_rss_mib,
+    _pick,
+    _put,
+    _query_table,
+    phi_tags,
+)
 from verify import _child_hash as _hash_all_cores
 from verify import _files
 
@@ -235,20 +244,7 @@ class Builder:
         )
 
     def _policy(self, as_of: datetime, first: bool) -> None:
-        tags = pa.table(
-            {
-                "TAG_DATABASE": ["GOV"],
-                "TAG_SCHEMA": ["TAGS"],
-                "TAG_NAME": ["PHI"],
-                "TAG_VALUE": ["yes"],
-                "OBJECT_DATABASE": ["CLINIC"],
-                "OBJECT_SCHEMA": ["PUBLIC"],
-                "OBJECT_NAME": ["PATIENTS"],
-                "COLUMN_NAME": ["SSN"],
-                "DOMAIN": ["COLUMN"],
-                "OBJECT_DELETED": pa.array([None], pa.timestamp("us", tz="UTC")),
-            }
-        )
+        tags = phi_tags()
         stamp = as_of.strftime("%Y%m%dT%H%M%SZ")
         prefix = (
             f"evidence/snowflake/{ACCOUNT}/policy_state/date={as_of.date().isoformat()}"

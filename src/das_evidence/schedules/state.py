@@ -299,19 +299,21 @@ def load_verified(
             SignedNote.from_bytes(note)
         except (binascii.Error, ValueError, EvidenceError):
             summary = None
-        if summary is not None and _format(summary) == FORMAT:
-            return _load_trailer(path, at, note, summary, note_key, origin, keys)
+        fields = _trailer_fields(summary) if summary is not None else None
+        if summary is not None and fields is not None:
+            return _load_trailer(path, at, note, summary, fields, note_key, origin, keys)
     return _load_whole(path, note_key, origin, keys)
 
 
-def _format(summary: Envelope) -> int | None:
-    """The format an (unverified) summary says it is in; decides only how to read the
-    file: a summary that lies about it fails its signature or its checks."""
+def _trailer_fields(summary: Envelope) -> dict[str, Any] | None:
+    """The (unverified) summary's JSON when it says it is in the trailer format, else None.
+    It decides only how to read the file: a summary that lies about it fails its signature
+    or its checks. Parsed once: the summary is megabytes at a year."""
     try:
         fields = _fields(summary)
     except FormatError:
         return None
-    return fields.get("format") if isinstance(fields, dict) else None
+    return fields if isinstance(fields, dict) and fields.get("format") == FORMAT else None
 
 
 def _fields(summary: Envelope) -> Any:
@@ -329,6 +331,7 @@ def _load_trailer(
     at: int,
     note: bytes,
     summary: Envelope,
+    fields: dict[str, Any],
     note_key: VerifierKey,
     origin: str,
     keys: Sequence[PublicKey],
@@ -341,8 +344,7 @@ def _load_trailer(
     except EvidenceError as e:
         return None, f"the checkpoint in {path} does not verify: {e.message}"
     try:
-        verify_envelope(summary, keys)
-        fields = _fields(summary)
+        verify_envelope(summary, keys)  # ``fields`` are its payload's, parsed before
         if fields.get("origin") != origin or fields.get("root") != cp.root_hash.hex():
             raise FormatError("it is the summary of another checkpoint")
         compact = CompactRange(cp.size, [bytes.fromhex(h) for h in fields["compact"]])
