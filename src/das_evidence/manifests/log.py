@@ -119,6 +119,139 @@ class MemoryStatements:
         return self.statements
 
 
+_PARTITION = "/date="
+
+
+def _partition(key: str) -> str | None:
+    """The ``date=YYYY-MM-DD`` partition a key lies in (its first), or None."""
+    at = key.find(_PARTITION)
+    if at < 0:
+        return None
+    day = key[at + len(_PARTITION) : at + len(_PARTITION) + 10]
+    return day if len(day) == 10 else None
+
+
+def names_since(swept: Mapping[str, str]) -> str | None:
+    """The earliest partition any stream's sweep cursor is at (the orphan sweep lists only
+    keys after its cursor, so it never asks about a file in an earlier one), or None with
+    no cursor (or one outside a partition)."""
+    days = [_partition(cursor) for cursor in swept.values()]
+    if not days or any(d is None for d in days):
+        return None
+    return min(d for d in days if d is not None)
+
+
+class _Loaded:
+    """The names of a known log's entries, read once when first needed (shared by the
+    copies of a :class:`Names`)."""
+
+    def __init__(self, load: Callable[[], Mapping[str, int]]) -> None:
+        self.load = load
+        self.value: Mapping[str, int] | None = None
+
+    def get(self) -> Mapping[str, int]:
+        if self.value is None:
+            self.value = self.load()
+        return self.value
+
+
+class Names(Mapping[str, int]):
+    """The entry naming each evidence file, of which only the recent ones are held.
+
+    Held: every file in a ``date=`` partition at or after ``since`` (all of them when
+    ``since`` is None) and every file named since the rest were read. Looking up a file
+    in such a partition never reads more: it is held, or no entry names it. A file in an
+    earlier partition, or in none, makes the rest be read (``load``: the names of the
+    known log's entries, from their statements) once. So the nightly orphan sweep, which
+    asks only about the files after each stream's cursor, costs what the recent files
+    cost, however old the archive (the verified log keeps only the held names:
+    :meth:`held`)."""
+
+    def __init__(
+        self,
+        held: Mapping[str, int] | None = None,
+        since: str | None = None,
+        rest: _Loaded | Callable[[], Mapping[str, int]] | None = None,
+    ) -> None:
+        self._held: dict[str, int] = dict(held or {})
+        self.since = since if rest is not None else None
+        self._rest = rest if isinstance(rest, _Loaded) or rest is None else _Loaded(rest)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every name is held (nothing left to read)."""
+        return self.since is None or self._rest is None
+
+    def _covers(self, key: str) -> bool:
+        """Whether the held names answer for ``key``: held, or named by no entry."""
+        if self.complete:
+            return True
+        assert self.since is not None
+        day = _partition(key)
+        return day is not None and day >= self.since
+
+    def _all(self) -> Mapping[str, int]:
+        if self.complete:
+            return self._held
+        assert self._rest is not None
+        return {**self._rest.get(), **self._held}
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        if key in self._held:
+            return True
+        return not self._covers(key) and key in self._all()
+
+    def __getitem__(self, key: str) -> int:
+        held = self._held.get(key)
+        if held is not None:
+            return held
+        if self._covers(key):
+            raise KeyError(key)
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def add(self, key: str, index: int) -> None:
+        """``key`` is named by entry ``index`` (a newer one than any before)."""
+        self._held[key] = index
+
+    def copy(self, load: Callable[[], Mapping[str, int]] | None = None) -> Names:
+        """A copy that shares what is read (or that reads with ``load`` instead)."""
+        rest = self._rest if load is None or self._rest is None else _Loaded(load)
+        return Names(self._held, self.since, rest)
+
+    def held(self, since: str | None) -> tuple[dict[str, int], str | None]:
+        """What a summary keeps to answer as this does for the files in partitions at or
+        after ``since`` (all with None): those names and the partition they start at,
+        which is never earlier than the one this holds from unless it has read the rest."""
+        if since is None:
+            return dict(self._all()), None
+        names = self._held
+        if not self.complete:
+            assert self._rest is not None and self.since is not None
+            if self._rest.value is None:
+                since = max(since, self.since)  # the names before it are not held
+            else:
+                names = dict(self._all())
+        kept = {k: i for k, i in names.items() if (d := _partition(k)) is not None and d >= since}
+        return kept, since
+
+
+def names_of(statements: Sequence[bytes]) -> dict[str, int]:
+    """The entry naming each file, from verified statements (the last one wins)."""
+    names: dict[str, int] = {}
+    for index, payload in enumerate(statements):
+        for subject in Statement.from_verified_bytes(payload).subjects:
+            names[subject.name] = index
+    return names
+
+
 @dataclass(frozen=True)
 class KnownLog:
     """The first entries of a log as verified before (the run's verified log,
@@ -136,7 +269,7 @@ class KnownLog:
     compact: tuple[bytes, ...]
     last_leaf: bytes | None
     heads: Mapping[str, int]
-    names: Mapping[str, int]
+    names: Names
     accounted: frozenset[str]
     retain_until: datetime | None
     source: StatementSource
@@ -206,6 +339,7 @@ class KnownLog:
         size = compact.size
         try:
             heads, names = dict(summary["heads"]), dict(summary["names"])
+            since = summary.get("names_since")
             accounted = frozenset(summary["accounted"])
             retain = summary["retain_until"]
             swept = dict(summary.get("swept", {}))
@@ -215,6 +349,7 @@ class KnownLog:
                 and all(isinstance(k, str) and type(v) is int for k, v in heads.items())
                 and all(isinstance(k, str) and type(v) is int for k, v in names.items())
                 and all(0 <= v < size for v in (*heads.values(), *names.values()))
+                and (since is None or (isinstance(since, str) and len(since) == 10))
                 and all(isinstance(a, str) for a in accounted)
                 and (retain is None or parse_signed(retain) is not None)
                 and (last_leaf is None) == (size == 0)
@@ -228,7 +363,9 @@ class KnownLog:
             tuple(compact.hashes),
             last_leaf,
             heads,
-            names,
+            # The files in partitions before ``since`` are read from the statements
+            # only if a look-up needs them.
+            Names(names, since, (lambda: names_of(source.all()[:size])) if since else None),
             accounted,
             parse_signed(retain),
             source,
@@ -236,11 +373,14 @@ class KnownLog:
         )
 
     def summary(self) -> dict[str, Any]:
-        """Everything but the statements and leaves, as JSON."""
+        """Everything but the statements and leaves, as JSON: of the named files, those
+        in the partitions the orphan sweep can still ask about (:meth:`Names.held`)."""
+        names, since = self.names.held(names_since(self.swept))
         return {
             "size": self.size,
             "heads": dict(sorted(self.heads.items())),
-            "names": dict(sorted(self.names.items())),
+            "names": dict(sorted(names.items())),
+            "names_since": since,
             "accounted": sorted(self.accounted),
             "retain_until": None if self.retain_until is None else rfc3339(self.retain_until),
             "swept": dict(sorted(self.swept.items())),
@@ -268,7 +408,7 @@ class _Derived:
 
     def __init__(self, known: KnownLog | None = None) -> None:
         self.heads: dict[str, int] = dict(known.heads) if known else {}
-        self.names: dict[str, int] = dict(known.names) if known else {}
+        self.names: Names = known.names.copy() if known else Names()
         self.accounted: set[str] = set(known.accounted) if known else set()
         self.retain_until: datetime | None = known.retain_until if known else None
         self.swept: dict[str, str] = dict(known.swept) if known else {}
@@ -276,7 +416,7 @@ class _Derived:
     def add(self, entry: LogEntry) -> None:
         p = entry.predicate
         for subject in entry.statement.subjects:
-            self.names[subject.name] = entry.index
+            self.names.add(subject.name, entry.index)
         stream = p.get("stream")
         if is_accounting(p):
             self.accounted.update(s.name for s in entry.statement.subjects)
@@ -292,7 +432,7 @@ class _Derived:
             tuple(compact.hashes),
             source.leaf(size - 1) if size else None,
             dict(self.heads),
-            dict(self.names),
+            self.names.copy(),
             frozenset(self.accounted),
             self.retain_until,
             source,
@@ -411,6 +551,9 @@ class ArchiveLog:
         # files accounting entries name, the latest signed retention: kept as entries
         # are added; so are the compact range of the leaves and the last leaf.
         self._derived = _Derived(base)
+        # The known log's older names are read through its entries, so that one that
+        # does not authenticate makes this log read the whole log, as for a head.
+        self._derived.names = self._derived.names.copy(self._base_names)
         self._compact = base.compact_range() if base else CompactRange()
         self._last_leaf = base.last_leaf if base else None
         self._load(start=self.size)
@@ -430,6 +573,20 @@ class ArchiveLog:
         entries = list(self.entries)[:n]  # the known statements in one pass
         statements, leaves = [e.statement_bytes for e in entries], [e.leaf for e in entries]
         return KnownLog.from_statements(statements, leaves)
+
+    def _base_names(self) -> Mapping[str, int]:
+        """The entry naming each file, of the known log's entries (a :class:`Names`
+        reads them only when a look-up needs them); of every entry once the known log
+        was given up for the whole log."""
+        entries = self.entries
+        if entries.base is not None:
+            try:
+                statements = entries.base.source.all()
+            except FormatError as e:
+                self._read_whole(e)
+            else:
+                return names_of(statements[: entries.base_size])
+        return dict(self._derived.names)
 
     def _read_whole(self, error: FormatError) -> None:
         """A statement of the known log did not authenticate: read the whole log from the

@@ -7,9 +7,10 @@ standard base64), then a trailer of two lines: the checkpoint note and a summary
 entries as a DSSE envelope signed by the run's entry key under its own payload type
 (:data:`STATE_TYPE`): the RFC 9162 compact range of their leaves (the roots of the perfect
 subtrees covering them), where the statements end, the leaf and line offset of each
-stream's head and of the last entry, each stream's head, the entry naming each file, the
-files accounting entries name, the latest signed retention and each stream's orphan-sweep
-cursor.
+stream's head and of the last entry, each stream's head, the entry naming each file in the
+partitions the orphan sweep can still ask about (:class:`~das_evidence.manifests.log.Names`:
+older ones are looked up in the statements), the files accounting entries name, the latest
+signed retention and each stream's orphan-sweep cursor.
 
 The next run reads only the trailer (from the end of the file) and the log only from
 there: the store's checkpoint must be the root of the compact range extended by the

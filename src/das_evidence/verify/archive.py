@@ -944,7 +944,9 @@ def check_tail(snap: ArchiveSnapshot, trust: Trust, base: Checkpoint, known: Kno
         indexed.append((int(m.group(1)), key))
 
     # V2-V6 the new entries
-    referenced = {name: entry_key(i) for name, i in known.names.items()}
+    # The new entries' claims; the known ones' are looked up by name (the known log holds
+    # only its recent names, and reads the rest only for a file outside them).
+    referenced: dict[str, str] = {}
     prev_leaf = known.last_leaf.hex() if known.last_leaf else ZERO_HASH
     new: list[Statement | None] = []
     for index, key in indexed:
@@ -955,6 +957,8 @@ def check_tail(snap: ArchiveSnapshot, trust: Trust, base: Checkpoint, known: Kno
         if statement is not None:
             _check_chain(report, statement, key, prev_leaf)
             for subject in statement.subjects:
+                if subject.name not in referenced and subject.name in known.names:
+                    referenced[subject.name] = entry_key(known.names[subject.name])
                 _claim(report, referenced, subject.name, key)
                 _check_file(report, snap, subject.name, subject.sha256, statement, key)
         prev_leaf = leaf.hex()
