@@ -197,6 +197,12 @@ class StreamId:
         return not listed or any(self.matches(p) for p in listed)
 
 
+def status_key(stream: str) -> str:
+    """The name status reports ``stream`` under: ``dbt/<project>`` for dbt invocations."""
+    sid = StreamId.try_parse(stream)
+    return str(sid.family()) if sid is not None else stream
+
+
 def stream_matches(stream: str, patterns: Iterable[str] | str | None) -> bool:
     """:meth:`StreamId.matches_any` for a stream name read from untrusted input.
 

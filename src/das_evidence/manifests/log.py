@@ -46,6 +46,7 @@ from das_evidence.manifests.merkle import CompactRange, leaf_hash, root_hash
 from das_evidence.manifests.note import SignedNote
 from das_evidence.manifests.signers import NoteSigner, Signer
 from das_evidence.manifests.statement import Statement, Subject, build_statement
+from das_evidence.manifests.tally import Tally, add_entry
 from das_evidence.streams import is_accounting
 from das_evidence.timefmt import parse_signed, rfc3339
 
@@ -276,6 +277,8 @@ class KnownLog:
     #: Each stream's orphan-sweep cursor: every key under its prefix that sorts at or
     #: before it is named by one of these entries (:meth:`ArchiveLog.sweep_to`).
     swept: Mapping[str, str] = field(default_factory=dict)
+    #: What status reports of each stream (:mod:`das_evidence.manifests.tally`).
+    tallies: Mapping[str, Tally] = field(default_factory=dict)
 
     @property
     def statements(self) -> Sequence[bytes]:
@@ -337,7 +340,15 @@ class KnownLog:
         ``compact.size`` entries whose statements ``source`` reads; raises
         :class:`FormatError` when it is not one for them."""
         size = compact.size
+        if "tallies" not in summary:
+            raise FormatError(
+                "it was written by an earlier version, without status tallies (read whole "
+                "once, and kept with them)"
+            )
         try:
+            tallies = {
+                str(k): Tally.from_json(v, size) for k, v in dict(summary["tallies"]).items()
+            }
             heads, names = dict(summary["heads"]), dict(summary["names"])
             since = summary.get("names_since")
             accounted = frozenset(summary["accounted"])
@@ -354,7 +365,7 @@ class KnownLog:
                 and (retain is None or parse_signed(retain) is not None)
                 and (last_leaf is None) == (size == 0)
             )
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, FormatError):
             ok = False
         if not ok:
             raise FormatError("the verified log's summary does not describe its entries")
@@ -370,6 +381,7 @@ class KnownLog:
             parse_signed(retain),
             source,
             swept,
+            tallies,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -384,6 +396,7 @@ class KnownLog:
             "accounted": sorted(self.accounted),
             "retain_until": None if self.retain_until is None else rfc3339(self.retain_until),
             "swept": dict(sorted(self.swept.items())),
+            "tallies": {k: t.to_json() for k, t in sorted(self.tallies.items())},
         }
 
 
@@ -412,6 +425,9 @@ class _Derived:
         self.accounted: set[str] = set(known.accounted) if known else set()
         self.retain_until: datetime | None = known.retain_until if known else None
         self.swept: dict[str, str] = dict(known.swept) if known else {}
+        self.tallies: dict[str, Tally] = (
+            {k: t.copy() for k, t in known.tallies.items()} if known else {}
+        )
 
     def add(self, entry: LogEntry) -> None:
         p = entry.predicate
@@ -422,6 +438,7 @@ class _Derived:
             self.accounted.update(s.name for s in entry.statement.subjects)
         elif isinstance(stream, str) and "amends" not in p:
             self.heads[stream] = entry.index
+        add_entry(self.tallies, entry.index, p)
         retain = _signed_retention(entry)
         if retain is not None and (self.retain_until is None or retain > self.retain_until):
             self.retain_until = retain
@@ -437,6 +454,7 @@ class _Derived:
             self.retain_until,
             source,
             dict(self.swept),
+            {k: t.copy() for k, t in self.tallies.items()},
         )
 
 
@@ -676,6 +694,11 @@ class ArchiveLog:
     def referenced_paths(self) -> AbstractSet[str]:
         """Every file an entry names."""
         return self._derived.names.keys()
+
+    def tallies(self) -> dict[str, Tally]:
+        """What status reports of each stream, as of every entry (kept as entries are
+        added: no entry is read)."""
+        return {k: t.copy() for k, t in self._derived.tallies.items()}
 
     def swept(self, stream: str) -> str | None:
         """The orphan sweep's cursor of ``stream``, or None (sweep its whole prefix)."""

@@ -54,7 +54,7 @@ from das_evidence.schedules.status import (
     expected_streams,
     last_seen_checkpoint,
     load_last_run,
-    stream_status,
+    status_of,
     write_last_run,
 )
 from das_evidence.services import Services
@@ -195,8 +195,8 @@ def status_report(
     """
     settings = services.settings
     archive = archive or services.archive()
-    report = stream_status(
-        archive.entries,
+    report = status_of(
+        archive.tallies(),  # kept as entries are added: no entry is read
         now=now,
         objective=settings.status.objective,
         objectives=default_objectives(

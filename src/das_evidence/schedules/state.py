@@ -463,10 +463,11 @@ def start_from_verified(
 
 
 def collect_from_verified(services: Services) -> None:
-    """Let ``evidence collect`` start from the log the last run verified (its verified log
-    beside ``[status] last_run_file``), trusted as the run trusts it: its checkpoint
-    verifies with the run's own note key and its statements reproduce it. Collect never
-    writes it (it verifies nothing); without one it reads the whole log, as before.
+    """Let ``evidence collect`` (and ``evidence status``) start from the log the last run
+    verified (its verified log beside ``[status] last_run_file``), trusted as the run
+    trusts it: its checkpoint verifies with the run's own note key and its statements
+    reproduce it. They never write it (they verify nothing); without one they read the
+    whole log, as before.
     :meth:`Services.collect` still reads the whole log when the store's signed checkpoint
     does not extend it."""
     settings = services.settings

@@ -26,15 +26,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from das_evidence.manifests.tally import EntryLike, Tally, tally
 from das_evidence.schedules.state import write_atomic
 from das_evidence.streams import (
     POLICY_LATENCY,
     POLICY_STREAM,
     STREAMS,
     StreamId,
-    is_accounting,
+    status_key,
     stream_matches,
 )
 from das_evidence.timefmt import parse_signed, rfc3339
@@ -47,22 +48,6 @@ log = logging.getLogger(__name__)
 DEFAULT_OBJECTIVE = timedelta(hours=26)
 
 Scalar = str | int | float | bool | None
-
-
-class EntryLike(Protocol):
-    """What status reads of a log entry (a :class:`~das_evidence.manifests.log.LogEntry`)."""
-
-    @property
-    def index(self) -> int: ...
-
-    @property
-    def predicate(self) -> Mapping[str, Any]: ...
-
-
-def status_key(stream: str) -> str:
-    """The name status reports ``stream`` under: ``dbt/<project>`` for dbt invocations."""
-    sid = StreamId.try_parse(stream)
-    return str(sid.family()) if sid is not None else stream
 
 
 def _lookup(stream: str, objectives: Mapping[str, timedelta]) -> timedelta | None:
@@ -141,15 +126,6 @@ def _time(t: datetime | None) -> str | None:
     return None if t is None else rfc3339(t)
 
 
-@dataclass
-class _Acc:
-    entries: int = 0
-    last_index: int | None = None
-    end: datetime | None = None
-    collected_at: datetime | None = None
-    point_in_time: bool = False
-
-
 def stream_status(
     entries: Sequence[EntryLike],
     *,
@@ -159,7 +135,29 @@ def stream_status(
     expected: Iterable[str] = (),
     last_verification: Mapping[str, Any] | None = None,
 ) -> StatusReport:
-    """The status of every stream in ``entries`` and of every ``expected`` stream.
+    """The status of every stream in ``entries`` and of every ``expected`` stream
+    (:func:`status_of` their :func:`~das_evidence.manifests.tally.tally`)."""
+    return status_of(
+        tally(entries),
+        now=now,
+        objective=objective,
+        objectives=objectives,
+        expected=expected,
+        last_verification=last_verification,
+    )
+
+
+def status_of(
+    tallies: Mapping[str, Tally],
+    *,
+    now: datetime,
+    objective: timedelta = DEFAULT_OBJECTIVE,
+    objectives: Mapping[str, timedelta] | None = None,
+    expected: Iterable[str] = (),
+    last_verification: Mapping[str, Any] | None = None,
+) -> StatusReport:
+    """The status of every stream ``tallies`` counts (``ArchiveLog.tallies()``, kept
+    as entries are added) and of every ``expected`` stream.
 
     ``objectives`` maps stream names or globs (see :func:`objective_for`) to
     the largest lag allowed; others get ``objective``. An ``expected`` stream
@@ -172,29 +170,8 @@ def stream_status(
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(UTC)
     objectives = objectives or {}
-    acc: dict[str, _Acc] = {status_key(s): _Acc() for s in expected}
-    for entry in entries:
-        p = entry.predicate
-        stream = p.get("stream")
-        if not isinstance(stream, str):
-            continue
-        a = acc.setdefault(status_key(stream), _Acc())
-        a.entries += 1
-        a.last_index = entry.index if a.last_index is None else max(a.last_index, entry.index)
-        collected = parse_signed(p.get("collected_at"))
-        if collected is not None and (a.collected_at is None or collected > a.collected_at):
-            a.collected_at = collected
-        if "amends" in p or is_accounting(p):
-            continue
-        window = p.get("window")
-        if not isinstance(window, Mapping):
-            continue
-        start, end = parse_signed(window.get("start")), parse_signed(window.get("end"))
-        if end is None:
-            continue
-        if a.end is None or end >= a.end:
-            a.end = end
-            a.point_in_time = start == end
+    acc: dict[str, Tally] = {status_key(s): Tally() for s in expected}
+    acc.update(tallies)
     out: list[StreamStatus] = []
     for name in sorted(acc):
         a = acc[name]
