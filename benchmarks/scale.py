@@ -24,6 +24,8 @@ peak RSS (``VmHWM``, which starts afresh at ``exec``):
    ``[status] last_run_file``: a first ``evidence run`` (which records the verified log),
    then the measured nothing-due ``evidence run`` and ``evidence collect``; the clock
    (``EVIDENCE_NOW``) is 40 minutes after the last night's midnight, when no window is due.
+   A webhook (a receiver on loopback) is configured, as in production: every run computes
+   its stale-stream and retention alerts.
    Each of those two is run ``--repeat`` times (3) and the fastest kept: a figure of
    0.1 s moves by more than 10 % with the machine's load. Store operations are counted in
    the child by wrapping ``LocalStore``'s public methods (the CLI runs in-process; ``list``
@@ -368,7 +370,34 @@ class Builder:
         }
 
 
-def write_config(root: Path, *, port: int, reconcile_days: int) -> Path:
+class _Webhook:
+    """A webhook receiver on loopback (a thread of this process, answering 204), so the
+    measured runs do what a production run with alerts configured does: compute the
+    stale-stream and retention alerts on every run."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def write_config(root: Path, *, port: int, reconcile_days: int, webhook: str | None = None) -> Path:
     (root / "state").mkdir(exist_ok=True)
     from das_evidence.demo.run import DEMO_ACCOUNT, write_demo_config
 
@@ -379,6 +408,7 @@ def write_config(root: Path, *, port: int, reconcile_days: int) -> Path:
         CONFIG_HEAD.format(reconcile_days=reconcile_days)
         + body
         + CONFIG_TAIL.format(project=DBT_PROJECT)
+        + (f'\n[[alerts.webhooks]]\nkind = "generic"\nurl = "{webhook}"\n' if webhook else "")
     )
     return config
 
@@ -785,8 +815,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         root = work
         builder = Builder(root, access_rows_per_day=rows_per_day)
+        hook = _Webhook()
+        stack.callback(hook.close)
         if args.no_snowflake:
-            write_config(root, port=9, reconcile_days=0)
+            write_config(root, port=9, reconcile_days=0, webhook=hook.url)
         else:
             # The fake Snowflake (a thread of this process, idle while a child is
             # measured): empty ACCOUNT_USAGE tables, so the run's re-counts find no
@@ -794,7 +826,7 @@ def main(argv: list[str] | None = None) -> int:
             from das_evidence.demo.server import FakeSnowflake
 
             fake = stack.enter_context(FakeSnowflake())
-            write_config(root, port=fake.port, reconcile_days=2)
+            write_config(root, port=fake.port, reconcile_days=2, webhook=hook.url)
         me = [sys.executable, str(Path(__file__).resolve()), "--dir", str(root)]
         me += ["--rows-per-day", str(rows_per_day)]
         results = []
