@@ -840,6 +840,9 @@ def main(argv: list[str] | None = None) -> int:
                 if n % 30 == 0:
                     print(f"  {n} nights", file=sys.stderr)
             build_seconds += time.perf_counter() - t
+            # The build's gigabytes on their way to the disk slowed the first figures
+            # measured after it (even the CLI's imports took 1.5 times as long).
+            os.sync()
             print(f"   {build_seconds:.0f} s; measuring", file=sys.stderr)
             size = measure(
                 me,

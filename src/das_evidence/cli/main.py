@@ -649,7 +649,7 @@ def verify(
             end=_day(period_to, "--to") if period_to else None,
             fmt=fmt,
         )
-    with progress_bar("verify", enabled=not OPTIONS.quiet) as progress:
+    with progress_bar("verify", enabled=not OPTIONS.quiet, forks=True) as progress:
         report = verify_target(
             target,
             pubs=pub or [],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -72,13 +73,23 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     logging.getLogger("snowflake").setLevel(logging.WARNING if verbose else logging.CRITICAL + 1)
 
 
+#: The least time between two redraws of a progress bar.
+REDRAW_SECONDS = 0.1
+
+
 @contextmanager
-def progress_bar(title: str, *, enabled: bool = True) -> Iterator[ProgressFn | None]:
+def progress_bar(
+    title: str, *, enabled: bool = True, forks: bool = False
+) -> Iterator[ProgressFn | None]:
     """A progress bar on stderr while the block runs, when stderr is a terminal.
 
     Yields the callback to hand to the library, or None (no terminal, or not
     ``enabled``, e.g. ``--quiet``): nothing is drawn where no one watches, and
-    the bar is gone when the block ends.
+    the bar is gone when the block ends. With ``forks`` (the block may fork) it is
+    redrawn from the callback (at most :data:`REDRAW_SECONDS` apart), not by a thread
+    of its own: only a process running no other thread may fork, and ``evidence
+    verify`` reads files in forked readers then (``verify/readers.py``), on a terminal
+    as in cron. Otherwise a thread redraws it, so its clock moves during a long wait.
     """
     if not enabled or not err_console.is_terminal:
         yield None
@@ -99,11 +110,19 @@ def progress_bar(title: str, *, enabled: bool = True) -> Iterator[ProgressFn | N
         TextColumn("{task.description}", markup=False),
         console=err_console,
         transient=True,
+        auto_refresh=not forks,
     ) as bar:
         task = bar.add_task("", total=None)
+        drawn = [0.0]
 
         def update(done: int, total: int, what: str) -> None:
             bar.update(task, completed=done, total=total or None, description=what)
+            if not forks:
+                return
+            now = time.monotonic()
+            if now - drawn[0] >= REDRAW_SECONDS or (total and done >= total):
+                drawn[0] = now
+                bar.refresh()
 
         yield update
 

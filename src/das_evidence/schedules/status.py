@@ -301,8 +301,17 @@ def write_last_run(path: Path, run: LastRun) -> None:
 
     Raises :class:`ConfigError` when ``path`` cannot be written.
     """
-    data = (json.dumps(run.to_json(), sort_keys=True, indent=2) + "\n").encode()
-    write_atomic(path, data)
+    write_atomic(path, _json_lines(run.to_json()).encode())
+
+
+def _json_lines(record: Mapping[str, Any]) -> str:
+    """``record`` as JSON, one top-level field a line: readable, and each value written
+    by the C encoder (``indent`` falls back to the pure Python one, 20 ms a run for the
+    1,500 stream heads of a year of dbt invocations)."""
+    fields = [
+        f"  {json.dumps(k)}: {json.dumps(v, sort_keys=True)}" for k, v in sorted(record.items())
+    ]
+    return "{\n" + ",\n".join(fields) + "\n}\n" if fields else "{}\n"
 
 
 def load_last_run(path: Path | None) -> dict[str, Any] | None:
