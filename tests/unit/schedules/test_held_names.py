@@ -11,7 +11,6 @@ authenticated first: a re-claimed old file is still found by an incremental run.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from pathlib import Path
 
@@ -24,11 +23,12 @@ from das_evidence.errors import FormatError
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.checkpoint import Checkpoint, sign_checkpoint
 from das_evidence.manifests.keyring import write_key_pair
-from das_evidence.manifests.log import ArchiveLog, EvidenceFile, KnownLog, Names
+from das_evidence.manifests.log import ArchiveLog, KnownLog, Names
 from das_evidence.manifests.note import VerifierKey
 from das_evidence.manifests.signers import Ed25519Signer, PublicKey
 from das_evidence.schedules.runner import run
 from das_evidence.schedules.state import load_verified, log_path, write_verified
+from tests.unit.schedules.test_state import _append
 from tests.unit.verify.test_rollback import NOW, ORIGIN, _config
 
 STREAMS = ("snowflake/A/access_history", "snowflake/A/login_history")
@@ -37,26 +37,6 @@ CURSOR_DAY = 7  # each stream's sweep cursor: every key up to date=2026-11-07 is
 
 def _key(stream: str, day: int) -> str:
     return f"evidence/{stream}/date=2026-11-{day:02d}/part-{day}.csv"
-
-
-def _append(log: ArchiveLog, signer: Ed25519Signer, stream: str, day: int, key: str) -> None:
-    body = f"{stream},{day}\n".encode()
-    if log.store.head(key) is None:
-        log.store.put_once(key, body)
-    log.append(
-        stream=stream,
-        files=[EvidenceFile(key, hashlib.sha256(body).hexdigest(), len(body), "text/csv", 1)],
-        predicate={
-            "collector": {"name": "test", "version": "0"},
-            "window": {
-                "start": f"2026-11-{day:02d}T00:00:00Z",
-                "end": f"2026-11-{day + 1:02d}T00:00:00Z",
-            },
-            "collected_at": f"2026-11-{day + 1:02d}T06:00:00Z",
-        },
-        signer=signer,
-        note_signer=signer,
-    )
 
 
 class Archive:

@@ -35,10 +35,20 @@ ORIGIN = "evidence.example.com/state"
 STREAMS = ("snowflake/ACME/login_history", "snowflake/ACME/sessions")
 
 
-def _append(log: ArchiveLog, signer: Ed25519Signer, stream: str, day: int, **extra: object) -> None:
+def _append(
+    log: ArchiveLog,
+    signer: Ed25519Signer,
+    stream: str,
+    day: int,
+    key: str | None = None,
+    **extra: object,
+) -> None:
+    """An entry of ``stream``'s window of ``day`` (November 2026), naming ``key`` (a new
+    file by default; an existing one is named again as it is, not written)."""
     body = f"{stream},{day},{sorted(extra)}\n".encode()
-    key = f"evidence/{stream}/{day:02d}-{len(log.entries)}.csv"
-    log.store.put_once(key, body)
+    key = key or f"evidence/{stream}/{day:02d}-{len(log.entries)}.csv"
+    if log.store.head(key) is None:
+        log.store.put_once(key, body)
     log.append(
         stream=stream,
         files=[EvidenceFile(key, hashlib.sha256(body).hexdigest(), len(body), "text/csv", 1)],
