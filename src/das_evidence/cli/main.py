@@ -1181,7 +1181,10 @@ def status(
     try:
         # From the run's verified log, as a collect: the store's entries after it only.
         collect_from_verified(services)
-    except ConfigError as e:  # a probe without the run's keys reads the whole log
+    except EvidenceError as e:
+        # A probe without the run's keys (a key file it cannot read, KMS it cannot
+        # reach) reads the whole log, as before: the start is an optimization only.
+        services.known = None
         logging.getLogger(__name__).info("reading the whole log: %s", e.message)
     report = status_report(
         services,

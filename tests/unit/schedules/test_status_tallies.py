@@ -187,3 +187,21 @@ def test_a_summary_without_tallies_is_read_whole_once(archive: Archive) -> None:
     assert "earlier version" in again["verification"]["full_because"]
     after = run(load_settings(archive.config), clock=lambda: NOW).to_json()
     assert after["verification"]["mode"] == "incremental", after
+
+
+def test_evidence_status_without_the_run_keys_reads_the_whole_log(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """A monitoring probe that cannot read the signing key still reports (the start from
+    the verified log is an optimization), as it did before it started from it."""
+    archive.grow()
+    run(load_settings(archive.config), clock=lambda: NOW)
+    (tmp_path / "keys" / "signing.key").unlink()
+    out = CliRunner().invoke(
+        app,
+        ["status", "--config", str(archive.config), "--json"],
+        env={"EVIDENCE_NOW": "2026-11-10T00:00:00Z"},
+    )
+    assert "Traceback" not in out.output
+    report = json.loads(out.stdout)
+    assert {s["stream"]: s["entries"] for s in report["streams"]}[ACCESS] == 5
