@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from das_evidence.errors import ConfigError, PutOnceError, StoreError
 from das_evidence.evidence_store import open_store
@@ -260,3 +262,42 @@ def test_a_prefix_listing_is_the_whole_listing_filtered(
     expected = [k for k in everything if k.startswith(prefix) and k > start_after]
     assert list(store.list(prefix, start_after=start_after)) == expected
     assert list(store.list("log/linked/")) == []  # not followed, as from the root
+
+
+_TRICKY = [
+    "a-b/x",
+    "a.b",
+    "a/b",
+    "a/b-c",
+    "a/b0",
+    "a/c/d",
+    "a0",
+    "ab/z",
+    "b",
+    "log/entries/000000000000.dsse.json",
+    "log/entries/000000000001.dsse.json",
+    "log/entries/000000000010.dsse.json",
+]
+
+
+@pytest.fixture(scope="module")
+def tricky(tmp_path_factory: pytest.TempPathFactory) -> LocalStore:
+    store = LocalStore(tmp_path_factory.mktemp("tricky") / "archive", create=True)
+    for key in _TRICKY:
+        store.put_once(key, b"x")
+    return store
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    prefix=st.sampled_from(["", "a", "a/", "a/b", "a/c/", "log/", "log/entries/", "b"]),
+    start_after=st.one_of(st.sampled_from(_TRICKY), st.text("ab/-.cgl0", max_size=6)),
+)
+def test_a_listing_after_a_key_skips_exactly_the_keys_at_or_before_it(
+    tricky: LocalStore, prefix: str, start_after: str
+) -> None:
+    """The directories a listing after a key does not walk (the orphan sweep lists after
+    its cursor) hold exactly the keys at or before it, with ``-`` and ``.`` sorting before
+    ``/`` and ``0`` after it."""
+    expected = sorted(k for k in _TRICKY if k.startswith(prefix) and k > start_after)
+    assert list(tricky.list(prefix, start_after=start_after)) == expected
