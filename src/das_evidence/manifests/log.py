@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol, overload
 
 from das_evidence.errors import (
@@ -132,14 +132,27 @@ def _partition(key: str) -> str | None:
     return day if len(day) == 10 else None
 
 
+#: A sweep cursor further behind the newest one than this is a stream no longer collected
+#: (disabled, or removed from the config): it does not hold the named files back.
+NAMES_HORIZON = timedelta(days=120)
+
+
 def names_since(swept: Mapping[str, str]) -> str | None:
-    """The earliest partition any stream's sweep cursor is at (the orphan sweep lists only
+    """The earliest partition a stream's sweep cursor is at (the orphan sweep lists only
     keys after its cursor, so it never asks about a file in an earlier one), or None with
-    no cursor (or one outside a partition)."""
+    no cursor (or one outside a partition). Cursors more than :data:`NAMES_HORIZON` behind
+    the newest are left out: a stream disabled for good would otherwise keep every file
+    named since in the summary. Its sweep, if it is collected again, reads the older names
+    from the statements once (a look-up outside the held partitions)."""
     days = [_partition(cursor) for cursor in swept.values()]
     if not days or any(d is None for d in days):
         return None
-    return min(d for d in days if d is not None)
+    try:
+        newest = max(date.fromisoformat(d) for d in days if d is not None)
+    except ValueError:
+        return None  # not a day: every name is held
+    cutoff = (newest - NAMES_HORIZON).isoformat()
+    return min(d for d in days if d is not None and d >= cutoff)
 
 
 class _Loaded:

@@ -23,7 +23,7 @@ from das_evidence.errors import FormatError
 from das_evidence.evidence_store.local import LocalStore
 from das_evidence.manifests.checkpoint import Checkpoint, sign_checkpoint
 from das_evidence.manifests.keyring import write_key_pair
-from das_evidence.manifests.log import ArchiveLog, KnownLog, Names
+from das_evidence.manifests.log import ArchiveLog, KnownLog, Names, names_since
 from das_evidence.manifests.note import VerifierKey
 from das_evidence.manifests.signers import Ed25519Signer, PublicKey
 from das_evidence.schedules.runner import run
@@ -209,3 +209,22 @@ def test_held_names_answer_as_every_name_does(
             assert kept == Names(every).held(at)[0]
         assert len(read) <= 1
     assert dict(names) == every
+
+
+def test_a_stream_no_longer_collected_does_not_hold_the_names_back(archive: Archive) -> None:
+    """A disabled stream's cursor stays where it was: were it counted, every file named
+    after it would be kept in the summary again, growing with the archive's age."""
+    cursor = "evidence/snowflake/A/{}/date={}"
+    assert names_since({"a": cursor.format("a", "2026-11-07")}) == "2026-11-07"
+    lagging = {"a": cursor.format("a", "2026-11-07"), "b": cursor.format("b", "2026-08-01")}
+    assert names_since(lagging) == "2026-08-01"  # 98 days behind: still collected
+    gone = {"a": cursor.format("a", "2026-11-07"), "gone": cursor.format("gone", "2026-01-01")}
+    assert names_since(gone) == "2026-11-07"
+    assert names_since({"a": cursor.format("a", "2026-13-45")}) is None  # not a day: all held
+    assert names_since({"a": "evidence/snowflake/A/a/"}) is None
+    log = ArchiveLog(archive.log.store, ORIGIN, archive.load())
+    log.sweep_to("snowflake/A/gone", cursor.format("gone", "2026-01-01"))
+    archive.log = log
+    archive.keep()
+    assert archive.summary()["names_since"] == f"2026-11-{CURSOR_DAY:02d}"
+    assert len(archive.load().names) == 20
