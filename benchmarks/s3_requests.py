@@ -27,7 +27,7 @@ from das_evidence.demo.seed import seed_account_usage
 from das_evidence.demo.server import FakeSnowflake
 from das_evidence.manifests.keyring import write_key_pair
 from das_evidence.schedules.runner import run
-from das_evidence.schedules.state import collect_from_verified
+from das_evidence.schedules.state import read_from_verified
 from das_evidence.services import Services
 from das_evidence.verify import verify_target
 
@@ -85,7 +85,7 @@ def main() -> None:
                 # `evidence collect` starts from the run's verified log too.
                 before = len(server.requests())
                 with Services(run_settings, clock=lambda: NOW) as services:
-                    collect_from_verified(services)
+                    read_from_verified(services)
                     assert services.known is not None
                     services.collect(only=None)
                 kept_requests = server.requests()[before:]

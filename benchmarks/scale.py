@@ -120,13 +120,12 @@ CONFIG_HEAD = """\
 reconcile_days = {reconcile_days}
 
 """
-STATUS_FILE = "state/last-run.json"
-CONFIG_TAIL = f"""
+CONFIG_TAIL = """
 [status]
-last_run_file = "{STATUS_FILE}"
+last_run_file = "state/last-run.json"
 
 [[dbt]]
-project = "{{project}}"
+project = "{project}"
 target_dir = "dbt-target"
 """
 
@@ -194,17 +193,19 @@ class Builder:
         return self._log
 
     def _verified(self) -> KnownLog:
-        from das_evidence.manifests.note import VerifierKey
-        from das_evidence.manifests.signers import PublicKey
-        from das_evidence.schedules.state import load_verified
+        """The verified log as `evidence run` and `evidence collect` trust it (the
+        product's own start, with this archive's config and keys)."""
+        from das_evidence.config import load_settings
+        from das_evidence.schedules.state import read_from_verified
+        from das_evidence.services import Services
 
-        signer, note_signer = self.signer, self.note_signer
-        note_key = VerifierKey.from_public_key(note_signer.name, note_signer.public_key_raw())
-        keys = [PublicKey.from_pem(signer.public_key_pem())]
-        verified, why = load_verified(self.root / STATUS_FILE, note_key, ORIGIN, keys)
-        if verified is None:
-            raise SystemExit(f"the nightly append cannot start from the verified log: {why}")
-        return verified.known
+        services = Services(
+            load_settings(self.root / "evidence.toml"), clock=lambda: datetime.now(UTC)
+        )
+        read_from_verified(services)
+        if services.known is None:
+            raise SystemExit("the nightly append found no verified log it trusts (run first)")
+        return services.known
 
     def forget_log(self) -> None:
         """Another process appended: read the log afresh when next needed."""

@@ -423,13 +423,13 @@ def collect(
     before anything is written.
     """
     from das_evidence.config import load_settings
-    from das_evidence.schedules.state import collect_from_verified
+    from das_evidence.schedules.state import read_from_verified
     from das_evidence.services import Services
 
     fmt = _format(format_, json_out)
     services = Services(load_settings(config), clock=clock)
     with services, progress_bar("collect", enabled=not OPTIONS.quiet) as progress:
-        collect_from_verified(services)
+        read_from_verified(services)
         report = services.collect(only=only, progress=progress)
     if fmt is OutputFormat.json:
         print_json(report.to_json())
@@ -1173,14 +1173,14 @@ def status(
 
     from das_evidence.config import load_settings
     from das_evidence.schedules.runner import status_report
-    from das_evidence.schedules.state import collect_from_verified
+    from das_evidence.schedules.state import read_from_verified
     from das_evidence.services import Services
 
     settings = load_settings(config)
     services = Services(settings, clock=clock)
     try:
         # From the run's verified log, as a collect: the store's entries after it only.
-        collect_from_verified(services)
+        read_from_verified(services)
     except EvidenceError as e:
         # A probe without the run's keys (a key file it cannot read, KMS it cannot
         # reach) reads the whole log, as before: the start is an optimization only.

@@ -432,9 +432,14 @@ class _LogStatements:
 class _Derived:
     """Heads, names, accounted files and latest signed retention, kept as entries are added."""
 
-    def __init__(self, known: KnownLog | None = None) -> None:
+    def __init__(
+        self,
+        known: KnownLog | None = None,
+        load: Callable[[], Mapping[str, int]] | None = None,
+    ) -> None:
+        """``load``: reads the older names of ``known``'s entries, instead of its own."""
         self.heads: dict[str, int] = dict(known.heads) if known else {}
-        self.names: Names = known.names.copy() if known else Names()
+        self.names: Names = known.names.copy(load) if known else Names()
         self.accounted: set[str] = set(known.accounted) if known else set()
         self.retain_until: datetime | None = known.retain_until if known else None
         self.swept: dict[str, str] = dict(known.swept) if known else {}
@@ -581,10 +586,9 @@ class ArchiveLog:
         # Each stream's newest window entry (its head), the entry naming each file, the
         # files accounting entries name, the latest signed retention: kept as entries
         # are added; so are the compact range of the leaves and the last leaf.
-        self._derived = _Derived(base)
         # The known log's older names are read through its entries, so that one that
         # does not authenticate makes this log read the whole log, as for a head.
-        self._derived.names = self._derived.names.copy(self._base_names)
+        self._derived = _Derived(base, self._base_names)
         self._compact = base.compact_range() if base else CompactRange()
         self._last_leaf = base.last_leaf if base else None
         self._load(start=self.size)

@@ -30,7 +30,7 @@ the run's JSON line says why. A file in the format before the trailer (the note 
 with or without a summary line) is read whole and hashed, as before, and rewritten.
 
 ``evidence collect`` starts from the same file when ``[status] last_run_file``
-keeps one (:func:`collect_from_verified`), trusted the same way, but never
+keeps one (:func:`read_from_verified`), trusted the same way, but never
 writes it: it verifies nothing. Without it, collect reads the whole log.
 """
 
@@ -462,7 +462,7 @@ def start_from_verified(
     return verified, ""
 
 
-def collect_from_verified(services: Services) -> None:
+def read_from_verified(services: Services) -> None:
     """Let ``evidence collect`` (and ``evidence status``) start from the log the last run
     verified (its verified log beside ``[status] last_run_file``), trusted as the run
     trusts it: its checkpoint verifies with the run's own note key and its statements

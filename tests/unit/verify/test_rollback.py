@@ -35,7 +35,7 @@ from das_evidence.manifests.merkle import EMPTY_ROOT
 from das_evidence.manifests.signers import Ed25519Signer
 from das_evidence.reports.pack import build_pack
 from das_evidence.schedules.runner import run
-from das_evidence.schedules.state import collect_from_verified
+from das_evidence.schedules.state import read_from_verified
 from das_evidence.services import Services
 from das_evidence.verify import load_trusted, verify_target
 from das_evidence.verify.findings import Report
@@ -303,7 +303,7 @@ def test_a_collect_after_the_attack_reads_the_store_not_the_verified_log(
     checkpoint extends it; after a rollback or a fork it reads the store whole, as it did
     before it kept no state, and never appends after entries the store does not hold."""
     services = Services(load_settings(saved.config), clock=lambda: NOW)
-    collect_from_verified(services)
+    read_from_verified(services)
     assert services.known is not None and services.known.size == 6  # before the attack
     ATTACKS[attack](saved)
     with caplog.at_level(logging.INFO, logger="das_evidence.services"):
